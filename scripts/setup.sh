@@ -93,6 +93,16 @@ install_bpf_linker() {
   echo "$want" > "$stamp_dir/stamp"
 }
 
+install_cargo_fuzz() {
+  if command -v cargo-fuzz >/dev/null 2>&1; then
+    say "cargo-fuzz: present"
+    return
+  fi
+  say "cargo-fuzz: installing from crates.io"
+  cargo install --locked cargo-fuzz >&2 || cargo install cargo-fuzz >&2 \
+    || fail "installing cargo-fuzz failed (see above): cargo install cargo-fuzz"
+}
+
 check_kernel() {
   [ -e /sys/kernel/btf/vmlinux ] || say "warning: no /sys/kernel/btf/vmlinux: BTF tracepoints will be unavailable"
   command -v ip >/dev/null || fail "the ip command (iproute2) is missing"
@@ -101,5 +111,6 @@ check_kernel() {
 install_debian_packages
 check_rustup
 install_bpf_linker
+install_cargo_fuzz
 check_kernel
 say "ready"

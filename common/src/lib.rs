@@ -1,0 +1,228 @@
+//! Types shared by the uadpbench eBPF programs (`xdp-ebpf`, `probes-ebpf`) and userspace.
+//!
+//! Everything here is `#[repr(C)]`, has no implicit padding (so it can be an eBPF map value or
+//! global and implement [`aya::Pod`] with the `user` feature) and is `no_std`.
+//!
+//! Byte order: all multi-byte fields are in **host** byte order. The eBPF programs convert
+//! packet fields (network order) before comparing.
+#![no_std]
+#![deny(missing_docs)]
+
+/// EtherType of OPC UA PubSub UADP directly over Ethernet (IEC 62541-14, Annex H).
+pub const UADP_ETHERTYPE: u16 = 0xB62C;
+/// IANA UDP port for OPC UA (used for UADP over UDP/IP).
+pub const UADP_UDP_PORT: u16 = 4840;
+
+/// EtherType of IPv4.
+pub const ETHERTYPE_IPV4: u16 = 0x0800;
+/// EtherType of an IEEE 802.1Q VLAN tag (C-tag).
+pub const ETHERTYPE_VLAN: u16 = 0x8100;
+/// EtherType of an IEEE 802.1ad service tag (S-tag); treated like one 802.1Q tag.
+pub const ETHERTYPE_QINQ: u16 = 0x88A8;
+/// IP protocol number of UDP.
+pub const IPPROTO_UDP: u8 = 17;
+
+/// Name of the XDP program in the `xdp-ebpf` object.
+pub const XDP_PROGRAM_NAME: &str = "uadpbench_xdp";
+/// Name of the `XSKMAP` (AF_XDP sockets, keyed by rx queue index) in the `xdp-ebpf` object.
+pub const XSKS_MAP_NAME: &str = "XSKS";
+/// Number of entries of [`XSKS_MAP_NAME`]: the highest rx queue index that can be served + 1.
+pub const XSKS_MAX_ENTRIES: u32 = 64;
+/// Name of the per-CPU counter array (indices: [`XdpCounter`]) in the `xdp-ebpf` object.
+pub const XDP_COUNTERS_MAP_NAME: &str = "XDP_COUNTERS";
+/// Name of the read-only global [`XdpConfig`] in the `xdp-ebpf` object (set it with
+/// `aya::EbpfLoader::set_global` before loading).
+pub const XDP_CONFIG_GLOBAL_NAME: &str = "XDP_CONFIG";
+
+/// Indices of the `XDP_COUNTERS` per-CPU array (value type `u64`).
+///
+/// Invariants (summed over CPUs): `matched_eth + matched_udp == redirected + redirect_failed`
+/// and every frame the program saw is counted in exactly one of `redirected`,
+/// `redirect_failed`, `passed_foreign`, `passed_malformed`.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum XdpCounter {
+    /// A benchmark frame was handed to the `XSKMAP` (`bpf_redirect_map` returned
+    /// `XDP_REDIRECT`). The kernel can still drop it later (e.g. a full AF_XDP RX ring); see
+    /// the `xdp:xdp_redirect_err` tracepoint for those.
+    Redirected = 0,
+    /// A benchmark frame matched but no AF_XDP socket is bound at its rx queue: it was passed to
+    /// the kernel stack (`XDP_PASS`).
+    RedirectFailed = 1,
+    /// Not a benchmark frame: passed to the kernel stack untouched.
+    PassedForeign = 2,
+    /// Too short for the headers it announces (or an IPv4 header length < 20): passed.
+    PassedMalformed = 3,
+    /// Matched as UADP directly over Ethernet (EtherType 0xB62C, optionally VLAN-tagged).
+    MatchedEth = 4,
+    /// Matched as UADP over UDP/IPv4 (destination port == [`XdpConfig::udp_port`]).
+    MatchedUdp = 5,
+}
+
+impl XdpCounter {
+    /// All counters, in index order.
+    pub const ALL: [XdpCounter; XDP_COUNTER_COUNT as usize] = [
+        XdpCounter::Redirected,
+        XdpCounter::RedirectFailed,
+        XdpCounter::PassedForeign,
+        XdpCounter::PassedMalformed,
+        XdpCounter::MatchedEth,
+        XdpCounter::MatchedUdp,
+    ];
+
+    /// Index in the `XDP_COUNTERS` array.
+    #[inline(always)]
+    pub const fn index(self) -> u32 {
+        self as u32
+    }
+
+    /// A short snake_case name (for CSV columns and logs).
+    pub const fn name(self) -> &'static str {
+        match self {
+            XdpCounter::Redirected => "redirected",
+            XdpCounter::RedirectFailed => "redirect_failed",
+            XdpCounter::PassedForeign => "passed_foreign",
+            XdpCounter::PassedMalformed => "passed_malformed",
+            XdpCounter::MatchedEth => "matched_eth",
+            XdpCounter::MatchedUdp => "matched_udp",
+        }
+    }
+}
+
+/// Number of entries of the `XDP_COUNTERS` array.
+pub const XDP_COUNTER_COUNT: u32 = 6;
+
+/// [`XdpConfig::flags`]: redirect UADP over Ethernet (EtherType 0xB62C).
+pub const XDP_FLAG_REDIRECT_ETH: u32 = 1 << 0;
+/// [`XdpConfig::flags`]: redirect UADP over UDP/IPv4 to [`XdpConfig::udp_port`].
+pub const XDP_FLAG_REDIRECT_UDP: u32 = 1 << 1;
+/// [`XdpConfig::flags`]: also look behind one 802.1Q / 802.1ad VLAN tag.
+pub const XDP_FLAG_VLAN: u32 = 1 << 2;
+/// All defined [`XdpConfig::flags`] bits.
+pub const XDP_FLAGS_ALL: u32 = XDP_FLAG_REDIRECT_ETH | XDP_FLAG_REDIRECT_UDP | XDP_FLAG_VLAN;
+
+/// Configuration of the XDP program: the global `XDP_CONFIG` in `.rodata`, fixed at load time.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct XdpConfig {
+    /// `XDP_FLAG_*` bits: which encapsulations to redirect.
+    pub flags: u32,
+    /// UDP destination port (host byte order) of UADP over UDP frames to redirect.
+    pub udp_port: u16,
+    /// Explicit padding; must be zero.
+    pub _reserved: u16,
+}
+
+impl XdpConfig {
+    /// Redirect both encapsulations, VLAN tags allowed, UDP port 4840.
+    pub const DEFAULT: XdpConfig = XdpConfig {
+        flags: XDP_FLAGS_ALL,
+        udp_port: UADP_UDP_PORT,
+        _reserved: 0,
+    };
+
+    /// Whether all bits of `flag` are set.
+    #[inline(always)]
+    pub const fn has(&self, flag: u32) -> bool {
+        self.flags & flag == flag
+    }
+}
+
+impl Default for XdpConfig {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// One timestamp of one packet at one stack layer (ring-buffer record of the probes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ProbeEvent {
+    /// The packet's identity: the UADP NetworkMessage sequence number / packet id.
+    pub seq: u64,
+    /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC) at the layer.
+    pub t_ns: u64,
+    /// The layer id (see the probe layer table).
+    pub layer: u16,
+    /// The CPU the probe ran on.
+    pub cpu: u16,
+    /// The kernel thread id (userspace TID) that was current.
+    pub tid: u32,
+}
+
+/// Name of the per-CPU counter array (indices: [`ProbeCounter`]) in the `probes-ebpf` object.
+pub const PROBE_COUNTERS_MAP_NAME: &str = "PROBE_COUNTERS";
+
+/// Indices of the `PROBE_COUNTERS` per-CPU array (value type `u64`).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ProbeCounter {
+    /// Runs of the `net:net_dev_start_xmit` tracepoint program.
+    NetDevStartXmit = 0,
+}
+
+impl ProbeCounter {
+    /// Index in the `PROBE_COUNTERS` array.
+    #[inline(always)]
+    pub const fn index(self) -> u32 {
+        self as u32
+    }
+}
+
+/// Number of entries of the `PROBE_COUNTERS` array (room for the per-layer probe set).
+pub const PROBE_COUNTER_COUNT: u32 = 32;
+
+#[cfg(feature = "user")]
+mod user {
+    // SAFETY: repr(C), only integer fields, no padding (checked by the tests below), every bit
+    // pattern is valid.
+    unsafe impl aya::Pod for super::XdpConfig {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::ProbeEvent {}
+}
+
+#[cfg(test)]
+mod tests {
+    use core::mem::{align_of, size_of};
+
+    use super::*;
+
+    #[test]
+    fn xdp_config_layout() {
+        assert_eq!(size_of::<XdpConfig>(), 8);
+        assert_eq!(align_of::<XdpConfig>(), 4);
+        assert_eq!(core::mem::offset_of!(XdpConfig, flags), 0);
+        assert_eq!(core::mem::offset_of!(XdpConfig, udp_port), 4);
+        assert_eq!(core::mem::offset_of!(XdpConfig, _reserved), 6);
+    }
+
+    #[test]
+    fn probe_event_layout() {
+        assert_eq!(size_of::<ProbeEvent>(), 24);
+        assert_eq!(align_of::<ProbeEvent>(), 8);
+        assert_eq!(core::mem::offset_of!(ProbeEvent, seq), 0);
+        assert_eq!(core::mem::offset_of!(ProbeEvent, t_ns), 8);
+        assert_eq!(core::mem::offset_of!(ProbeEvent, layer), 16);
+        assert_eq!(core::mem::offset_of!(ProbeEvent, cpu), 18);
+        assert_eq!(core::mem::offset_of!(ProbeEvent, tid), 20);
+    }
+
+    #[test]
+    fn xdp_counters_are_dense() {
+        for (i, c) in XdpCounter::ALL.iter().enumerate() {
+            assert_eq!(c.index() as usize, i);
+        }
+        assert_eq!(XdpCounter::ALL.len(), XDP_COUNTER_COUNT as usize);
+        assert!(ProbeCounter::NetDevStartXmit.index() < PROBE_COUNTER_COUNT);
+    }
+
+    #[test]
+    fn default_config() {
+        let c = XdpConfig::default();
+        assert_eq!(c.udp_port, 4840);
+        assert!(c.has(XDP_FLAG_REDIRECT_ETH));
+        assert!(c.has(XDP_FLAG_REDIRECT_UDP));
+        assert!(c.has(XDP_FLAG_VLAN));
+        assert_eq!(UADP_ETHERTYPE, 0xB62C);
+    }
+}
