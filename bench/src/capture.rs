@@ -36,7 +36,9 @@ pub enum Carrier {
 pub enum CaptureError {
     #[error("cannot read the capture: {0}")]
     Io(#[from] std::io::Error),
-    #[error("not a pcap or pcapng file (magic {0:02x?}); write captures with tcpdump -w or Wireshark")]
+    #[error(
+        "not a pcap or pcapng file (magic {0:02x?}); write captures with tcpdump -w or Wireshark"
+    )]
     UnknownFormat([u8; 4]),
     #[error("malformed capture: {0}")]
     Pcap(#[from] pcap_file::PcapError),
@@ -69,25 +71,43 @@ pub fn read_frames(mut input: impl Read) -> Result<Vec<Frame<'static>>, CaptureE
                     }
                     Block::EnhancedPacket(p) => {
                         n += 1;
-                        let link = links.get(&p.interface_id).copied().unwrap_or(DataLink::ETHERNET);
-                        frames.push(Frame { number: n, link, data: Cow::Owned(p.data.into_owned()) });
+                        let link = links
+                            .get(&p.interface_id)
+                            .copied()
+                            .unwrap_or(DataLink::ETHERNET);
+                        frames.push(Frame {
+                            number: n,
+                            link,
+                            data: Cow::Owned(p.data.into_owned()),
+                        });
                     }
                     Block::SimplePacket(p) => {
                         n += 1;
                         let link = links.get(&0).copied().unwrap_or(DataLink::ETHERNET);
-                        frames.push(Frame { number: n, link, data: Cow::Owned(p.data.into_owned()) });
+                        frames.push(Frame {
+                            number: n,
+                            link,
+                            data: Cow::Owned(p.data.into_owned()),
+                        });
                     }
                     _ => {}
                 }
             }
         }
-        [0xd4, 0xc3, 0xb2, 0xa1] | [0xa1, 0xb2, 0xc3, 0xd4] | [0x4d, 0x3c, 0xb2, 0xa1] | [0xa1, 0xb2, 0x3c, 0x4d] => {
+        [0xd4, 0xc3, 0xb2, 0xa1]
+        | [0xa1, 0xb2, 0xc3, 0xd4]
+        | [0x4d, 0x3c, 0xb2, 0xa1]
+        | [0xa1, 0xb2, 0x3c, 0x4d] => {
             let mut r = PcapReader::new(&bytes[..])?;
             let link = r.header().datalink;
             let mut n = 0u64;
             while let Some(p) = r.next_packet() {
                 n += 1;
-                frames.push(Frame { number: n, link, data: Cow::Owned(p?.data.into_owned()) });
+                frames.push(Frame {
+                    number: n,
+                    link,
+                    data: Cow::Owned(p?.data.into_owned()),
+                });
             }
         }
         other => return Err(CaptureError::UnknownFormat(other)),
@@ -96,7 +116,7 @@ pub fn read_frames(mut input: impl Read) -> Result<Vec<Frame<'static>>, CaptureE
 }
 
 /// The UADP bytes a frame carries, if any.
-pub fn uadp_payload<'a>(link: DataLink, data: &'a [u8]) -> Option<(Carrier, &'a [u8])> {
+pub fn uadp_payload(link: DataLink, data: &[u8]) -> Option<(Carrier, &[u8])> {
     let sliced = match link {
         DataLink::ETHERNET => SlicedPacket::from_ethernet(data).ok()?,
         DataLink::LINUX_SLL => SlicedPacket::from_linux_sll(data).ok()?,
@@ -146,12 +166,21 @@ mod tests {
         b.write(&mut udp, &uadp).unwrap();
         assert_eq!(
             uadp_payload(DataLink::ETHERNET, &udp),
-            Some((Carrier::Udp { src_port: 40000, dst_port: 4840 }, &uadp[..]))
+            Some((
+                Carrier::Udp {
+                    src_port: 40000,
+                    dst_port: 4840
+                },
+                &uadp[..]
+            ))
         );
 
         let mut eth = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0xb6, 0x2c];
         eth.extend_from_slice(&uadp);
-        assert_eq!(uadp_payload(DataLink::ETHERNET, &eth), Some((Carrier::Ethernet, &uadp[..])));
+        assert_eq!(
+            uadp_payload(DataLink::ETHERNET, &eth),
+            Some((Carrier::Ethernet, &uadp[..]))
+        );
 
         // Foreign UDP port: not UADP.
         let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
@@ -165,14 +194,22 @@ mod tests {
     #[test]
     fn vlan_tagged_uadp_frame() {
         let uadp = [0xf1u8, 0x01];
-        let mut eth = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x81, 0x00, 0xa0, 0x05, 0xb6, 0x2c];
+        let mut eth = vec![
+            2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x81, 0x00, 0xa0, 0x05, 0xb6, 0x2c,
+        ];
         eth.extend_from_slice(&uadp);
-        assert_eq!(uadp_payload(DataLink::ETHERNET, &eth), Some((Carrier::Ethernet, &uadp[..])));
+        assert_eq!(
+            uadp_payload(DataLink::ETHERNET, &eth),
+            Some((Carrier::Ethernet, &uadp[..]))
+        );
     }
 
     #[test]
     fn garbage_is_not_a_capture() {
-        assert!(matches!(read_frames(&b"hello world"[..]), Err(CaptureError::UnknownFormat(_))));
+        assert!(matches!(
+            read_frames(&b"hello world"[..]),
+            Err(CaptureError::UnknownFormat(_))
+        ));
         assert!(read_frames(&b""[..]).is_err());
     }
 }

@@ -38,7 +38,10 @@ pub fn parse_layout(text: &str) -> anyhow::Result<Vec<BuiltinType>> {
         .map(|name| {
             BuiltinType::from_name(name).with_context(|| {
                 let known: Vec<&str> = BuiltinType::ALL.iter().map(|t| t.name()).collect();
-                format!("unknown field type {name:?} in the RawData layout; known types: {}", known.join(", "))
+                format!(
+                    "unknown field type {name:?} in the RawData layout; known types: {}",
+                    known.join(", ")
+                )
             })
         })
         .collect()
@@ -47,7 +50,11 @@ pub fn parse_layout(text: &str) -> anyhow::Result<Vec<BuiltinType>> {
 fn hex_bytes(text: &str) -> anyhow::Result<Vec<u8>> {
     let cleaned: String = text.chars().filter(|c| !c.is_whitespace()).collect();
     let cleaned = cleaned.strip_prefix("0x").unwrap_or(&cleaned);
-    hex::decode(cleaned).map_err(|e| anyhow::anyhow!("--hex is not valid hex ({e}); give the message bytes as hex digits, e.g. f101ba08..."))
+    hex::decode(cleaned).map_err(|e| {
+        anyhow::anyhow!(
+            "--hex is not valid hex ({e}); give the message bytes as hex digits, e.g. f101ba08..."
+        )
+    })
 }
 
 /// Decodes one message and writes its JSON (or an error line) — returns whether it decoded.
@@ -85,7 +92,10 @@ pub fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<DecodeSummary> {
-    let options = DecodeOptions { raw_layout, ..Default::default() };
+    let options = DecodeOptions {
+        raw_layout,
+        ..Default::default()
+    };
     let mut summary = DecodeSummary::default();
     let mut count = |ok: bool| {
         if ok {
@@ -97,11 +107,13 @@ pub fn run(
     match input {
         DecodeInput::Hex(text) => count(emit(&hex_bytes(text)?, &options, None, "", out, err)?),
         DecodeInput::File(path) => {
-            let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
             count(emit(&bytes, &options, None, "", out, err)?)
         }
         DecodeInput::Pcap(path) => {
-            let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+            let file = std::fs::File::open(path)
+                .with_context(|| format!("cannot open {}", path.display()))?;
             let frames = capture::read_frames(std::io::BufReader::new(file))
                 .with_context(|| format!("reading capture {}", path.display()))?;
             for f in &frames {
@@ -110,7 +122,9 @@ pub fn run(
                     continue;
                 };
                 let ctx = match carrier {
-                    Carrier::Ethernet => serde_json::json!({ "frame": f.number, "carrier": "ethernet" }),
+                    Carrier::Ethernet => {
+                        serde_json::json!({ "frame": f.number, "carrier": "ethernet" })
+                    }
                     Carrier::Udp { src_port, dst_port } => serde_json::json!({
                         "frame": f.number, "carrier": "udp", "src_port": src_port, "dst_port": dst_port
                     }),
@@ -132,13 +146,24 @@ mod tests {
     fn decode_hex(hex: &str) -> (DecodeSummary, String, String) {
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let s = run(&DecodeInput::Hex(hex.into()), None, &mut out, &mut err).unwrap();
-        (s, String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap())
+        (
+            s,
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
     }
 
     #[test]
     fn the_readme_example_prints_identities_and_values() {
         let (s, out, err) = decode_hex(V2);
-        assert_eq!(s, DecodeSummary { decoded: 1, failed: 0, skipped_frames: 0 });
+        assert_eq!(
+            s,
+            DecodeSummary {
+                decoded: 1,
+                failed: 0,
+                skipped_frames: 0
+            }
+        );
         assert!(err.is_empty());
         let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
         assert_eq!(v["publisher_id"]["value"], 2234);
@@ -156,7 +181,10 @@ mod tests {
         let (s, out, err) = decode_hex("9105");
         assert_eq!(s.failed, 1);
         assert!(out.is_empty());
-        assert_eq!(err.trim(), "error: at byte offset 1: PublisherId type 5 is reserved");
+        assert_eq!(
+            err.trim(),
+            "error: at byte offset 1: PublisherId type 5 is reserved"
+        );
     }
 
     #[test]
@@ -167,7 +195,13 @@ mod tests {
 
     #[test]
     fn layout_parsing() {
-        assert_eq!(parse_layout("UInt32, datetime").unwrap(), vec![BuiltinType::UInt32, BuiltinType::DateTime]);
-        assert!(parse_layout("Int33").unwrap_err().to_string().contains("known types"));
+        assert_eq!(
+            parse_layout("UInt32, datetime").unwrap(),
+            vec![BuiltinType::UInt32, BuiltinType::DateTime]
+        );
+        assert!(parse_layout("Int33")
+            .unwrap_err()
+            .to_string()
+            .contains("known types"));
     }
 }

@@ -4,14 +4,15 @@
 
 use serde_json::{json, Map, Value};
 use uadp::{
-    BuiltinType, DataSetMessage, DataSetMessageType, DataValue, DateTime, FieldEncoding, FieldValue, NetworkMessage,
-    Payload, PublisherId, Scalar, UaBytes, Variant, VariantArray,
+    BuiltinType, DataSetMessage, DataSetMessageType, DataValue, DateTime, FieldEncoding,
+    FieldValue, NetworkMessage, Payload, PublisherId, Scalar, UaBytes, Variant, VariantArray,
 };
 
 /// RFC 3339 text of an OPC UA DateTime, or `None` outside the representable range.
 pub fn datetime_text(dt: DateTime) -> Option<String> {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(dt.to_unix_nanos()).ok()?;
-    t.format(&time::format_description::well_known::Rfc3339).ok()
+    t.format(&time::format_description::well_known::Rfc3339)
+        .ok()
 }
 
 fn datetime(dt: DateTime) -> Value {
@@ -81,7 +82,10 @@ fn array(a: &VariantArray<'_>) -> Value {
         }
     }
     if a.dimensions.is_some() {
-        o.insert("dimensions".into(), a.dimension_values().collect::<Vec<i32>>().into());
+        o.insert(
+            "dimensions".into(),
+            a.dimension_values().collect::<Vec<i32>>().into(),
+        );
     }
     Value::Object(o)
 }
@@ -133,8 +137,14 @@ fn dataset_message(d: &DataSetMessage<'_>, raw_layout: Option<&[BuiltinType]>) -
         o.insert("writer_id".into(), w.into());
     }
     o.insert("valid".into(), h.valid.into());
-    o.insert("message_type".into(), format!("{:?}", h.message_type).into());
-    o.insert("field_encoding".into(), format!("{:?}", h.field_encoding).into());
+    o.insert(
+        "message_type".into(),
+        format!("{:?}", h.message_type).into(),
+    );
+    o.insert(
+        "field_encoding".into(),
+        format!("{:?}", h.field_encoding).into(),
+    );
     if let Some(s) = h.sequence_number {
         o.insert("sequence_number".into(), s.into());
     }
@@ -239,11 +249,17 @@ pub fn network_message(m: &NetworkMessage<'_>, raw_layout: Option<&[BuiltinType]
     }
     match &m.payload {
         Payload::DataSetMessages(list) => {
-            let ds: Vec<Value> = list.iter().map(|d| dataset_message(d, raw_layout)).collect();
+            let ds: Vec<Value> = list
+                .iter()
+                .map(|d| dataset_message(d, raw_layout))
+                .collect();
             o.insert("dataset_messages".into(), Value::Array(ds));
         }
         Payload::Encrypted { writer_ids, bytes } => {
-            let ids: Vec<u16> = writer_ids.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+            let ids: Vec<u16> = writer_ids
+                .chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .collect();
             o.insert("writer_ids".into(), ids.into());
             o.insert("encrypted_payload_hex".into(), hex::encode(bytes).into());
         }
@@ -260,7 +276,10 @@ mod tests {
 
     #[test]
     fn datetime_2024() {
-        assert_eq!(datetime_text(DateTime(0x01da_3c45_7689_c000)).as_deref(), Some("2024-01-01T00:00:00Z"));
+        assert_eq!(
+            datetime_text(DateTime(0x01da_3c45_7689_c000)).as_deref(),
+            Some("2024-01-01T00:00:00Z")
+        );
     }
 
     #[test]
@@ -271,6 +290,9 @@ mod tests {
 
     #[test]
     fn nan_is_text_not_invalid_json() {
-        assert_eq!(scalar_value(&Scalar::Double(f64::NAN)), Value::String("NaN".into()));
+        assert_eq!(
+            scalar_value(&Scalar::Double(f64::NAN)),
+            Value::String("NaN".into())
+        );
     }
 }

@@ -1,9 +1,15 @@
 //! # uadpbench — the harness behind the `uadpbench` command
 //!
 //! The binary only parses its command line; everything it does lives here, testable without
-//! the CLI: decoding captures ([`decode`]), and (as the project grows) topology set-up, runs,
-//! statistics and result files.
+//! the CLI: one measurement over the two-namespace topology ([`run`]), its statistics
+//! ([`stats`]) and result files ([`results`], [`meta`]), and decoding of UADP messages and
+//! captures ([`decode`]).
 
 pub mod capture;
 pub mod decode;
 pub mod json;
+pub mod meta;
+pub mod paths;
+pub mod results;
+pub mod run;
+pub mod stats;

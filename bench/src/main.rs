@@ -3,11 +3,21 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use clap::{Args, Parser, Subcommand};
 use uadpbench::decode::{self, DecodeInput};
+use uadpbench::paths::PathOptions;
+use uadpbench::run::{self, Mode, RunConfig};
+use uadpbench_sender::transport::{Encap, PathKind};
 
 #[derive(Debug, Parser)]
-#[command(name = "uadpbench", version, about = "Benchmark OPC UA PubSub UADP over UDP, raw Ethernet and AF_XDP on Linux")]
+#[command(
+    name = "uadpbench",
+    version,
+    about = "Benchmark OPC UA PubSub UADP over UDP, raw Ethernet and AF_XDP on Linux"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -15,8 +25,79 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run one measurement over a fresh two-namespace veth topology.
+    Run(RunArgs),
     /// Decode UADP NetworkMessages and print one JSON object per message.
     Decode(DecodeArgs),
+    /// Remove namespaces and veths that killed runs left behind.
+    Cleanup(CleanupArgs),
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum PathArg {
+    Udp,
+    Eth,
+    Xdp,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum EncapArg {
+    Eth,
+    Udp,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Transport path.
+    #[arg(long, value_enum, default_value = "udp")]
+    path: PathArg,
+    /// Encapsulation for eth/xdp: UADP directly in Ethernet (0xB62C) or in UDP/IPv4.
+    /// Default: udp for the udp path, eth otherwise.
+    #[arg(long, value_enum)]
+    encap: Option<EncapArg>,
+    /// Measurement mode.
+    #[arg(long, value_enum, default_value = "pingpong")]
+    mode: Mode,
+    /// Measured messages (pingpong, cyclic).
+    #[arg(long, default_value_t = 10_000)]
+    count: u64,
+    /// Run length in seconds (flood; cyclic: instead of --count).
+    #[arg(long, value_name = "SECS")]
+    duration: Option<f64>,
+    /// Messages sent first and excluded from statistics.
+    #[arg(long, default_value_t = 1_000)]
+    warmup: u64,
+    /// Size of each UADP NetworkMessage in bytes.
+    #[arg(long, default_value_t = 64)]
+    payload: usize,
+    /// Cyclic publishing interval in microseconds.
+    #[arg(long, default_value_t = 1_000)]
+    interval_us: u64,
+    /// Cyclic: busy-wait this many microseconds before each deadline (more precise, burns CPU).
+    #[arg(long, default_value_t = 0)]
+    spin_us: u64,
+    /// How long to wait for a reply (pingpong) or for stragglers (cyclic, flood), in ms.
+    #[arg(long, default_value_t = 200)]
+    timeout_ms: u64,
+    /// MTU of the veth pair.
+    #[arg(long, default_value_t = 1500)]
+    mtu: usize,
+    /// SO_BUSY_POLL microseconds for the udp path (0: off).
+    #[arg(long, default_value_t = 0)]
+    busy_poll_us: u32,
+    /// Messages per batch in flood mode (sendmmsg/recvmmsg).
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Results directory (default: results/<UTC time>-<run id>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct CleanupArgs {
+    /// Also remove topologies whose owning process still runs (default: orphans only).
+    #[arg(long)]
+    all: bool,
 }
 
 #[derive(Debug, Args)]
@@ -42,15 +123,125 @@ fn decode_command(a: DecodeArgs) -> anyhow::Result<ExitCode> {
         (_, _, Some(f)) => DecodeInput::File(f),
         _ => anyhow::bail!("nothing to decode: give --hex HEX, --pcap FILE or a FILE of raw bytes"),
     };
-    let layout = a.raw_layout.as_deref().map(decode::parse_layout).transpose()?;
-    let summary = decode::run(&input, layout.as_deref(), &mut std::io::stdout().lock(), &mut std::io::stderr().lock())?;
+    let layout = a
+        .raw_layout
+        .as_deref()
+        .map(decode::parse_layout)
+        .transpose()?;
+    let summary = decode::run(
+        &input,
+        layout.as_deref(),
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    )?;
     if summary.failed > 0 {
-        eprintln!("{} message(s) decoded, {} failed", summary.decoded, summary.failed);
+        eprintln!(
+            "{} message(s) decoded, {} failed",
+            summary.decoded, summary.failed
+        );
         return Ok(ExitCode::from(1));
     }
     if summary.decoded == 0 {
-        eprintln!("no UADP message found ({} frame(s) without UADP)", summary.skipped_frames);
+        eprintln!(
+            "no UADP message found ({} frame(s) without UADP)",
+            summary.skipped_frames
+        );
         return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_command(a: RunArgs) -> anyhow::Result<ExitCode> {
+    let path = match a.path {
+        PathArg::Udp => PathKind::Udp,
+        PathArg::Eth => PathKind::Eth,
+        PathArg::Xdp => PathKind::Xdp,
+    };
+    let encap = match (a.encap, path) {
+        (Some(EncapArg::Eth), _) => Encap::Eth,
+        (Some(EncapArg::Udp), _) | (None, PathKind::Udp) => Encap::Udp,
+        (None, _) => Encap::Eth,
+    };
+    let cfg = RunConfig {
+        path,
+        encap,
+        mode: a.mode,
+        count: a.count,
+        duration_s: a.duration,
+        warmup: a.warmup,
+        payload_bytes: a.payload,
+        interval_us: a.interval_us,
+        spin_us: a.spin_us,
+        timeout_ms: a.timeout_ms,
+        mtu: a.mtu,
+        path_options: PathOptions {
+            busy_poll_us: a.busy_poll_us,
+            batch: a.batch,
+            ..PathOptions::default()
+        },
+    };
+    let problems = cfg.validate();
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("error: {p}");
+        }
+        return Ok(ExitCode::from(2));
+    }
+    let out = a.out.unwrap_or_else(|| {
+        let now = time::OffsetDateTime::now_utc();
+        let stamp = format!(
+            "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+            now.year(),
+            u8::from(now.month()),
+            now.day(),
+            now.hour(),
+            now.minute(),
+            now.second()
+        );
+        PathBuf::from("results").join(format!("{stamp}-{}", cfg.run_id()))
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = Arc::clone(&stop);
+    // SIGINT/SIGTERM/SIGHUP end the measurement loops; the topology is then removed normally.
+    ctrlc::set_handler(move || s.store(true, Ordering::Relaxed))
+        .map_err(|e| anyhow::anyhow!("cannot install the signal handler: {e}"))?;
+    eprintln!(
+        "running {} ({} messages after {} warm-up) ...",
+        cfg.run_id(),
+        cfg.measured_count(),
+        cfg.warmup
+    );
+    let outcome = run::run(&cfg, &out, Arc::clone(&stop))?;
+    for line in &outcome.report {
+        println!("{line}");
+    }
+    println!(
+        "results: {}/ (summary.csv, samples.csv, meta.json; columns in docs/csv-schema.md)",
+        outcome.dir.display()
+    );
+    println!(
+        "plot:    python3 scripts/plot_run.py {}",
+        outcome.dir.display()
+    );
+    if stop.load(Ordering::Relaxed) {
+        eprintln!("interrupted: the results cover the messages measured before the signal");
+        return Ok(ExitCode::from(130));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cleanup_command(a: CleanupArgs) -> anyhow::Result<ExitCode> {
+    let scope = if a.all {
+        uadpbench_topology::LeftoverScope::All
+    } else {
+        uadpbench_topology::LeftoverScope::Orphaned
+    };
+    let removed = uadpbench_topology::remove_leftovers(scope)?;
+    if removed.is_empty() {
+        println!("nothing to clean up");
+    }
+    for r in &removed {
+        println!("removed {:?} {}", r.kind, r.name);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -58,7 +249,9 @@ fn decode_command(a: DecodeArgs) -> anyhow::Result<ExitCode> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(a) => run_command(a),
         Command::Decode(a) => decode_command(a),
+        Command::Cleanup(a) => cleanup_command(a),
     };
     match result {
         Ok(code) => code,

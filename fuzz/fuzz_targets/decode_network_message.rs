@@ -12,10 +12,20 @@ fuzz_target!(|data: &[u8]| {
         None => return,
     };
     let layout: Vec<BuiltinType> = (0..selector % 5)
-        .map(|i| BuiltinType::ALL[(usize::from(selector) + i as usize * 7) % BuiltinType::ALL.len()])
+        .map(|i| {
+            BuiltinType::ALL[(usize::from(selector) + i as usize * 7) % BuiltinType::ALL.len()]
+        })
         .collect();
-    for options in [DecodeOptions::default(), DecodeOptions { raw_layout: Some(&layout), ..Default::default() }] {
-        let Ok(m) = NetworkMessage::decode_with(bytes, &options) else { continue };
+    for options in [
+        DecodeOptions::default(),
+        DecodeOptions {
+            raw_layout: Some(&layout),
+            ..Default::default()
+        },
+    ] {
+        let Ok(m) = NetworkMessage::decode_with(bytes, &options) else {
+            continue;
+        };
         for d in m.dataset_messages() {
             for f in d.fields(options.raw_layout) {
                 let _ = f;
@@ -28,7 +38,8 @@ fuzz_target!(|data: &[u8]| {
         }
         let mut buf = vec![0u8; bytes.len() + 64];
         let n = m.encode(&mut buf).expect("a decoded message re-encodes");
-        let again = NetworkMessage::decode_with(&buf[..n], &options).expect("re-encoded bytes decode");
+        let again =
+            NetworkMessage::decode_with(&buf[..n], &options).expect("re-encoded bytes decode");
         assert_eq!(again.dataset_messages(), m.dataset_messages());
     }
 });

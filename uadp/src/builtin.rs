@@ -88,7 +88,7 @@ impl<'a> UaBytes<'a> {
         UaBytes(Some(bytes))
     }
 
-    pub fn from_str(s: &'a str) -> Self {
+    pub fn text(s: &'a str) -> Self {
         UaBytes(Some(s.as_bytes()))
     }
 
@@ -114,7 +114,10 @@ impl<'a> UaBytes<'a> {
         let len = r.i32(what)?;
         match len {
             -1 => Ok(UaBytes(None)),
-            l if l < -1 => Err(DecodeError { offset: at, kind: DecodeErrorKind::NegativeLength(l) }),
+            l if l < -1 => Err(DecodeError {
+                offset: at,
+                kind: DecodeErrorKind::NegativeLength(l),
+            }),
             l => Ok(UaBytes(Some(r.take(l as usize, what)?))),
         }
     }
@@ -227,7 +230,10 @@ impl BuiltinType {
 
     /// Parses a type name as written by [`BuiltinType::name`] (case-insensitive).
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|t| t.name().eq_ignore_ascii_case(name))
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|t| t.name().eq_ignore_ascii_case(name))
     }
 }
 

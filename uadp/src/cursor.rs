@@ -13,7 +13,11 @@ pub(crate) struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     pub(crate) fn new(buf: &'a [u8]) -> Self {
-        Self { buf, pos: 0, base: 0 }
+        Self {
+            buf,
+            pos: 0,
+            base: 0,
+        }
     }
 
     pub(crate) fn with_base(buf: &'a [u8], base: usize) -> Self {
@@ -34,12 +38,18 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn error(&self, kind: DecodeErrorKind) -> DecodeError {
-        DecodeError { offset: self.offset(), kind }
+        DecodeError {
+            offset: self.offset(),
+            kind,
+        }
     }
 
     pub(crate) fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
         if self.remaining() < n {
-            return Err(self.error(DecodeErrorKind::Truncated { what, needed: n - self.remaining() }));
+            return Err(self.error(DecodeErrorKind::Truncated {
+                what,
+                needed: n - self.remaining(),
+            }));
         }
         let s = &self.buf[self.pos..self.pos + n];
         self.pos += n;
@@ -95,7 +105,10 @@ impl<'b> Writer<'b> {
     pub(crate) fn put(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
         let end = self.pos + bytes.len();
         if end > self.buf.len() {
-            return Err(EncodeError::BufferTooSmall { needed: end, available: self.buf.len() });
+            return Err(EncodeError::BufferTooSmall {
+                needed: end,
+                available: self.buf.len(),
+            });
         }
         self.buf[self.pos..end].copy_from_slice(bytes);
         self.pos = end;
@@ -107,7 +120,10 @@ impl<'b> Writer<'b> {
         let at = self.pos;
         let end = self.pos + n;
         if end > self.buf.len() {
-            return Err(EncodeError::BufferTooSmall { needed: end, available: self.buf.len() });
+            return Err(EncodeError::BufferTooSmall {
+                needed: end,
+                available: self.buf.len(),
+            });
         }
         self.pos = end;
         Ok(at)

@@ -47,7 +47,9 @@ pub struct DataSetMessageHeader {
 
 impl DataSetMessageHeader {
     fn flags2_needed(&self) -> bool {
-        self.message_type != DataSetMessageType::KeyFrame || self.timestamp.is_some() || self.picoseconds.is_some()
+        self.message_type != DataSetMessageType::KeyFrame
+            || self.timestamp.is_some()
+            || self.picoseconds.is_some()
     }
 
     pub(crate) fn encoded_len(&self) -> usize {
@@ -69,9 +71,18 @@ impl DataSetMessageHeader {
             0 => FieldEncoding::Variant,
             1 => FieldEncoding::RawData,
             2 => FieldEncoding::DataValue,
-            _ => return Err(DecodeError { offset: at, kind: DecodeErrorKind::ReservedFieldEncoding }),
+            _ => {
+                return Err(DecodeError {
+                    offset: at,
+                    kind: DecodeErrorKind::ReservedFieldEncoding,
+                })
+            }
         };
-        let mut h = DataSetMessageHeader { valid: f1 & 0x01 != 0, field_encoding, ..Default::default() };
+        let mut h = DataSetMessageHeader {
+            valid: f1 & 0x01 != 0,
+            field_encoding,
+            ..Default::default()
+        };
         let mut f2 = 0u8;
         if f1 & 0x80 != 0 {
             let at2 = r.offset();
@@ -80,7 +91,10 @@ impl DataSetMessageHeader {
             if f2 & 0xC0 != 0 {
                 return Err(DecodeError {
                     offset: at2,
-                    kind: DecodeErrorKind::ReservedBits { field: "DataSetFlags2", value: f2 & 0xC0 },
+                    kind: DecodeErrorKind::ReservedBits {
+                        field: "DataSetFlags2",
+                        value: f2 & 0xC0,
+                    },
                 });
             }
             h.message_type = match f2 & 0x0F {
@@ -88,7 +102,12 @@ impl DataSetMessageHeader {
                 1 => DataSetMessageType::DeltaFrame,
                 2 => DataSetMessageType::Event,
                 3 => DataSetMessageType::KeepAlive,
-                t => return Err(DecodeError { offset: at2, kind: DecodeErrorKind::ReservedDataSetMessageType(t) }),
+                t => {
+                    return Err(DecodeError {
+                        offset: at2,
+                        kind: DecodeErrorKind::ReservedDataSetMessageType(t),
+                    })
+                }
             };
         }
         if f1 & 0x08 != 0 {
@@ -189,7 +208,9 @@ fn has_field_count(header: &DataSetMessageHeader) -> bool {
     match header.message_type {
         DataSetMessageType::KeepAlive => false,
         DataSetMessageType::DeltaFrame => true,
-        DataSetMessageType::KeyFrame | DataSetMessageType::Event => header.field_encoding != FieldEncoding::RawData,
+        DataSetMessageType::KeyFrame | DataSetMessageType::Event => {
+            header.field_encoding != FieldEncoding::RawData
+        }
     }
 }
 
@@ -203,7 +224,12 @@ fn skip_value<'a>(
         FieldEncoding::DataValue => FieldValue::DataValue(DataValue::decode(r)?),
         FieldEncoding::RawData => match raw_type {
             Some(t) => FieldValue::Raw(Scalar::decode(r, t)?),
-            None => return Err(r.error(DecodeErrorKind::RawLayoutMismatch { needed: 0, available: r.remaining() })),
+            None => {
+                return Err(r.error(DecodeErrorKind::RawLayoutMismatch {
+                    needed: 0,
+                    available: r.remaining(),
+                }))
+            }
         },
     })
 }
@@ -233,9 +259,14 @@ impl<'a> DataSetMessage<'a> {
                     for i in 0..count {
                         let index = if delta { r.u16("FieldIndex")? } else { i };
                         let raw_type = match layout {
-                            Some(l) if raw => Some(*l.get(usize::from(index)).ok_or_else(|| {
-                                r.error(DecodeErrorKind::RawLayoutMismatch { needed: usize::from(index) + 1, available: l.len() })
-                            })?),
+                            Some(l) if raw => {
+                                Some(*l.get(usize::from(index)).ok_or_else(|| {
+                                    r.error(DecodeErrorKind::RawLayoutMismatch {
+                                        needed: usize::from(index) + 1,
+                                        available: l.len(),
+                                    })
+                                })?)
+                            }
                             _ => None,
                         };
                         skip_value(r, header.field_encoding, raw_type)?;
@@ -264,7 +295,11 @@ impl<'a> DataSetMessage<'a> {
                 }
             }
         }
-        Ok(DataSetMessage { writer_id, header, fields })
+        Ok(DataSetMessage {
+            writer_id,
+            header,
+            fields,
+        })
     }
 
     /// Bytes this DataSetMessage takes on the wire.
@@ -283,7 +318,10 @@ impl<'a> DataSetMessage<'a> {
             return Ok(());
         }
         if has_field_count(&self.header) {
-            let count = self.fields.count.ok_or(EncodeError::InvalidValue("fields without a FieldCount"))?;
+            let count = self
+                .fields
+                .count
+                .ok_or(EncodeError::InvalidValue("fields without a FieldCount"))?;
             w.u16(count)?;
         }
         w.put(self.fields.bytes)
@@ -306,7 +344,9 @@ impl<'a> DataSetMessage<'a> {
             layout,
             next_index: 0,
             left,
-            missing_layout: self.header.field_encoding == FieldEncoding::RawData && layout.is_none() && left == 0
+            missing_layout: self.header.field_encoding == FieldEncoding::RawData
+                && layout.is_none()
+                && left == 0
                 && !self.fields.bytes.is_empty(),
         }
     }
@@ -340,13 +380,21 @@ impl<'a> Iterator for FieldIter<'a, '_> {
         }
         self.left -= 1;
         let item = (|| {
-            let index = if self.delta { self.reader.u16("FieldIndex")? } else { self.next_index };
+            let index = if self.delta {
+                self.reader.u16("FieldIndex")?
+            } else {
+                self.next_index
+            };
             self.next_index = self.next_index.wrapping_add(1);
             let raw_type = match (self.encoding, self.layout) {
-                (FieldEncoding::RawData, Some(l)) => Some(*l.get(usize::from(index)).ok_or_else(|| {
-                    self.reader
-                        .error(DecodeErrorKind::RawLayoutMismatch { needed: usize::from(index) + 1, available: l.len() })
-                })?),
+                (FieldEncoding::RawData, Some(l)) => {
+                    Some(*l.get(usize::from(index)).ok_or_else(|| {
+                        self.reader.error(DecodeErrorKind::RawLayoutMismatch {
+                            needed: usize::from(index) + 1,
+                            available: l.len(),
+                        })
+                    })?)
+                }
                 _ => None,
             };
             let value = skip_value(&mut self.reader, self.encoding, raw_type)?;
@@ -372,7 +420,12 @@ pub struct FieldsWriter<'b> {
 impl<'b> FieldsWriter<'b> {
     /// Starts writing fields of `encoding` into `buf`.
     pub fn new(buf: &'b mut [u8], encoding: FieldEncoding) -> Self {
-        FieldsWriter { w: Writer::new(buf), encoding, count: 0, raw_layout_check: None }
+        FieldsWriter {
+            w: Writer::new(buf),
+            encoding,
+            count: 0,
+            raw_layout_check: None,
+        }
     }
 
     /// Checks every RawData field against `layout` while writing.
@@ -389,12 +442,18 @@ impl<'b> FieldsWriter<'b> {
                 | (FieldEncoding::RawData, FieldValue::Raw(_))
         );
         if !ok {
-            return Err(EncodeError::InvalidValue("a field whose kind differs from the field encoding"));
+            return Err(EncodeError::InvalidValue(
+                "a field whose kind differs from the field encoding",
+            ));
         }
         if let (Some(l), FieldValue::Raw(s)) = (self.raw_layout_check, value) {
             let expected = *l.get(index).ok_or(EncodeError::TooManyFields(index + 1))?;
             if expected != s.builtin_type() {
-                return Err(EncodeError::LayoutMismatch { index, expected, found: s.builtin_type() });
+                return Err(EncodeError::LayoutMismatch {
+                    index,
+                    expected,
+                    found: s.builtin_type(),
+                });
             }
         }
         Ok(())
@@ -417,7 +476,11 @@ impl<'b> FieldsWriter<'b> {
     }
 
     /// Appends a field of a delta frame with its FieldIndex.
-    pub fn push_indexed(&mut self, index: u16, value: &FieldValue<'_>) -> Result<&mut Self, EncodeError> {
+    pub fn push_indexed(
+        &mut self,
+        index: u16,
+        value: &FieldValue<'_>,
+    ) -> Result<&mut Self, EncodeError> {
         self.check(value, usize::from(index))?;
         self.w.u16(index)?;
         self.value(value)?;
@@ -427,7 +490,11 @@ impl<'b> FieldsWriter<'b> {
 
     /// The encoded fields, borrowing the buffer.
     pub fn finish(self) -> Result<Fields<'b>, EncodeError> {
-        let count = u16::try_from(self.count).map_err(|_| EncodeError::TooManyFields(self.count))?;
-        Ok(Fields { count: Some(count), bytes: self.w.into_written() })
+        let count =
+            u16::try_from(self.count).map_err(|_| EncodeError::TooManyFields(self.count))?;
+        Ok(Fields {
+            count: Some(count),
+            bytes: self.w.into_written(),
+        })
     }
 }

@@ -30,7 +30,11 @@ pub enum DecodeErrorKind {
     #[error("size of DataSetMessage #{index} is 0")]
     ZeroDataSetMessageSize { index: u8 },
     #[error("DataSetMessage #{index} declares {declared} bytes but only {available} remain")]
-    DataSetMessageOverrun { index: u8, declared: usize, available: usize },
+    DataSetMessageOverrun {
+        index: u8,
+        declared: usize,
+        available: usize,
+    },
     #[error("DataSetMessage #{index} has {extra} non-zero byte(s) after its fields")]
     DataSetMessageTrailingBytes { index: u8, extra: usize },
     #[error("{extra} non-zero byte(s) after the last DataSetMessage")]
@@ -50,7 +54,11 @@ pub enum DecodeErrorKind {
     #[error("RawData layout needs {needed} byte(s) but the DataSetMessage has {available}")]
     RawLayoutMismatch { needed: usize, available: usize },
     #[error("{what} is {found}, the layout expects {expected}")]
-    LayoutMismatch { what: &'static str, expected: u64, found: u64 },
+    LayoutMismatch {
+        what: &'static str,
+        expected: u64,
+        found: u64,
+    },
 }
 
 /// Message kinds that are recognised but not decoded.
@@ -73,18 +81,28 @@ pub enum EncodeError {
     BufferTooSmall { needed: usize, available: usize },
     #[error("a NetworkMessage needs at least one DataSetMessage")]
     NoDataSetMessages,
-    #[error("without a PayloadHeader a NetworkMessage carries exactly one DataSetMessage, not {0}")]
+    #[error(
+        "without a PayloadHeader a NetworkMessage carries exactly one DataSetMessage, not {0}"
+    )]
     PayloadHeaderRequired(usize),
     #[error("DataSetMessage #{0} has no DataSetWriterId but the PayloadHeader is enabled")]
     MissingWriterId(usize),
     #[error("DataSetMessage #{index} is {size} bytes; the Sizes array holds at most 65535")]
     DataSetMessageTooLarge { index: usize, size: usize },
     #[error("{what} is {len} bytes long; at most {max} are encodable")]
-    TooLong { what: &'static str, len: usize, max: usize },
+    TooLong {
+        what: &'static str,
+        len: usize,
+        max: usize,
+    },
     #[error("{0} is encodable only with an element type that has a value")]
     InvalidValue(&'static str),
     #[error("RawData field #{index} is {found:?} but the layout says {expected:?}")]
-    LayoutMismatch { index: usize, expected: crate::BuiltinType, found: crate::BuiltinType },
+    LayoutMismatch {
+        index: usize,
+        expected: crate::BuiltinType,
+        found: crate::BuiltinType,
+    },
     #[error("field count {0} exceeds 65535")]
     TooManyFields(usize),
 }

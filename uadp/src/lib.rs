@@ -32,12 +32,13 @@ mod variant;
 
 pub use builtin::{BuiltinType, DateTime, Guid, StatusCode, UaBytes};
 pub use dataset_message::{
-    DataSetMessage, DataSetMessageHeader, DataSetMessageType, Field, FieldEncoding, FieldIter, FieldValue, Fields,
-    FieldsWriter,
+    DataSetMessage, DataSetMessageHeader, DataSetMessageType, Field, FieldEncoding, FieldIter,
+    FieldValue, Fields, FieldsWriter,
 };
 pub use error::{DecodeError, DecodeErrorKind, EncodeError, Unsupported};
 pub use network_message::{
-    DecodeOptions, GroupHeader, NetworkMessage, Payload, PromotedFields, PublisherId, SecurityHeader, UADP_VERSION,
+    DecodeOptions, GroupHeader, NetworkMessage, Payload, PromotedFields, PublisherId,
+    SecurityHeader, UADP_VERSION,
 };
 pub use periodic_fixed::{PeriodicFixedCounters, PeriodicFixedLayout, PeriodicFixedMessage};
 pub use variant::{ArrayValues, DataValue, Scalar, Variant, VariantArray};

@@ -89,7 +89,9 @@ impl<'a> PromotedFields<'a> {
         for v in values {
             v.encode(&mut w)?;
         }
-        Ok(PromotedFields { bytes: w.into_written() })
+        Ok(PromotedFields {
+            bytes: w.into_written(),
+        })
     }
 
     /// The promoted field values.
@@ -108,6 +110,8 @@ impl<'a> PromotedFields<'a> {
 }
 
 /// The payload: DataSetMessages, or the opaque bytes of an encrypted payload.
+// The DataSetMessages live inline (no Box) so that decoding never allocates.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Payload<'a> {
     DataSetMessages(ArrayVec<DataSetMessage<'a>, MAX_DATASET_MESSAGES>),
@@ -162,7 +166,12 @@ pub struct DecodeOptions<'l> {
 impl<'l> DecodeOptions<'l> {
     fn layout_for(&self, writer_id: Option<u16>) -> Option<&'l [BuiltinType]> {
         writer_id
-            .and_then(|id| self.raw_layouts_by_writer.iter().find(|(w, _)| *w == id).map(|(_, l)| *l))
+            .and_then(|id| {
+                self.raw_layouts_by_writer
+                    .iter()
+                    .find(|(w, _)| *w == id)
+                    .map(|(_, l)| *l)
+            })
             .or(self.raw_layout)
     }
 }
@@ -170,7 +179,12 @@ impl<'l> DecodeOptions<'l> {
 fn trailing_zeros_or_error(rest: &[u8], offset: usize) -> Result<usize, DecodeError> {
     match rest.iter().position(|b| *b != 0) {
         None => Ok(rest.len()),
-        Some(i) => Err(DecodeError { offset: offset + i, kind: DecodeErrorKind::TrailingBytes { extra: rest.len() - i } }),
+        Some(i) => Err(DecodeError {
+            offset: offset + i,
+            kind: DecodeErrorKind::TrailingBytes {
+                extra: rest.len() - i,
+            },
+        }),
     }
 }
 
@@ -188,7 +202,10 @@ impl<'a> NetworkMessage<'a> {
 
         let flags = r.u8("UADPVersion/Flags")?;
         if flags & 0x0F != UADP_VERSION {
-            return Err(DecodeError { offset: 0, kind: DecodeErrorKind::UnsupportedVersion(flags & 0x0F) });
+            return Err(DecodeError {
+                offset: 0,
+                kind: DecodeErrorKind::UnsupportedVersion(flags & 0x0F),
+            });
         }
         let mut ext1 = 0u8;
         let mut ext2 = 0u8;
@@ -197,19 +214,28 @@ impl<'a> NetworkMessage<'a> {
             ext1 = r.u8("ExtendedFlags1")?;
             m.extended_flags1_present = true;
             if ext1 & 0x07 > 4 {
-                return Err(DecodeError { offset: at, kind: DecodeErrorKind::ReservedPublisherIdType(ext1 & 0x07) });
+                return Err(DecodeError {
+                    offset: at,
+                    kind: DecodeErrorKind::ReservedPublisherIdType(ext1 & 0x07),
+                });
             }
             if ext1 & 0x80 != 0 {
                 let at = r.offset();
                 ext2 = r.u8("ExtendedFlags2")?;
                 m.extended_flags2_present = true;
                 if ext2 & 0x01 != 0 {
-                    return Err(DecodeError { offset: at, kind: DecodeErrorKind::Unsupported(Unsupported::Chunk) });
+                    return Err(DecodeError {
+                        offset: at,
+                        kind: DecodeErrorKind::Unsupported(Unsupported::Chunk),
+                    });
                 }
                 if ext2 & 0xE0 != 0 {
                     return Err(DecodeError {
                         offset: at,
-                        kind: DecodeErrorKind::ReservedBits { field: "ExtendedFlags2", value: ext2 & 0xE0 },
+                        kind: DecodeErrorKind::ReservedBits {
+                            field: "ExtendedFlags2",
+                            value: ext2 & 0xE0,
+                        },
                     });
                 }
                 let unsupported = match (ext2 >> 2) & 0x07 {
@@ -219,7 +245,10 @@ impl<'a> NetworkMessage<'a> {
                     t => Some(Unsupported::ReservedNetworkMessageType(t)),
                 };
                 if let Some(u) = unsupported {
-                    return Err(DecodeError { offset: at, kind: DecodeErrorKind::Unsupported(u) });
+                    return Err(DecodeError {
+                        offset: at,
+                        kind: DecodeErrorKind::Unsupported(u),
+                    });
                 }
             }
         }
@@ -242,7 +271,10 @@ impl<'a> NetworkMessage<'a> {
             if gf & 0xF0 != 0 {
                 return Err(DecodeError {
                     offset: at,
-                    kind: DecodeErrorKind::ReservedBits { field: "GroupFlags", value: gf & 0xF0 },
+                    kind: DecodeErrorKind::ReservedBits {
+                        field: "GroupFlags",
+                        value: gf & 0xF0,
+                    },
                 });
             }
             let mut g = GroupHeader::default();
@@ -267,10 +299,16 @@ impl<'a> NetworkMessage<'a> {
             let at = r.offset();
             let c = r.u8("PayloadHeader Count")?;
             if c == 0 {
-                return Err(DecodeError { offset: at, kind: DecodeErrorKind::NoDataSetMessages });
+                return Err(DecodeError {
+                    offset: at,
+                    kind: DecodeErrorKind::NoDataSetMessages,
+                });
             }
             if usize::from(c) > MAX_DATASET_MESSAGES {
-                return Err(DecodeError { offset: at, kind: DecodeErrorKind::TooManyDataSetMessages(c) });
+                return Err(DecodeError {
+                    offset: at,
+                    kind: DecodeErrorKind::TooManyDataSetMessages(c),
+                });
             }
             count = usize::from(c);
             writer_ids = r.take(count * 2, "DataSetWriterIds")?;
@@ -289,9 +327,10 @@ impl<'a> NetworkMessage<'a> {
             let mut pr = Reader::with_base(body, body_at);
             while pr.remaining() > 0 {
                 Variant::decode(&mut pr).map_err(|e| match e.kind {
-                    DecodeErrorKind::Truncated { .. } => {
-                        DecodeError { offset: at, kind: DecodeErrorKind::PromotedFieldsSize { declared: size } }
-                    }
+                    DecodeErrorKind::Truncated { .. } => DecodeError {
+                        offset: at,
+                        kind: DecodeErrorKind::PromotedFieldsSize { declared: size },
+                    },
                     _ => e,
                 })?;
             }
@@ -303,13 +342,20 @@ impl<'a> NetworkMessage<'a> {
             if sf & 0xF0 != 0 {
                 return Err(DecodeError {
                     offset: at,
-                    kind: DecodeErrorKind::ReservedBits { field: "SecurityFlags", value: sf & 0xF0 },
+                    kind: DecodeErrorKind::ReservedBits {
+                        field: "SecurityFlags",
+                        value: sf & 0xF0,
+                    },
                 });
             }
             let token = r.u32("SecurityTokenId")?;
             let nonce_len = usize::from(r.u8("NonceLength")?);
             let nonce = r.take(nonce_len, "MessageNonce")?;
-            let footer_size = if sf & 0x04 != 0 { Some(r.u16("SecurityFooterSize")?) } else { None };
+            let footer_size = if sf & 0x04 != 0 {
+                Some(r.u16("SecurityFooterSize")?)
+            } else {
+                None
+            };
             let sec = SecurityHeader {
                 signed: sf & 0x01 != 0,
                 encrypted: sf & 0x02 != 0,
@@ -320,14 +366,19 @@ impl<'a> NetworkMessage<'a> {
             };
             m.security = Some(sec);
             if sec.encrypted {
-                m.payload = Payload::Encrypted { writer_ids, bytes: r.take(r.remaining(), "payload")? };
+                m.payload = Payload::Encrypted {
+                    writer_ids,
+                    bytes: r.take(r.remaining(), "payload")?,
+                };
                 return Ok(m);
             }
         }
 
         let mut messages = ArrayVec::new();
         let writer_id = |i: usize| -> Option<u16> {
-            writer_ids.get(i * 2..i * 2 + 2).map(|b| u16::from_le_bytes([b[0], b[1]]))
+            writer_ids
+                .get(i * 2..i * 2 + 2)
+                .map(|b| u16::from_le_bytes([b[0], b[1]]))
         };
         if count > 1 {
             // Read the sizes one by one so that a zero size is reported as such, even when the
@@ -336,7 +387,10 @@ impl<'a> NetworkMessage<'a> {
             for i in 0..count {
                 let at = r.offset();
                 if r.u16("DataSetMessage Sizes")? == 0 {
-                    return Err(DecodeError { offset: at, kind: DecodeErrorKind::ZeroDataSetMessageSize { index: i as u8 } });
+                    return Err(DecodeError {
+                        offset: at,
+                        kind: DecodeErrorKind::ZeroDataSetMessageSize { index: i as u8 },
+                    });
                 }
             }
             let sizes = sizes_reader.rest();
@@ -491,11 +545,12 @@ impl<'a> NetworkMessage<'a> {
                 | u8::from(s.footer_size.is_some()) << 2
                 | u8::from(s.force_key_reset) << 3)?;
             w.u32(s.security_token_id)?;
-            let nonce_len = u8::try_from(s.message_nonce.len()).map_err(|_| EncodeError::TooLong {
-                what: "MessageNonce",
-                len: s.message_nonce.len(),
-                max: 255,
-            })?;
+            let nonce_len =
+                u8::try_from(s.message_nonce.len()).map_err(|_| EncodeError::TooLong {
+                    what: "MessageNonce",
+                    len: s.message_nonce.len(),
+                    max: 255,
+                })?;
             w.u8(nonce_len)?;
             w.put(s.message_nonce)?;
             if let Some(f) = s.footer_size {

@@ -51,7 +51,9 @@ impl<'l> PeriodicFixedLayout<'l> {
 
     /// Size of the RawData fields if every field type has a fixed size.
     pub fn fields_len(&self) -> Option<usize> {
-        self.fields.iter().try_fold(0usize, |n, t| t.fixed_size().map(|s| n + s))
+        self.fields
+            .iter()
+            .try_fold(0usize, |n, t| t.fixed_size().map(|s| n + s))
     }
 
     /// Size of the whole message if every field type has a fixed size.
@@ -67,7 +69,9 @@ impl<'l> PeriodicFixedLayout<'l> {
         values: &[Scalar<'_>],
     ) -> Result<usize, EncodeError> {
         if values.len() != self.fields.len() {
-            return Err(EncodeError::InvalidValue("a value list whose length differs from the layout"));
+            return Err(EncodeError::InvalidValue(
+                "a value list whose length differs from the layout",
+            ));
         }
         let mut w = Writer::new(buf);
         w.put(&[UADP_FLAGS, EXT_FLAGS1])?;
@@ -82,7 +86,11 @@ impl<'l> PeriodicFixedLayout<'l> {
         w.u16(counters.status)?;
         for (index, (v, t)) in values.iter().zip(self.fields).enumerate() {
             if v.builtin_type() != *t {
-                return Err(EncodeError::LayoutMismatch { index, expected: *t, found: v.builtin_type() });
+                return Err(EncodeError::LayoutMismatch {
+                    index,
+                    expected: *t,
+                    found: v.builtin_type(),
+                });
             }
             v.encode(&mut w)?;
         }
@@ -90,7 +98,11 @@ impl<'l> PeriodicFixedLayout<'l> {
     }
 
     /// The same message as a general [`NetworkMessage`] (for the generic encoder and tests).
-    pub fn to_message<'a>(&self, counters: PeriodicFixedCounters, fields: &'a [u8]) -> NetworkMessage<'a> {
+    pub fn to_message<'a>(
+        &self,
+        counters: PeriodicFixedCounters,
+        fields: &'a [u8],
+    ) -> NetworkMessage<'a> {
         let mut m = NetworkMessage {
             publisher_id: Some(PublisherId::UInt16(self.publisher_id)),
             group_header: Some(GroupHeader {
@@ -111,7 +123,10 @@ impl<'l> PeriodicFixedLayout<'l> {
                 status: Some(counters.status),
                 ..Default::default()
             },
-            fields: Fields { count: u16::try_from(self.fields.len()).ok(), bytes: fields },
+            fields: Fields {
+                count: u16::try_from(self.fields.len()).ok(),
+                bytes: fields,
+            },
         };
         let mut list = arrayvec::ArrayVec::new();
         list.push(dsm);
@@ -123,15 +138,23 @@ impl<'l> PeriodicFixedLayout<'l> {
     /// Trailing zero padding is accepted.
     pub fn decode<'a>(&self, bytes: &'a [u8]) -> Result<PeriodicFixedMessage<'a>, DecodeError> {
         let mut r = Reader::new(bytes);
-        let expect = |r: &mut Reader<'a>, what: &'static str, want: u8| -> Result<(), DecodeError> {
-            let at = r.offset();
-            let got = r.u8(what)?;
-            if got == want {
-                Ok(())
-            } else {
-                Err(DecodeError { offset: at, kind: DecodeErrorKind::LayoutMismatch { what, expected: want.into(), found: got.into() } })
-            }
-        };
+        let expect =
+            |r: &mut Reader<'a>, what: &'static str, want: u8| -> Result<(), DecodeError> {
+                let at = r.offset();
+                let got = r.u8(what)?;
+                if got == want {
+                    Ok(())
+                } else {
+                    Err(DecodeError {
+                        offset: at,
+                        kind: DecodeErrorKind::LayoutMismatch {
+                            what,
+                            expected: want.into(),
+                            found: got.into(),
+                        },
+                    })
+                }
+            };
         expect(&mut r, "UADPVersion/Flags", UADP_FLAGS)?;
         expect(&mut r, "ExtendedFlags1", EXT_FLAGS1)?;
         let at = r.offset();
@@ -139,7 +162,11 @@ impl<'l> PeriodicFixedLayout<'l> {
         if publisher != self.publisher_id {
             return Err(DecodeError {
                 offset: at,
-                kind: DecodeErrorKind::LayoutMismatch { what: "PublisherId", expected: self.publisher_id.into(), found: publisher.into() },
+                kind: DecodeErrorKind::LayoutMismatch {
+                    what: "PublisherId",
+                    expected: self.publisher_id.into(),
+                    found: publisher.into(),
+                },
             });
         }
         expect(&mut r, "GroupFlags", GROUP_FLAGS)?;
@@ -148,7 +175,11 @@ impl<'l> PeriodicFixedLayout<'l> {
         if wg != self.writer_group_id {
             return Err(DecodeError {
                 offset: at,
-                kind: DecodeErrorKind::LayoutMismatch { what: "WriterGroupId", expected: self.writer_group_id.into(), found: wg.into() },
+                kind: DecodeErrorKind::LayoutMismatch {
+                    what: "WriterGroupId",
+                    expected: self.writer_group_id.into(),
+                    found: wg.into(),
+                },
             });
         }
         let _group_version = r.u32("GroupVersion")?;
@@ -166,11 +197,18 @@ impl<'l> PeriodicFixedLayout<'l> {
         if let Some(i) = r.rest().iter().position(|b| *b != 0) {
             return Err(DecodeError {
                 offset: r.offset() + i,
-                kind: DecodeErrorKind::TrailingBytes { extra: r.remaining() - i },
+                kind: DecodeErrorKind::TrailingBytes {
+                    extra: r.remaining() - i,
+                },
             });
         }
         Ok(PeriodicFixedMessage {
-            counters: PeriodicFixedCounters { network_message_number, sequence_number, dataset_sequence_number, status },
+            counters: PeriodicFixedCounters {
+                network_message_number,
+                sequence_number,
+                dataset_sequence_number,
+                status,
+            },
             fields,
         })
     }

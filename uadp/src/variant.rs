@@ -152,7 +152,10 @@ impl<'a> Variant<'a> {
         let type_id = mask & MASK_TYPE;
         if type_id == 0 {
             if mask != 0 {
-                return Err(DecodeError { offset: at, kind: DecodeErrorKind::InvalidArrayDimensions });
+                return Err(DecodeError {
+                    offset: at,
+                    kind: DecodeErrorKind::InvalidArrayDimensions,
+                });
             }
             return Ok(Variant::Null);
         }
@@ -162,7 +165,10 @@ impl<'a> Variant<'a> {
         })?;
         if mask & MASK_ARRAY == 0 {
             if mask & MASK_DIMENSIONS != 0 {
-                return Err(DecodeError { offset: at, kind: DecodeErrorKind::InvalidArrayDimensions });
+                return Err(DecodeError {
+                    offset: at,
+                    kind: DecodeErrorKind::InvalidArrayDimensions,
+                });
             }
             return Ok(Variant::Scalar(Scalar::decode(r, ty)?));
         }
@@ -206,15 +212,25 @@ impl<'a> VariantArray<'a> {
         let mut w = Writer::new(scratch);
         for v in values {
             if v.builtin_type() != element_type {
-                return Err(EncodeError::InvalidValue("an array element of another type"));
+                return Err(EncodeError::InvalidValue(
+                    "an array element of another type",
+                ));
             }
             v.encode(&mut w)?;
         }
         let elements_end = w.position();
         if let Some(dims) = dimensions {
-            let product = dims.iter().try_fold(1i64, |p, d| if *d < 0 { None } else { p.checked_mul(i64::from(*d)) });
+            let product = dims.iter().try_fold(1i64, |p, d| {
+                if *d < 0 {
+                    None
+                } else {
+                    p.checked_mul(i64::from(*d))
+                }
+            });
             if product != Some(values.len() as i64) {
-                return Err(EncodeError::InvalidValue("array dimensions whose product is not the length"));
+                return Err(EncodeError::InvalidValue(
+                    "array dimensions whose product is not the length",
+                ));
             }
             for d in dims {
                 w.i32(*d)?;
@@ -224,7 +240,11 @@ impl<'a> VariantArray<'a> {
         let len = u32::try_from(values.len())
             .ok()
             .filter(|l| *l <= i32::MAX as u32)
-            .ok_or(EncodeError::TooLong { what: "array", len: values.len(), max: i32::MAX as usize })?;
+            .ok_or(EncodeError::TooLong {
+                what: "array",
+                len: values.len(),
+                max: i32::MAX as usize,
+            })?;
         let scratch: &'a [u8] = scratch;
         Ok(VariantArray {
             element_type,
@@ -236,15 +256,29 @@ impl<'a> VariantArray<'a> {
 
     /// The null array of a type.
     pub fn null(element_type: BuiltinType) -> Self {
-        VariantArray { element_type, len: None, elements: &[], dimensions: None }
+        VariantArray {
+            element_type,
+            len: None,
+            elements: &[],
+            dimensions: None,
+        }
     }
 
-    fn decode_body(r: &mut Reader<'a>, ty: BuiltinType, has_dims: bool) -> Result<Self, DecodeError> {
+    fn decode_body(
+        r: &mut Reader<'a>,
+        ty: BuiltinType,
+        has_dims: bool,
+    ) -> Result<Self, DecodeError> {
         let at = r.offset();
         let raw_len = r.i32("array length")?;
         let len = match raw_len {
             -1 => None,
-            l if l < -1 => return Err(DecodeError { offset: at, kind: DecodeErrorKind::NegativeLength(l) }),
+            l if l < -1 => {
+                return Err(DecodeError {
+                    offset: at,
+                    kind: DecodeErrorKind::NegativeLength(l),
+                })
+            }
             l => Some(l as u32),
         };
         let n = len.unwrap_or(0) as usize;
@@ -272,7 +306,10 @@ impl<'a> VariantArray<'a> {
             let dims_at = r.offset();
             let count = r.i32("ArrayDimensions length")?;
             if count < 0 || (count as usize).saturating_mul(4) > r.remaining() {
-                return Err(DecodeError { offset: dims_at, kind: DecodeErrorKind::InvalidArrayDimensions });
+                return Err(DecodeError {
+                    offset: dims_at,
+                    kind: DecodeErrorKind::InvalidArrayDimensions,
+                });
             }
             let raw = r.take(count as usize * 4, "ArrayDimensions")?;
             let product = raw.chunks_exact(4).try_fold(1u64, |p, c| {
@@ -284,13 +321,21 @@ impl<'a> VariantArray<'a> {
                 }
             });
             if product != Some(n as u64) {
-                return Err(DecodeError { offset: dims_at, kind: DecodeErrorKind::InvalidArrayDimensions });
+                return Err(DecodeError {
+                    offset: dims_at,
+                    kind: DecodeErrorKind::InvalidArrayDimensions,
+                });
             }
             Some(raw)
         } else {
             None
         };
-        Ok(VariantArray { element_type: ty, len, elements, dimensions })
+        Ok(VariantArray {
+            element_type: ty,
+            len,
+            elements,
+            dimensions,
+        })
     }
 
     fn encode(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
@@ -370,7 +415,10 @@ impl<'a> DataValue<'a> {
         if mask & 0xC0 != 0 {
             return Err(DecodeError {
                 offset: at,
-                kind: DecodeErrorKind::ReservedBits { field: "DataValue encoding mask", value: mask & 0xC0 },
+                kind: DecodeErrorKind::ReservedBits {
+                    field: "DataValue encoding mask",
+                    value: mask & 0xC0,
+                },
             });
         }
         let mut dv = DataValue::default();

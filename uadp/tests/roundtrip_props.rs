@@ -49,7 +49,12 @@ impl OScalar {
             OScalar::F64(v) => Scalar::Double(f64::from_bits(*v)),
             OScalar::Str(v) => Scalar::String(ub(v)),
             OScalar::Dt(v) => Scalar::DateTime(DateTime(*v)),
-            OScalar::Guid(a, b, c, d) => Scalar::Guid(Guid { data1: *a, data2: *b, data3: *c, data4: *d }),
+            OScalar::Guid(a, b, c, d) => Scalar::Guid(Guid {
+                data1: *a,
+                data2: *b,
+                data3: *c,
+                data4: *d,
+            }),
             OScalar::Bytes(v) => Scalar::ByteString(ub(v)),
             OScalar::Xml(v) => Scalar::XmlElement(ub(v)),
             OScalar::Status(v) => Scalar::StatusCode(StatusCode(*v)),
@@ -77,7 +82,9 @@ fn scalar_of(ty: BuiltinType) -> BoxedStrategy<OScalar> {
         T::Double => any::<u64>().prop_map(OScalar::F64).boxed(),
         T::String => bytes_opt().prop_map(OScalar::Str).boxed(),
         T::DateTime => any::<i64>().prop_map(OScalar::Dt).boxed(),
-        T::Guid => any::<(u32, u16, u16, [u8; 8])>().prop_map(|(a, b, c, d)| OScalar::Guid(a, b, c, d)).boxed(),
+        T::Guid => any::<(u32, u16, u16, [u8; 8])>()
+            .prop_map(|(a, b, c, d)| OScalar::Guid(a, b, c, d))
+            .boxed(),
         T::ByteString => bytes_opt().prop_map(OScalar::Bytes).boxed(),
         T::XmlElement => bytes_opt().prop_map(OScalar::Xml).boxed(),
         T::StatusCode => any::<u32>().prop_map(OScalar::Status).boxed(),
@@ -116,7 +123,10 @@ impl OVariant {
                     }
                 });
                 let scratch = leak(scalars.iter().map(Scalar::encoded_len).sum::<usize>() + 64);
-                Variant::Array(VariantArray::encode_from(*ty, &scalars, d.as_deref(), scratch).expect("array encodes"))
+                Variant::Array(
+                    VariantArray::encode_from(*ty, &scalars, d.as_deref(), scratch)
+                        .expect("array encodes"),
+                )
             }
         }
     }
@@ -126,10 +136,19 @@ fn variant() -> impl Strategy<Value = OVariant> {
     prop_oneof![
         Just(OVariant::Null),
         scalar().prop_map(OVariant::Scalar),
-        (builtin_type(), any::<bool>(), prop::option::of(any::<bool>())).prop_flat_map(|(ty, null, dims)| {
-            let values = if null { Just(None).boxed() } else { vec(scalar_of(ty), 0..5).prop_map(Some).boxed() };
-            values.prop_map(move |v| OVariant::Array(ty, v, dims))
-        }),
+        (
+            builtin_type(),
+            any::<bool>(),
+            prop::option::of(any::<bool>())
+        )
+            .prop_flat_map(|(ty, null, dims)| {
+                let values = if null {
+                    Just(None).boxed()
+                } else {
+                    vec(scalar_of(ty), 0..5).prop_map(Some).boxed()
+                };
+                values.prop_map(move |v| OVariant::Array(ty, v, dims))
+            }),
     ]
 }
 
@@ -152,7 +171,14 @@ fn data_value() -> impl Strategy<Value = ODataValue> {
         prop::option::of(any::<i64>()),
         prop::option::of(any::<u16>()),
     )
-        .prop_map(|(value, status, src, src_ps, srv, srv_ps)| ODataValue { value, status, src, src_ps, srv, srv_ps })
+        .prop_map(|(value, status, src, src_ps, srv, srv_ps)| ODataValue {
+            value,
+            status,
+            src,
+            src_ps,
+            srv,
+            srv_ps,
+        })
 }
 
 #[derive(Debug, Clone)]
@@ -190,7 +216,11 @@ struct ODsm {
 fn dsm_header() -> impl Strategy<Value = DataSetMessageHeader> {
     (
         any::<bool>(),
-        prop::sample::select(vec![FieldEncoding::Variant, FieldEncoding::RawData, FieldEncoding::DataValue]),
+        prop::sample::select(vec![
+            FieldEncoding::Variant,
+            FieldEncoding::RawData,
+            FieldEncoding::DataValue,
+        ]),
         prop::sample::select(vec![
             DataSetMessageType::KeyFrame,
             DataSetMessageType::DeltaFrame,
@@ -201,61 +231,82 @@ fn dsm_header() -> impl Strategy<Value = DataSetMessageHeader> {
         prop::option::of(any::<i64>()),
         prop::option::of(any::<u16>()),
         prop::option::of(any::<u16>()),
-        (prop::option::of(any::<u32>()), prop::option::of(any::<u32>()), any::<bool>()),
+        (
+            prop::option::of(any::<u32>()),
+            prop::option::of(any::<u32>()),
+            any::<bool>(),
+        ),
     )
-        .prop_map(|(valid, field_encoding, message_type, seq, ts, ps, status, (maj, min, f2))| DataSetMessageHeader {
-            valid,
-            field_encoding,
-            message_type,
-            sequence_number: seq,
-            timestamp: ts.map(DateTime),
-            picoseconds: ps,
-            status,
-            config_version_major: maj,
-            config_version_minor: min,
-            flags2_present: f2,
-        })
+        .prop_map(
+            |(valid, field_encoding, message_type, seq, ts, ps, status, (maj, min, f2))| {
+                DataSetMessageHeader {
+                    valid,
+                    field_encoding,
+                    message_type,
+                    sequence_number: seq,
+                    timestamp: ts.map(DateTime),
+                    picoseconds: ps,
+                    status,
+                    config_version_major: maj,
+                    config_version_minor: min,
+                    flags2_present: f2,
+                }
+            },
+        )
 }
 
 fn dsm() -> impl Strategy<Value = ODsm> {
-    (any::<u16>(), dsm_header(), vec(builtin_type(), 1..6)).prop_flat_map(|(writer_id, header, layout)| {
-        let fields: BoxedStrategy<Vec<(u16, OField)>> = match (header.message_type, header.field_encoding) {
-            (DataSetMessageType::KeepAlive, _) => Just(vec![]).boxed(),
-            (DataSetMessageType::DeltaFrame, FieldEncoding::RawData) => {
-                let l = layout.clone();
-                vec(0..l.len() as u16, 0..4)
-                    .prop_flat_map(move |idx| {
-                        idx.iter()
-                            .map(|i| scalar_of(l[*i as usize]).prop_map(OField::Raw).prop_map({
-                                let i = *i;
-                                move |f| (i, f)
-                            }))
-                            .collect::<Vec<_>>()
-                    })
-                    .boxed()
-            }
-            (_, FieldEncoding::RawData) => layout
-                .iter()
-                .enumerate()
-                .map(|(i, t)| scalar_of(*t).prop_map(move |s| (i as u16, OField::Raw(s))))
-                .collect::<Vec<_>>()
-                .boxed(),
-            (t, enc) => {
-                let value = if enc == FieldEncoding::Variant {
-                    variant().prop_map(OField::Variant).boxed()
-                } else {
-                    data_value().prop_map(OField::DataValue).boxed()
+    (any::<u16>(), dsm_header(), vec(builtin_type(), 1..6)).prop_flat_map(
+        |(writer_id, header, layout)| {
+            let fields: BoxedStrategy<Vec<(u16, OField)>> =
+                match (header.message_type, header.field_encoding) {
+                    (DataSetMessageType::KeepAlive, _) => Just(vec![]).boxed(),
+                    (DataSetMessageType::DeltaFrame, FieldEncoding::RawData) => {
+                        let l = layout.clone();
+                        vec(0..l.len() as u16, 0..4)
+                            .prop_flat_map(move |idx| {
+                                idx.iter()
+                                    .map(|i| {
+                                        scalar_of(l[*i as usize]).prop_map(OField::Raw).prop_map({
+                                            let i = *i;
+                                            move |f| (i, f)
+                                        })
+                                    })
+                                    .collect::<Vec<_>>()
+                            })
+                            .boxed()
+                    }
+                    (_, FieldEncoding::RawData) => layout
+                        .iter()
+                        .enumerate()
+                        .map(|(i, t)| scalar_of(*t).prop_map(move |s| (i as u16, OField::Raw(s))))
+                        .collect::<Vec<_>>()
+                        .boxed(),
+                    (t, enc) => {
+                        let value = if enc == FieldEncoding::Variant {
+                            variant().prop_map(OField::Variant).boxed()
+                        } else {
+                            data_value().prop_map(OField::DataValue).boxed()
+                        };
+                        let delta = t == DataSetMessageType::DeltaFrame;
+                        vec((any::<u16>(), value), 0..4)
+                            .prop_map(move |v| {
+                                v.into_iter()
+                                    .enumerate()
+                                    .map(|(i, (idx, f))| (if delta { idx } else { i as u16 }, f))
+                                    .collect()
+                            })
+                            .boxed()
+                    }
                 };
-                let delta = t == DataSetMessageType::DeltaFrame;
-                vec((any::<u16>(), value), 0..4)
-                    .prop_map(move |v| {
-                        v.into_iter().enumerate().map(|(i, (idx, f))| (if delta { idx } else { i as u16 }, f)).collect()
-                    })
-                    .boxed()
-            }
-        };
-        fields.prop_map(move |fields| ODsm { writer_id, header, layout: layout.clone(), fields })
-    })
+            fields.prop_map(move |fields| ODsm {
+                writer_id,
+                header,
+                layout: layout.clone(),
+                fields,
+            })
+        },
+    )
 }
 
 #[derive(Debug, Clone)]
@@ -267,6 +318,9 @@ enum OPub {
     S(Option<Vec<u8>>),
 }
 
+/// signed, encrypted, force key reset, token id, nonce, footer size, trailer bytes
+type OSecurity = (bool, bool, bool, u32, Vec<u8>, Option<u16>, Vec<u8>);
+
 #[derive(Debug, Clone)]
 struct OMsg {
     publisher: Option<OPub>,
@@ -276,7 +330,7 @@ struct OMsg {
     timestamp: Option<i64>,
     picoseconds: Option<u16>,
     promoted: Option<Vec<OVariant>>,
-    security: Option<(bool, bool, bool, u32, Vec<u8>, Option<u16>, Vec<u8>)>,
+    security: Option<OSecurity>,
     ext1: bool,
     ext2: bool,
     dsms: Vec<ODsm>,
@@ -284,11 +338,13 @@ struct OMsg {
 }
 
 fn group() -> impl Strategy<Value = GroupHeader> {
-    any::<(Option<u16>, Option<u32>, Option<u16>, Option<u16>)>().prop_map(|(a, b, c, d)| GroupHeader {
-        writer_group_id: a,
-        group_version: b,
-        network_message_number: c,
-        sequence_number: d,
+    any::<(Option<u16>, Option<u32>, Option<u16>, Option<u16>)>().prop_map(|(a, b, c, d)| {
+        GroupHeader {
+            writer_group_id: a,
+            group_version: b,
+            network_message_number: c,
+            sequence_number: d,
+        }
     })
 }
 
@@ -310,18 +366,48 @@ fn message() -> impl Strategy<Value = OMsg> {
         vec(any::<u8>(), 0..8),
     ));
     (
-        (publisher, prop::option::of(any::<[u8; 16]>()), prop::option::of(group()), any::<bool>()),
-        (prop::option::of(any::<i64>()), prop::option::of(any::<u16>()), prop::option::of(vec(variant(), 0..3))),
+        (
+            publisher,
+            prop::option::of(any::<[u8; 16]>()),
+            prop::option::of(group()),
+            any::<bool>(),
+        ),
+        (
+            prop::option::of(any::<i64>()),
+            prop::option::of(any::<u16>()),
+            prop::option::of(vec(variant(), 0..3)),
+        ),
         (security, any::<bool>(), any::<bool>()),
         vec(dsm(), 1..4),
         vec(any::<u8>(), 0..16),
     )
-        .prop_map(|((publisher, class_id, group, payload_header), (timestamp, picoseconds, promoted), (security, ext1, ext2), mut dsms, encrypted_bytes)| {
-            if !payload_header {
-                dsms.truncate(1);
-            }
-            OMsg { publisher, class_id, group, payload_header, timestamp, picoseconds, promoted, security, ext1, ext2, dsms, encrypted_bytes }
-        })
+        .prop_map(
+            |(
+                (publisher, class_id, group, payload_header),
+                (timestamp, picoseconds, promoted),
+                (security, ext1, ext2),
+                mut dsms,
+                encrypted_bytes,
+            )| {
+                if !payload_header {
+                    dsms.truncate(1);
+                }
+                OMsg {
+                    publisher,
+                    class_id,
+                    group,
+                    payload_header,
+                    timestamp,
+                    picoseconds,
+                    promoted,
+                    security,
+                    ext1,
+                    ext2,
+                    dsms,
+                    encrypted_bytes,
+                }
+            },
+        )
 }
 
 struct Built<'a> {
@@ -354,7 +440,8 @@ fn build(o: &OMsg) -> Built<'_> {
     };
     if let Some(p) = &o.promoted {
         let values: Vec<Variant<'_>> = p.iter().map(OVariant::variant).collect();
-        msg.promoted_fields = Some(PromotedFields::encode_from(&values, leak(4096)).expect("promoted fields encode"));
+        msg.promoted_fields =
+            Some(PromotedFields::encode_from(&values, leak(4096)).expect("promoted fields encode"));
     }
     let mut layouts = Vec::new();
     if let Some((signed, encrypted, reset, token, nonce, footer, trailer)) = &o.security {
@@ -368,19 +455,29 @@ fn build(o: &OMsg) -> Built<'_> {
         });
         if *encrypted {
             let ids: Vec<u8> = if o.payload_header {
-                o.dsms.iter().flat_map(|d| d.writer_id.to_le_bytes()).collect()
+                o.dsms
+                    .iter()
+                    .flat_map(|d| d.writer_id.to_le_bytes())
+                    .collect()
             } else {
                 vec![]
             };
             let ids: &'static [u8] = Box::leak(ids.into_boxed_slice());
-            msg.payload = Payload::Encrypted { writer_ids: ids, bytes: &o.encrypted_bytes };
+            msg.payload = Payload::Encrypted {
+                writer_ids: ids,
+                bytes: &o.encrypted_bytes,
+            };
             return Built { msg, layouts };
         }
         msg.security_trailer = trailer;
     }
     let mut list = Payload::default();
     for (i, d) in o.dsms.iter().enumerate() {
-        let writer_id = if o.payload_header { Some(d.writer_id) } else { None };
+        let writer_id = if o.payload_header {
+            Some(d.writer_id)
+        } else {
+            None
+        };
         let fields = if d.header.message_type == DataSetMessageType::KeepAlive {
             Fields::default()
         } else {
@@ -399,7 +496,11 @@ fn build(o: &OMsg) -> Built<'_> {
             layouts.push((writer_id.unwrap_or(0), &d.layout[..]));
         }
         if let Payload::DataSetMessages(v) = &mut list {
-            v.push(DataSetMessage { writer_id, header: d.header, fields });
+            v.push(DataSetMessage {
+                writer_id,
+                header: d.header,
+                fields,
+            });
         }
         let _ = i;
     }
@@ -412,7 +513,12 @@ fn normalised<'a>(m: &NetworkMessage<'a>) -> NetworkMessage<'a> {
     n.extended_flags2_present = m.promoted_fields.is_some() || m.extended_flags2_present;
     n.extended_flags1_present = matches!(
         m.publisher_id,
-        Some(PublisherId::UInt16(_) | PublisherId::UInt32(_) | PublisherId::UInt64(_) | PublisherId::String(_))
+        Some(
+            PublisherId::UInt16(_)
+                | PublisherId::UInt32(_)
+                | PublisherId::UInt64(_)
+                | PublisherId::String(_)
+        )
     ) || m.dataset_class_id.is_some()
         || m.security.is_some()
         || m.timestamp.is_some()
@@ -502,11 +608,16 @@ proptest! {
 /// Values compare structurally; arrays compare by their decoded elements.
 fn assert_same_value(got: &FieldValue<'_>, want: &FieldValue<'_>) -> Result<(), TestCaseError> {
     prop_assert_eq!(got, want);
-    if let (FieldValue::Variant(Variant::Array(g)), FieldValue::Variant(Variant::Array(w))) = (got, want) {
+    if let (FieldValue::Variant(Variant::Array(g)), FieldValue::Variant(Variant::Array(w))) =
+        (got, want)
+    {
         let gv: Vec<_> = g.values().collect::<Result<_, _>>().expect("array values");
         let wv: Vec<_> = w.values().collect::<Result<_, _>>().expect("array values");
         prop_assert_eq!(gv, wv);
-        prop_assert_eq!(g.dimension_values().collect::<Vec<_>>(), w.dimension_values().collect::<Vec<_>>());
+        prop_assert_eq!(
+            g.dimension_values().collect::<Vec<_>>(),
+            w.dimension_values().collect::<Vec<_>>()
+        );
     }
     Ok(())
 }

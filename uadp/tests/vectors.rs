@@ -12,14 +12,21 @@ fn vector(id: &str) -> Vec<u8> {
         .lines()
         .find(|l| l.split('\t').next() == Some(id))
         .unwrap_or_else(|| panic!("vector {id} missing from the file"));
-    let hex_text = line.split('\t').nth(1).expect("vector line has a hex column");
+    let hex_text = line
+        .split('\t')
+        .nth(1)
+        .expect("vector line has a hex column");
     hex::decode(hex_text).expect("vector hex is valid")
 }
 
 fn roundtrip(bytes: &[u8], m: &NetworkMessage<'_>) {
     let mut buf = [0u8; 512];
     let n = m.encode(&mut buf).expect("re-encode");
-    assert_eq!(hex::encode(&buf[..n]), hex::encode(bytes), "re-encoding differs");
+    assert_eq!(
+        hex::encode(&buf[..n]),
+        hex::encode(bytes),
+        "re-encoding differs"
+    );
 }
 
 fn standard_header(m: &NetworkMessage<'_>) {
@@ -27,8 +34,14 @@ fn standard_header(m: &NetworkMessage<'_>) {
     assert_eq!(m.group_header.and_then(|g| g.writer_group_id), Some(100));
 }
 
-fn field_values<'a>(d: &DataSetMessage<'a>, layout: Option<&[BuiltinType]>) -> Vec<(u16, FieldValue<'a>)> {
-    d.fields(layout).map(|f| f.map(|f| (f.index, f.value))).collect::<Result<_, _>>().expect("fields decode")
+fn field_values<'a>(
+    d: &DataSetMessage<'a>,
+    layout: Option<&[BuiltinType]>,
+) -> Vec<(u16, FieldValue<'a>)> {
+    d.fields(layout)
+        .map(|f| f.map(|f| (f.index, f.value)))
+        .collect::<Result<_, _>>()
+        .expect("fields decode")
 }
 
 #[test]
@@ -46,7 +59,10 @@ fn v1_variant_key_frame_with_timestamp_and_config_version() {
     assert_eq!(d.header.config_version_minor, Some(2));
     assert_eq!(
         field_values(d, None),
-        vec![(0, FieldValue::Variant(Variant::Scalar(Scalar::DateTime(JAN_2024))))]
+        vec![(
+            0,
+            FieldValue::Variant(Variant::Scalar(Scalar::DateTime(JAN_2024)))
+        )]
     );
     assert_eq!(JAN_2024.to_unix_nanos(), 1_704_067_200_000_000_000);
     roundtrip(&b, &m);
@@ -76,7 +92,10 @@ fn v2_four_variant_fields() {
 fn v3_periodic_fixed() {
     let b = vector("V3");
     let layout = [BuiltinType::UInt32; 4];
-    let opts = DecodeOptions { raw_layout: Some(&layout), ..Default::default() };
+    let opts = DecodeOptions {
+        raw_layout: Some(&layout),
+        ..Default::default()
+    };
     let m = NetworkMessage::decode_with(&b, &opts).unwrap();
     assert!(!m.payload_header);
     assert_eq!(m.publisher_id, Some(PublisherId::UInt16(2234)));
@@ -95,17 +114,40 @@ fn v3_periodic_fixed() {
     assert_eq!(d.header.status, Some(0));
     assert_eq!(
         field_values(d, Some(&layout)),
-        (0..4u16).map(|i| (i, FieldValue::Raw(Scalar::UInt32(u32::from(i) + 1)))).collect::<Vec<_>>()
+        (0..4u16)
+            .map(|i| (i, FieldValue::Raw(Scalar::UInt32(u32::from(i) + 1))))
+            .collect::<Vec<_>>()
     );
     roundtrip(&b, &m);
 
     // The ready-made layout decodes and encodes the same bytes.
-    let pf = PeriodicFixedLayout { publisher_id: 2234, writer_group_id: 100, group_version: 0x1234_5678, fields: &layout };
+    let pf = PeriodicFixedLayout {
+        publisher_id: 2234,
+        writer_group_id: 100,
+        group_version: 0x1234_5678,
+        fields: &layout,
+    };
     let fixed = pf.decode(&b).unwrap();
-    let counters = PeriodicFixedCounters { network_message_number: 1, sequence_number: 7, dataset_sequence_number: 7, status: 0 };
+    let counters = PeriodicFixedCounters {
+        network_message_number: 1,
+        sequence_number: 7,
+        dataset_sequence_number: 7,
+        status: 0,
+    };
     assert_eq!(fixed.counters, counters);
     let mut buf = [0u8; 64];
-    let n = pf.encode(&mut buf, counters, &[Scalar::UInt32(1), Scalar::UInt32(2), Scalar::UInt32(3), Scalar::UInt32(4)]).unwrap();
+    let n = pf
+        .encode(
+            &mut buf,
+            counters,
+            &[
+                Scalar::UInt32(1),
+                Scalar::UInt32(2),
+                Scalar::UInt32(3),
+                Scalar::UInt32(4),
+            ],
+        )
+        .unwrap();
     assert_eq!(&buf[..n], &b[..]);
     assert_eq!(pf.encoded_len(), Some(b.len()));
     roundtrip(&b, &pf.to_message(counters, fixed.fields));
@@ -113,7 +155,11 @@ fn v3_periodic_fixed() {
     // Without a layout the RawData bytes are kept whole.
     let m = NetworkMessage::decode(&b).unwrap();
     assert_eq!(m.dataset_messages()[0].fields.bytes.len(), 16);
-    assert!(m.dataset_messages()[0].fields(None).next().unwrap().is_err());
+    assert!(m.dataset_messages()[0]
+        .fields(None)
+        .next()
+        .unwrap()
+        .is_err());
     roundtrip(&b, &m);
 }
 
@@ -121,7 +167,14 @@ fn v3_periodic_fixed() {
 fn v4_group_flags_0b_raw_ten_uint32() {
     let b = vector("V4");
     let layout = [BuiltinType::UInt32; 10];
-    let m = NetworkMessage::decode_with(&b, &DecodeOptions { raw_layout: Some(&layout), ..Default::default() }).unwrap();
+    let m = NetworkMessage::decode_with(
+        &b,
+        &DecodeOptions {
+            raw_layout: Some(&layout),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(
         m.group_header,
         Some(GroupHeader {
@@ -138,7 +191,9 @@ fn v4_group_flags_0b_raw_ten_uint32() {
     assert_eq!(d.header.sequence_number, Some(7));
     assert_eq!(
         field_values(d, Some(&layout)),
-        (0..10u16).map(|i| (i, FieldValue::Raw(Scalar::UInt32(u32::from(i) + 1)))).collect::<Vec<_>>()
+        (0..10u16)
+            .map(|i| (i, FieldValue::Raw(Scalar::UInt32(u32::from(i) + 1))))
+            .collect::<Vec<_>>()
     );
     roundtrip(&b, &m);
 }
@@ -155,7 +210,10 @@ fn v5_delta_frame() {
         field_values(d, None),
         vec![
             (1, FieldValue::Variant(Variant::Scalar(Scalar::Int32(-42)))),
-            (3, FieldValue::Variant(Variant::Scalar(Scalar::Boolean(true)))),
+            (
+                3,
+                FieldValue::Variant(Variant::Scalar(Scalar::Boolean(true)))
+            ),
         ]
     );
     roundtrip(&b, &m);
@@ -181,8 +239,17 @@ fn v8_two_messages_with_sizes() {
     assert_eq!((ds[0].writer_id, ds[1].writer_id), (Some(1), Some(2)));
     assert_eq!(ds[0].encoded_len(), 8);
     assert_eq!(ds[1].encoded_len(), 5);
-    assert_eq!(field_values(&ds[0], None), vec![(0, FieldValue::Variant(Variant::Scalar(Scalar::Int32(-42))))]);
-    assert_eq!(field_values(&ds[1], None), vec![(0, FieldValue::Variant(Variant::Scalar(Scalar::Boolean(true))))]);
+    assert_eq!(
+        field_values(&ds[0], None),
+        vec![(0, FieldValue::Variant(Variant::Scalar(Scalar::Int32(-42))))]
+    );
+    assert_eq!(
+        field_values(&ds[1], None),
+        vec![(
+            0,
+            FieldValue::Variant(Variant::Scalar(Scalar::Boolean(true)))
+        )]
+    );
     roundtrip(&b, &m);
 }
 
@@ -228,6 +295,12 @@ fn ethernet_padding_to_46_bytes_is_accepted() {
         drop(m);
         // Non-zero bytes after the message are not padding.
         b[45] = 1;
-        assert!(matches!(NetworkMessage::decode(&b).unwrap_err().kind, DecodeErrorKind::TrailingBytes { .. }), "{id}");
+        assert!(
+            matches!(
+                NetworkMessage::decode(&b).unwrap_err().kind,
+                DecodeErrorKind::TrailingBytes { .. }
+            ),
+            "{id}"
+        );
     }
 }

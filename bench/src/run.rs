@@ -1,0 +1,757 @@
+//! One measurement: set up the two-namespace topology, open the path on both sides (each on
+//! an OS thread moved into its namespace), run the mode's loops, and turn what they measured
+//! into summary.csv, samples.csv and meta.json.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde::Serialize;
+use uadpbench_sender::bench_message::{
+    BenchCodec, DEFAULT_PUBLISHER_ID, DEFAULT_WRITER_GROUP_ID, MIN_MESSAGE_LEN,
+};
+use uadpbench_sender::clock::monotonic_ns;
+use uadpbench_sender::loops::{
+    self, CpuTime, CyclicConfig, FloodConfig, PingPongConfig, RejectCounts, SubscribeConfig,
+};
+use uadpbench_sender::transport::{Encap, PathKind, Transport, TransportCounters};
+use uadpbench_topology::{Side, Topology, TopologyOptions};
+
+use crate::meta::Environment;
+use crate::paths::{self, PathOptions};
+use crate::results::{self, SampleRow, SummaryRow};
+use crate::stats::Summary;
+
+/// Measurement mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// A reflector echoes each message; round-trip time per message.
+    Pingpong,
+    /// A publisher on absolute deadlines; send jitter and one-way latency.
+    Cyclic,
+    /// As fast as the path goes; rate, CPU per message, loss.
+    Flood,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Pingpong => "pingpong",
+            Mode::Cyclic => "cyclic",
+            Mode::Flood => "flood",
+        }
+    }
+}
+
+/// Everything a run needs, validated by [`RunConfig::validate`] before anything is set up.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunConfig {
+    #[serde(serialize_with = "ser_display")]
+    pub path: PathKind,
+    #[serde(serialize_with = "ser_display")]
+    pub encap: Encap,
+    pub mode: Mode,
+    /// Measured messages (pingpong, cyclic).
+    pub count: u64,
+    /// Run length instead of a count (cyclic: count = duration / interval; flood: required).
+    pub duration_s: Option<f64>,
+    /// Messages before the measured ones, excluded from statistics.
+    pub warmup: u64,
+    /// Bytes of each UADP NetworkMessage.
+    pub payload_bytes: usize,
+    /// Cyclic publishing interval.
+    pub interval_us: u64,
+    /// Cyclic: busy-wait this long before each deadline.
+    pub spin_us: u64,
+    /// Ping-pong: wait this long for an echo before counting the message lost.
+    pub timeout_ms: u64,
+    /// MTU of the veth pair.
+    pub mtu: usize,
+    pub path_options: PathOptions,
+}
+
+fn ser_display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            path: PathKind::Udp,
+            encap: Encap::Udp,
+            mode: Mode::Pingpong,
+            count: 10_000,
+            duration_s: None,
+            warmup: 1_000,
+            payload_bytes: 64,
+            interval_us: 1_000,
+            spin_us: 0,
+            timeout_ms: 200,
+            mtu: 1500,
+            path_options: PathOptions::default(),
+        }
+    }
+}
+
+impl RunConfig {
+    /// Messages measured (after warm-up).
+    pub fn measured_count(&self) -> u64 {
+        match (self.mode, self.duration_s) {
+            (Mode::Cyclic, Some(d)) => ((d * 1e6) / self.interval_us.max(1) as f64) as u64,
+            _ => self.count,
+        }
+    }
+
+    /// Every problem with the configuration, one message each (empty: valid).
+    pub fn validate(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let max = paths::max_message_len(self.path, self.encap, self.mtu);
+        if self.payload_bytes < MIN_MESSAGE_LEN {
+            problems.push(format!(
+                "--payload {} is smaller than the smallest benchmark message ({MIN_MESSAGE_LEN} bytes: UADP Periodic-Fixed header + send time + packet id)",
+                self.payload_bytes
+            ));
+        }
+        if self.payload_bytes > max {
+            problems.push(format!(
+                "--payload {} does not fit the {} path with {} encapsulation at MTU {}: at most {max} bytes",
+                self.payload_bytes, self.path, self.encap, self.mtu
+            ));
+        }
+        if self.path == PathKind::Udp && self.encap != Encap::Udp {
+            problems.push(
+                "the udp path carries UADP in UDP only: use --encap udp (or another path)".into(),
+            );
+        }
+        match self.mode {
+            Mode::Flood => {
+                if self.duration_s.is_none_or(|d| d <= 0.0) {
+                    problems.push("flood mode needs --duration SECS (> 0)".into());
+                }
+            }
+            Mode::Pingpong | Mode::Cyclic => {
+                if self.measured_count() == 0 {
+                    problems.push("nothing to measure: --count (or --duration / --interval-us) gives 0 messages".into());
+                }
+            }
+        }
+        if self.mode == Mode::Cyclic {
+            let res_ns = uadpbench_sender::clock::monotonic_resolution_ns();
+            if self.interval_us == 0 || self.interval_us * 1000 < res_ns.max(1) * 10 {
+                problems.push(format!(
+                    "--interval-us {} is below what CLOCK_MONOTONIC (resolution {res_ns} ns) can schedule",
+                    self.interval_us
+                ));
+            }
+        }
+        if self.timeout_ms == 0 {
+            problems.push("--timeout-ms must be > 0".into());
+        }
+        problems
+    }
+
+    /// The run id: path, encapsulation, mode and size.
+    pub fn run_id(&self) -> String {
+        format!(
+            "{}-{}-{}-{}B",
+            self.path,
+            self.encap,
+            self.mode.name(),
+            self.payload_bytes
+        )
+    }
+}
+
+/// What a run produced.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub run_id: String,
+    pub dir: PathBuf,
+    pub summary: Vec<SummaryRow>,
+    /// Human-readable lines for the terminal.
+    pub report: Vec<String>,
+}
+
+/// Message accounting common to all modes.
+#[derive(Debug, Clone, Copy, Default)]
+struct Accounting {
+    sent: u64,
+    received: u64,
+    lost: u64,
+    reordered: u64,
+    duplicated: u64,
+    late: u64,
+    rejects: RejectCounts,
+    tx: TransportCounters,
+    rx: TransportCounters,
+}
+
+struct Rows<'a> {
+    cfg: &'a RunConfig,
+    run_id: &'a str,
+    rows: Vec<SummaryRow>,
+}
+
+impl Rows<'_> {
+    fn push(&mut self, metric: &str, statistic: &str, value: f64, unit: &str) {
+        self.rows.push(SummaryRow {
+            run_id: self.run_id.to_owned(),
+            path: self.cfg.path.to_string(),
+            encap: self.cfg.encap.to_string(),
+            mode: self.cfg.mode.name().to_owned(),
+            payload_bytes: self.cfg.payload_bytes,
+            metric: metric.to_owned(),
+            statistic: statistic.to_owned(),
+            value,
+            unit: unit.to_owned(),
+        });
+    }
+
+    fn summary(&mut self, metric: &str, s: &Summary) {
+        for (stat, v) in s.rows() {
+            self.push(
+                metric,
+                stat,
+                v,
+                if stat == "count" { "messages" } else { "ns" },
+            );
+        }
+    }
+
+    fn accounting(&mut self, a: &Accounting) {
+        for (stat, v) in [
+            ("sent", a.sent),
+            ("received", a.received),
+            ("lost", a.lost),
+            ("reordered", a.reordered),
+            ("duplicated", a.duplicated),
+            ("late", a.late),
+            ("decode_errors", a.rejects.decode_errors),
+            ("out_of_run", a.rejects.out_of_run),
+            ("foreign_frames", a.rx.foreign_frames + a.tx.foreign_frames),
+            (
+                "malformed_frames",
+                a.rx.malformed_frames + a.tx.malformed_frames,
+            ),
+            ("send_dropped", a.tx.send_dropped + a.rx.send_dropped),
+        ] {
+            self.push("messages", stat, v as f64, "messages");
+        }
+    }
+
+    fn cpu(&mut self, role: &str, cpu: CpuTime, messages: u64) {
+        let per = |d: Duration| {
+            if messages == 0 {
+                0.0
+            } else {
+                d.as_nanos() as f64 / messages as f64
+            }
+        };
+        self.push(
+            &format!("cpu_{role}"),
+            "user_per_message",
+            per(cpu.user),
+            "ns",
+        );
+        self.push(
+            &format!("cpu_{role}"),
+            "system_per_message",
+            per(cpu.system),
+            "ns",
+        );
+        self.push(
+            &format!("cpu_{role}"),
+            "total_per_message",
+            per(cpu.user + cpu.system),
+            "ns",
+        );
+    }
+}
+
+fn fmt_us(ns: f64) -> String {
+    format!("{:.2}", ns / 1000.0)
+}
+
+fn table_line(name: &str, s: &Summary) -> [String; 2] {
+    let p = |n| {
+        s.percentile(n)
+            .map_or_else(String::new, |v| fmt_us(v as f64))
+    };
+    [
+        format!(
+            "  {:<22} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "", "min", "p50", "p90", "p99", "p99.9", "p99.99", "max", "mean", "stddev"
+        ),
+        format!(
+            "  {:<22} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            format!("{name} (µs)"),
+            fmt_us(s.min as f64),
+            p("p50"),
+            p("p90"),
+            p("p99"),
+            p("p99.9"),
+            p("p99.99"),
+            fmt_us(s.max as f64),
+            fmt_us(s.mean),
+            fmt_us(s.stddev)
+        ),
+    ]
+}
+
+fn accounting_line(a: &Accounting) -> String {
+    format!(
+        "  sent {}  received {}  lost {}  reordered {}  duplicated {}  late {}  decode errors {}  foreign frames {}  send dropped {}",
+        a.sent,
+        a.received,
+        a.lost,
+        a.reordered,
+        a.duplicated,
+        a.late,
+        a.rejects.decode_errors,
+        a.rx.foreign_frames + a.tx.foreign_frames,
+        a.tx.send_dropped + a.rx.send_dropped
+    )
+}
+
+/// Runs one measurement and writes its files into `out_dir` (created if needed).
+pub fn run(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Result<RunOutcome> {
+    let problems = cfg.validate();
+    if !problems.is_empty() {
+        bail!(
+            "invalid run configuration:\n  - {}",
+            problems.join("\n  - ")
+        );
+    }
+    let codec = BenchCodec::new(
+        DEFAULT_PUBLISHER_ID,
+        DEFAULT_WRITER_GROUP_ID,
+        cfg.payload_bytes,
+    )?;
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("cannot create the results directory {}", out_dir.display()))?;
+    let env = Environment::current();
+    let started = time::OffsetDateTime::now_utc();
+
+    let topo = Topology::create(TopologyOptions {
+        mtu: cfg.mtu as u32,
+        ..TopologyOptions::default()
+    })
+    .context("setting up the two-namespace veth topology")?;
+    let topo = Arc::new(topo);
+    let run_id = cfg.run_id();
+    let mut rows = Rows {
+        cfg,
+        run_id: &run_id,
+        rows: Vec::new(),
+    };
+    let mut samples = Vec::new();
+    let mut report = vec![format!(
+        "uadpbench run {run_id}: {} mode, {}-byte UADP messages, warm-up of {} message(s) excluded",
+        cfg.mode.name(),
+        cfg.payload_bytes,
+        cfg.warmup
+    )];
+
+    match cfg.mode {
+        Mode::Pingpong => run_pingpong(
+            cfg,
+            &topo,
+            codec,
+            &stop,
+            &run_id,
+            &mut rows,
+            &mut samples,
+            &mut report,
+        )?,
+        Mode::Cyclic => run_cyclic(
+            cfg,
+            &topo,
+            codec,
+            &stop,
+            &run_id,
+            &mut rows,
+            &mut samples,
+            &mut report,
+        )?,
+        Mode::Flood => run_flood(cfg, &topo, codec, &stop, &mut rows, &mut report)?,
+    }
+
+    let topology_meta = serde_json::json!({
+        "kind": "two network namespaces joined by a veth pair",
+        "a": { "netns": topo.a().netns(), "ifname": topo.a().ifname(), "ipv4": topo.a().ipv4().to_string() },
+        "b": { "netns": topo.b().netns(), "ifname": topo.b().ifname(), "ipv4": topo.b().ipv4().to_string() },
+        "mtu": cfg.mtu,
+    });
+    match Arc::try_unwrap(topo) {
+        Ok(t) => t.destroy().context("removing the topology")?,
+        Err(_) => bail!("internal error: a measurement thread still holds the topology"),
+    }
+
+    results::write_csv(&out_dir.join("summary.csv"), &rows.rows)?;
+    if !samples.is_empty() {
+        results::write_csv(&out_dir.join("samples.csv"), &samples)?;
+    }
+    let meta = serde_json::json!({
+        "run_id": run_id,
+        "started_utc": started.format(&time::format_description::well_known::Rfc3339).ok(),
+        "finished_utc": time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).ok(),
+        "config": cfg,
+        "environment": env,
+        "topology": topology_meta,
+        "interrupted": stop.load(Ordering::Relaxed),
+        "message_layout": "UADP-Periodic-Fixed (Part 14 A.2.1), RawData fields: UInt64 send time (CLOCK_MONOTONIC ns), UInt64 packet id, ByteString filler",
+    });
+    results::write_json(&out_dir.join("meta.json"), &meta)?;
+    let summary = rows.rows;
+    Ok(RunOutcome {
+        run_id: run_id.clone(),
+        dir: out_dir.to_owned(),
+        summary,
+        report,
+    })
+}
+
+/// Opens a transport inside a side's namespace and runs `body` on that thread.
+fn spawn_side<T: Send + 'static>(
+    topo: &Arc<Topology>,
+    side: Side,
+    name: &str,
+    cfg: &RunConfig,
+    ready: Option<mpsc::Sender<()>>,
+    body: impl FnOnce(&mut dyn Transport) -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<T>>> {
+    let t2 = Arc::clone(topo);
+    let (path, encap, opts) = (cfg.path, cfg.encap, cfg.path_options.clone());
+    let handle = topo.spawn_in(side, name.to_owned(), move || -> anyhow::Result<T> {
+        let mut transport = paths::open(path, encap, &t2, side, &opts)?;
+        if let Some(r) = ready {
+            let _ = r.send(());
+        }
+        body(transport.as_mut())
+    })?;
+    Ok(handle)
+}
+
+fn join<T>(h: std::thread::JoinHandle<anyhow::Result<T>>, what: &str) -> anyhow::Result<T> {
+    match h.join() {
+        Ok(r) => r.with_context(|| format!("the {what} failed")),
+        Err(_) => bail!("the {what} thread panicked"),
+    }
+}
+
+fn wait_ready(rx: &mpsc::Receiver<()>, what: &str) -> anyhow::Result<()> {
+    rx.recv_timeout(Duration::from_secs(10))
+        .map_err(|_| anyhow::anyhow!("the {what} did not start (see the error above)"))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_pingpong(
+    cfg: &RunConfig,
+    topo: &Arc<Topology>,
+    codec: BenchCodec,
+    stop: &Arc<AtomicBool>,
+    run_id: &str,
+    rows: &mut Rows<'_>,
+    samples: &mut Vec<SampleRow>,
+    report: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let reflector_stop = Arc::new(AtomicBool::new(false));
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let rs = Arc::clone(&reflector_stop);
+    let reflector = spawn_side(
+        topo,
+        Side::B,
+        "ub-reflector",
+        cfg,
+        Some(ready_tx),
+        move |t| Ok(loops::reflect(t, &codec, &rs)?),
+    )?;
+    if let Err(e) = wait_ready(&ready_rx, "reflector") {
+        reflector_stop.store(true, Ordering::Relaxed);
+        join(reflector, "reflector")?;
+        return Err(e);
+    }
+    let pp = PingPongConfig {
+        warmup: cfg.warmup,
+        count: cfg.count,
+        timeout: Duration::from_millis(cfg.timeout_ms),
+    };
+    let st = Arc::clone(stop);
+    let initiator = spawn_side(topo, Side::A, "ub-pingpong", cfg, None, move |t| {
+        Ok(loops::ping_pong(t, &codec, &pp, &st)?)
+    })?;
+    let result = join(initiator, "ping-pong initiator");
+    reflector_stop.store(true, Ordering::Relaxed);
+    let refl = join(reflector, "reflector")?;
+    let r = result?;
+
+    let measured = r.round_trips.len() as u64;
+    let received = r
+        .round_trips
+        .iter()
+        .filter(|x| x.t_recv_ns.is_some())
+        .count() as u64;
+    let a = Accounting {
+        sent: measured,
+        received,
+        lost: measured - received,
+        reordered: r.seq.reordered,
+        duplicated: r.seq.duplicates,
+        late: r.late,
+        rejects: RejectCounts {
+            decode_errors: r.rejects.decode_errors + refl.rejects.decode_errors,
+            out_of_run: r.rejects.out_of_run + refl.rejects.out_of_run,
+        },
+        tx: r.transport,
+        rx: refl.transport,
+    };
+    rows.accounting(&a);
+    report.push(accounting_line(&a));
+    let rtts: Vec<u64> = r
+        .round_trips
+        .iter()
+        .filter_map(|x| x.t_recv_ns.map(|t| t - x.t_send_ns))
+        .collect();
+    if let Some(s) = Summary::of(rtts.iter().copied()) {
+        rows.summary("rtt", &s);
+        report.extend(table_line("round trip", &s));
+    }
+    rows.cpu("initiator", r.cpu, measured);
+    rows.cpu("reflector", refl.cpu, refl.reflected);
+    if r.wall_ns > 0 {
+        rows.push(
+            "rate",
+            "round_trips_per_second",
+            measured as f64 * 1e9 / r.wall_ns as f64,
+            "1/s",
+        );
+    }
+    samples.extend(r.round_trips.iter().map(|x| SampleRow {
+        run_id: run_id.to_owned(),
+        seq: x.packet_id as u16,
+        packet_id: x.packet_id,
+        t_send_ns: x.t_send_ns,
+        t_recv_ns: x.t_recv_ns,
+        rtt_ns: x.t_recv_ns.map(|t| t - x.t_send_ns),
+        one_way_ns: None,
+        send_deviation_ns: None,
+        lost: x.t_recv_ns.is_none(),
+    }));
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_cyclic(
+    cfg: &RunConfig,
+    topo: &Arc<Topology>,
+    codec: BenchCodec,
+    stop: &Arc<AtomicBool>,
+    run_id: &str,
+    rows: &mut Rows<'_>,
+    samples: &mut Vec<SampleRow>,
+    report: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let count = cfg.measured_count();
+    let total = cfg.warmup + count;
+    let publisher_done = Arc::new(AtomicBool::new(false));
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let sub_cfg = SubscribeConfig {
+        warmup: cfg.warmup,
+        expected: total,
+        record: true,
+        linger: Duration::from_millis(cfg.timeout_ms),
+    };
+    let (pd, st) = (Arc::clone(&publisher_done), Arc::clone(stop));
+    let subscriber = spawn_side(
+        topo,
+        Side::B,
+        "ub-subscriber",
+        cfg,
+        Some(ready_tx),
+        move |t| Ok(loops::subscribe(t, &codec, &sub_cfg, &pd, &st)?),
+    )?;
+    if let Err(e) = wait_ready(&ready_rx, "subscriber") {
+        publisher_done.store(true, Ordering::Release);
+        stop.store(true, Ordering::Relaxed);
+        join(subscriber, "subscriber")?;
+        return Err(e);
+    }
+    let cyc = CyclicConfig {
+        warmup: cfg.warmup,
+        count,
+        interval: Duration::from_micros(cfg.interval_us),
+        spin: Duration::from_micros(cfg.spin_us),
+    };
+    let (pd, st) = (Arc::clone(&publisher_done), Arc::clone(stop));
+    let publisher = spawn_side(topo, Side::A, "ub-publisher", cfg, None, move |t| {
+        // Start one interval from now so the first deadline is not already late.
+        let start = monotonic_ns() + cyc.interval.as_nanos() as u64;
+        let r = loops::publish_cyclic(t, &codec, &cyc, start, &st);
+        pd.store(true, Ordering::Release);
+        Ok(r?)
+    })?;
+    let pub_result = join(publisher, "publisher");
+    publisher_done.store(true, Ordering::Release);
+    let sub = join(subscriber, "subscriber")?;
+    let p = pub_result?;
+
+    let measured = p.publications.len() as u64;
+    let a = Accounting {
+        sent: measured,
+        received: sub.measured_received,
+        lost: measured.saturating_sub(sub.measured_received),
+        reordered: sub.seq.reordered,
+        duplicated: sub.seq.duplicates,
+        late: 0,
+        rejects: sub.rejects,
+        tx: p.transport,
+        rx: sub.transport,
+    };
+    rows.accounting(&a);
+    report.push(accounting_line(&a));
+    let mut recv_by_id = vec![None; total as usize];
+    for r in &sub.receptions {
+        if let Some(slot) = recv_by_id.get_mut(r.packet_id as usize) {
+            *slot = Some(r.t_recv_ns);
+        }
+    }
+    let one_way: Vec<u64> = sub
+        .receptions
+        .iter()
+        .map(|r| r.t_recv_ns.saturating_sub(r.t_send_ns))
+        .collect();
+    let deviation: Vec<u64> = p
+        .publications
+        .iter()
+        .map(|x| x.t_send_ns.saturating_sub(x.deadline_ns))
+        .collect();
+    if let Some(s) = Summary::of(one_way.iter().copied()) {
+        rows.summary("one_way", &s);
+        report.extend(table_line("one way", &s));
+    }
+    if let Some(s) = Summary::of(deviation.iter().copied()) {
+        rows.summary("send_deviation", &s);
+        report.push(table_line("send deviation", &s)[1].clone());
+    }
+    rows.cpu("publisher", p.cpu, p.sent);
+    rows.cpu("subscriber", sub.cpu, sub.seq.received);
+    rows.push(
+        "interval",
+        "configured",
+        cfg.interval_us as f64 * 1000.0,
+        "ns",
+    );
+    samples.extend(p.publications.iter().map(|x| {
+        let t_recv = recv_by_id.get(x.packet_id as usize).copied().flatten();
+        SampleRow {
+            run_id: run_id.to_owned(),
+            seq: x.packet_id as u16,
+            packet_id: x.packet_id,
+            t_send_ns: x.t_send_ns,
+            t_recv_ns: t_recv,
+            rtt_ns: None,
+            one_way_ns: t_recv.map(|t| t.saturating_sub(x.t_send_ns)),
+            send_deviation_ns: Some(x.t_send_ns.saturating_sub(x.deadline_ns)),
+            lost: t_recv.is_none(),
+        }
+    }));
+    Ok(())
+}
+
+fn run_flood(
+    cfg: &RunConfig,
+    topo: &Arc<Topology>,
+    codec: BenchCodec,
+    stop: &Arc<AtomicBool>,
+    rows: &mut Rows<'_>,
+    report: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let duration = Duration::from_secs_f64(cfg.duration_s.unwrap_or(1.0));
+    let publisher_done = Arc::new(AtomicBool::new(false));
+    let (ready_tx, ready_rx) = mpsc::channel();
+    // Upper bound for preallocation only: 4 million messages per second.
+    let expected = (duration.as_secs_f64() * 4e6) as u64 + 1024;
+    let sub_cfg = SubscribeConfig {
+        warmup: 0,
+        expected,
+        record: false,
+        linger: Duration::from_millis(cfg.timeout_ms),
+    };
+    let (pd, st) = (Arc::clone(&publisher_done), Arc::clone(stop));
+    let subscriber = spawn_side(
+        topo,
+        Side::B,
+        "ub-subscriber",
+        cfg,
+        Some(ready_tx),
+        move |t| Ok(loops::subscribe(t, &codec, &sub_cfg, &pd, &st)?),
+    )?;
+    if let Err(e) = wait_ready(&ready_rx, "subscriber") {
+        publisher_done.store(true, Ordering::Release);
+        stop.store(true, Ordering::Relaxed);
+        join(subscriber, "subscriber")?;
+        return Err(e);
+    }
+    let flood = FloodConfig {
+        duration,
+        batch: cfg.path_options.batch,
+    };
+    let (pd, st) = (Arc::clone(&publisher_done), Arc::clone(stop));
+    let publisher = spawn_side(topo, Side::A, "ub-flood", cfg, None, move |t| {
+        let r = loops::publish_flood(t, &codec, &flood, &st);
+        pd.store(true, Ordering::Release);
+        Ok(r?)
+    })?;
+    let pub_result = join(publisher, "flood publisher");
+    publisher_done.store(true, Ordering::Release);
+    let sub = join(subscriber, "subscriber")?;
+    let p = pub_result?;
+
+    let a = Accounting {
+        sent: p.sent,
+        received: sub.seq.received,
+        lost: p.sent.saturating_sub(sub.seq.received),
+        reordered: sub.seq.reordered,
+        duplicated: sub.seq.duplicates,
+        late: 0,
+        rejects: sub.rejects,
+        tx: p.transport,
+        rx: sub.transport,
+    };
+    rows.accounting(&a);
+    report.push(accounting_line(&a));
+    let secs = p.wall_ns as f64 / 1e9;
+    let rx_rate = if secs > 0.0 {
+        sub.seq.received as f64 / secs
+    } else {
+        0.0
+    };
+    let tx_rate = if secs > 0.0 {
+        p.sent as f64 / secs
+    } else {
+        0.0
+    };
+    rows.push("rate", "sent_per_second", tx_rate, "1/s");
+    rows.push("rate", "received_per_second", rx_rate, "1/s");
+    rows.push(
+        "rate",
+        "received_uadp_bits_per_second",
+        rx_rate * cfg.payload_bytes as f64 * 8.0,
+        "bit/s",
+    );
+    rows.push("duration", "publisher_wall", p.wall_ns as f64, "ns");
+    rows.cpu("publisher", p.cpu, p.sent);
+    rows.cpu("subscriber", sub.cpu, sub.seq.received);
+    report.push(format!(
+        "  rate: sent {:.0}/s, received {:.0}/s ({:.1} Mbit/s of UADP); CPU per message: publisher {:.0} ns, subscriber {:.0} ns",
+        tx_rate,
+        rx_rate,
+        rx_rate * cfg.payload_bytes as f64 * 8.0 / 1e6,
+        (p.cpu.user + p.cpu.system).as_nanos() as f64 / p.sent.max(1) as f64,
+        (sub.cpu.user + sub.cpu.system).as_nanos() as f64 / sub.seq.received.max(1) as f64,
+    ));
+    Ok(())
+}

@@ -1,0 +1,80 @@
+//! The one clock of every timestamp uadpbench takes: CLOCK_MONOTONIC, the clock
+//! `bpf_ktime_get_ns()` reads in the kernel, so user and probe timestamps share one axis.
+
+use std::time::Duration;
+
+use nix::sys::time::TimeSpec;
+use nix::time::{clock_gettime, clock_nanosleep, ClockId, ClockNanosleepFlags};
+
+/// Nanoseconds of CLOCK_MONOTONIC (vDSO, no system call).
+#[inline]
+pub fn monotonic_ns() -> u64 {
+    // CLOCK_MONOTONIC cannot fail on Linux; a zero would show up as an absurd latency, not UB.
+    clock_gettime(ClockId::CLOCK_MONOTONIC).map_or(0, |t| {
+        t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64
+    })
+}
+
+/// Resolution of CLOCK_MONOTONIC as the kernel reports it.
+pub fn monotonic_resolution_ns() -> u64 {
+    nix::time::clock_getres(ClockId::CLOCK_MONOTONIC).map_or(0, |t| {
+        t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64
+    })
+}
+
+/// Sleeps until the absolute CLOCK_MONOTONIC time `deadline_ns` (`clock_nanosleep` with
+/// TIMER_ABSTIME, so wake-up errors do not accumulate), then busy-waits the last `spin_ns`
+/// nanoseconds before the deadline for a more precise wake-up at the cost of CPU.
+pub fn sleep_until(deadline_ns: u64, spin_ns: u64) {
+    let sleep_to = deadline_ns.saturating_sub(spin_ns);
+    if monotonic_ns() < sleep_to {
+        let ts = TimeSpec::from(Duration::from_nanos(sleep_to));
+        // EINTR: retry; the loop below covers what is left.
+        while clock_nanosleep(
+            ClockId::CLOCK_MONOTONIC,
+            ClockNanosleepFlags::TIMER_ABSTIME,
+            &ts,
+        )
+        .is_err()
+        {
+            if monotonic_ns() >= sleep_to {
+                break;
+            }
+        }
+    }
+    while monotonic_ns() < deadline_ns {
+        std::hint::spin_loop();
+    }
+}
+
+/// CPU time (user, system) consumed so far by the calling thread.
+pub fn thread_cpu_time() -> (Duration, Duration) {
+    match nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_THREAD) {
+        Ok(u) => {
+            let tv = |t: nix::sys::time::TimeVal| {
+                Duration::new(t.tv_sec() as u64, t.tv_usec() as u32 * 1000)
+            };
+            (tv(u.user_time()), tv(u.system_time()))
+        }
+        Err(_) => (Duration::ZERO, Duration::ZERO),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn monotonic_advances() {
+        let a = monotonic_ns();
+        let b = monotonic_ns();
+        assert!(a > 0 && b >= a);
+    }
+
+    #[test]
+    fn sleep_until_does_not_return_early() {
+        let deadline = monotonic_ns() + 2_000_000;
+        sleep_until(deadline, 50_000);
+        assert!(monotonic_ns() >= deadline);
+    }
+}

@@ -1,0 +1,106 @@
+//! Opening a path: one function that turns (path, encapsulation, link facts, options) into a
+//! boxed [`Transport`]. Call it on the thread that will use the transport, after moving that
+//! thread into the namespace of `link` (sockets belong to their creator's namespace).
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::transport::{Encap, PathKind, Transport, TransportError};
+use crate::udp::{UdpOptions, UdpTransport};
+
+/// Facts about the local end of the link and its peer.
+#[derive(Debug, Clone)]
+pub struct LinkInfo {
+    pub ifname: String,
+    pub ifindex: u32,
+    pub mtu: usize,
+    pub local_mac: [u8; 6],
+    pub local_ip: Ipv4Addr,
+    pub peer_mac: [u8; 6],
+    pub peer_ip: Ipv4Addr,
+    /// UDP port both ends use (UADP over UDP).
+    pub udp_port: u16,
+}
+
+/// Tunables of the paths (each path reads the ones that apply to it).
+#[derive(Debug, Clone, Serialize)]
+pub struct PathOptions {
+    /// udp/xdp: `SO_BUSY_POLL` microseconds (0: off).
+    pub busy_poll_us: u32,
+    /// Messages per send/receive batch (flood mode; sendmmsg/recvmmsg, AF_XDP ring batches).
+    pub batch: usize,
+    /// Socket buffer bytes (0: kernel default).
+    pub socket_buffer_bytes: usize,
+    /// eth: 802.1Q VLAN id to tag frames with (None: untagged).
+    pub vlan_id: Option<u16>,
+    /// eth: 802.1Q priority code point (TSN traffic class), with `vlan_id`.
+    pub vlan_pcp: u8,
+    /// eth: bypass the qdisc layer (`PACKET_QDISC_BYPASS`).
+    pub qdisc_bypass: bool,
+    /// xdp: attach the XDP program in driver (native) mode instead of generic SKB mode.
+    pub xdp_driver_mode: bool,
+    /// xdp: zero-copy AF_XDP (only where the NIC driver supports it; veth does not).
+    pub xdp_zero_copy: bool,
+    /// xdp: frames in the UMEM and entries of each ring.
+    pub xdp_ring_size: u32,
+    /// How long a receive call waits before returning with nothing.
+    #[serde(skip)]
+    pub recv_timeout: Duration,
+}
+
+impl Default for PathOptions {
+    fn default() -> Self {
+        PathOptions {
+            busy_poll_us: 0,
+            batch: 32,
+            socket_buffer_bytes: 4 << 20,
+            vlan_id: None,
+            vlan_pcp: 0,
+            qdisc_bypass: false,
+            xdp_driver_mode: false,
+            xdp_zero_copy: false,
+            xdp_ring_size: 2048,
+            recv_timeout: Duration::from_millis(100),
+        }
+    }
+}
+
+/// Headers a path adds below UADP, in bytes, for the largest-message check.
+pub fn max_message_len(path: PathKind, encap: Encap, mtu: usize, vlan: bool) -> usize {
+    let _ = vlan; // An 802.1Q tag lives outside the MTU.
+    match (path, encap) {
+        (PathKind::Udp, _) | (_, Encap::Udp) => mtu.saturating_sub(20 + 8),
+        (_, Encap::Eth) => mtu,
+    }
+}
+
+/// Opens `path` on the calling thread's namespace.
+pub fn open_transport(
+    path: PathKind,
+    encap: Encap,
+    link: &LinkInfo,
+    options: &PathOptions,
+) -> Result<Box<dyn Transport>, TransportError> {
+    match path {
+        PathKind::Udp => {
+            if encap != Encap::Udp {
+                return Err(TransportError::Setup("the udp path carries UADP over UDP only (--encap udp)".into()));
+            }
+            let t = UdpTransport::open(UdpOptions {
+                local: SocketAddrV4::new(link.local_ip, link.udp_port),
+                peer: SocketAddrV4::new(link.peer_ip, link.udp_port),
+                mtu: link.mtu,
+                busy_poll_us: options.busy_poll_us,
+                recv_batch: options.batch,
+                recv_timeout: options.recv_timeout,
+                socket_buffer_bytes: options.socket_buffer_bytes,
+            })?;
+            Ok(Box::new(t))
+        }
+        PathKind::Eth | PathKind::Xdp => {
+            Err(TransportError::Setup(format!("the {path} path is not available in this build yet; use --path udp")))
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! The one interface every path implements. The measurement loops ([`crate::loops`]) only see
+//! this trait, so a new path never touches measurement code.
+
+use std::fmt;
+use std::time::Duration;
+
+/// The Linux path a transport sends through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PathKind {
+    /// UDP socket (`sendto`/`sendmmsg`, `recvfrom`/`recvmmsg`).
+    Udp,
+    /// AF_PACKET raw socket through pnet.
+    Eth,
+    /// AF_XDP socket through xsk-rs, with the uadpbench XDP program steering frames to it.
+    Xdp,
+}
+
+impl PathKind {
+    pub const ALL: [PathKind; 3] = [PathKind::Udp, PathKind::Eth, PathKind::Xdp];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PathKind::Udp => "udp",
+            PathKind::Eth => "eth",
+            PathKind::Xdp => "xdp",
+        }
+    }
+}
+
+impl fmt::Display for PathKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How UADP is carried on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Encap {
+    /// UADP directly in Ethernet II, EtherType 0xB62C.
+    Eth,
+    /// UADP in UDP/IPv4 to port 4840.
+    Udp,
+}
+
+impl Encap {
+    pub fn name(self) -> &'static str {
+        match self {
+            Encap::Eth => "eth",
+            Encap::Udp => "udp",
+        }
+    }
+}
+
+impl fmt::Display for Encap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Counters a transport keeps about what it saw besides benchmark messages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TransportCounters {
+    /// Frames or datagrams received that were not for this benchmark (other EtherType, other
+    /// port, other peer) and were skipped.
+    pub foreign_frames: u64,
+    /// Received frames too short or malformed at the link/IP/UDP level.
+    pub malformed_frames: u64,
+    /// Messages the kernel did not accept for sending (e.g. ENOBUFS in flood mode).
+    pub send_dropped: u64,
+}
+
+/// Errors of a transport.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("{op} failed: {source}")]
+    Io {
+        op: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "a {len}-byte message does not fit this path (at most {max} bytes of UADP with this MTU)"
+    )]
+    MessageTooLarge { len: usize, max: usize },
+    #[error("{0}")]
+    Setup(String),
+}
+
+impl TransportError {
+    pub fn io(op: &'static str, source: std::io::Error) -> Self {
+        TransportError::Io { op, source }
+    }
+}
+
+/// Sends and receives UADP messages over one path.
+pub trait Transport: Send {
+    /// A one-line description for logs and meta.json (path, encapsulation, options).
+    fn describe(&self) -> String;
+
+    /// The largest UADP message this path carries.
+    fn max_message_len(&self) -> usize;
+
+    /// Sends one message.
+    fn send(&mut self, msg: &[u8]) -> Result<(), TransportError>;
+
+    /// Sends several messages, batched where the path can; returns how many the kernel took.
+    fn send_batch(&mut self, msgs: &[&[u8]]) -> Result<usize, TransportError> {
+        for m in msgs {
+            self.send(m)?;
+        }
+        Ok(msgs.len())
+    }
+
+    /// Waits up to [`Transport::recv_timeout`] for the next benchmark-path message and copies
+    /// its UADP bytes into `buf`; `Ok(None)` on timeout. Foreign traffic is skipped and counted.
+    fn recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, TransportError>;
+
+    /// How long [`Transport::recv`] waits.
+    fn recv_timeout(&self) -> Duration;
+
+    /// Changes how long [`Transport::recv`] waits.
+    fn set_recv_timeout(&mut self, timeout: Duration) -> Result<(), TransportError>;
+
+    /// What the transport skipped or lost so far.
+    fn counters(&self) -> TransportCounters;
+}

@@ -1,0 +1,295 @@
+//! The `udp` path: UADP over a UDP socket (port 4840). Single messages use `send`/`recv` on a
+//! connected socket; batches use `sendmmsg`/`recvmmsg`.
+
+use std::io;
+use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use crate::transport::{Transport, TransportCounters, TransportError};
+
+/// IPv4 (20) + UDP (8) header bytes.
+const IP_UDP_HEADERS: usize = 28;
+/// Largest batch for `sendmmsg`/`recvmmsg`.
+pub const MAX_BATCH: usize = 64;
+
+/// Options of the UDP path.
+#[derive(Debug, Clone)]
+pub struct UdpOptions {
+    /// Local address to bind (in the namespace of the creating thread).
+    pub local: SocketAddrV4,
+    /// The peer: the socket is connected, so datagrams from anyone else are not delivered.
+    pub peer: SocketAddrV4,
+    /// Link MTU, for the largest message.
+    pub mtu: usize,
+    /// `SO_BUSY_POLL` in microseconds (0: off).
+    pub busy_poll_us: u32,
+    /// Receive batch (`recvmmsg`) size; 1 uses plain `recv`.
+    pub recv_batch: usize,
+    /// How long `recv` waits.
+    pub recv_timeout: Duration,
+    /// Socket buffer sizes (0: kernel default).
+    pub socket_buffer_bytes: usize,
+}
+
+/// A connected UDP socket.
+#[derive(Debug)]
+pub struct UdpTransport {
+    socket: UdpSocket,
+    options: UdpOptions,
+    counters: TransportCounters,
+    rx: RxBatch,
+}
+
+#[derive(Debug)]
+struct RxBatch {
+    bufs: Vec<u8>,
+    slot: usize,
+    lens: Vec<usize>,
+    next: usize,
+    filled: usize,
+}
+
+impl UdpTransport {
+    /// Opens, binds and connects the socket in the calling thread's network namespace.
+    pub fn open(options: UdpOptions) -> Result<Self, TransportError> {
+        let socket = UdpSocket::bind(options.local).map_err(|e| {
+            TransportError::Setup(format!(
+                "cannot bind UDP {} ({e}); is another benchmark or OPC UA server using the port in this namespace?",
+                options.local
+            ))
+        })?;
+        socket
+            .connect(options.peer)
+            .map_err(|e| TransportError::io("connect", e))?;
+        socket
+            .set_read_timeout(Some(options.recv_timeout.max(Duration::from_micros(1))))
+            .map_err(|e| TransportError::io("SO_RCVTIMEO", e))?;
+        if options.busy_poll_us > 0 {
+            let us = libc::c_int::try_from(options.busy_poll_us).unwrap_or(libc::c_int::MAX);
+            crate::sys::set_int_sockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_BUSY_POLL,
+                us,
+            )
+            .map_err(|e| TransportError::io("SO_BUSY_POLL", e))?;
+        }
+        if options.socket_buffer_bytes > 0 {
+            use nix::sys::socket::{setsockopt, sockopt};
+            setsockopt(&socket, sockopt::RcvBuf, &options.socket_buffer_bytes)
+                .map_err(|e| TransportError::io("SO_RCVBUF", e.into()))?;
+            setsockopt(&socket, sockopt::SndBuf, &options.socket_buffer_bytes)
+                .map_err(|e| TransportError::io("SO_SNDBUF", e.into()))?;
+        }
+        let batch = options.recv_batch.clamp(1, MAX_BATCH);
+        let slot = options.mtu.max(64);
+        Ok(UdpTransport {
+            socket,
+            counters: TransportCounters::default(),
+            rx: RxBatch {
+                bufs: vec![0; slot * batch],
+                slot,
+                lens: vec![0; batch],
+                next: 0,
+                filled: 0,
+            },
+            options: UdpOptions {
+                recv_batch: batch,
+                ..options
+            },
+        })
+    }
+
+    /// The bound local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    fn is_timeout(e: &io::Error) -> bool {
+        matches!(
+            e.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        )
+    }
+}
+
+impl Transport for UdpTransport {
+    fn describe(&self) -> String {
+        format!(
+            "udp {} -> {} (busy_poll {} us, recv batch {})",
+            self.options.local,
+            self.options.peer,
+            self.options.busy_poll_us,
+            self.options.recv_batch
+        )
+    }
+
+    fn max_message_len(&self) -> usize {
+        self.options.mtu.saturating_sub(IP_UDP_HEADERS)
+    }
+
+    fn send(&mut self, msg: &[u8]) -> Result<(), TransportError> {
+        if msg.len() > self.max_message_len() {
+            return Err(TransportError::MessageTooLarge {
+                len: msg.len(),
+                max: self.max_message_len(),
+            });
+        }
+        match self.socket.send(msg) {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.raw_os_error() == Some(libc::ENOBUFS)
+                    || e.kind() == io::ErrorKind::WouldBlock =>
+            {
+                self.counters.send_dropped += 1;
+                Ok(())
+            }
+            // ECONNREFUSED: an ICMP port unreachable from the peer before its socket existed.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                self.counters.send_dropped += 1;
+                Ok(())
+            }
+            Err(e) => Err(TransportError::io("send", e)),
+        }
+    }
+
+    fn send_batch(&mut self, msgs: &[&[u8]]) -> Result<usize, TransportError> {
+        let mut sent = 0;
+        for chunk in msgs.chunks(MAX_BATCH) {
+            if let Some(m) = chunk.iter().find(|m| m.len() > self.max_message_len()) {
+                return Err(TransportError::MessageTooLarge {
+                    len: m.len(),
+                    max: self.max_message_len(),
+                });
+            }
+            match crate::sys::sendmmsg(self.socket.as_raw_fd(), chunk) {
+                Ok(n) => {
+                    sent += n;
+                    self.counters.send_dropped += (chunk.len() - n) as u64;
+                }
+                Err(e)
+                    if e.raw_os_error() == Some(libc::ENOBUFS)
+                        || e.kind() == io::ErrorKind::WouldBlock =>
+                {
+                    self.counters.send_dropped += chunk.len() as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                    self.counters.send_dropped += chunk.len() as u64;
+                }
+                Err(e) => return Err(TransportError::io("sendmmsg", e)),
+            }
+        }
+        Ok(sent)
+    }
+
+    fn recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, TransportError> {
+        if self.options.recv_batch == 1 {
+            return match self.socket.recv(buf) {
+                Ok(n) => Ok(Some(n)),
+                Err(e) if Self::is_timeout(&e) => Ok(None),
+                // A pending ICMP error from an earlier send: not a message, try again later.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Ok(None),
+                Err(e) => Err(TransportError::io("recv", e)),
+            };
+        }
+        let rx = &mut self.rx;
+        if rx.next == rx.filled {
+            match crate::sys::recvmmsg(self.socket.as_raw_fd(), &mut rx.bufs, rx.slot, &mut rx.lens)
+            {
+                Ok(n) => {
+                    rx.next = 0;
+                    rx.filled = n;
+                }
+                Err(e) if Self::is_timeout(&e) || e.kind() == io::ErrorKind::ConnectionRefused => {
+                    return Ok(None)
+                }
+                Err(e) => return Err(TransportError::io("recvmmsg", e)),
+            }
+            if rx.filled == 0 {
+                return Ok(None);
+            }
+        }
+        let i = rx.next;
+        rx.next += 1;
+        let len = rx.lens[i].min(buf.len());
+        buf[..len].copy_from_slice(&rx.bufs[i * rx.slot..i * rx.slot + len]);
+        Ok(Some(len))
+    }
+
+    fn recv_timeout(&self) -> Duration {
+        self.options.recv_timeout
+    }
+
+    fn set_recv_timeout(&mut self, timeout: Duration) -> Result<(), TransportError> {
+        self.socket
+            .set_read_timeout(Some(timeout.max(Duration::from_micros(1))))
+            .map_err(|e| TransportError::io("SO_RCVTIMEO", e))?;
+        self.options.recv_timeout = timeout;
+        Ok(())
+    }
+
+    fn counters(&self) -> TransportCounters {
+        self.counters
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn pair(batch: usize) -> (UdpTransport, UdpTransport) {
+        let a = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let b = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let (pa, pb) = match (a.local_addr().unwrap(), b.local_addr().unwrap()) {
+            (SocketAddr::V4(x), SocketAddr::V4(y)) => (x, y),
+            _ => unreachable!("bound to IPv4"),
+        };
+        drop((a, b));
+        let opts = |local, peer| UdpOptions {
+            local,
+            peer,
+            mtu: 1500,
+            busy_poll_us: 0,
+            recv_batch: batch,
+            recv_timeout: Duration::from_millis(500),
+            socket_buffer_bytes: 0,
+        };
+        (
+            UdpTransport::open(opts(pa, pb)).unwrap(),
+            UdpTransport::open(opts(pb, pa)).unwrap(),
+        )
+    }
+
+    #[test]
+    fn loopback_single_and_batched() {
+        for batch in [1, 8] {
+            let (mut a, mut b) = pair(batch);
+            let msgs: Vec<Vec<u8>> = (0..20u8).map(|i| vec![i; 100]).collect();
+            let refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
+            assert_eq!(a.send_batch(&refs).unwrap(), 20);
+            a.send(&[99; 10]).unwrap();
+            let mut buf = [0u8; 2048];
+            for i in 0..20u8 {
+                let n = b.recv(&mut buf).unwrap().expect("datagram");
+                assert_eq!(&buf[..n], &[i; 100][..]);
+            }
+            assert_eq!(b.recv(&mut buf).unwrap(), Some(10));
+            b.set_recv_timeout(Duration::from_millis(10)).unwrap();
+            assert_eq!(b.recv(&mut buf).unwrap(), None);
+        }
+    }
+
+    #[test]
+    fn oversized_message_is_refused_before_sending() {
+        let (mut a, _b) = pair(1);
+        assert!(matches!(
+            a.send(&[0; 1473]),
+            Err(TransportError::MessageTooLarge {
+                len: 1473,
+                max: 1472
+            })
+        ));
+    }
+}
