@@ -103,6 +103,32 @@ install_cargo_fuzz() {
     || fail "installing cargo-fuzz failed (see above): cargo install cargo-fuzz"
 }
 
+install_python_packages() {
+  # pandas + matplotlib: scripts/plot_run.py and the analysis notebook.
+  if python3 -c "import pandas, matplotlib" >/dev/null 2>&1; then
+    say "python pandas/matplotlib: present"
+    return
+  fi
+  command -v python3 >/dev/null || fail "python3 is missing: apt-get install python3 python3-pip"
+  say "python: installing pandas and matplotlib from PyPI"
+  python3 -m pip install --quiet --disable-pip-version-check pandas matplotlib >&2 \
+    || fail "pip install pandas matplotlib failed (see above)"
+}
+
+# Classic tracepoints need tracefs; some machines boot without it mounted.
+mount_tracefs() {
+  if [ -e /sys/kernel/tracing/events ] || [ -e /sys/kernel/debug/tracing/events ]; then
+    say "tracefs: mounted"
+    return
+  fi
+  if [ "$(id -u)" -ne 0 ]; then
+    say "warning: tracefs is not mounted and mounting it needs root; tracepoint probes will be unavailable"
+    return
+  fi
+  mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null \
+    || say "warning: could not mount tracefs at /sys/kernel/tracing; tracepoint probes will be unavailable"
+}
+
 check_kernel() {
   [ -e /sys/kernel/btf/vmlinux ] || say "warning: no /sys/kernel/btf/vmlinux: BTF tracepoints will be unavailable"
   command -v ip >/dev/null || fail "the ip command (iproute2) is missing"
@@ -112,5 +138,7 @@ install_debian_packages
 check_rustup
 install_bpf_linker
 install_cargo_fuzz
+install_python_packages
+mount_tracefs
 check_kernel
 say "ready"
