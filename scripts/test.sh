@@ -16,6 +16,9 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "uadp builds without std (no_std core)"
+cargo build -p uadp --no-default-features --locked
+
 step "cargo test (unit, property and integration tests)"
 # Namespaces, veths and BPF programs need root; refuse rather than skip.
 if [ "$(id -u)" -ne 0 ]; then
