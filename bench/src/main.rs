@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use uadpbench::decode::{self, DecodeInput};
 use uadpbench::paths::PathOptions;
 use uadpbench::run::{self, Mode, RunConfig};
+use uadpbench_sender::sched::ThreadSched;
 use uadpbench_sender::transport::{Encap, PathKind};
 
 #[derive(Debug, Parser)]
@@ -88,6 +89,15 @@ struct RunArgs {
     /// Messages per batch in flood mode (sendmmsg/recvmmsg).
     #[arg(long, default_value_t = 32)]
     batch: usize,
+    /// Pin the thread in namespace A (initiator/publisher) to this CPU.
+    #[arg(long, value_name = "CPU")]
+    cpu_a: Option<usize>,
+    /// Pin the thread in namespace B (reflector/subscriber) to this CPU.
+    #[arg(long, value_name = "CPU")]
+    cpu_b: Option<usize>,
+    /// Run both timed threads under SCHED_FIFO with this priority (1-99).
+    #[arg(long, value_name = "PRIO")]
+    fifo: Option<i32>,
     /// Results directory (default: results/<UTC time>-<run id>).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -179,6 +189,8 @@ fn run_command(a: RunArgs) -> anyhow::Result<ExitCode> {
             batch: a.batch,
             ..PathOptions::default()
         },
+        sched_a: ThreadSched { cpu: a.cpu_a, fifo_priority: a.fifo },
+        sched_b: ThreadSched { cpu: a.cpu_b, fifo_priority: a.fifo },
     };
     let problems = cfg.validate();
     if !problems.is_empty() {

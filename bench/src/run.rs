@@ -13,6 +13,7 @@ use uadpbench_sender::bench_message::{
     BenchCodec, DEFAULT_PUBLISHER_ID, DEFAULT_WRITER_GROUP_ID, MIN_MESSAGE_LEN,
 };
 use uadpbench_sender::clock::monotonic_ns;
+use uadpbench_sender::sched::ThreadSched;
 use uadpbench_sender::loops::{
     self, CpuTime, CyclicConfig, FloodConfig, PingPongConfig, RejectCounts, SubscribeConfig,
 };
@@ -71,6 +72,10 @@ pub struct RunConfig {
     /// MTU of the veth pair.
     pub mtu: usize,
     pub path_options: PathOptions,
+    /// Scheduling of the thread in namespace A (initiator / publisher).
+    pub sched_a: ThreadSched,
+    /// Scheduling of the thread in namespace B (reflector / subscriber).
+    pub sched_b: ThreadSched,
 }
 
 fn ser_display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
@@ -92,6 +97,8 @@ impl Default for RunConfig {
             timeout_ms: 200,
             mtu: 1500,
             path_options: PathOptions::default(),
+            sched_a: ThreadSched::default(),
+            sched_b: ThreadSched::default(),
         }
     }
 }
@@ -145,6 +152,15 @@ impl RunConfig {
                     "--interval-us {} is below what CLOCK_MONOTONIC (resolution {res_ns} ns) can schedule",
                     self.interval_us
                 ));
+            }
+        }
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        for (side, s) in [("A", &self.sched_a), ("B", &self.sched_b)] {
+            if let Some(cpu) = s.cpu.filter(|c| *c >= cpus) {
+                problems.push(format!("CPU {cpu} for side {side} does not exist: this machine has CPUs 0..{}", cpus - 1));
+            }
+            if let Some(p) = s.fifo_priority.filter(|p| !(1..=99).contains(p)) {
+                problems.push(format!("SCHED_FIFO priority {p} is outside 1..=99"));
             }
         }
         if self.timeout_ms == 0 {
@@ -425,7 +441,12 @@ fn spawn_side<T: Send + 'static>(
 ) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<T>>> {
     let t2 = Arc::clone(topo);
     let (path, encap, opts) = (cfg.path, cfg.encap, cfg.path_options.clone());
+    let sched = match side {
+        Side::A => cfg.sched_a,
+        Side::B => cfg.sched_b,
+    };
     let handle = topo.spawn_in(side, name.to_owned(), move || -> anyhow::Result<T> {
+        sched.apply_to_current_thread()?;
         let mut transport = paths::open(path, encap, &t2, side, &opts)?;
         if let Some(r) = ready {
             let _ = r.send(());
