@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The main job: set up the machine, build uadpbench (release) and run the default measurement
-# set over a fresh two-namespace veth topology. Results go under results/; each run prints
+# The main job: set up the machine, build uadpbench (release) and run the default campaign
+# over a fresh two-namespace veth topology. Results go under results/; each run prints
 # where its files are and how to plot them.
-#   scripts/run.sh                  the default set
-#   scripts/run.sh run ARGS...      any uadpbench command instead (e.g. run --path udp --mode flood --duration 5)
+#   scripts/run.sh                  the default campaign (campaigns/default.toml)
+#   scripts/run.sh ARGS...          any uadpbench command instead, e.g.
+#                                   scripts/run.sh run --path udp --mode flood --duration 5
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,9 +17,4 @@ if [ "$#" -gt 0 ]; then
   exec "$bin" "$@"
 fi
 
-# The default set, until campaign files exist: each path's ping-pong round trip and a 1 ms
-# cyclic publisher, 64-byte UADP messages.
-for path in udp; do
-  "$bin" run --path "$path" --mode pingpong --count 10000 --warmup 1000 --payload 64
-  "$bin" run --path "$path" --mode cyclic --count 5000 --warmup 100 --interval-us 1000 --payload 64
-done
+exec "$bin" campaign campaigns/default.toml

@@ -5,6 +5,8 @@
 //! ([`stats`]) and result files ([`results`], [`meta`]), and decoding of UADP messages and
 //! captures ([`decode`]).
 
+pub mod campaign;
+pub mod campaign_run;
 pub mod capture;
 pub mod decode;
 pub mod json;

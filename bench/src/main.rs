@@ -28,6 +28,8 @@ struct Cli {
 enum Command {
     /// Run one measurement over a fresh two-namespace veth topology.
     Run(RunArgs),
+    /// Run a campaign file (a matrix of runs) into one results directory.
+    Campaign(CampaignArgs),
     /// Decode UADP NetworkMessages and print one JSON object per message.
     Decode(DecodeArgs),
     /// Remove namespaces and veths that killed runs left behind.
@@ -104,6 +106,21 @@ struct RunArgs {
 }
 
 #[derive(Debug, Args)]
+struct CampaignArgs {
+    /// The campaign file (TOML), e.g. campaigns/default.toml.
+    file: PathBuf,
+    /// Results directory (default: results/<name>-<UTC time>).
+    #[arg(long, conflicts_with = "resume")]
+    out: Option<PathBuf>,
+    /// Continue an interrupted campaign in this directory (finished runs are kept).
+    #[arg(long, value_name = "DIR")]
+    resume: Option<PathBuf>,
+    /// Only check the file and list the runs, without running them.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Debug, Args)]
 struct CleanupArgs {
     /// Also remove topologies whose owning process still runs (default: orphans only).
     #[arg(long)]
@@ -173,6 +190,7 @@ fn run_command(a: RunArgs) -> anyhow::Result<ExitCode> {
         (None, _) => Encap::Eth,
     };
     let cfg = RunConfig {
+        label: None,
         path,
         encap,
         mode: a.mode,
@@ -242,6 +260,63 @@ fn run_command(a: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn campaign_command(a: CampaignArgs) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal;
+    use uadpbench::campaign::{Campaign, InvalidCampaign};
+    use uadpbench::campaign_run::{run_campaign, CampaignOptions};
+    let (campaign, text) = match Campaign::load(&a.file) {
+        Ok(c) => c,
+        Err(e) if e.is::<InvalidCampaign>() => {
+            eprintln!("{}", e.root_cause());
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => return Err(e),
+    };
+    let planned = campaign.expand();
+    eprintln!(
+        "campaign {}: {} runs, about {:.0} s",
+        campaign.name,
+        planned.len(),
+        campaign.estimated_seconds()
+    );
+    if a.dry_run {
+        for r in &planned {
+            println!("{:4} {}", r.index, r.id());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = Arc::clone(&stop);
+    ctrlc::set_handler(move || s.store(true, Ordering::Relaxed))
+        .map_err(|e| anyhow::anyhow!("cannot install the signal handler: {e}"))?;
+    let options = CampaignOptions { out: a.out, resume: a.resume, progress: std::io::stderr().is_terminal() };
+    let outcome = run_campaign(&campaign, &text, &options, Arc::clone(&stop))?;
+    let ok = outcome.runs.iter().filter(|r| r.status == "ok").count();
+    let failed: Vec<_> = outcome.runs.iter().filter(|r| r.status == "failed").collect();
+    println!("{} of {} runs finished", ok, outcome.runs.len());
+    println!("{:<58} {:>8} {:>8} {:>6}", "run", "sent", "received", "lost");
+    for r in outcome.runs.iter().filter(|r| r.status == "ok") {
+        println!(
+            "{:<58} {:>8} {:>8} {:>6}",
+            r.run_id,
+            r.sent.unwrap_or(0),
+            r.received.unwrap_or(0),
+            r.lost.unwrap_or(0)
+        );
+    }
+    for r in &failed {
+        println!("FAILED {}: {}", r.run_id, r.error);
+    }
+    let d = outcome.dir.display();
+    println!("results: {d}/ (runs.csv, summary.csv, samples.csv, meta.json, runs/*; columns in docs/csv-schema.md)");
+    println!("plot:    python3 scripts/plot_run.py {d}/runs/<run>   (one run's latency CDF and histogram)");
+    if outcome.interrupted {
+        eprintln!("interrupted: finished runs are kept; continue with: uadpbench campaign {} --resume {d}", a.file.display());
+        return Ok(ExitCode::from(130));
+    }
+    Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
 fn cleanup_command(a: CleanupArgs) -> anyhow::Result<ExitCode> {
     let scope = if a.all {
         uadpbench_topology::LeftoverScope::All
@@ -262,6 +337,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(a) => run_command(a),
+        Command::Campaign(a) => campaign_command(a),
         Command::Decode(a) => decode_command(a),
         Command::Cleanup(a) => cleanup_command(a),
     };

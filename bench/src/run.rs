@@ -26,7 +26,7 @@ use crate::results::{self, SampleRow, SummaryRow};
 use crate::stats::Summary;
 
 /// Measurement mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// A reflector echoes each message; round-trip time per message.
@@ -50,6 +50,8 @@ impl Mode {
 /// Everything a run needs, validated by [`RunConfig::validate`] before anything is set up.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunConfig {
+    /// Run id to use instead of the generated one (campaigns make ids unique per repetition).
+    pub label: Option<String>,
     #[serde(serialize_with = "ser_display")]
     pub path: PathKind,
     #[serde(serialize_with = "ser_display")]
@@ -85,6 +87,7 @@ fn ser_display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Resul
 impl Default for RunConfig {
     fn default() -> Self {
         RunConfig {
+            label: None,
             path: PathKind::Udp,
             encap: Encap::Udp,
             mode: Mode::Pingpong,
@@ -171,6 +174,9 @@ impl RunConfig {
 
     /// The run id: path, encapsulation, mode and size.
     pub fn run_id(&self) -> String {
+        if let Some(l) = &self.label {
+            return l.clone();
+        }
         format!(
             "{}-{}-{}-{}B",
             self.path,

@@ -14,6 +14,7 @@ pub mod bench_message;
 pub mod clock;
 pub mod loops;
 pub mod open;
+pub mod sched;
 pub mod sequence;
 mod sys;
 pub mod transport;

@@ -1,0 +1,456 @@
+//! Campaigns: a TOML file describing a matrix of runs (paths × encapsulations × modes ×
+//! payload sizes × intervals × probe sets × repetitions), expanded into an ordered list of runs
+//! (interleaved, or shuffled with a seed so that machine drift does not masquerade as a
+//! transport difference), executed one after the other with each run's files complete before
+//! the next starts, and resumable.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+use uadpbench_sender::sched::ThreadSched;
+use uadpbench_sender::transport::{Encap, PathKind};
+
+use crate::paths::PathOptions;
+use crate::run::{Mode, RunConfig};
+
+/// A campaign file.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Campaign {
+    /// Short name, used in the results directory name.
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub matrix: Matrix,
+    #[serde(default)]
+    pub run: RunDefaults,
+    #[serde(default)]
+    pub order: Order,
+    #[serde(default)]
+    pub sched: Sched,
+}
+
+/// The axes of the matrix. Every combination is run `repetitions` times.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Matrix {
+    pub paths: Vec<PathName>,
+    /// Encapsulations for the eth and xdp paths (the udp path is always UDP).
+    #[serde(default = "default_encaps")]
+    pub encaps: Vec<EncapName>,
+    pub modes: Vec<Mode>,
+    pub payload_bytes: Vec<usize>,
+    /// Cyclic publishing intervals (µs); ignored by other modes.
+    #[serde(default = "default_intervals")]
+    pub intervals_us: Vec<u64>,
+    /// Probe sets: "none", "all" or a comma-separated list of layer names.
+    #[serde(default = "default_probes")]
+    pub probes: Vec<String>,
+    #[serde(default = "one")]
+    pub repetitions: u32,
+}
+
+/// Per-run parameters shared by every run of the campaign.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunDefaults {
+    /// Measured messages per pingpong/cyclic run.
+    pub count: u64,
+    /// Cyclic: run length instead of `count`. Flood: run length (required for flood).
+    pub duration_s: Option<f64>,
+    pub warmup: u64,
+    pub spin_us: u64,
+    pub timeout_ms: u64,
+    pub mtu: usize,
+    pub batch: usize,
+    pub busy_poll_us: u32,
+}
+
+impl Default for RunDefaults {
+    fn default() -> Self {
+        let d = RunConfig::default();
+        RunDefaults {
+            count: d.count,
+            duration_s: None,
+            warmup: d.warmup,
+            spin_us: d.spin_us,
+            timeout_ms: d.timeout_ms,
+            mtu: d.mtu,
+            batch: d.path_options.batch,
+            busy_poll_us: d.path_options.busy_poll_us,
+        }
+    }
+}
+
+/// Order of the runs.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Order {
+    /// "interleaved": repetition by repetition, every combination once per round;
+    /// "random": all runs shuffled with `seed`.
+    pub kind: OrderKind,
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderKind {
+    #[default]
+    Interleaved,
+    Random,
+}
+
+/// CPU pinning and scheduling policy of the timed threads.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Sched {
+    pub cpu_a: Option<usize>,
+    pub cpu_b: Option<usize>,
+    pub fifo_priority: Option<i32>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum PathName {
+    Udp,
+    Eth,
+    Xdp,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum EncapName {
+    Eth,
+    Udp,
+}
+
+fn default_encaps() -> Vec<EncapName> {
+    vec![EncapName::Eth]
+}
+fn default_intervals() -> Vec<u64> {
+    vec![1000]
+}
+fn default_probes() -> Vec<String> {
+    vec!["none".into()]
+}
+fn one() -> u32 {
+    1
+}
+
+impl From<PathName> for PathKind {
+    fn from(p: PathName) -> Self {
+        match p {
+            PathName::Udp => PathKind::Udp,
+            PathName::Eth => PathKind::Eth,
+            PathName::Xdp => PathKind::Xdp,
+        }
+    }
+}
+
+impl From<EncapName> for Encap {
+    fn from(e: EncapName) -> Self {
+        match e {
+            EncapName::Eth => Encap::Eth,
+            EncapName::Udp => Encap::Udp,
+        }
+    }
+}
+
+/// A problem in a campaign file, with its position.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}:{column}: {message}")]
+pub struct CampaignError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map_or(before.chars().count(), |nl| before[nl + 1..].chars().count()) + 1;
+    (line, column)
+}
+
+/// Where a top-level key or table starts, for semantic errors (best effort: its first line).
+fn position_of(text: &str, key: &str) -> (usize, usize) {
+    text.lines()
+        .enumerate()
+        .find(|(_, l)| {
+            let t = l.trim_start();
+            t.starts_with(&format!("{key} ")) || t.starts_with(&format!("{key}=")) || t.starts_with(&format!("[{key}]"))
+        })
+        .map_or((1, 1), |(i, l)| (i + 1, l.len() - l.trim_start().len() + 1))
+}
+
+/// One run of a campaign.
+#[derive(Debug, Clone)]
+pub struct PlannedRun {
+    /// 1-based position in the campaign order.
+    pub index: usize,
+    pub repetition: u32,
+    pub probes: String,
+    pub config: RunConfig,
+}
+
+impl PlannedRun {
+    /// Unique id within the campaign.
+    pub fn id(&self) -> String {
+        let c = &self.config;
+        let interval = if c.mode == Mode::Cyclic { format!("-{}us", c.interval_us) } else { String::new() };
+        format!(
+            "{}-{}-{}-{}B{interval}-probes_{}-r{}",
+            c.path,
+            c.encap,
+            c.mode.name(),
+            c.payload_bytes,
+            self.probes.replace(',', "+"),
+            self.repetition
+        )
+    }
+
+    /// Directory of this run inside the campaign directory.
+    pub fn dir(&self, campaign_dir: &Path) -> PathBuf {
+        campaign_dir.join("runs").join(format!("{:04}-{}", self.index, self.id()))
+    }
+}
+
+impl Campaign {
+    /// Parses and validates a campaign file; every problem carries `file:line:column`.
+    pub fn parse(text: &str, file: &str) -> Result<Campaign, Vec<CampaignError>> {
+        let c: Campaign = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
+            vec![CampaignError { file: file.into(), line, column, message: e.message().to_owned() }]
+        })?;
+        let problems = c.problems(text, file);
+        if problems.is_empty() {
+            Ok(c)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Reads and parses a campaign file.
+    pub fn load(path: &Path) -> anyhow::Result<(Campaign, String)> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read campaign file {}", path.display()))?;
+        match Campaign::parse(&text, &path.display().to_string()) {
+            Ok(c) => Ok((c, text)),
+            Err(errors) => {
+                let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                Err(anyhow::anyhow!("{}", lines.join("\n")).context(InvalidCampaign))
+            }
+        }
+    }
+
+    fn problems(&self, text: &str, file: &str) -> Vec<CampaignError> {
+        let mut out = Vec::new();
+        let mut err = |key: &str, message: String| {
+            let (line, column) = position_of(text, key);
+            out.push(CampaignError { file: file.into(), line, column, message });
+        };
+        let m = &self.matrix;
+        for (key, empty) in [
+            ("paths", m.paths.is_empty()),
+            ("modes", m.modes.is_empty()),
+            ("payload_bytes", m.payload_bytes.is_empty()),
+            ("intervals_us", m.intervals_us.is_empty()),
+            ("probes", m.probes.is_empty()),
+            ("encaps", m.encaps.is_empty()),
+        ] {
+            if empty {
+                err(key, format!("matrix.{key} is empty: nothing to run"));
+            }
+        }
+        if m.repetitions == 0 {
+            err("repetitions", "matrix.repetitions is 0: nothing to run".into());
+        }
+        for p in &m.probes {
+            if p.trim().is_empty() {
+                err("probes", "an empty probe set: use \"none\"".into());
+            }
+        }
+        // Every run's own validation, reported once per distinct message.
+        let mut seen = BTreeSet::new();
+        for r in self.expand() {
+            for problem in r.config.validate() {
+                if seen.insert(problem.clone()) {
+                    let key = if problem.contains("payload") {
+                        "payload_bytes"
+                    } else if problem.contains("interval") {
+                        "intervals_us"
+                    } else if problem.contains("duration") || problem.contains("count") {
+                        "run"
+                    } else {
+                        "matrix"
+                    };
+                    err(key, format!("{} (in run {})", problem.replace("--", ""), r.id()));
+                }
+            }
+        }
+        out
+    }
+
+    /// The runs in execution order.
+    pub fn expand(&self) -> Vec<PlannedRun> {
+        let m = &self.matrix;
+        let mut combos = Vec::new();
+        for path in &m.paths {
+            let encaps: Vec<EncapName> = if *path == PathName::Udp { vec![EncapName::Udp] } else { m.encaps.clone() };
+            for encap in encaps {
+                for mode in &m.modes {
+                    for payload in &m.payload_bytes {
+                        let intervals: &[u64] = if *mode == Mode::Cyclic { &m.intervals_us } else { &m.intervals_us[..1.min(m.intervals_us.len())] };
+                        for interval in intervals {
+                            for probes in &m.probes {
+                                combos.push((*path, encap, *mode, *payload, *interval, probes.trim().to_owned()));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let mut runs = Vec::new();
+        for rep in 1..=m.repetitions {
+            for (path, encap, mode, payload, interval, probes) in &combos {
+                let d = &self.run;
+                let config = RunConfig {
+                    label: None,
+                    path: (*path).into(),
+                    encap: (*encap).into(),
+                    mode: *mode,
+                    count: d.count,
+                    duration_s: d.duration_s,
+                    warmup: d.warmup,
+                    payload_bytes: *payload,
+                    interval_us: *interval,
+                    spin_us: d.spin_us,
+                    timeout_ms: d.timeout_ms,
+                    mtu: d.mtu,
+                    path_options: PathOptions { batch: d.batch, busy_poll_us: d.busy_poll_us, ..PathOptions::default() },
+                    sched_a: ThreadSched { cpu: self.sched.cpu_a, fifo_priority: self.sched.fifo_priority },
+                    sched_b: ThreadSched { cpu: self.sched.cpu_b, fifo_priority: self.sched.fifo_priority },
+                };
+                let mut r = PlannedRun { index: 0, repetition: rep, probes: probes.clone(), config };
+                r.config.label = Some(r.id());
+                runs.push(r);
+            }
+        }
+        if self.order.kind == OrderKind::Random {
+            // ChaCha8 with a fixed seed: the same order on every machine and version.
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.order.seed);
+            runs.shuffle(&mut rng);
+        }
+        for (i, r) in runs.iter_mut().enumerate() {
+            r.index = i + 1;
+        }
+        runs
+    }
+
+    /// Expected wall time of the whole campaign, seconds.
+    pub fn estimated_seconds(&self) -> f64 {
+        self.expand().iter().map(PlannedRun::estimated_seconds).sum()
+    }
+}
+
+impl PlannedRun {
+    /// Rough wall time of this run (set-up + messages), for progress bars and ETAs.
+    pub fn estimated_seconds(&self) -> f64 {
+        let c = &self.config;
+        let n = (c.warmup + c.measured_count()) as f64;
+        0.5 + match c.mode {
+            Mode::Pingpong => n * 30e-6,
+            Mode::Cyclic => n * c.interval_us as f64 * 1e-6,
+            Mode::Flood => c.duration_s.unwrap_or(0.0),
+        }
+    }
+}
+
+/// Marker error: the campaign file is invalid (exit status 2).
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("invalid campaign file")]
+pub struct InvalidCampaign;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMALL: &str = r#"
+name = "t"
+[matrix]
+paths = ["udp", "eth"]
+encaps = ["eth", "udp"]
+modes = ["pingpong", "cyclic"]
+payload_bytes = [64, 1400]
+intervals_us = [1000, 250]
+probes = ["none", "all"]
+repetitions = 2
+[run]
+count = 100
+"#;
+
+    #[test]
+    fn matrix_expansion_counts_and_order() {
+        let c = Campaign::parse(SMALL, "t.toml").unwrap();
+        let runs = c.expand();
+        // udp: 1 encap; eth: 2 encaps → 3 path/encap; pingpong 1 interval + cyclic 2 → 3;
+        // 2 payloads, 2 probe sets, 2 repetitions.
+        assert_eq!(runs.len(), 3 * 3 * 2 * 2 * 2);
+        let ids: BTreeSet<String> = runs.iter().map(|r| r.id()).collect();
+        assert_eq!(ids.len(), runs.len(), "run ids are unique");
+        // Interleaved: all of repetition 1 before repetition 2.
+        let first_r2 = runs.iter().position(|r| r.repetition == 2).unwrap();
+        assert!(runs[..first_r2].iter().all(|r| r.repetition == 1));
+        assert_eq!(runs.iter().map(|r| r.index).collect::<Vec<_>>(), (1..=runs.len()).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn random_order_is_reproducible_with_its_seed() {
+        let text = format!("{SMALL}\n[order]\nkind = \"random\"\nseed = 7\n");
+        let a: Vec<String> = Campaign::parse(&text, "t").unwrap().expand().iter().map(PlannedRun::id).collect();
+        let b: Vec<String> = Campaign::parse(&text, "t").unwrap().expand().iter().map(PlannedRun::id).collect();
+        assert_eq!(a, b);
+        let other = text.replace("seed = 7", "seed = 8");
+        let c: Vec<String> = Campaign::parse(&other, "t").unwrap().expand().iter().map(PlannedRun::id).collect();
+        assert_ne!(a, c);
+        let mut sorted_a = a.clone();
+        sorted_a.sort();
+        let mut sorted_c = c;
+        sorted_c.sort();
+        assert_eq!(sorted_a, sorted_c, "same runs, different order");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_line_and_column() {
+        let text = "name = \"x\"\n[matrix]\npaths = [\"udp\"]\nmodes = [\"pingpong\"]\npayload_bytes = [64]\n  colour = 3\n";
+        let errs = Campaign::parse(text, "c.toml").unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert_eq!((errs[0].line, errs[0].column), (6, 3), "{}", errs[0]);
+        assert!(errs[0].to_string().starts_with("c.toml:6:3: unknown field `colour`"), "{}", errs[0]);
+    }
+
+    #[test]
+    fn bad_values_are_reported_each_with_a_position() {
+        let text = "name = \"x\"\n[matrix]\npaths = [\"udp\"]\nmodes = [\"flood\"]\npayload_bytes = [64, 5000]\n";
+        let errs = Campaign::parse(text, "c.toml").unwrap_err();
+        let msgs: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert!(msgs.iter().any(|m| m.starts_with("c.toml:5:1:") && m.contains("payload 5000")), "{msgs:?}");
+        assert!(msgs.iter().any(|m| m.contains("flood mode needs duration")), "{msgs:?}");
+        let errs = Campaign::parse("name = \"x\"\n[matrix]\npaths = [\"udq\"]\n", "c.toml").unwrap_err();
+        assert_eq!(errs[0].line, 3, "{}", errs[0]);
+    }
+
+    #[test]
+    fn shipped_campaigns_parse() {
+        for f in ["default", "smoke", "full"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../campaigns").join(format!("{f}.toml"));
+            let (c, _) = Campaign::load(&path).unwrap_or_else(|e| panic!("{f}: {e:#}"));
+            assert!(!c.expand().is_empty());
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! Executing a campaign: one results directory, one sub-directory per run written completely
+//! before the next run starts, top-level tidy tables regenerated after every run, progress
+//! bars, and `--resume` that skips finished runs.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+use crate::campaign::{Campaign, PlannedRun};
+use crate::meta::Environment;
+use crate::results::{self, SummaryRow};
+use crate::run::{self, Mode};
+
+/// Where and how to run a campaign.
+#[derive(Debug, Clone, Default)]
+pub struct CampaignOptions {
+    /// Results directory (default: results/<name>-<UTC time>).
+    pub out: Option<PathBuf>,
+    /// Continue an interrupted campaign in this directory.
+    pub resume: Option<PathBuf>,
+    /// Draw progress bars (on a terminal).
+    pub progress: bool,
+}
+
+/// One row of runs.csv.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RunRow {
+    pub index: usize,
+    pub run_id: String,
+    pub repetition: u32,
+    pub path: String,
+    pub encap: String,
+    pub mode: String,
+    pub payload_bytes: usize,
+    pub interval_us: Option<u64>,
+    pub probes: String,
+    pub count: u64,
+    pub warmup: u64,
+    pub duration_s: Option<f64>,
+    /// ok, failed, or skipped (interrupted before it ran)
+    pub status: String,
+    pub error: String,
+    pub sent: Option<u64>,
+    pub received: Option<u64>,
+    pub lost: Option<u64>,
+    pub reordered: Option<u64>,
+    pub duplicated: Option<u64>,
+    pub decode_errors: Option<u64>,
+    pub dir: String,
+}
+
+/// What a campaign produced.
+#[derive(Debug, Clone)]
+pub struct CampaignOutcome {
+    pub dir: PathBuf,
+    pub runs: Vec<RunRow>,
+    pub interrupted: bool,
+}
+
+fn utc_stamp() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    )
+}
+
+fn rfc3339_now() -> Option<String> {
+    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).ok()
+}
+
+/// A run directory is complete when its summary.csv and meta.json exist (both are renamed into
+/// place only after being fully written, meta.json last) and the run was not cut short.
+fn is_complete(dir: &Path) -> bool {
+    let Ok(meta) = std::fs::read_to_string(dir.join("meta.json")) else { return false };
+    let interrupted = serde_json::from_str::<serde_json::Value>(&meta).map_or(true, |m| m["interrupted"] != false);
+    dir.join("summary.csv").is_file() && !interrupted
+}
+
+fn read_summary(dir: &Path) -> anyhow::Result<Vec<SummaryRow>> {
+    let mut r = csv::Reader::from_path(dir.join("summary.csv"))?;
+    let mut rows = Vec::new();
+    for rec in r.records() {
+        let rec = rec?;
+        rows.push(SummaryRow {
+            run_id: rec[0].to_owned(),
+            path: rec[1].to_owned(),
+            encap: rec[2].to_owned(),
+            mode: rec[3].to_owned(),
+            payload_bytes: rec[4].parse()?,
+            metric: rec[5].to_owned(),
+            statistic: rec[6].to_owned(),
+            value: rec[7].parse()?,
+            unit: rec[8].to_owned(),
+        });
+    }
+    Ok(rows)
+}
+
+fn run_row(r: &PlannedRun, status: &str, error: String, summary: &[SummaryRow], dir: &Path) -> RunRow {
+    let count = |stat: &str| {
+        summary.iter().find(|s| s.metric == "messages" && s.statistic == stat).map(|s| s.value as u64)
+    };
+    let c = &r.config;
+    RunRow {
+        index: r.index,
+        run_id: r.id(),
+        repetition: r.repetition,
+        path: c.path.to_string(),
+        encap: c.encap.to_string(),
+        mode: c.mode.name().into(),
+        payload_bytes: c.payload_bytes,
+        interval_us: (c.mode == Mode::Cyclic).then_some(c.interval_us),
+        probes: r.probes.clone(),
+        count: c.measured_count(),
+        warmup: c.warmup,
+        duration_s: c.duration_s,
+        status: status.into(),
+        error,
+        sent: count("sent"),
+        received: count("received"),
+        lost: count("lost"),
+        reordered: count("reordered"),
+        duplicated: count("duplicated"),
+        decode_errors: count("decode_errors"),
+        dir: dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+    }
+}
+
+/// Concatenates a per-run CSV file of every finished run into one top-level table.
+fn concat_csv(campaign_dir: &Path, runs: &[PlannedRun], file: &str) -> anyhow::Result<usize> {
+    let mut header: Option<csv::StringRecord> = None;
+    let mut records = Vec::new();
+    for r in runs {
+        let path = r.dir(campaign_dir).join(file);
+        if !path.is_file() || !is_complete(&r.dir(campaign_dir)) {
+            continue;
+        }
+        let mut rd = csv::Reader::from_path(&path).with_context(|| format!("reading {}", path.display()))?;
+        let h = rd.headers()?.clone();
+        if header.as_ref().is_some_and(|x| *x != h) {
+            bail!("{} has other columns than the runs before it", path.display());
+        }
+        header.get_or_insert(h);
+        for rec in rd.records() {
+            records.push(rec?);
+        }
+    }
+    let Some(header) = header else { return Ok(0) };
+    let n = records.len();
+    results::write_atomically(&campaign_dir.join(file), |w| {
+        let mut c = csv::Writer::from_writer(w);
+        c.write_record(&header)?;
+        for r in &records {
+            c.write_record(r)?;
+        }
+        c.flush()?;
+        Ok(())
+    })?;
+    Ok(n)
+}
+
+/// Runs (or resumes) a campaign.
+pub fn run_campaign(
+    campaign: &Campaign,
+    campaign_text: &str,
+    options: &CampaignOptions,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<CampaignOutcome> {
+    let dir = match (&options.resume, &options.out) {
+        (Some(d), _) => {
+            let previous = std::fs::read_to_string(d.join("campaign.toml"))
+                .with_context(|| format!("{} is not a campaign directory (no campaign.toml)", d.display()))?;
+            if previous != campaign_text {
+                bail!(
+                    "{} was started with a different campaign file; resume with the same file (a copy is in {}/campaign.toml)",
+                    d.display(),
+                    d.display()
+                );
+            }
+            d.clone()
+        }
+        (None, Some(d)) => d.clone(),
+        (None, None) => PathBuf::from("results").join(format!("{}-{}", campaign.name, utc_stamp())),
+    };
+    std::fs::create_dir_all(dir.join("runs")).with_context(|| format!("cannot create {}", dir.display()))?;
+    results::write_atomically(&dir.join("campaign.toml"), |w| {
+        use std::io::Write;
+        w.write_all(campaign_text.as_bytes())?;
+        Ok(())
+    })?;
+    let started = rfc3339_now();
+    let env = Environment::current();
+    let write_meta = |finished: Option<String>, interrupted: bool| {
+        results::write_json(
+            &dir.join("meta.json"),
+            &serde_json::json!({
+                "campaign": campaign,
+                "started_utc": started,
+                "finished_utc": finished,
+                "interrupted": interrupted,
+                "environment": env,
+            }),
+        )
+    };
+    write_meta(None, false)?;
+
+    let planned = campaign.expand();
+    let estimate: HashMap<usize, f64> = planned.iter().map(|r| (r.index, r.estimated_seconds())).collect();
+    let total_ms: u64 = estimate.values().map(|s| (s * 1000.0) as u64).sum();
+
+    let multi = MultiProgress::with_draw_target(if options.progress {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    });
+    let overall = multi.add(ProgressBar::new(total_ms.max(1)));
+    overall.set_style(
+        ProgressStyle::with_template("campaign {prefix} [{bar:40}] {percent:>3}% elapsed {elapsed_precise} ETA {eta_precise}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let current = multi.add(ProgressBar::new(1));
+    current.set_style(
+        ProgressStyle::with_template("  run {msg} [{bar:30}] {elapsed}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+
+    let mut rows = Vec::new();
+    let mut done_ms = 0u64;
+    for (i, r) in planned.iter().enumerate() {
+        overall.set_prefix(format!("{}/{}", i + 1, planned.len()));
+        let rdir = r.dir(&dir);
+        let est_ms = (estimate.get(&r.index).copied().unwrap_or(1.0) * 1000.0) as u64;
+        if is_complete(&rdir) {
+            let summary = read_summary(&rdir).unwrap_or_default();
+            rows.push(run_row(r, "ok", String::new(), &summary, &rdir));
+            done_ms += est_ms;
+            overall.set_position(done_ms);
+            continue;
+        }
+        if stop.load(Ordering::Relaxed) {
+            rows.push(run_row(r, "skipped", "interrupted before it ran".into(), &[], &rdir));
+            continue;
+        }
+        // A partial directory from an interrupted attempt is redone from scratch.
+        if rdir.exists() {
+            std::fs::remove_dir_all(&rdir).with_context(|| format!("removing the partial run {}", rdir.display()))?;
+        }
+        current.set_length(est_ms.max(1));
+        current.set_position(0);
+        current.set_message(r.id());
+        let t0 = Instant::now();
+        let ticking = Arc::new(AtomicBool::new(true));
+        let ticker = {
+            let (cur, all, tk) = (current.clone(), overall.clone(), Arc::clone(&ticking));
+            std::thread::spawn(move || {
+                while tk.load(Ordering::Relaxed) {
+                    let e = t0.elapsed().as_millis() as u64;
+                    cur.set_position(e.min(est_ms));
+                    all.set_position(done_ms + e.min(est_ms));
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            })
+        };
+        let result = if r.probes != "none" {
+            Err(anyhow::anyhow!("probe set {:?}: per-layer probes are not wired into runs yet; use \"none\"", r.probes))
+        } else {
+            run::run(&r.config, &rdir, Arc::clone(&stop))
+        };
+        ticking.store(false, Ordering::Relaxed);
+        let _ = ticker.join();
+        done_ms += est_ms;
+        overall.set_position(done_ms);
+        match result {
+            Ok(_) if stop.load(Ordering::Relaxed) => {
+                // Cut short by a signal: its numbers cover only part of the run. Drop it so
+                // that --resume runs it again in full.
+                let _ = std::fs::remove_dir_all(&rdir);
+                rows.push(run_row(r, "skipped", "interrupted during the run".into(), &[], &rdir));
+            }
+            Ok(outcome) => {
+                if options.progress {
+                    let _ = multi.println(format!("done {} ({:.1}s)", r.id(), t0.elapsed().as_secs_f64()));
+                }
+                rows.push(run_row(r, "ok", String::new(), &outcome.summary, &rdir));
+            }
+            Err(e) => {
+                let msg = format!("{e:#}");
+                let _ = multi.println(format!("FAILED {}: {msg}", r.id()));
+                // Keep nothing half-done: a failed run leaves no directory to be mistaken.
+                let _ = std::fs::remove_dir_all(&rdir);
+                rows.push(run_row(r, "failed", msg, &[], &rdir));
+            }
+        }
+        results::write_csv(&dir.join("runs.csv"), &rows)?;
+        concat_csv(&dir, &planned, "summary.csv")?;
+    }
+    overall.finish_and_clear();
+    current.finish_and_clear();
+    // Runs not reached (interrupted) are listed too.
+    for r in planned.iter().skip(rows.len()) {
+        rows.push(run_row(r, "skipped", "interrupted before it ran".into(), &[], &r.dir(&dir)));
+    }
+    results::write_csv(&dir.join("runs.csv"), &rows)?;
+    concat_csv(&dir, &planned, "summary.csv")?;
+    concat_csv(&dir, &planned, "samples.csv")?;
+    let interrupted = stop.load(Ordering::Relaxed);
+    write_meta(if interrupted { None } else { rfc3339_now() }, interrupted)?;
+    Ok(CampaignOutcome { dir, runs: rows, interrupted })
+}
