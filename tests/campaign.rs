@@ -83,6 +83,19 @@ fn interrupted_smoke_campaign_resumes_without_losing_or_redoing_runs() {
     let samples = csv::Reader::from_path(dir.join("samples.csv")).expect("samples.csv").records().count();
     assert_eq!(samples, total * 500, "500 measured messages per run");
 
+    // The report compares the configurations and draws readable plots.
+    let data = uadpbench::report::load(&dir).expect("report loads the campaign");
+    assert_eq!(data.len(), 4, "pingpong/cyclic × 64/256 B");
+    assert!(data.values().all(|d| d.runs == 2 && d.latency.len() == 1000));
+    let table = uadpbench::report::table(&data);
+    assert_eq!(table.len(), 5);
+    let files = uadpbench::report::plots(&dir, &data).expect("plots");
+    assert_eq!(files.len(), 4 + 2, "4 CDFs + 2 cyclic jitter histograms");
+    for f in &files {
+        let svg = std::fs::read_to_string(f).expect("svg");
+        assert!(svg.contains("<svg") && svg.contains("µs"), "{} lacks axis units", f.display());
+    }
+
     // Resuming with another file is refused.
     let other = text.replace("seed = 1", "seed = 2");
     let other_c = Campaign::parse(&other, "other").expect("parses");

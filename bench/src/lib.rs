@@ -12,6 +12,7 @@ pub mod decode;
 pub mod json;
 pub mod meta;
 pub mod paths;
+pub mod report;
 pub mod results;
 pub mod run;
 pub mod stats;

@@ -32,6 +32,8 @@ enum Command {
     Campaign(CampaignArgs),
     /// Decode UADP NetworkMessages and print one JSON object per message.
     Decode(DecodeArgs),
+    /// Compare the paths of a campaign (or one run) and draw plots into DIR/plots.
+    Report(ReportArgs),
     /// Remove namespaces and veths that killed runs left behind.
     Cleanup(CleanupArgs),
 }
@@ -118,6 +120,15 @@ struct CampaignArgs {
     /// Only check the file and list the runs, without running them.
     #[arg(long)]
     dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+struct ReportArgs {
+    /// A campaign or run results directory.
+    dir: PathBuf,
+    /// Only print the table, draw no plots.
+    #[arg(long)]
+    no_plots: bool,
 }
 
 #[derive(Debug, Args)]
@@ -309,12 +320,27 @@ fn campaign_command(a: CampaignArgs) -> anyhow::Result<ExitCode> {
     }
     let d = outcome.dir.display();
     println!("results: {d}/ (runs.csv, summary.csv, samples.csv, meta.json, runs/*; columns in docs/csv-schema.md)");
-    println!("plot:    python3 scripts/plot_run.py {d}/runs/<run>   (one run's latency CDF and histogram)");
+    println!("plot:    uadpbench report {d}   (comparison table + SVG plots in {d}/plots)");
     if outcome.interrupted {
         eprintln!("interrupted: finished runs are kept; continue with: uadpbench campaign {} --resume {d}", a.file.display());
         return Ok(ExitCode::from(130));
     }
     Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn report_command(a: ReportArgs) -> anyhow::Result<ExitCode> {
+    let data = uadpbench::report::load(&a.dir)?;
+    for line in uadpbench::report::table(&data) {
+        println!("{line}");
+    }
+    if !a.no_plots {
+        let files = uadpbench::report::plots(&a.dir, &data)?;
+        println!("plots ({}): {}/plots/", files.len(), a.dir.display());
+        for f in files {
+            println!("  {}", f.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn cleanup_command(a: CleanupArgs) -> anyhow::Result<ExitCode> {
@@ -338,6 +364,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(a) => run_command(a),
         Command::Campaign(a) => campaign_command(a),
+        Command::Report(a) => report_command(a),
         Command::Decode(a) => decode_command(a),
         Command::Cleanup(a) => cleanup_command(a),
     };

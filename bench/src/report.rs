@@ -1,0 +1,292 @@
+//! `uadpbench report DIR`: compares the paths of a campaign (or one run) side by side in the
+//! terminal and draws SVG plots into DIR/plots: latency CDFs per path and cyclic send-jitter
+//! histograms. Repetitions of one configuration are pooled.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use plotters::prelude::*;
+use serde::Deserialize;
+
+use crate::stats::Summary;
+
+#[derive(Debug, Deserialize)]
+struct SummaryIn {
+    run_id: String,
+    path: String,
+    encap: String,
+    mode: String,
+    payload_bytes: usize,
+    metric: String,
+    statistic: String,
+    value: f64,
+}
+
+#[derive(Debug, Deserialize)]
+struct SampleIn {
+    run_id: String,
+    rtt_ns: Option<u64>,
+    one_way_ns: Option<u64>,
+    send_deviation_ns: Option<u64>,
+}
+
+/// One configuration: a run id without its repetition suffix.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConfigKey {
+    pub mode: String,
+    pub payload_bytes: usize,
+    pub path: String,
+    pub encap: String,
+    /// The run id without `-rN`.
+    pub name: String,
+}
+
+/// Pooled measurements of one configuration.
+#[derive(Debug, Default)]
+pub struct ConfigData {
+    pub latency: Vec<u64>,
+    pub send_deviation: Vec<u64>,
+    pub sent: f64,
+    pub lost: f64,
+    pub runs: usize,
+}
+
+fn strip_repetition(run_id: &str) -> String {
+    match run_id.rsplit_once("-r") {
+        Some((head, rep)) if !rep.is_empty() && rep.chars().all(|c| c.is_ascii_digit()) => head.to_owned(),
+        _ => run_id.to_owned(),
+    }
+}
+
+/// Reads a campaign or run directory into pooled per-configuration data.
+pub fn load(dir: &Path) -> anyhow::Result<BTreeMap<ConfigKey, ConfigData>> {
+    let summary_path = dir.join("summary.csv");
+    let mut rd = csv::Reader::from_path(&summary_path)
+        .with_context(|| format!("{} has no summary.csv: give a run or campaign results directory", dir.display()))?;
+    let mut key_of = BTreeMap::new();
+    let mut data: BTreeMap<ConfigKey, ConfigData> = BTreeMap::new();
+    for row in rd.deserialize::<SummaryIn>() {
+        let r = row.with_context(|| format!("reading {}", summary_path.display()))?;
+        let key = ConfigKey {
+            mode: r.mode.clone(),
+            payload_bytes: r.payload_bytes,
+            path: r.path.clone(),
+            encap: r.encap.clone(),
+            name: strip_repetition(&r.run_id),
+        };
+        let d = data.entry(key.clone()).or_default();
+        if r.metric == "messages" && r.statistic == "sent" {
+            d.sent += r.value;
+            d.runs += 1;
+        }
+        if r.metric == "messages" && r.statistic == "lost" {
+            d.lost += r.value;
+        }
+        key_of.insert(r.run_id, key);
+    }
+    let samples_path = dir.join("samples.csv");
+    if samples_path.is_file() {
+        let mut rd = csv::Reader::from_path(&samples_path)?;
+        for row in rd.deserialize::<SampleIn>() {
+            let s = row.with_context(|| format!("reading {}", samples_path.display()))?;
+            let Some(key) = key_of.get(&s.run_id) else { continue };
+            let Some(d) = data.get_mut(key) else { continue };
+            if let Some(v) = s.rtt_ns.or(s.one_way_ns) {
+                d.latency.push(v);
+            }
+            if let Some(v) = s.send_deviation_ns {
+                d.send_deviation.push(v);
+            }
+        }
+    }
+    Ok(data)
+}
+
+fn us(ns: u64) -> String {
+    format!("{:.2}", ns as f64 / 1000.0)
+}
+
+/// The terminal comparison table.
+pub fn table(data: &BTreeMap<ConfigKey, ConfigData>) -> Vec<String> {
+    let mut out = vec![format!(
+        "{:<46} {:>4} {:>8} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8}",
+        "configuration (latency = rtt | one-way)",
+        "runs",
+        "n",
+        "p50 µs",
+        "p99 µs",
+        "p99.9 µs",
+        "max µs",
+        "jitter p99",
+        "loss %"
+    )];
+    for (k, d) in data {
+        let s = Summary::of(d.latency.iter().copied());
+        let j = Summary::of(d.send_deviation.iter().copied());
+        let p = |s: &Option<Summary>, n: &str| s.as_ref().and_then(|s| s.percentile(n)).map_or("-".into(), us);
+        out.push(format!(
+            "{:<46} {:>4} {:>8} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8}",
+            k.name,
+            d.runs,
+            d.latency.len(),
+            p(&s, "p50"),
+            p(&s, "p99"),
+            p(&s, "p99.9"),
+            s.as_ref().map_or("-".into(), |s| us(s.max)),
+            p(&j, "p99"),
+            if d.sent > 0.0 { format!("{:.3}", 100.0 * d.lost / d.sent) } else { "-".into() }
+        ));
+    }
+    out
+}
+
+const COLOURS: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+];
+
+fn plot_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
+    anyhow::anyhow!("drawing a plot: {e}")
+}
+
+/// Latency CDFs, one plot per (mode, payload), one line per configuration.
+fn latency_cdfs(data: &BTreeMap<ConfigKey, ConfigData>, plots: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut groups: BTreeMap<(String, usize), Vec<(&ConfigKey, &ConfigData)>> = BTreeMap::new();
+    for (k, d) in data.iter().filter(|(_, d)| !d.latency.is_empty()) {
+        groups.entry((k.mode.clone(), k.payload_bytes)).or_default().push((k, d));
+    }
+    let mut written = Vec::new();
+    for ((mode, payload), series) in groups {
+        let what = if mode == "pingpong" { "round-trip time" } else { "one-way latency" };
+        let file = plots.join(format!("latency_cdf_{mode}_{payload}B.svg"));
+        let (lo, hi) = series.iter().flat_map(|(_, d)| d.latency.iter()).fold((u64::MAX, 0u64), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+        let (lo, hi) = ((lo.max(1) as f64 / 1000.0) * 0.9, (hi.max(2) as f64 / 1000.0) * 1.1);
+        let root = SVGBackend::new(&file, (960, 600)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(format!("{what} CDF — {mode}, {payload}-byte UADP messages"), ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            .build_cartesian_2d((lo..hi).log_scale(), 0f64..1f64)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .label_style(("sans-serif", 15))
+            .axis_desc_style(("sans-serif", 16))
+            .x_desc(format!("{what} (µs, log scale)"))
+            .y_desc("fraction of messages ≤ x")
+            .draw()
+            .map_err(plot_err)?;
+        for (i, (k, d)) in series.iter().enumerate() {
+            let mut v = d.latency.clone();
+            v.sort_unstable();
+            let n = v.len() as f64;
+            // At most ~2000 points per line: every k-th order statistic plus the maximum.
+            let step = (v.len() / 2000).max(1);
+            let pts: Vec<(f64, f64)> = v
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| j % step == 0 || *j + 1 == v.len())
+                .map(|(j, x)| (*x as f64 / 1000.0, (j + 1) as f64 / n))
+                .collect();
+            let colour = COLOURS[i % COLOURS.len()];
+            chart
+                .draw_series(LineSeries::new(pts, colour.stroke_width(2)))
+                .map_err(plot_err)?
+                .label(format!("{} {} (n={})", k.path, k.encap, v.len()))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 15))
+            .draw()
+            .map_err(plot_err)?;
+        root.present().map_err(plot_err)?;
+        drop(chart);
+        drop(root);
+        written.push(file);
+    }
+    Ok(written)
+}
+
+/// Cyclic send-jitter histograms, one per configuration.
+fn jitter_histograms(data: &BTreeMap<ConfigKey, ConfigData>, plots: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    for (k, d) in data.iter().filter(|(_, d)| !d.send_deviation.is_empty()) {
+        let file = plots.join(format!("send_jitter_{}.svg", k.name));
+        let mut v = d.send_deviation.clone();
+        v.sort_unstable();
+        // Clip the axis at p99.9 so the bulk stays readable; the caption says so.
+        let clip = v[((v.len() as f64 * 0.999) as usize).min(v.len() - 1)].max(1);
+        let bins = 80u64;
+        let width = (clip / bins).max(1);
+        let mut counts = vec![0u64; bins as usize + 1];
+        for x in &v {
+            counts[((x / width).min(bins)) as usize] += 1;
+        }
+        let top = counts.iter().copied().max().unwrap_or(1) as f64 * 1.1;
+        let root = SVGBackend::new(&file, (960, 600)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!("send deviation from deadline — {} (n={}, axis clipped at p99.9 = {} µs)", k.name, v.len(), us(clip)),
+                ("sans-serif", 18),
+            )
+            .margin(12)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..(width * (bins + 1)) as f64 / 1000.0, 0f64..top)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .label_style(("sans-serif", 15))
+            .axis_desc_style(("sans-serif", 16))
+            .x_desc("send time − deadline (µs)")
+            .y_desc("messages")
+            .draw()
+            .map_err(plot_err)?;
+        chart
+            .draw_series(counts.iter().enumerate().map(|(i, c)| {
+                let x0 = (i as u64 * width) as f64 / 1000.0;
+                let x1 = ((i as u64 + 1) * width) as f64 / 1000.0;
+                Rectangle::new([(x0, 0.0), (x1, *c as f64)], COLOURS[0].filled())
+            }))
+            .map_err(plot_err)?;
+        root.present().map_err(plot_err)?;
+        drop(chart);
+        drop(root);
+        written.push(file);
+    }
+    Ok(written)
+}
+
+/// Writes every plot into `dir/plots` and returns the files.
+pub fn plots(dir: &Path, data: &BTreeMap<ConfigKey, ConfigData>) -> anyhow::Result<Vec<PathBuf>> {
+    let plots = dir.join("plots");
+    std::fs::create_dir_all(&plots).with_context(|| format!("cannot create {}", plots.display()))?;
+    let mut files = latency_cdfs(data, &plots)?;
+    files.extend(jitter_histograms(data, &plots)?);
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repetition_suffix() {
+        assert_eq!(strip_repetition("udp-udp-pingpong-64B-probes_none-r12"), "udp-udp-pingpong-64B-probes_none");
+        assert_eq!(strip_repetition("udp-udp-pingpong-64B"), "udp-udp-pingpong-64B");
+    }
+}
