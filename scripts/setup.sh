@@ -104,15 +104,17 @@ install_cargo_fuzz() {
 }
 
 install_python_packages() {
-  # pandas + matplotlib: scripts/plot_run.py and the analysis notebook.
-  if python3 -c "import pandas, matplotlib" >/dev/null 2>&1; then
-    say "python pandas/matplotlib: present"
+  # pandas + matplotlib: scripts/plot_run.py and the analysis notebook; nbconvert + ipykernel
+  # execute the notebook headless in the tests.
+  if python3 -c "import pandas, matplotlib, nbconvert, ipykernel" >/dev/null 2>&1; then
+    say "python pandas/matplotlib/nbconvert/ipykernel: present"
     return
   fi
   command -v python3 >/dev/null || fail "python3 is missing: apt-get install python3 python3-pip"
-  say "python: installing pandas and matplotlib from PyPI"
-  python3 -m pip install --quiet --disable-pip-version-check pandas matplotlib >&2 \
-    || fail "pip install pandas matplotlib failed (see above)"
+  say "python: installing pandas, matplotlib, nbconvert and ipykernel from PyPI"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+      pandas matplotlib nbconvert ipykernel >&2 \
+    || fail "pip install pandas matplotlib nbconvert ipykernel failed (see above)"
 }
 
 # Classic tracepoints need tracefs; some machines boot without it mounted.

@@ -27,6 +27,15 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 cargo test --workspace --locked --no-fail-fast
 
+step "smoke campaign → report → notebook (headless)"
+smoke_dir=$(mktemp -d /tmp/uadpbench-smoke.XXXXXX)
+trap 'rm -rf "$smoke_dir"' EXIT
+cargo run --locked -q -p uadpbench -- campaign campaigns/smoke.toml --out "$smoke_dir/campaign" 2>&1 \
+  | grep -vE '^warning: uadpbench-(sender|probes)@'
+target/debug/uadpbench report "$smoke_dir/campaign"
+UADPBENCH_RESULTS="$smoke_dir/campaign" jupyter nbconvert --to notebook --execute \
+  results/notebooks/analysis.ipynb --output "$smoke_dir/analysis.ipynb" 2>&1 | grep -v 'running over TCP'
+
 step "benchmarks compile"
 cargo bench --workspace --locked --no-run
 
