@@ -9,6 +9,7 @@ pub mod campaign;
 pub mod campaign_run;
 pub mod capture;
 pub mod decode;
+pub mod doctor;
 pub mod json;
 pub mod meta;
 pub mod paths;

@@ -34,6 +34,8 @@ enum Command {
     Decode(DecodeArgs),
     /// Compare the paths of a campaign (or one run) and draw plots into DIR/plots.
     Report(ReportArgs),
+    /// Check privileges and kernel features, with the fix for each missing one.
+    Doctor,
     /// Remove namespaces and veths that killed runs left behind.
     Cleanup(CleanupArgs),
 }
@@ -365,6 +367,13 @@ fn main() -> ExitCode {
         Command::Run(a) => run_command(a),
         Command::Campaign(a) => campaign_command(a),
         Command::Report(a) => report_command(a),
+        Command::Doctor => {
+            let (lines, fatal) = uadpbench::doctor::report(&uadpbench::doctor::run_checks());
+            for l in lines {
+                println!("{l}");
+            }
+            Ok(if fatal { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
         Command::Decode(a) => decode_command(a),
         Command::Cleanup(a) => cleanup_command(a),
     };
