@@ -12,6 +12,8 @@
 
 pub mod bench_message;
 pub mod clock;
+pub mod eth;
+pub mod frame;
 pub mod loops;
 pub mod open;
 pub mod sched;
@@ -19,4 +21,5 @@ pub mod sequence;
 mod sys;
 pub mod transport;
 pub mod udp;
+pub mod xdp;
 pub mod xdp_program;

@@ -99,8 +99,11 @@ pub fn open_transport(
             })?;
             Ok(Box::new(t))
         }
-        PathKind::Eth | PathKind::Xdp => {
-            Err(TransportError::Setup(format!("the {path} path is not available in this build yet; use --path udp")))
-        }
+        PathKind::Eth => Ok(Box::new(crate::eth::EthTransport::open(
+            encap, link, options,
+        )?)),
+        PathKind::Xdp => Ok(Box::new(crate::xdp::XdpTransport::open(
+            encap, link, options,
+        )?)),
     }
 }

@@ -185,13 +185,16 @@ impl Transport for UdpTransport {
 
     fn recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, TransportError> {
         if self.options.recv_batch == 1 {
-            return match self.socket.recv(buf) {
-                Ok(n) => Ok(Some(n)),
-                Err(e) if Self::is_timeout(&e) => Ok(None),
-                // A pending ICMP error from an earlier send: not a message, try again later.
-                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Ok(None),
-                Err(e) => Err(TransportError::io("recv", e)),
-            };
+            loop {
+                return match self.socket.recv(buf) {
+                    Ok(n) => Ok(Some(n)),
+                    Err(e) if Self::is_timeout(&e) => Ok(None),
+                    // A pending ICMP "port unreachable" from an earlier send (the peer's socket
+                    // did not exist yet): reported once, it is not a message; keep waiting.
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
+                    Err(e) => Err(TransportError::io("recv", e)),
+                };
+            }
         }
         let rx = &mut self.rx;
         if rx.next == rx.filled {
@@ -201,9 +204,9 @@ impl Transport for UdpTransport {
                     rx.next = 0;
                     rx.filled = n;
                 }
-                Err(e) if Self::is_timeout(&e) || e.kind() == io::ErrorKind::ConnectionRefused => {
-                    return Ok(None)
-                }
+                Err(e) if Self::is_timeout(&e) => return Ok(None),
+                // See above: a stale ICMP error, not a message.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => return self.recv(buf),
                 Err(e) => return Err(TransportError::io("recvmmsg", e)),
             }
             if rx.filled == 0 {

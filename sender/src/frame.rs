@@ -1,0 +1,641 @@
+//! Frames for the raw paths (`eth` over AF_PACKET, `xdp` over AF_XDP): building the link, IP and
+//! UDP headers around a UADP message, and finding the UADP message in a received frame.
+//!
+//! Why: the `udp` path lets the kernel build the headers, the raw paths must do it themselves,
+//! for both encapsulations of the matrix:
+//!
+//! * [`Encap::Eth`]: Ethernet II (dst = peer MAC, src = local MAC), optionally one 802.1Q tag
+//!   (VID, PCP), EtherType 0xB62C, UADP.
+//! * [`Encap::Udp`]: Ethernet II (+ optional tag), IPv4 (TTL 64, DF, correct header checksum),
+//!   UDP (the OPC UA port on both ends, correct checksum), UADP.
+//!
+//! Headers are built and checked with `etherparse`. [`FrameBuilder`] prepares the link header
+//! and the IPv4 template once; per message it only recomputes the lengths and checksums and
+//! writes headers + payload into the caller's buffer, without allocating.
+//!
+//! [`parse_uadp`] is the receive side filter. It accepts untagged and tagged frames (the kernel
+//! strips 802.1Q tags before AF_PACKET sees them, so the `eth` receiver gets them untagged, while
+//! the XDP program and AF_XDP see them tagged), and uses the IPv4 total length and the UDP
+//! length, so Ethernet padding never ends up in the message. For raw 0xB62C frames there is no
+//! length field: the rest of the frame is returned (the UADP decoder accepts trailing zero
+//! padding). The UDP checksum is deliberately **not** verified: with veth offloads on, locally
+//! generated UDP packets carry a partial checksum (CHECKSUM_PARTIAL), which a raw receiver sees
+//! as wrong. The IPv4 header checksum is always computed in software and is verified.
+
+use std::net::Ipv4Addr;
+
+use etherparse::{
+    checksum::Sum16BitWords, EtherType, Ethernet2Header, Ethernet2Slice, IpNumber, Ipv4Header,
+    Ipv4Slice, SingleVlanHeader, SingleVlanSlice, UdpHeader, UdpSlice, VlanId, VlanPcp,
+};
+use uadpbench_common::UADP_ETHERTYPE;
+
+use crate::open::LinkInfo;
+use crate::transport::Encap;
+
+/// Ethernet II header bytes.
+pub const ETH_HLEN: usize = Ethernet2Header::LEN;
+/// 802.1Q tag bytes.
+pub const VLAN_HLEN: usize = SingleVlanHeader::LEN;
+/// IPv4 (no options) + UDP header bytes.
+pub const IP_UDP_HLEN: usize = Ipv4Header::MIN_LEN + UdpHeader::LEN;
+/// TTL of the IPv4 headers we build.
+pub const IPV4_TTL: u8 = 64;
+
+/// One 802.1Q tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct VlanTag {
+    /// VLAN identifier, 0..=4095 (0: priority tag only).
+    pub id: u16,
+    /// Priority code point (802.1p class, the TSN traffic class), 0..=7.
+    pub pcp: u8,
+}
+
+/// Why a frame could not be built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    #[error("the frame needs {need} bytes but the buffer has {have}")]
+    BufferTooSmall { need: usize, have: usize },
+    #[error("a {len}-byte UADP payload does not fit a UDP/IPv4 packet (at most {max} bytes)")]
+    PayloadTooLarge { len: usize, max: usize },
+    #[error("invalid VLAN tag: VID {id} (0..=4095) / PCP {pcp} (0..=7)")]
+    InvalidVlan { id: u16, pcp: u8 },
+}
+
+/// Why a received frame is not a benchmark message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Rejected {
+    /// Well-formed, but other traffic (other EtherType, protocol, port or sender).
+    #[error("not a benchmark frame")]
+    Foreign,
+    /// Truncated or inconsistent at the Ethernet/VLAN/IPv4/UDP level.
+    #[error("malformed frame")]
+    Malformed,
+}
+
+/// Which frames count as benchmark frames from the peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerFilter {
+    /// [`Encap::Eth`]: frames must come from this source MAC.
+    pub peer_mac: [u8; 6],
+    /// [`Encap::Udp`]: datagrams must come from this source address.
+    pub peer_ip: Ipv4Addr,
+    /// [`Encap::Udp`]: datagrams must go to this destination port.
+    pub udp_port: u16,
+}
+
+impl PeerFilter {
+    /// The peer of `link`.
+    pub fn from_link(link: &LinkInfo) -> Self {
+        PeerFilter {
+            peer_mac: link.peer_mac,
+            peer_ip: link.peer_ip,
+            udp_port: link.udp_port,
+        }
+    }
+}
+
+/// A benchmark frame found by [`parse`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parsed<'a> {
+    /// The UADP bytes (for [`Encap::Eth`] including any Ethernet padding).
+    pub uadp: &'a [u8],
+    /// The 802.1Q tag, if the frame still carried one.
+    pub vlan: Option<VlanTag>,
+}
+
+/// Builds frames of one encapsulation from one local end to its peer.
+#[derive(Debug, Clone)]
+pub struct FrameBuilder {
+    encap: Encap,
+    /// Ethernet (+ VLAN) header, ready to copy.
+    link_hdr: [u8; ETH_HLEN + VLAN_HLEN],
+    link_len: usize,
+    /// IPv4 header with everything but the lengths and checksum filled in.
+    ip: Ipv4Header,
+    udp_port: u16,
+}
+
+impl FrameBuilder {
+    /// Frames from `link`'s local end to its peer, tagged with `vlan` if given.
+    pub fn new(encap: Encap, link: &LinkInfo, vlan: Option<VlanTag>) -> Result<Self, FrameError> {
+        let inner = match encap {
+            Encap::Eth => EtherType(UADP_ETHERTYPE),
+            Encap::Udp => EtherType::IPV4,
+        };
+        let mut link_hdr = [0u8; ETH_HLEN + VLAN_HLEN];
+        let link_len = match vlan {
+            None => {
+                let eth = Ethernet2Header {
+                    destination: link.peer_mac,
+                    source: link.local_mac,
+                    ether_type: inner,
+                };
+                link_hdr[..ETH_HLEN].copy_from_slice(&eth.to_bytes());
+                ETH_HLEN
+            }
+            Some(tag) => {
+                let bad = FrameError::InvalidVlan {
+                    id: tag.id,
+                    pcp: tag.pcp,
+                };
+                let tag_hdr = SingleVlanHeader {
+                    pcp: VlanPcp::try_new(tag.pcp).map_err(|_| bad)?,
+                    drop_eligible_indicator: false,
+                    vlan_id: VlanId::try_new(tag.id).map_err(|_| bad)?,
+                    ether_type: inner,
+                };
+                let eth = Ethernet2Header {
+                    destination: link.peer_mac,
+                    source: link.local_mac,
+                    ether_type: EtherType::VLAN_TAGGED_FRAME,
+                };
+                link_hdr[..ETH_HLEN].copy_from_slice(&eth.to_bytes());
+                link_hdr[ETH_HLEN..].copy_from_slice(&tag_hdr.to_bytes());
+                ETH_HLEN + VLAN_HLEN
+            }
+        };
+        let ip = Ipv4Header::new(
+            UdpHeader::LEN as u16,
+            IPV4_TTL,
+            IpNumber::UDP,
+            link.local_ip.octets(),
+            link.peer_ip.octets(),
+        )
+        .map_err(|_| FrameError::PayloadTooLarge {
+            len: 0,
+            max: Self::MAX_UDP_PAYLOAD,
+        })?;
+        Ok(FrameBuilder {
+            encap,
+            link_hdr,
+            link_len,
+            ip,
+            udp_port: link.udp_port,
+        })
+    }
+
+    /// Largest UADP payload of one UDP/IPv4 packet.
+    pub const MAX_UDP_PAYLOAD: usize = u16::MAX as usize - IP_UDP_HLEN;
+
+    /// The encapsulation.
+    pub fn encap(&self) -> Encap {
+        self.encap
+    }
+
+    /// Bytes in front of the UADP payload.
+    pub fn header_len(&self) -> usize {
+        match self.encap {
+            Encap::Eth => self.link_len,
+            Encap::Udp => self.link_len + IP_UDP_HLEN,
+        }
+    }
+
+    /// Length of the frame carrying `payload_len` bytes of UADP.
+    pub fn frame_len(&self, payload_len: usize) -> usize {
+        self.header_len() + payload_len
+    }
+
+    /// Writes the frame carrying `payload` to the start of `out`; returns its length.
+    /// Allocation-free.
+    #[inline]
+    pub fn build(&self, out: &mut [u8], payload: &[u8]) -> Result<usize, FrameError> {
+        let need = self.frame_len(payload.len());
+        if out.len() < need {
+            return Err(FrameError::BufferTooSmall {
+                need,
+                have: out.len(),
+            });
+        }
+        out[..self.link_len].copy_from_slice(&self.link_hdr[..self.link_len]);
+        let mut at = self.link_len;
+        if self.encap == Encap::Udp {
+            let too_large = FrameError::PayloadTooLarge {
+                len: payload.len(),
+                max: Self::MAX_UDP_PAYLOAD,
+            };
+            if payload.len() > Self::MAX_UDP_PAYLOAD {
+                return Err(too_large);
+            }
+            // The template has no options: `to_bytes` yields a 20-byte array, no allocation.
+            let mut ip = self.ip.clone();
+            ip.set_payload_len(UdpHeader::LEN + payload.len())
+                .map_err(|_| too_large)?;
+            ip.header_checksum = ip.calc_header_checksum();
+            let udp = UdpHeader::with_ipv4_checksum(self.udp_port, self.udp_port, &ip, payload)
+                .map_err(|_| too_large)?;
+            let ip_bytes = ip.to_bytes();
+            out[at..at + ip_bytes.len()].copy_from_slice(&ip_bytes);
+            at += ip_bytes.len();
+            out[at..at + UdpHeader::LEN].copy_from_slice(&udp.to_bytes());
+            at += UdpHeader::LEN;
+        }
+        out[at..at + payload.len()].copy_from_slice(payload);
+        Ok(at + payload.len())
+    }
+}
+
+/// The UADP bytes of `frame` if it is a benchmark frame of `encap` from `peer`.
+#[inline]
+pub fn parse_uadp<'a>(
+    frame: &'a [u8],
+    encap: Encap,
+    peer: &PeerFilter,
+) -> Result<&'a [u8], Rejected> {
+    parse(frame, encap, peer).map(|p| p.uadp)
+}
+
+/// Like [`parse_uadp`], also reporting the 802.1Q tag the frame carried.
+///
+/// Accepts one tag (TPID 0x8100 or 0x88A8, like the XDP program); a frame with a second tag is
+/// foreign. [`Encap::Eth`]: EtherType 0xB62C from `peer.peer_mac`. [`Encap::Udp`]: IPv4, not
+/// fragmented, UDP to `peer.udp_port` from `peer.peer_ip`, valid IPv4 header checksum.
+pub fn parse<'a>(frame: &'a [u8], encap: Encap, peer: &PeerFilter) -> Result<Parsed<'a>, Rejected> {
+    let eth = Ethernet2Slice::from_slice_without_fcs(frame).map_err(|_| Rejected::Malformed)?;
+    let mut ether_type = eth.ether_type();
+    let mut payload = eth.payload_slice();
+    let mut vlan = None;
+    if ether_type == EtherType::VLAN_TAGGED_FRAME || ether_type == EtherType::PROVIDER_BRIDGING {
+        let tag = SingleVlanSlice::from_slice(payload).map_err(|_| Rejected::Malformed)?;
+        vlan = Some(VlanTag {
+            id: tag.vlan_identifier().value(),
+            pcp: tag.priority_code_point().value(),
+        });
+        ether_type = tag.ether_type();
+        payload = tag.payload_slice();
+    }
+    match encap {
+        Encap::Eth => {
+            if ether_type != EtherType(UADP_ETHERTYPE) || eth.source() != peer.peer_mac {
+                return Err(Rejected::Foreign);
+            }
+            Ok(Parsed {
+                uadp: payload,
+                vlan,
+            })
+        }
+        Encap::Udp => {
+            if ether_type != EtherType::IPV4 {
+                return Err(Rejected::Foreign);
+            }
+            // Checks version, IHL and that the total length fits; the payload ends at the total
+            // length, so Ethernet padding is cut off.
+            let ip = Ipv4Slice::from_slice(payload).map_err(|_| Rejected::Malformed)?;
+            let header = ip.header();
+            if Sum16BitWords::new()
+                .add_slice(header.slice())
+                .ones_complement()
+                != 0
+            {
+                return Err(Rejected::Malformed);
+            }
+            if ip.payload_ip_number() != IpNumber::UDP || ip.is_payload_fragmented() {
+                return Err(Rejected::Foreign);
+            }
+            // Cuts the payload at the UDP length (falls back to the IP payload if it is 0).
+            let udp =
+                UdpSlice::from_slice(ip.payload().payload).map_err(|_| Rejected::Malformed)?;
+            if udp.destination_port() != peer.udp_port || header.source_addr() != peer.peer_ip {
+                return Err(Rejected::Foreign);
+            }
+            Ok(Parsed {
+                uadp: udp.payload(),
+                vlan,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+    use proptest::prelude::*;
+
+    const MAC_A: [u8; 6] = [0x02, 0x75, 0x62, 0, 0, 1];
+    const MAC_B: [u8; 6] = [0x02, 0x75, 0x62, 0, 0, 2];
+    const IP_A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+    const IP_B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+
+    fn link(local: bool) -> LinkInfo {
+        let (local_mac, local_ip, peer_mac, peer_ip) = if local {
+            (MAC_A, IP_A, MAC_B, IP_B)
+        } else {
+            (MAC_B, IP_B, MAC_A, IP_A)
+        };
+        LinkInfo {
+            ifname: "veth0".into(),
+            ifindex: 2,
+            mtu: 1500,
+            local_mac,
+            local_ip,
+            peer_mac,
+            peer_ip,
+            udp_port: 4840,
+        }
+    }
+
+    /// What side B expects from side A.
+    fn filter_b() -> PeerFilter {
+        PeerFilter::from_link(&link(false))
+    }
+
+    fn payload(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 + 1) as u8).collect()
+    }
+
+    #[test]
+    fn eth_frame_layout_and_roundtrip() {
+        let b = FrameBuilder::new(Encap::Eth, &link(true), None).unwrap();
+        let msg = payload(100);
+        let mut buf = [0u8; 1600];
+        let n = b.build(&mut buf, &msg).unwrap();
+        assert_eq!(n, 14 + 100);
+        assert_eq!(b.header_len(), 14);
+        assert_eq!(&buf[0..6], &MAC_B);
+        assert_eq!(&buf[6..12], &MAC_A);
+        assert_eq!(&buf[12..14], &[0xB6, 0x2C]);
+        assert_eq!(&buf[14..n], &msg[..]);
+        let p = parse(&buf[..n], Encap::Eth, &filter_b()).unwrap();
+        assert_eq!(
+            p,
+            Parsed {
+                uadp: &msg[..],
+                vlan: None
+            }
+        );
+    }
+
+    #[test]
+    fn vlan_tag_is_written_and_read() {
+        let tag = VlanTag { id: 5, pcp: 3 };
+        for encap in [Encap::Eth, Encap::Udp] {
+            let b = FrameBuilder::new(encap, &link(true), Some(tag)).unwrap();
+            let msg = payload(64);
+            let mut buf = [0u8; 1600];
+            let n = b.build(&mut buf, &msg).unwrap();
+            assert_eq!(&buf[12..14], &[0x81, 0x00]);
+            // PCP 3, DEI 0, VID 5.
+            assert_eq!(&buf[14..16], &((3u16 << 13) | 5).to_be_bytes());
+            let inner: &[u8] = if encap == Encap::Eth {
+                &[0xB6, 0x2C]
+            } else {
+                &[0x08, 0x00]
+            };
+            assert_eq!(&buf[16..18], inner);
+            let p = parse(&buf[..n], encap, &filter_b()).unwrap();
+            assert_eq!(p.uadp, &msg[..]);
+            assert_eq!(p.vlan, Some(tag));
+        }
+        assert_eq!(
+            FrameBuilder::new(Encap::Eth, &link(true), Some(VlanTag { id: 4096, pcp: 0 }))
+                .unwrap_err(),
+            FrameError::InvalidVlan { id: 4096, pcp: 0 }
+        );
+        assert!(
+            FrameBuilder::new(Encap::Eth, &link(true), Some(VlanTag { id: 1, pcp: 8 })).is_err()
+        );
+    }
+
+    #[test]
+    fn udp_frame_has_valid_checksums_and_lengths() {
+        let b = FrameBuilder::new(Encap::Udp, &link(true), None).unwrap();
+        let mut buf = [0u8; 1600];
+        // Different sizes through the same builder: lengths and checksums follow each message.
+        for len in [0usize, 1, 63, 64, 1400, 1472] {
+            let msg = payload(len);
+            let n = b.build(&mut buf, &msg).unwrap();
+            assert_eq!(n, 14 + 28 + len);
+            let pkt = SlicedPacket::from_ethernet(&buf[..n]).unwrap();
+            let Some(NetSlice::Ipv4(ip)) = pkt.net else {
+                panic!("no IPv4")
+            };
+            let h = ip.header().to_header();
+            assert_eq!(h.time_to_live, 64);
+            assert!(h.dont_fragment);
+            assert_eq!(usize::from(h.total_len), 28 + len);
+            assert_eq!(h.source, IP_A.octets());
+            assert_eq!(h.destination, IP_B.octets());
+            assert_eq!(h.header_checksum, h.calc_header_checksum());
+            let Some(TransportSlice::Udp(udp)) = pkt.transport else {
+                panic!("no UDP")
+            };
+            let u = udp.to_header();
+            assert_eq!((u.source_port, u.destination_port), (4840, 4840));
+            assert_eq!(usize::from(u.length), 8 + len);
+            assert_eq!(u.checksum, u.calc_checksum_ipv4(&h, &msg).unwrap());
+            assert_ne!(u.checksum, 0);
+            assert_eq!(
+                parse_uadp(&buf[..n], Encap::Udp, &filter_b()).unwrap(),
+                &msg[..]
+            );
+        }
+    }
+
+    #[test]
+    fn padding_is_cut_off_by_the_ip_and_udp_lengths() {
+        let b = FrameBuilder::new(Encap::Udp, &link(true), None).unwrap();
+        let mut buf = [0u8; 60];
+        let n = b.build(&mut buf, &[1, 2, 3]).unwrap();
+        assert_eq!(n, 45);
+        // A NIC pads to 60 bytes.
+        assert_eq!(
+            parse_uadp(&buf, Encap::Udp, &filter_b()).unwrap(),
+            &[1, 2, 3]
+        );
+        // Raw UADP: no length field, the rest of the frame comes back (the decoder skips zeros).
+        let b = FrameBuilder::new(Encap::Eth, &link(true), None).unwrap();
+        let n = b.build(&mut buf, &[1, 2, 3]).unwrap();
+        assert_eq!(n, 17);
+        let got = parse_uadp(&buf, Encap::Eth, &filter_b()).unwrap();
+        assert_eq!(got.len(), 46);
+        assert_eq!(&got[..3], &[1, 2, 3]);
+    }
+
+    #[test]
+    fn foreign_frames_are_told_apart() {
+        let msg = payload(64);
+        let mut buf = [0u8; 1600];
+        // Our own frames (source = the local end) are not from the peer.
+        let own = FrameBuilder::new(Encap::Eth, &link(false), None).unwrap();
+        let n = own.build(&mut buf, &msg).unwrap();
+        assert_eq!(
+            parse_uadp(&buf[..n], Encap::Eth, &filter_b()),
+            Err(Rejected::Foreign)
+        );
+        let own = FrameBuilder::new(Encap::Udp, &link(false), None).unwrap();
+        let n = own.build(&mut buf, &msg).unwrap();
+        assert_eq!(
+            parse_uadp(&buf[..n], Encap::Udp, &filter_b()),
+            Err(Rejected::Foreign)
+        );
+
+        // Encapsulation mismatch both ways.
+        let eth = FrameBuilder::new(Encap::Eth, &link(true), None).unwrap();
+        let n = eth.build(&mut buf, &msg).unwrap();
+        assert_eq!(
+            parse_uadp(&buf[..n], Encap::Udp, &filter_b()),
+            Err(Rejected::Foreign)
+        );
+        let udp = FrameBuilder::new(Encap::Udp, &link(true), None).unwrap();
+        let n = udp.build(&mut buf, &msg).unwrap();
+        assert_eq!(
+            parse_uadp(&buf[..n], Encap::Eth, &filter_b()),
+            Err(Rejected::Foreign)
+        );
+
+        // Other port, other protocol, ARP, IPv6, fragments.
+        let mut other = link(true);
+        other.udp_port = 9999;
+        let n = FrameBuilder::new(Encap::Udp, &other, None)
+            .unwrap()
+            .build(&mut buf, &msg)
+            .unwrap();
+        assert_eq!(
+            parse_uadp(&buf[..n], Encap::Udp, &filter_b()),
+            Err(Rejected::Foreign)
+        );
+        let n = udp.build(&mut buf, &msg).unwrap();
+        let mut tcp = buf[..n].to_vec();
+        tcp[14 + 9] = 6;
+        fix_ip_checksum(&mut tcp);
+        assert_eq!(
+            parse_uadp(&tcp, Encap::Udp, &filter_b()),
+            Err(Rejected::Foreign)
+        );
+        let mut frag = buf[..n].to_vec();
+        frag[14 + 6] = 0x20; // MF
+        fix_ip_checksum(&mut frag);
+        assert_eq!(
+            parse_uadp(&frag, Encap::Udp, &filter_b()),
+            Err(Rejected::Foreign)
+        );
+        let mut arp = buf[..60].to_vec();
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        assert_eq!(
+            parse_uadp(&arp, Encap::Udp, &filter_b()),
+            Err(Rejected::Foreign)
+        );
+        assert_eq!(
+            parse_uadp(&arp, Encap::Eth, &filter_b()),
+            Err(Rejected::Foreign)
+        );
+    }
+
+    fn fix_ip_checksum(frame: &mut [u8]) {
+        frame[24..26].copy_from_slice(&[0, 0]);
+        let ck = Sum16BitWords::new()
+            .add_slice(&frame[14..34])
+            .ones_complement();
+        // The sum is over native-endian words.
+        frame[24..26].copy_from_slice(&ck.to_ne_bytes());
+    }
+
+    #[test]
+    fn malformed_frames_are_told_apart() {
+        let msg = payload(64);
+        let mut buf = [0u8; 1600];
+        let udp = FrameBuilder::new(Encap::Udp, &link(true), None).unwrap();
+        let n = udp.build(&mut buf, &msg).unwrap();
+        let good = buf[..n].to_vec();
+        for encap in [Encap::Eth, Encap::Udp] {
+            assert_eq!(
+                parse_uadp(&good[..13], encap, &filter_b()),
+                Err(Rejected::Malformed)
+            );
+            // A VLAN TPID with the tag cut off.
+            let mut short_tag = good[..15].to_vec();
+            short_tag[12..14].copy_from_slice(&[0x81, 0x00]);
+            assert_eq!(
+                parse_uadp(&short_tag, encap, &filter_b()),
+                Err(Rejected::Malformed)
+            );
+        }
+        // Truncated IPv4 (total length beyond the frame).
+        assert_eq!(
+            parse_uadp(&good[..n - 1], Encap::Udp, &filter_b()),
+            Err(Rejected::Malformed)
+        );
+        // Bad IPv4 header checksum.
+        let mut bad = good.clone();
+        bad[24] ^= 0xff;
+        assert_eq!(
+            parse_uadp(&bad, Encap::Udp, &filter_b()),
+            Err(Rejected::Malformed)
+        );
+        // IHL < 5.
+        let mut bad = good.clone();
+        bad[14] = 0x44;
+        assert_eq!(
+            parse_uadp(&bad, Encap::Udp, &filter_b()),
+            Err(Rejected::Malformed)
+        );
+        // UDP length beyond the IP payload.
+        let mut bad = good.clone();
+        bad[14 + 20 + 4..14 + 20 + 6].copy_from_slice(&2000u16.to_be_bytes());
+        assert_eq!(
+            parse_uadp(&bad, Encap::Udp, &filter_b()),
+            Err(Rejected::Malformed)
+        );
+        // A wrong UDP checksum (as with CHECKSUM_PARTIAL on veth) is accepted.
+        let mut partial = good.clone();
+        partial[14 + 20 + 6] ^= 0x5a;
+        assert_eq!(parse_uadp(&partial, Encap::Udp, &filter_b()), Ok(&msg[..]));
+    }
+
+    #[test]
+    fn buffer_and_payload_limits() {
+        let b =
+            FrameBuilder::new(Encap::Udp, &link(true), Some(VlanTag { id: 1, pcp: 0 })).unwrap();
+        let mut small = [0u8; 50];
+        assert_eq!(
+            b.build(&mut small, &[0; 10]),
+            Err(FrameError::BufferTooSmall {
+                need: 14 + 4 + 28 + 10,
+                have: 50
+            })
+        );
+        let big = vec![0u8; FrameBuilder::MAX_UDP_PAYLOAD + 1];
+        let mut out = vec![0u8; big.len() + 100];
+        assert!(matches!(
+            b.build(&mut out, &big),
+            Err(FrameError::PayloadTooLarge { .. })
+        ));
+        let ok = vec![0u8; FrameBuilder::MAX_UDP_PAYLOAD];
+        assert_eq!(b.build(&mut out, &ok).unwrap(), 18 + 65535);
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            for encap in [Encap::Eth, Encap::Udp] {
+                let _ = parse(&bytes, encap, &filter_b());
+            }
+        }
+
+        /// Random mutations of a valid frame never panic, and what is accepted lies inside it.
+        #[test]
+        fn mutated_frames_never_panic(
+            len in 0usize..300,
+            tagged in any::<bool>(),
+            flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..6),
+            cut in any::<usize>(),
+        ) {
+            for encap in [Encap::Eth, Encap::Udp] {
+                let vlan = tagged.then_some(VlanTag { id: 7, pcp: 1 });
+                let b = FrameBuilder::new(encap, &link(true), vlan).unwrap();
+                let mut buf = vec![0u8; 400];
+                let n = b.build(&mut buf, &payload(len)).unwrap();
+                let mut frame = buf[..n].to_vec();
+                for (at, x) in &flips {
+                    let i = at % frame.len();
+                    frame[i] ^= x;
+                }
+                frame.truncate(cut % (frame.len() + 1));
+                if let Ok(p) = parse(&frame, encap, &filter_b()) {
+                    prop_assert!(p.uadp.len() <= frame.len());
+                }
+            }
+        }
+    }
+}
