@@ -92,9 +92,27 @@ struct RunArgs {
     /// SO_BUSY_POLL microseconds for the udp path (0: off).
     #[arg(long, default_value_t = 0)]
     busy_poll_us: u32,
-    /// Messages per batch in flood mode (sendmmsg/recvmmsg).
+    /// Messages per batch in flood mode (sendmmsg/recvmmsg; AF_XDP frames per kick).
     #[arg(long, default_value_t = 32)]
     batch: usize,
+    /// eth/xdp: tag frames with this 802.1Q VLAN id.
+    #[arg(long, value_name = "VID")]
+    vlan_id: Option<u16>,
+    /// eth/xdp: 802.1Q priority code point (TSN traffic class) of tagged frames.
+    #[arg(long, value_name = "PCP", default_value_t = 0, requires = "vlan_id")]
+    vlan_pcp: u8,
+    /// eth: bypass the qdisc layer (PACKET_QDISC_BYPASS).
+    #[arg(long)]
+    qdisc_bypass: bool,
+    /// xdp: attach the XDP program in driver (native) mode instead of generic SKB mode.
+    #[arg(long)]
+    xdp_driver_mode: bool,
+    /// xdp: zero-copy AF_XDP (needs NIC driver support; veth has none).
+    #[arg(long)]
+    xdp_zero_copy: bool,
+    /// xdp: UMEM frames and entries of each AF_XDP ring.
+    #[arg(long, default_value_t = 2048)]
+    xdp_ring_size: u32,
     /// Pin the thread in namespace A (initiator/publisher) to this CPU.
     #[arg(long, value_name = "CPU")]
     cpu_a: Option<usize>,
@@ -218,6 +236,12 @@ fn run_command(a: RunArgs) -> anyhow::Result<ExitCode> {
         path_options: PathOptions {
             busy_poll_us: a.busy_poll_us,
             batch: a.batch,
+            vlan_id: a.vlan_id,
+            vlan_pcp: a.vlan_pcp,
+            qdisc_bypass: a.qdisc_bypass,
+            xdp_driver_mode: a.xdp_driver_mode,
+            xdp_zero_copy: a.xdp_zero_copy,
+            xdp_ring_size: a.xdp_ring_size,
             ..PathOptions::default()
         },
         sched_a: ThreadSched { cpu: a.cpu_a, fifo_priority: a.fifo },

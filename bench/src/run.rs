@@ -166,6 +166,22 @@ impl RunConfig {
                 problems.push(format!("SCHED_FIFO priority {p} is outside 1..=99"));
             }
         }
+        let o = &self.path_options;
+        if o.vlan_id.is_some_and(|v| v == 0 || v >= 4095) {
+            problems.push("--vlan-id must be in 1..=4094".into());
+        }
+        if o.vlan_pcp > 7 {
+            problems.push("--vlan-pcp must be in 0..=7".into());
+        }
+        if self.path == PathKind::Udp && (o.vlan_id.is_some() || o.qdisc_bypass) {
+            problems.push("--vlan-id and --qdisc-bypass apply to the eth/xdp paths, not udp".into());
+        }
+        if (o.xdp_driver_mode || o.xdp_zero_copy) && self.path != PathKind::Xdp {
+            problems.push("--xdp-driver-mode and --xdp-zero-copy apply to the xdp path only".into());
+        }
+        if o.xdp_ring_size == 0 || !o.xdp_ring_size.is_power_of_two() {
+            problems.push(format!("--xdp-ring-size {} must be a power of two", o.xdp_ring_size));
+        }
         if self.timeout_ms == 0 {
             problems.push("--timeout-ms must be > 0".into());
         }
