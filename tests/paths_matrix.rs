@@ -16,7 +16,10 @@ fn summary(dir: &Path) -> HashMap<(String, String), f64> {
     r.records()
         .map(|rec| {
             let rec = rec.expect("row");
-            ((rec[5].to_owned(), rec[6].to_owned()), rec[7].parse::<f64>().expect("value"))
+            (
+                (rec[5].to_owned(), rec[6].to_owned()),
+                rec[7].parse::<f64>().expect("value"),
+            )
         })
         .collect()
 }
@@ -24,28 +27,76 @@ fn summary(dir: &Path) -> HashMap<(String, String), f64> {
 fn check_path(path: PathKind, encap: Encap) {
     let name = format!("{path}-{encap}");
     for (mode, payload) in [(Mode::Pingpong, 64), (Mode::Cyclic, 1400)] {
-        let dir = std::env::temp_dir().join(format!("uadpbench-e2e-{name}-{}-{}", mode.name(), std::process::id()));
-        let cfg = RunConfig { path, encap, mode, count: 10_000, warmup: 200, payload_bytes: payload, interval_us: 1000, ..RunConfig::default() };
-        run(&cfg, &dir, Arc::new(AtomicBool::new(false))).unwrap_or_else(|e| panic!("{name} {}: {e:#}", mode.name()));
+        let dir = std::env::temp_dir().join(format!(
+            "uadpbench-e2e-{name}-{}-{}",
+            mode.name(),
+            std::process::id()
+        ));
+        let cfg = RunConfig {
+            path,
+            encap,
+            mode,
+            count: 10_000,
+            warmup: 200,
+            payload_bytes: payload,
+            interval_us: 1000,
+            ..RunConfig::default()
+        };
+        run(&cfg, &dir, Arc::new(AtomicBool::new(false)))
+            .unwrap_or_else(|e| panic!("{name} {}: {e:#}", mode.name()));
         let s = summary(&dir);
-        let get = |m: &str, st: &str| s.get(&(m.to_owned(), st.to_owned())).copied().unwrap_or(f64::NAN);
+        let get = |m: &str, st: &str| {
+            s.get(&(m.to_owned(), st.to_owned()))
+                .copied()
+                .unwrap_or(f64::NAN)
+        };
         assert_eq!(get("messages", "sent"), 10_000.0, "{name} {}", mode.name());
-        assert_eq!(get("messages", "received"), 10_000.0, "{name} {}", mode.name());
+        assert_eq!(
+            get("messages", "received"),
+            10_000.0,
+            "{name} {}",
+            mode.name()
+        );
         assert_eq!(get("messages", "lost"), 0.0, "{name} {}", mode.name());
-        assert_eq!(get("messages", "decode_errors"), 0.0, "{name} {}", mode.name());
+        assert_eq!(
+            get("messages", "decode_errors"),
+            0.0,
+            "{name} {}",
+            mode.name()
+        );
         assert_eq!(get("messages", "duplicated"), 0.0, "{name} {}", mode.name());
-        let metric = if mode == Mode::Pingpong { "rtt" } else { "one_way" };
+        let metric = if mode == Mode::Pingpong {
+            "rtt"
+        } else {
+            "one_way"
+        };
         assert_eq!(get(metric, "count"), 10_000.0);
         assert!(get(metric, "p50") > 0.0);
         std::fs::remove_dir_all(&dir).ok();
     }
-    let dir = std::env::temp_dir().join(format!("uadpbench-e2e-{name}-flood-{}", std::process::id()));
-    let cfg = RunConfig { path, encap, mode: Mode::Flood, duration_s: Some(1.0), warmup: 0, ..RunConfig::default() };
-    run(&cfg, &dir, Arc::new(AtomicBool::new(false))).unwrap_or_else(|e| panic!("{name} flood: {e:#}"));
+    let dir =
+        std::env::temp_dir().join(format!("uadpbench-e2e-{name}-flood-{}", std::process::id()));
+    let cfg = RunConfig {
+        path,
+        encap,
+        mode: Mode::Flood,
+        duration_s: Some(1.0),
+        warmup: 0,
+        ..RunConfig::default()
+    };
+    run(&cfg, &dir, Arc::new(AtomicBool::new(false)))
+        .unwrap_or_else(|e| panic!("{name} flood: {e:#}"));
     let s = summary(&dir);
     let get = |m: &str, st: &str| s[&(m.to_owned(), st.to_owned())];
-    assert!(get("messages", "sent") > 0.0 && get("rate", "received_per_second") > 0.0, "{name} flood");
-    assert_eq!(get("messages", "sent") - get("messages", "received"), get("messages", "lost"), "{name}: exact loss");
+    assert!(
+        get("messages", "sent") > 0.0 && get("rate", "received_per_second") > 0.0,
+        "{name} flood"
+    );
+    assert_eq!(
+        get("messages", "sent") - get("messages", "received"),
+        get("messages", "lost"),
+        "{name}: exact loss"
+    );
     assert_eq!(get("messages", "decode_errors"), 0.0, "{name} flood");
     std::fs::remove_dir_all(&dir).ok();
 }

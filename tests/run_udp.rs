@@ -20,24 +20,45 @@ fn summary(dir: &Path) -> HashMap<(String, String), f64> {
     let headers = r.headers().expect("header").clone();
     assert_eq!(
         headers.iter().collect::<Vec<_>>(),
-        ["run_id", "path", "encap", "mode", "payload_bytes", "metric", "statistic", "value", "unit"]
+        [
+            "run_id",
+            "path",
+            "encap",
+            "mode",
+            "payload_bytes",
+            "metric",
+            "statistic",
+            "value",
+            "unit"
+        ]
     );
     r.records()
         .map(|rec| {
             let rec = rec.expect("row");
-            ((rec[5].to_owned(), rec[6].to_owned()), rec[7].parse::<f64>().expect("numeric value"))
+            (
+                (rec[5].to_owned(), rec[6].to_owned()),
+                rec[7].parse::<f64>().expect("numeric value"),
+            )
         })
         .collect()
 }
 
 fn samples(dir: &Path) -> Vec<csv::StringRecord> {
-    csv::Reader::from_path(dir.join("samples.csv")).expect("samples.csv").records().map(|r| r.expect("row")).collect()
+    csv::Reader::from_path(dir.join("samples.csv"))
+        .expect("samples.csv")
+        .records()
+        .map(|r| r.expect("row"))
+        .collect()
 }
 
 #[test]
 fn pingpong_10000_messages_zero_loss() {
     let dir = out_dir("pingpong");
-    let cfg = RunConfig { count: 10_000, warmup: 500, ..RunConfig::default() };
+    let cfg = RunConfig {
+        count: 10_000,
+        warmup: 500,
+        ..RunConfig::default()
+    };
     let outcome = run(&cfg, &dir, Arc::new(AtomicBool::new(false))).expect("run");
     let s = summary(&dir);
     assert_eq!(s[&("messages".into(), "sent".into())], 10_000.0);
@@ -55,15 +76,22 @@ fn pingpong_10000_messages_zero_loss() {
     for (i, r) in rows.iter().enumerate() {
         let id: u64 = r[2].parse().expect("packet_id");
         assert_eq!(id, 500 + i as u64, "samples in send order after warm-up");
-        let (ts, tr, rtt): (u64, u64, u64) = (r[3].parse().unwrap(), r[4].parse().unwrap(), r[5].parse().unwrap());
+        let (ts, tr, rtt): (u64, u64, u64) = (
+            r[3].parse().unwrap(),
+            r[4].parse().unwrap(),
+            r[5].parse().unwrap(),
+        );
         assert_eq!(tr - ts, rtt);
         assert_eq!(&r[8], "false");
     }
     let meta: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).expect("meta.json")).expect("json");
+        serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).expect("meta.json"))
+            .expect("json");
     assert_eq!(meta["environment"]["clock"]["userspace"], "CLOCK_MONOTONIC");
     assert_eq!(meta["config"]["path"], "udp");
-    assert!(meta["environment"]["kernel_release"].as_str().is_some_and(|k| !k.is_empty()));
+    assert!(meta["environment"]["kernel_release"]
+        .as_str()
+        .is_some_and(|k| !k.is_empty()));
     assert_eq!(outcome.run_id, "udp-udp-pingpong-64B");
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -71,7 +99,14 @@ fn pingpong_10000_messages_zero_loss() {
 #[test]
 fn cyclic_1ms_and_flood() {
     let dir = out_dir("cyclic");
-    let cfg = RunConfig { mode: Mode::Cyclic, count: 2_000, warmup: 100, interval_us: 1_000, payload_bytes: 256, ..RunConfig::default() };
+    let cfg = RunConfig {
+        mode: Mode::Cyclic,
+        count: 2_000,
+        warmup: 100,
+        interval_us: 1_000,
+        payload_bytes: 256,
+        ..RunConfig::default()
+    };
     run(&cfg, &dir, Arc::new(AtomicBool::new(false))).expect("cyclic run");
     let s = summary(&dir);
     assert_eq!(s[&("messages".into(), "lost".into())], 0.0);
@@ -81,11 +116,19 @@ fn cyclic_1ms_and_flood() {
     assert!(s[&("send_deviation".into(), "p50".into())] < 1_000_000.0);
     let rows = samples(&dir);
     assert_eq!(rows.len(), 2_000);
-    assert!(rows.iter().all(|r| !r[6].is_empty() && !r[7].is_empty()), "one_way and deviation on every row");
+    assert!(
+        rows.iter().all(|r| !r[6].is_empty() && !r[7].is_empty()),
+        "one_way and deviation on every row"
+    );
     std::fs::remove_dir_all(&dir).ok();
 
     let dir = out_dir("flood");
-    let cfg = RunConfig { mode: Mode::Flood, duration_s: Some(1.0), warmup: 0, ..RunConfig::default() };
+    let cfg = RunConfig {
+        mode: Mode::Flood,
+        duration_s: Some(1.0),
+        warmup: 0,
+        ..RunConfig::default()
+    };
     run(&cfg, &dir, Arc::new(AtomicBool::new(false))).expect("flood run");
     let s = summary(&dir);
     let sent = s[&("messages".into(), "sent".into())];
@@ -98,10 +141,14 @@ fn cyclic_1ms_and_flood() {
 
 #[test]
 fn oversized_payload_is_refused_before_setup() {
-    let cfg = RunConfig { payload_bytes: 1473, ..RunConfig::default() };
+    let cfg = RunConfig {
+        payload_bytes: 1473,
+        ..RunConfig::default()
+    };
     let problems = cfg.validate();
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(problems[0].contains("at most 1472"), "{}", problems[0]);
-    let err = run(&cfg, &out_dir("invalid"), Arc::new(AtomicBool::new(false))).expect_err("refused");
+    let err =
+        run(&cfg, &out_dir("invalid"), Arc::new(AtomicBool::new(false))).expect_err("refused");
     assert!(err.to_string().contains("invalid run configuration"));
 }

@@ -174,7 +174,9 @@ pub struct CampaignError {
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(before.chars().count(), |nl| before[nl + 1..].chars().count()) + 1;
+    let column = before.rfind('\n').map_or(before.chars().count(), |nl| {
+        before[nl + 1..].chars().count()
+    }) + 1;
     (line, column)
 }
 
@@ -184,7 +186,9 @@ fn position_of(text: &str, key: &str) -> (usize, usize) {
         .enumerate()
         .find(|(_, l)| {
             let t = l.trim_start();
-            t.starts_with(&format!("{key} ")) || t.starts_with(&format!("{key}=")) || t.starts_with(&format!("[{key}]"))
+            t.starts_with(&format!("{key} "))
+                || t.starts_with(&format!("{key}="))
+                || t.starts_with(&format!("[{key}]"))
         })
         .map_or((1, 1), |(i, l)| (i + 1, l.len() - l.trim_start().len() + 1))
 }
@@ -203,7 +207,11 @@ impl PlannedRun {
     /// Unique id within the campaign.
     pub fn id(&self) -> String {
         let c = &self.config;
-        let interval = if c.mode == Mode::Cyclic { format!("-{}us", c.interval_us) } else { String::new() };
+        let interval = if c.mode == Mode::Cyclic {
+            format!("-{}us", c.interval_us)
+        } else {
+            String::new()
+        };
         format!(
             "{}-{}-{}-{}B{interval}-probes_{}-r{}",
             c.path,
@@ -217,7 +225,9 @@ impl PlannedRun {
 
     /// Directory of this run inside the campaign directory.
     pub fn dir(&self, campaign_dir: &Path) -> PathBuf {
-        campaign_dir.join("runs").join(format!("{:04}-{}", self.index, self.id()))
+        campaign_dir
+            .join("runs")
+            .join(format!("{:04}-{}", self.index, self.id()))
     }
 }
 
@@ -226,7 +236,12 @@ impl Campaign {
     pub fn parse(text: &str, file: &str) -> Result<Campaign, Vec<CampaignError>> {
         let c: Campaign = toml::from_str(text).map_err(|e| {
             let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
-            vec![CampaignError { file: file.into(), line, column, message: e.message().to_owned() }]
+            vec![CampaignError {
+                file: file.into(),
+                line,
+                column,
+                message: e.message().to_owned(),
+            }]
         })?;
         let problems = c.problems(text, file);
         if problems.is_empty() {
@@ -238,7 +253,8 @@ impl Campaign {
 
     /// Reads and parses a campaign file.
     pub fn load(path: &Path) -> anyhow::Result<(Campaign, String)> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read campaign file {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read campaign file {}", path.display()))?;
         match Campaign::parse(&text, &path.display().to_string()) {
             Ok(c) => Ok((c, text)),
             Err(errors) => {
@@ -252,7 +268,12 @@ impl Campaign {
         let mut out = Vec::new();
         let mut err = |key: &str, message: String| {
             let (line, column) = position_of(text, key);
-            out.push(CampaignError { file: file.into(), line, column, message });
+            out.push(CampaignError {
+                file: file.into(),
+                line,
+                column,
+                message,
+            });
         };
         let m = &self.matrix;
         for (key, empty) in [
@@ -268,7 +289,10 @@ impl Campaign {
             }
         }
         if m.repetitions == 0 {
-            err("repetitions", "matrix.repetitions is 0: nothing to run".into());
+            err(
+                "repetitions",
+                "matrix.repetitions is 0: nothing to run".into(),
+            );
         }
         for p in &m.probes {
             if p.trim().is_empty() {
@@ -289,7 +313,10 @@ impl Campaign {
                     } else {
                         "matrix"
                     };
-                    err(key, format!("{} (in run {})", problem.replace("--", ""), r.id()));
+                    err(
+                        key,
+                        format!("{} (in run {})", problem.replace("--", ""), r.id()),
+                    );
                 }
             }
         }
@@ -301,14 +328,29 @@ impl Campaign {
         let m = &self.matrix;
         let mut combos = Vec::new();
         for path in &m.paths {
-            let encaps: Vec<EncapName> = if *path == PathName::Udp { vec![EncapName::Udp] } else { m.encaps.clone() };
+            let encaps: Vec<EncapName> = if *path == PathName::Udp {
+                vec![EncapName::Udp]
+            } else {
+                m.encaps.clone()
+            };
             for encap in encaps {
                 for mode in &m.modes {
                     for payload in &m.payload_bytes {
-                        let intervals: &[u64] = if *mode == Mode::Cyclic { &m.intervals_us } else { &m.intervals_us[..1.min(m.intervals_us.len())] };
+                        let intervals: &[u64] = if *mode == Mode::Cyclic {
+                            &m.intervals_us
+                        } else {
+                            &m.intervals_us[..1.min(m.intervals_us.len())]
+                        };
                         for interval in intervals {
                             for probes in &m.probes {
-                                combos.push((*path, encap, *mode, *payload, *interval, probes.trim().to_owned()));
+                                combos.push((
+                                    *path,
+                                    encap,
+                                    *mode,
+                                    *payload,
+                                    *interval,
+                                    probes.trim().to_owned(),
+                                ));
                             }
                         }
                     }
@@ -332,11 +374,26 @@ impl Campaign {
                     spin_us: d.spin_us,
                     timeout_ms: d.timeout_ms,
                     mtu: d.mtu,
-                    path_options: PathOptions { batch: d.batch, busy_poll_us: d.busy_poll_us, ..PathOptions::default() },
-                    sched_a: ThreadSched { cpu: self.sched.cpu_a, fifo_priority: self.sched.fifo_priority },
-                    sched_b: ThreadSched { cpu: self.sched.cpu_b, fifo_priority: self.sched.fifo_priority },
+                    path_options: PathOptions {
+                        batch: d.batch,
+                        busy_poll_us: d.busy_poll_us,
+                        ..PathOptions::default()
+                    },
+                    sched_a: ThreadSched {
+                        cpu: self.sched.cpu_a,
+                        fifo_priority: self.sched.fifo_priority,
+                    },
+                    sched_b: ThreadSched {
+                        cpu: self.sched.cpu_b,
+                        fifo_priority: self.sched.fifo_priority,
+                    },
                 };
-                let mut r = PlannedRun { index: 0, repetition: rep, probes: probes.clone(), config };
+                let mut r = PlannedRun {
+                    index: 0,
+                    repetition: rep,
+                    probes: probes.clone(),
+                    config,
+                };
                 r.config.label = Some(r.id());
                 runs.push(r);
             }
@@ -354,7 +411,10 @@ impl Campaign {
 
     /// Expected wall time of the whole campaign, seconds.
     pub fn estimated_seconds(&self) -> f64 {
-        self.expand().iter().map(PlannedRun::estimated_seconds).sum()
+        self.expand()
+            .iter()
+            .map(PlannedRun::estimated_seconds)
+            .sum()
     }
 }
 
@@ -406,17 +466,35 @@ count = 100
         // Interleaved: all of repetition 1 before repetition 2.
         let first_r2 = runs.iter().position(|r| r.repetition == 2).unwrap();
         assert!(runs[..first_r2].iter().all(|r| r.repetition == 1));
-        assert_eq!(runs.iter().map(|r| r.index).collect::<Vec<_>>(), (1..=runs.len()).collect::<Vec<_>>());
+        assert_eq!(
+            runs.iter().map(|r| r.index).collect::<Vec<_>>(),
+            (1..=runs.len()).collect::<Vec<_>>()
+        );
     }
 
     #[test]
     fn random_order_is_reproducible_with_its_seed() {
         let text = format!("{SMALL}\n[order]\nkind = \"random\"\nseed = 7\n");
-        let a: Vec<String> = Campaign::parse(&text, "t").unwrap().expand().iter().map(PlannedRun::id).collect();
-        let b: Vec<String> = Campaign::parse(&text, "t").unwrap().expand().iter().map(PlannedRun::id).collect();
+        let a: Vec<String> = Campaign::parse(&text, "t")
+            .unwrap()
+            .expand()
+            .iter()
+            .map(PlannedRun::id)
+            .collect();
+        let b: Vec<String> = Campaign::parse(&text, "t")
+            .unwrap()
+            .expand()
+            .iter()
+            .map(PlannedRun::id)
+            .collect();
         assert_eq!(a, b);
         let other = text.replace("seed = 7", "seed = 8");
-        let c: Vec<String> = Campaign::parse(&other, "t").unwrap().expand().iter().map(PlannedRun::id).collect();
+        let c: Vec<String> = Campaign::parse(&other, "t")
+            .unwrap()
+            .expand()
+            .iter()
+            .map(PlannedRun::id)
+            .collect();
         assert_ne!(a, c);
         let mut sorted_a = a.clone();
         sorted_a.sort();
@@ -431,7 +509,13 @@ count = 100
         let errs = Campaign::parse(text, "c.toml").unwrap_err();
         assert_eq!(errs.len(), 1);
         assert_eq!((errs[0].line, errs[0].column), (6, 3), "{}", errs[0]);
-        assert!(errs[0].to_string().starts_with("c.toml:6:3: unknown field `colour`"), "{}", errs[0]);
+        assert!(
+            errs[0]
+                .to_string()
+                .starts_with("c.toml:6:3: unknown field `colour`"),
+            "{}",
+            errs[0]
+        );
     }
 
     #[test]
@@ -439,16 +523,26 @@ count = 100
         let text = "name = \"x\"\n[matrix]\npaths = [\"udp\"]\nmodes = [\"flood\"]\npayload_bytes = [64, 5000]\n";
         let errs = Campaign::parse(text, "c.toml").unwrap_err();
         let msgs: Vec<String> = errs.iter().map(ToString::to_string).collect();
-        assert!(msgs.iter().any(|m| m.starts_with("c.toml:5:1:") && m.contains("payload 5000")), "{msgs:?}");
-        assert!(msgs.iter().any(|m| m.contains("flood mode needs duration")), "{msgs:?}");
-        let errs = Campaign::parse("name = \"x\"\n[matrix]\npaths = [\"udq\"]\n", "c.toml").unwrap_err();
+        assert!(
+            msgs.iter()
+                .any(|m| m.starts_with("c.toml:5:1:") && m.contains("payload 5000")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter().any(|m| m.contains("flood mode needs duration")),
+            "{msgs:?}"
+        );
+        let errs =
+            Campaign::parse("name = \"x\"\n[matrix]\npaths = [\"udq\"]\n", "c.toml").unwrap_err();
         assert_eq!(errs[0].line, 3, "{}", errs[0]);
     }
 
     #[test]
     fn shipped_campaigns_parse() {
         for f in ["default", "smoke", "full"] {
-            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../campaigns").join(format!("{f}.toml"));
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../campaigns")
+                .join(format!("{f}.toml"));
             let (c, _) = Campaign::load(&path).unwrap_or_else(|e| panic!("{f}: {e:#}"));
             assert!(!c.expand().is_empty());
         }

@@ -77,14 +77,19 @@ fn utc_stamp() -> String {
 }
 
 fn rfc3339_now() -> Option<String> {
-    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).ok()
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .ok()
 }
 
 /// A run directory is complete when its summary.csv and meta.json exist (both are renamed into
 /// place only after being fully written, meta.json last) and the run was not cut short.
 fn is_complete(dir: &Path) -> bool {
-    let Ok(meta) = std::fs::read_to_string(dir.join("meta.json")) else { return false };
-    let interrupted = serde_json::from_str::<serde_json::Value>(&meta).map_or(true, |m| m["interrupted"] != false);
+    let Ok(meta) = std::fs::read_to_string(dir.join("meta.json")) else {
+        return false;
+    };
+    let interrupted = serde_json::from_str::<serde_json::Value>(&meta)
+        .map_or(true, |m| m["interrupted"] != false);
     dir.join("summary.csv").is_file() && !interrupted
 }
 
@@ -108,9 +113,18 @@ fn read_summary(dir: &Path) -> anyhow::Result<Vec<SummaryRow>> {
     Ok(rows)
 }
 
-fn run_row(r: &PlannedRun, status: &str, error: String, summary: &[SummaryRow], dir: &Path) -> RunRow {
+fn run_row(
+    r: &PlannedRun,
+    status: &str,
+    error: String,
+    summary: &[SummaryRow],
+    dir: &Path,
+) -> RunRow {
     let count = |stat: &str| {
-        summary.iter().find(|s| s.metric == "messages" && s.statistic == stat).map(|s| s.value as u64)
+        summary
+            .iter()
+            .find(|s| s.metric == "messages" && s.statistic == stat)
+            .map(|s| s.value as u64)
     };
     let c = &r.config;
     RunRow {
@@ -134,7 +148,10 @@ fn run_row(r: &PlannedRun, status: &str, error: String, summary: &[SummaryRow], 
         reordered: count("reordered"),
         duplicated: count("duplicated"),
         decode_errors: count("decode_errors"),
-        dir: dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        dir: dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
     }
 }
 
@@ -147,10 +164,14 @@ fn concat_csv(campaign_dir: &Path, runs: &[PlannedRun], file: &str) -> anyhow::R
         if !path.is_file() || !is_complete(&r.dir(campaign_dir)) {
             continue;
         }
-        let mut rd = csv::Reader::from_path(&path).with_context(|| format!("reading {}", path.display()))?;
+        let mut rd =
+            csv::Reader::from_path(&path).with_context(|| format!("reading {}", path.display()))?;
         let h = rd.headers()?.clone();
         if header.as_ref().is_some_and(|x| *x != h) {
-            bail!("{} has other columns than the runs before it", path.display());
+            bail!(
+                "{} has other columns than the runs before it",
+                path.display()
+            );
         }
         header.get_or_insert(h);
         for rec in rd.records() {
@@ -180,8 +201,12 @@ pub fn run_campaign(
 ) -> anyhow::Result<CampaignOutcome> {
     let dir = match (&options.resume, &options.out) {
         (Some(d), _) => {
-            let previous = std::fs::read_to_string(d.join("campaign.toml"))
-                .with_context(|| format!("{} is not a campaign directory (no campaign.toml)", d.display()))?;
+            let previous = std::fs::read_to_string(d.join("campaign.toml")).with_context(|| {
+                format!(
+                    "{} is not a campaign directory (no campaign.toml)",
+                    d.display()
+                )
+            })?;
             if previous != campaign_text {
                 bail!(
                     "{} was started with a different campaign file; resume with the same file (a copy is in {}/campaign.toml)",
@@ -194,7 +219,8 @@ pub fn run_campaign(
         (None, Some(d)) => d.clone(),
         (None, None) => PathBuf::from("results").join(format!("{}-{}", campaign.name, utc_stamp())),
     };
-    std::fs::create_dir_all(dir.join("runs")).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::create_dir_all(dir.join("runs"))
+        .with_context(|| format!("cannot create {}", dir.display()))?;
     results::write_atomically(&dir.join("campaign.toml"), |w| {
         use std::io::Write;
         w.write_all(campaign_text.as_bytes())?;
@@ -217,7 +243,10 @@ pub fn run_campaign(
     write_meta(None, false)?;
 
     let planned = campaign.expand();
-    let estimate: HashMap<usize, f64> = planned.iter().map(|r| (r.index, r.estimated_seconds())).collect();
+    let estimate: HashMap<usize, f64> = planned
+        .iter()
+        .map(|r| (r.index, r.estimated_seconds()))
+        .collect();
     let total_ms: u64 = estimate.values().map(|s| (s * 1000.0) as u64).sum();
 
     let multi = MultiProgress::with_draw_target(if options.progress {
@@ -232,7 +261,8 @@ pub fn run_campaign(
     );
     let current = multi.add(ProgressBar::new(1));
     current.set_style(
-        ProgressStyle::with_template("  run {msg} [{bar:30}] {elapsed}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template("  run {msg} [{bar:30}] {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
 
     let mut rows = Vec::new();
@@ -249,12 +279,19 @@ pub fn run_campaign(
             continue;
         }
         if stop.load(Ordering::Relaxed) {
-            rows.push(run_row(r, "skipped", "interrupted before it ran".into(), &[], &rdir));
+            rows.push(run_row(
+                r,
+                "skipped",
+                "interrupted before it ran".into(),
+                &[],
+                &rdir,
+            ));
             continue;
         }
         // A partial directory from an interrupted attempt is redone from scratch.
         if rdir.exists() {
-            std::fs::remove_dir_all(&rdir).with_context(|| format!("removing the partial run {}", rdir.display()))?;
+            std::fs::remove_dir_all(&rdir)
+                .with_context(|| format!("removing the partial run {}", rdir.display()))?;
         }
         current.set_length(est_ms.max(1));
         current.set_position(0);
@@ -273,7 +310,10 @@ pub fn run_campaign(
             })
         };
         let result = if r.probes != "none" {
-            Err(anyhow::anyhow!("probe set {:?}: per-layer probes are not wired into runs yet; use \"none\"", r.probes))
+            Err(anyhow::anyhow!(
+                "probe set {:?}: per-layer probes are not wired into runs yet; use \"none\"",
+                r.probes
+            ))
         } else {
             run::run(&r.config, &rdir, Arc::clone(&stop))
         };
@@ -286,11 +326,21 @@ pub fn run_campaign(
                 // Cut short by a signal: its numbers cover only part of the run. Drop it so
                 // that --resume runs it again in full.
                 let _ = std::fs::remove_dir_all(&rdir);
-                rows.push(run_row(r, "skipped", "interrupted during the run".into(), &[], &rdir));
+                rows.push(run_row(
+                    r,
+                    "skipped",
+                    "interrupted during the run".into(),
+                    &[],
+                    &rdir,
+                ));
             }
             Ok(outcome) => {
                 if options.progress {
-                    let _ = multi.println(format!("done {} ({:.1}s)", r.id(), t0.elapsed().as_secs_f64()));
+                    let _ = multi.println(format!(
+                        "done {} ({:.1}s)",
+                        r.id(),
+                        t0.elapsed().as_secs_f64()
+                    ));
                 }
                 rows.push(run_row(r, "ok", String::new(), &outcome.summary, &rdir));
             }
@@ -309,12 +359,22 @@ pub fn run_campaign(
     current.finish_and_clear();
     // Runs not reached (interrupted) are listed too.
     for r in planned.iter().skip(rows.len()) {
-        rows.push(run_row(r, "skipped", "interrupted before it ran".into(), &[], &r.dir(&dir)));
+        rows.push(run_row(
+            r,
+            "skipped",
+            "interrupted before it ran".into(),
+            &[],
+            &r.dir(&dir),
+        ));
     }
     results::write_csv(&dir.join("runs.csv"), &rows)?;
     concat_csv(&dir, &planned, "summary.csv")?;
     concat_csv(&dir, &planned, "samples.csv")?;
     let interrupted = stop.load(Ordering::Relaxed);
     write_meta(if interrupted { None } else { rfc3339_now() }, interrupted)?;
-    Ok(CampaignOutcome { dir, runs: rows, interrupted })
+    Ok(CampaignOutcome {
+        dir,
+        runs: rows,
+        interrupted,
+    })
 }

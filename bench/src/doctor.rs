@@ -25,7 +25,14 @@ pub struct Check {
     pub needed_for: &'static str,
 }
 
-fn check(name: &'static str, needed_for: &'static str, ok: bool, missing: Status, detail: String, fix: &str) -> Check {
+fn check(
+    name: &'static str,
+    needed_for: &'static str,
+    ok: bool,
+    missing: Status,
+    detail: String,
+    fix: &str,
+) -> Check {
     Check {
         name,
         status: if ok { Status::Ok } else { missing },
@@ -43,9 +50,21 @@ fn effective_caps() -> Option<u64> {
 }
 
 const CAPS: [(&str, u32, &str); 5] = [
-    ("CAP_NET_ADMIN", 12, "namespaces' links and addresses, XDP attach"),
-    ("CAP_NET_RAW", 13, "raw Ethernet (AF_PACKET) and AF_XDP sockets"),
-    ("CAP_SYS_ADMIN", 21, "creating network namespaces (setns, mount)"),
+    (
+        "CAP_NET_ADMIN",
+        12,
+        "namespaces' links and addresses, XDP attach",
+    ),
+    (
+        "CAP_NET_RAW",
+        13,
+        "raw Ethernet (AF_PACKET) and AF_XDP sockets",
+    ),
+    (
+        "CAP_SYS_ADMIN",
+        21,
+        "creating network namespaces (setns, mount)",
+    ),
     ("CAP_PERFMON", 38, "tracing programs (tracepoints, uprobes)"),
     ("CAP_BPF", 39, "loading BPF programs and maps"),
 ];
@@ -73,7 +92,8 @@ fn af_xdp_socket() -> Result<(), std::io::Error> {
 }
 
 fn command_exists(cmd: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
 }
 
 /// Runs every check.
@@ -94,8 +114,16 @@ pub fn run_checks() -> Vec<Check> {
         out.push(Check {
             name,
             status: if has { Status::Ok } else { Status::Missing },
-            detail: if has { "effective".into() } else { "not in the effective set".into() },
-            fix: if has { String::new() } else { format!("run as root or add {name} (setcap / systemd AmbientCapabilities)") },
+            detail: if has {
+                "effective".into()
+            } else {
+                "not in the effective set".into()
+            },
+            fix: if has {
+                String::new()
+            } else {
+                format!("run as root or add {name} (setcap / systemd AmbientCapabilities)")
+            },
             needed_for: what,
         });
     }
@@ -113,7 +141,10 @@ pub fn run_checks() -> Vec<Check> {
         "the topology",
         Path::new("/proc/self/ns/net").exists(),
         Status::Missing,
-        format!("/proc/self/ns/net; named namespaces under {}", netns_dir.display()),
+        format!(
+            "/proc/self/ns/net; named namespaces under {}",
+            netns_dir.display()
+        ),
         "a kernel with CONFIG_NET_NS",
     ));
     out.push(check(
@@ -124,13 +155,18 @@ pub fn run_checks() -> Vec<Check> {
         "/sys/kernel/btf/vmlinux".into(),
         "a kernel built with CONFIG_DEBUG_INFO_BTF=y",
     ));
-    let tracefs = ["/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"].iter().find(|p| Path::new(p).exists());
+    let tracefs = [
+        "/sys/kernel/tracing/events",
+        "/sys/kernel/debug/tracing/events",
+    ]
+    .iter()
+    .find(|p| Path::new(p).exists());
     out.push(check(
         "tracefs",
         "classic tracepoint probes",
         tracefs.is_some(),
         Status::Limited,
-        tracefs.map_or("not mounted".into(), |p| format!("{p}")),
+        tracefs.map_or("not mounted".into(), |p| (*p).to_owned()),
         "mount -t tracefs nodev /sys/kernel/tracing (scripts/setup.sh does)",
     ));
     let bpffs = mounted("bpf");
@@ -139,7 +175,11 @@ pub fn run_checks() -> Vec<Check> {
         "pinning maps/links (not required by default)",
         !bpffs.is_empty(),
         Status::Limited,
-        if bpffs.is_empty() { "not mounted".into() } else { bpffs.join(", ") },
+        if bpffs.is_empty() {
+            "not mounted".into()
+        } else {
+            bpffs.join(", ")
+        },
         "mount -t bpf bpf /sys/fs/bpf",
     ));
     let kprobes = Path::new("/sys/bus/event_source/devices/kprobe").exists();
@@ -148,24 +188,41 @@ pub fn run_checks() -> Vec<Check> {
         "extra probe layers (udp_sendmsg, ip_send_skb, ...) where fentry is refused",
         kprobes,
         Status::Limited,
-        if kprobes { "kprobe PMU present".into() } else { "no kprobe PMU (CONFIG_KPROBES off)".into() },
+        if kprobes {
+            "kprobe PMU present".into()
+        } else {
+            "no kprobe PMU (CONFIG_KPROBES off)".into()
+        },
         "a kernel with CONFIG_KPROBES=y; the tracepoint layers work without it",
     ));
-    let lockdown = std::fs::read_to_string("/sys/kernel/security/lockdown").map(|s| s.trim().to_owned()).unwrap_or_else(|_| "unknown".into());
+    let lockdown = std::fs::read_to_string("/sys/kernel/security/lockdown")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".into());
     out.push(Check {
         name: "kernel lockdown",
-        status: if lockdown.contains("[none]") { Status::Ok } else { Status::Limited },
+        status: if lockdown.contains("[none]") {
+            Status::Ok
+        } else {
+            Status::Limited
+        },
         detail: lockdown.clone(),
-        fix: if lockdown.contains("[none]") { String::new() } else { "fentry/fexit may be refused under lockdown; uadpbench falls back to tracepoints".into() },
+        fix: if lockdown.contains("[none]") {
+            String::new()
+        } else {
+            "fentry/fexit may be refused under lockdown; uadpbench falls back to tracepoints".into()
+        },
         needed_for: "fentry/fexit probes",
     });
-    let stats = std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled").map(|s| s.trim().to_owned());
+    let stats =
+        std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled").map(|s| s.trim().to_owned());
     out.push(check(
         "BPF run-time statistics",
         "probe cost per program (probe_cost.csv)",
         stats.is_ok(),
         Status::Limited,
-        stats.map_or("/proc/sys/kernel/bpf_stats_enabled missing".into(), |v| format!("bpf_stats_enabled = {v} (enabled per run with BPF_ENABLE_STATS)")),
+        stats.map_or("/proc/sys/kernel/bpf_stats_enabled missing".into(), |v| {
+            format!("bpf_stats_enabled = {v} (enabled per run with BPF_ENABLE_STATS)")
+        }),
         "a kernel ≥ 5.8",
     ));
     let xdp = af_xdp_socket();
@@ -174,11 +231,24 @@ pub fn run_checks() -> Vec<Check> {
         "the xdp path",
         xdp.is_ok(),
         Status::Limited,
-        xdp.as_ref().map_or_else(|e| format!("socket(AF_XDP) failed: {e}"), |_| "socket(AF_XDP) works".into()),
+        xdp.as_ref().map_or_else(
+            |e| format!("socket(AF_XDP) failed: {e}"),
+            |_| "socket(AF_XDP) works".into(),
+        ),
         "a kernel with CONFIG_XDP_SOCKETS=y, run as root",
     ));
-    for (tool, what) in [("sockperf", "the sockperf side-by-side check"), ("bpftool", "inspecting loaded programs in tests")] {
-        out.push(check(tool, what, command_exists(tool), Status::Limited, format!("`{tool}` on PATH"), "scripts/setup.sh installs it"));
+    for (tool, what) in [
+        ("sockperf", "the sockperf side-by-side check"),
+        ("bpftool", "inspecting loaded programs in tests"),
+    ] {
+        out.push(check(
+            tool,
+            what,
+            command_exists(tool),
+            Status::Limited,
+            format!("`{tool}` on PATH"),
+            "scripts/setup.sh installs it",
+        ));
     }
     out
 }
@@ -194,7 +264,10 @@ pub fn report(checks: &[Check]) -> (Vec<String>, bool) {
             Status::Missing => "MISSING",
         };
         fatal |= c.status == Status::Missing;
-        lines.push(format!("{mark} {:<24} {}  [{}]", c.name, c.detail, c.needed_for));
+        lines.push(format!(
+            "{mark} {:<24} {}  [{}]",
+            c.name, c.detail, c.needed_for
+        ));
         if !c.fix.is_empty() {
             lines.push(format!("        fix: {}", c.fix));
         }

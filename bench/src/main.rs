@@ -244,8 +244,14 @@ fn run_command(a: RunArgs) -> anyhow::Result<ExitCode> {
             xdp_ring_size: a.xdp_ring_size,
             ..PathOptions::default()
         },
-        sched_a: ThreadSched { cpu: a.cpu_a, fifo_priority: a.fifo },
-        sched_b: ThreadSched { cpu: a.cpu_b, fifo_priority: a.fifo },
+        sched_a: ThreadSched {
+            cpu: a.cpu_a,
+            fifo_priority: a.fifo,
+        },
+        sched_b: ThreadSched {
+            cpu: a.cpu_b,
+            fifo_priority: a.fifo,
+        },
     };
     let problems = cfg.validate();
     if !problems.is_empty() {
@@ -326,12 +332,23 @@ fn campaign_command(a: CampaignArgs) -> anyhow::Result<ExitCode> {
     let s = Arc::clone(&stop);
     ctrlc::set_handler(move || s.store(true, Ordering::Relaxed))
         .map_err(|e| anyhow::anyhow!("cannot install the signal handler: {e}"))?;
-    let options = CampaignOptions { out: a.out, resume: a.resume, progress: std::io::stderr().is_terminal() };
+    let options = CampaignOptions {
+        out: a.out,
+        resume: a.resume,
+        progress: std::io::stderr().is_terminal(),
+    };
     let outcome = run_campaign(&campaign, &text, &options, Arc::clone(&stop))?;
     let ok = outcome.runs.iter().filter(|r| r.status == "ok").count();
-    let failed: Vec<_> = outcome.runs.iter().filter(|r| r.status == "failed").collect();
+    let failed: Vec<_> = outcome
+        .runs
+        .iter()
+        .filter(|r| r.status == "failed")
+        .collect();
     println!("{} of {} runs finished", ok, outcome.runs.len());
-    println!("{:<58} {:>8} {:>8} {:>6}", "run", "sent", "received", "lost");
+    println!(
+        "{:<58} {:>8} {:>8} {:>6}",
+        "run", "sent", "received", "lost"
+    );
     for r in outcome.runs.iter().filter(|r| r.status == "ok") {
         println!(
             "{:<58} {:>8} {:>8} {:>6}",
@@ -351,7 +368,11 @@ fn campaign_command(a: CampaignArgs) -> anyhow::Result<ExitCode> {
         eprintln!("interrupted: finished runs are kept; continue with: uadpbench campaign {} --resume {d}", a.file.display());
         return Ok(ExitCode::from(130));
     }
-    Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn report_command(a: ReportArgs) -> anyhow::Result<ExitCode> {
@@ -396,7 +417,11 @@ fn main() -> ExitCode {
             for l in lines {
                 println!("{l}");
             }
-            Ok(if fatal { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            Ok(if fatal {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Decode(a) => decode_command(a),
         Command::Cleanup(a) => cleanup_command(a),

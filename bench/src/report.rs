@@ -54,7 +54,9 @@ pub struct ConfigData {
 
 fn strip_repetition(run_id: &str) -> String {
     match run_id.rsplit_once("-r") {
-        Some((head, rep)) if !rep.is_empty() && rep.chars().all(|c| c.is_ascii_digit()) => head.to_owned(),
+        Some((head, rep)) if !rep.is_empty() && rep.chars().all(|c| c.is_ascii_digit()) => {
+            head.to_owned()
+        }
         _ => run_id.to_owned(),
     }
 }
@@ -62,8 +64,12 @@ fn strip_repetition(run_id: &str) -> String {
 /// Reads a campaign or run directory into pooled per-configuration data.
 pub fn load(dir: &Path) -> anyhow::Result<BTreeMap<ConfigKey, ConfigData>> {
     let summary_path = dir.join("summary.csv");
-    let mut rd = csv::Reader::from_path(&summary_path)
-        .with_context(|| format!("{} has no summary.csv: give a run or campaign results directory", dir.display()))?;
+    let mut rd = csv::Reader::from_path(&summary_path).with_context(|| {
+        format!(
+            "{} has no summary.csv: give a run or campaign results directory",
+            dir.display()
+        )
+    })?;
     let mut key_of = BTreeMap::new();
     let mut data: BTreeMap<ConfigKey, ConfigData> = BTreeMap::new();
     for row in rd.deserialize::<SummaryIn>() {
@@ -90,7 +96,9 @@ pub fn load(dir: &Path) -> anyhow::Result<BTreeMap<ConfigKey, ConfigData>> {
         let mut rd = csv::Reader::from_path(&samples_path)?;
         for row in rd.deserialize::<SampleIn>() {
             let s = row.with_context(|| format!("reading {}", samples_path.display()))?;
-            let Some(key) = key_of.get(&s.run_id) else { continue };
+            let Some(key) = key_of.get(&s.run_id) else {
+                continue;
+            };
             let Some(d) = data.get_mut(key) else { continue };
             if let Some(v) = s.rtt_ns.or(s.one_way_ns) {
                 d.latency.push(v);
@@ -124,7 +132,11 @@ pub fn table(data: &BTreeMap<ConfigKey, ConfigData>) -> Vec<String> {
     for (k, d) in data {
         let s = Summary::of(d.latency.iter().copied());
         let j = Summary::of(d.send_deviation.iter().copied());
-        let p = |s: &Option<Summary>, n: &str| s.as_ref().and_then(|s| s.percentile(n)).map_or("-".into(), us);
+        let p = |s: &Option<Summary>, n: &str| {
+            s.as_ref()
+                .and_then(|s| s.percentile(n))
+                .map_or("-".into(), us)
+        };
         out.push(format!(
             "{:<46} {:>4} {:>8} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8}",
             k.name,
@@ -135,7 +147,11 @@ pub fn table(data: &BTreeMap<ConfigKey, ConfigData>) -> Vec<String> {
             p(&s, "p99.9"),
             s.as_ref().map_or("-".into(), |s| us(s.max)),
             p(&j, "p99"),
-            if d.sent > 0.0 { format!("{:.3}", 100.0 * d.lost / d.sent) } else { "-".into() }
+            if d.sent > 0.0 {
+                format!("{:.3}", 100.0 * d.lost / d.sent)
+            } else {
+                "-".into()
+            }
         ));
     }
     out
@@ -157,21 +173,40 @@ fn plot_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
 }
 
 /// Latency CDFs, one plot per (mode, payload), one line per configuration.
-fn latency_cdfs(data: &BTreeMap<ConfigKey, ConfigData>, plots: &Path) -> anyhow::Result<Vec<PathBuf>> {
+fn latency_cdfs(
+    data: &BTreeMap<ConfigKey, ConfigData>,
+    plots: &Path,
+) -> anyhow::Result<Vec<PathBuf>> {
     let mut groups: BTreeMap<(String, usize), Vec<(&ConfigKey, &ConfigData)>> = BTreeMap::new();
     for (k, d) in data.iter().filter(|(_, d)| !d.latency.is_empty()) {
-        groups.entry((k.mode.clone(), k.payload_bytes)).or_default().push((k, d));
+        groups
+            .entry((k.mode.clone(), k.payload_bytes))
+            .or_default()
+            .push((k, d));
     }
     let mut written = Vec::new();
     for ((mode, payload), series) in groups {
-        let what = if mode == "pingpong" { "round-trip time" } else { "one-way latency" };
+        let what = if mode == "pingpong" {
+            "round-trip time"
+        } else {
+            "one-way latency"
+        };
         let file = plots.join(format!("latency_cdf_{mode}_{payload}B.svg"));
-        let (lo, hi) = series.iter().flat_map(|(_, d)| d.latency.iter()).fold((u64::MAX, 0u64), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
-        let (lo, hi) = ((lo.max(1) as f64 / 1000.0) * 0.9, (hi.max(2) as f64 / 1000.0) * 1.1);
+        let (lo, hi) = series
+            .iter()
+            .flat_map(|(_, d)| d.latency.iter())
+            .fold((u64::MAX, 0u64), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+        let (lo, hi) = (
+            (lo.max(1) as f64 / 1000.0) * 0.9,
+            (hi.max(2) as f64 / 1000.0) * 1.1,
+        );
         let root = SVGBackend::new(&file, (960, 600)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
         let mut chart = ChartBuilder::on(&root)
-            .caption(format!("{what} CDF — {mode}, {payload}-byte UADP messages"), ("sans-serif", 22))
+            .caption(
+                format!("{what} CDF — {mode}, {payload}-byte UADP messages"),
+                ("sans-serif", 22),
+            )
             .margin(12)
             .x_label_area_size(45)
             .y_label_area_size(60)
@@ -202,7 +237,9 @@ fn latency_cdfs(data: &BTreeMap<ConfigKey, ConfigData>, plots: &Path) -> anyhow:
                 .draw_series(LineSeries::new(pts, colour.stroke_width(2)))
                 .map_err(plot_err)?
                 .label(format!("{} {} (n={})", k.path, k.encap, v.len()))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+                });
         }
         chart
             .configure_series_labels()
@@ -221,7 +258,10 @@ fn latency_cdfs(data: &BTreeMap<ConfigKey, ConfigData>, plots: &Path) -> anyhow:
 }
 
 /// Cyclic send-jitter histograms, one per configuration.
-fn jitter_histograms(data: &BTreeMap<ConfigKey, ConfigData>, plots: &Path) -> anyhow::Result<Vec<PathBuf>> {
+fn jitter_histograms(
+    data: &BTreeMap<ConfigKey, ConfigData>,
+    plots: &Path,
+) -> anyhow::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for (k, d) in data.iter().filter(|(_, d)| !d.send_deviation.is_empty()) {
         let file = plots.join(format!("send_jitter_{}.svg", k.name));
@@ -240,7 +280,12 @@ fn jitter_histograms(data: &BTreeMap<ConfigKey, ConfigData>, plots: &Path) -> an
         root.fill(&WHITE).map_err(plot_err)?;
         let mut chart = ChartBuilder::on(&root)
             .caption(
-                format!("send deviation from deadline — {} (n={}, axis clipped at p99.9 = {} µs)", k.name, v.len(), us(clip)),
+                format!(
+                    "send deviation from deadline — {} (n={}, axis clipped at p99.9 = {} µs)",
+                    k.name,
+                    v.len(),
+                    us(clip)
+                ),
                 ("sans-serif", 18),
             )
             .margin(12)
@@ -274,7 +319,8 @@ fn jitter_histograms(data: &BTreeMap<ConfigKey, ConfigData>, plots: &Path) -> an
 /// Writes every plot into `dir/plots` and returns the files.
 pub fn plots(dir: &Path, data: &BTreeMap<ConfigKey, ConfigData>) -> anyhow::Result<Vec<PathBuf>> {
     let plots = dir.join("plots");
-    std::fs::create_dir_all(&plots).with_context(|| format!("cannot create {}", plots.display()))?;
+    std::fs::create_dir_all(&plots)
+        .with_context(|| format!("cannot create {}", plots.display()))?;
     let mut files = latency_cdfs(data, &plots)?;
     files.extend(jitter_histograms(data, &plots)?);
     Ok(files)
@@ -286,7 +332,13 @@ mod tests {
 
     #[test]
     fn repetition_suffix() {
-        assert_eq!(strip_repetition("udp-udp-pingpong-64B-probes_none-r12"), "udp-udp-pingpong-64B-probes_none");
-        assert_eq!(strip_repetition("udp-udp-pingpong-64B"), "udp-udp-pingpong-64B");
+        assert_eq!(
+            strip_repetition("udp-udp-pingpong-64B-probes_none-r12"),
+            "udp-udp-pingpong-64B-probes_none"
+        );
+        assert_eq!(
+            strip_repetition("udp-udp-pingpong-64B"),
+            "udp-udp-pingpong-64B"
+        );
     }
 }

@@ -13,10 +13,10 @@ use uadpbench_sender::bench_message::{
     BenchCodec, DEFAULT_PUBLISHER_ID, DEFAULT_WRITER_GROUP_ID, MIN_MESSAGE_LEN,
 };
 use uadpbench_sender::clock::monotonic_ns;
-use uadpbench_sender::sched::ThreadSched;
 use uadpbench_sender::loops::{
     self, CpuTime, CyclicConfig, FloodConfig, PingPongConfig, RejectCounts, SubscribeConfig,
 };
+use uadpbench_sender::sched::ThreadSched;
 use uadpbench_sender::transport::{Encap, PathKind, Transport, TransportCounters};
 use uadpbench_topology::{Side, Topology, TopologyOptions};
 
@@ -26,7 +26,9 @@ use crate::results::{self, SampleRow, SummaryRow};
 use crate::stats::Summary;
 
 /// Measurement mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// A reflector echoes each message; round-trip time per message.
@@ -160,7 +162,10 @@ impl RunConfig {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         for (side, s) in [("A", &self.sched_a), ("B", &self.sched_b)] {
             if let Some(cpu) = s.cpu.filter(|c| *c >= cpus) {
-                problems.push(format!("CPU {cpu} for side {side} does not exist: this machine has CPUs 0..{}", cpus - 1));
+                problems.push(format!(
+                    "CPU {cpu} for side {side} does not exist: this machine has CPUs 0..{}",
+                    cpus - 1
+                ));
             }
             if let Some(p) = s.fifo_priority.filter(|p| !(1..=99).contains(p)) {
                 problems.push(format!("SCHED_FIFO priority {p} is outside 1..=99"));
@@ -174,13 +179,18 @@ impl RunConfig {
             problems.push("--vlan-pcp must be in 0..=7".into());
         }
         if self.path == PathKind::Udp && (o.vlan_id.is_some() || o.qdisc_bypass) {
-            problems.push("--vlan-id and --qdisc-bypass apply to the eth/xdp paths, not udp".into());
+            problems
+                .push("--vlan-id and --qdisc-bypass apply to the eth/xdp paths, not udp".into());
         }
         if (o.xdp_driver_mode || o.xdp_zero_copy) && self.path != PathKind::Xdp {
-            problems.push("--xdp-driver-mode and --xdp-zero-copy apply to the xdp path only".into());
+            problems
+                .push("--xdp-driver-mode and --xdp-zero-copy apply to the xdp path only".into());
         }
         if o.xdp_ring_size == 0 || !o.xdp_ring_size.is_power_of_two() {
-            problems.push(format!("--xdp-ring-size {} must be a power of two", o.xdp_ring_size));
+            problems.push(format!(
+                "--xdp-ring-size {} must be a power of two",
+                o.xdp_ring_size
+            ));
         }
         if self.timeout_ms == 0 {
             problems.push("--timeout-ms must be > 0".into());

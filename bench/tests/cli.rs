@@ -3,7 +3,10 @@
 use std::process::Command;
 
 fn uadpbench(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_uadpbench")).args(args).output().expect("run uadpbench");
+    let out = Command::new(env!("CARGO_BIN_EXE_uadpbench"))
+        .args(args)
+        .output()
+        .expect("run uadpbench");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -22,8 +25,21 @@ fn decode_hex_prints_the_readme_values() {
     assert_eq!(v["group_header"]["writer_group_id"], 100);
     let d = &v["dataset_messages"][0];
     assert_eq!(d["writer_id"], 62541);
-    let values: Vec<&serde_json::Value> = d["fields"].as_array().expect("fields").iter().map(|f| &f["value"]).collect();
-    assert_eq!(values, [&serde_json::json!("2024-01-01T00:00:00Z"), &serde_json::json!(-42), &serde_json::json!(1234567890123u64), &serde_json::json!(true)]);
+    let values: Vec<&serde_json::Value> = d["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .map(|f| &f["value"])
+        .collect();
+    assert_eq!(
+        values,
+        [
+            &serde_json::json!("2024-01-01T00:00:00Z"),
+            &serde_json::json!(-42),
+            &serde_json::json!(1234567890123u64),
+            &serde_json::json!(true)
+        ]
+    );
 }
 
 #[test]
@@ -41,7 +57,10 @@ fn decode_file_and_malformed_input() {
     let (code, out, err) = uadpbench(&["decode", bad.to_str().unwrap()]);
     assert_ne!(code, 0);
     assert!(out.is_empty());
-    assert!(err.contains("at byte offset 1: PayloadHeader Count is 33"), "{err}");
+    assert!(
+        err.contains("at byte offset 1: PayloadHeader Count is 33"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"));
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -10,7 +10,18 @@ use uadpbench_topology::find_leftovers;
 
 fn start_run(out: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_uadpbench"))
-        .args(["run", "--mode", "cyclic", "--count", "100000", "--warmup", "0", "--interval-us", "1000", "--out"])
+        .args([
+            "run",
+            "--mode",
+            "cyclic",
+            "--count",
+            "100000",
+            "--warmup",
+            "0",
+            "--interval-us",
+            "1000",
+            "--out",
+        ])
         .arg(out)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -40,7 +51,9 @@ fn wait_with_timeout(child: &mut Child, limit: Duration) -> Option<std::process:
 
 /// Every *.csv in `dir` parses completely with a consistent number of columns.
 fn assert_csvs_parse(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries {
         let p = e.expect("entry").path();
         if p.extension().is_some_and(|x| x == "csv") {
@@ -54,7 +67,10 @@ fn assert_csvs_parse(dir: &Path) {
 
 /// A pseudo-random delay in [200, 1500) ms, different every run (the seed is printed).
 fn random_delay(salt: u64) -> Duration {
-    let seed = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64) ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+        ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let ms = 200 + (seed >> 7) % 1300;
     eprintln!("signal after {ms} ms (seed {seed})");
     Duration::from_millis(ms)
@@ -62,8 +78,12 @@ fn random_delay(salt: u64) -> Duration {
 
 #[test]
 fn catchable_signals_end_the_run_cleanly() {
-    for (i, sig) in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP].into_iter().enumerate() {
-        let out = std::env::temp_dir().join(format!("uadpbench-signal-{}-{sig}", std::process::id()));
+    for (i, sig) in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP]
+        .into_iter()
+        .enumerate()
+    {
+        let out =
+            std::env::temp_dir().join(format!("uadpbench-signal-{}-{sig}", std::process::id()));
         let _ = std::fs::remove_dir_all(&out);
         let mut child = start_run(&out);
         let pid = child.id();
@@ -74,12 +94,21 @@ fn catchable_signals_end_the_run_cleanly() {
             let _ = child.kill();
             panic!("run did not end within 20 s of signal {sig}")
         });
-        assert!(!status.success(), "an interrupted run must not report success");
-        assert!(leftovers_of(pid).is_empty(), "signal {sig} left {:?}", leftovers_of(pid));
+        assert!(
+            !status.success(),
+            "an interrupted run must not report success"
+        );
+        assert!(
+            leftovers_of(pid).is_empty(),
+            "signal {sig} left {:?}",
+            leftovers_of(pid)
+        );
         assert_csvs_parse(&out);
         if out.join("meta.json").exists() {
-            let meta: serde_json::Value =
-                serde_json::from_str(&std::fs::read_to_string(out.join("meta.json")).expect("meta")).expect("meta.json parses");
+            let meta: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(out.join("meta.json")).expect("meta"),
+            )
+            .expect("meta.json parses");
             assert_eq!(meta["interrupted"], true);
         }
         let _ = std::fs::remove_dir_all(&out);
@@ -100,12 +129,29 @@ fn sigkill_then_cleanup_removes_everything() {
     std::thread::sleep(random_delay(99));
     child.kill().expect("SIGKILL");
     child.wait().expect("reap");
-    assert!(!leftovers_of(pid).is_empty(), "a SIGKILLed run cannot clean up: leftovers expected");
-    let cleanup = Command::new(env!("CARGO_BIN_EXE_uadpbench")).arg("cleanup").output().expect("cleanup");
-    assert!(cleanup.status.success(), "{}", String::from_utf8_lossy(&cleanup.stderr));
+    assert!(
+        !leftovers_of(pid).is_empty(),
+        "a SIGKILLed run cannot clean up: leftovers expected"
+    );
+    let cleanup = Command::new(env!("CARGO_BIN_EXE_uadpbench"))
+        .arg("cleanup")
+        .output()
+        .expect("cleanup");
+    assert!(
+        cleanup.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cleanup.stderr)
+    );
     let said = String::from_utf8_lossy(&cleanup.stdout);
-    assert!(said.contains("removed"), "cleanup reports what it removed: {said}");
-    assert!(leftovers_of(pid).is_empty(), "after cleanup: {:?}", leftovers_of(pid));
+    assert!(
+        said.contains("removed"),
+        "cleanup reports what it removed: {said}"
+    );
+    assert!(
+        leftovers_of(pid).is_empty(),
+        "after cleanup: {:?}",
+        leftovers_of(pid)
+    );
     assert_csvs_parse(&out);
     let _ = std::fs::remove_dir_all(&out);
 }

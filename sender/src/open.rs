@@ -86,7 +86,9 @@ pub fn open_transport(
     match path {
         PathKind::Udp => {
             if encap != Encap::Udp {
-                return Err(TransportError::Setup("the udp path carries UADP over UDP only (--encap udp)".into()));
+                return Err(TransportError::Setup(
+                    "the udp path carries UADP over UDP only (--encap udp)".into(),
+                ));
             }
             let t = UdpTransport::open(UdpOptions {
                 local: SocketAddrV4::new(link.local_ip, link.udp_port),

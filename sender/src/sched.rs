@@ -28,16 +28,22 @@ impl ThreadSched {
     pub fn apply_to_current_thread(&self) -> Result<(), SchedError> {
         if let Some(cpu) = self.cpu {
             let mut set = nix::sched::CpuSet::new();
-            set.set(cpu).map_err(|source| SchedError::Affinity { cpu, source })?;
+            set.set(cpu)
+                .map_err(|source| SchedError::Affinity { cpu, source })?;
             nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
                 .map_err(|source| SchedError::Affinity { cpu, source })?;
         }
         if let Some(priority) = self.fifo_priority {
-            let param = libc::sched_param { sched_priority: priority };
+            let param = libc::sched_param {
+                sched_priority: priority,
+            };
             // SAFETY: pid 0 is the calling thread; `param` is a valid sched_param for the call.
             let r = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
             if r != 0 {
-                return Err(SchedError::Fifo { priority, source: io::Error::last_os_error() });
+                return Err(SchedError::Fifo {
+                    priority,
+                    source: io::Error::last_os_error(),
+                });
             }
         }
         Ok(())
@@ -50,14 +56,26 @@ mod tests {
 
     #[test]
     fn pin_and_fifo_on_a_scratch_thread() {
-        let r = std::thread::spawn(|| ThreadSched { cpu: Some(0), fifo_priority: Some(10) }.apply_to_current_thread())
-            .join()
-            .expect("thread");
+        let r = std::thread::spawn(|| {
+            ThreadSched {
+                cpu: Some(0),
+                fifo_priority: Some(10),
+            }
+            .apply_to_current_thread()
+        })
+        .join()
+        .expect("thread");
         // As root (how the tests run) both succeed.
         r.expect("pinning and SCHED_FIFO as root");
-        let bad = std::thread::spawn(|| ThreadSched { cpu: None, fifo_priority: Some(1000) }.apply_to_current_thread())
-            .join()
-            .expect("thread");
+        let bad = std::thread::spawn(|| {
+            ThreadSched {
+                cpu: None,
+                fifo_priority: Some(1000),
+            }
+            .apply_to_current_thread()
+        })
+        .join()
+        .expect("thread");
         assert!(matches!(bad, Err(SchedError::Fifo { .. })));
     }
 }

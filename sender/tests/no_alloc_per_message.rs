@@ -76,7 +76,11 @@ fn allocations_for(count: u64) -> usize {
     });
     ready_rx.recv().expect("reflector ready");
     let mut t = UdpTransport::open(opts(a, b)).expect("initiator socket");
-    let cfg = PingPongConfig { warmup: 10, count, timeout: Duration::from_millis(500) };
+    let cfg = PingPongConfig {
+        warmup: 10,
+        count,
+        timeout: Duration::from_millis(500),
+    };
     ALLOCS.store(0, Ordering::Relaxed);
     COUNT_HERE.with(|c| c.set(true));
     let r = ping_pong(&mut t, &codec, &cfg, &AtomicBool::new(false)).expect("ping-pong");
@@ -84,7 +88,14 @@ fn allocations_for(count: u64) -> usize {
     let n = ALLOCS.load(Ordering::Relaxed);
     stop.store(true, Ordering::Relaxed);
     reflector.join().expect("reflector");
-    assert_eq!(r.round_trips.iter().filter(|x| x.t_recv_ns.is_some()).count() as u64, count, "no loss on loopback");
+    assert_eq!(
+        r.round_trips
+            .iter()
+            .filter(|x| x.t_recv_ns.is_some())
+            .count() as u64,
+        count,
+        "no loss on loopback"
+    );
     n
 }
 
@@ -93,7 +104,10 @@ fn ping_pong_allocates_nothing_per_message() {
     let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let small = allocations_for(2_000);
     let large = allocations_for(20_000);
-    assert_eq!(small, large, "allocations grow with the message count: {small} for 2 000, {large} for 20 000");
+    assert_eq!(
+        small, large,
+        "allocations grow with the message count: {small} for 2 000, {large} for 20 000"
+    );
 }
 
 #[test]

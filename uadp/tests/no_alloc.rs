@@ -32,26 +32,50 @@ static GLOBAL: Counting = Counting;
 
 #[test]
 fn codec_hot_paths_do_not_allocate() {
-    let layout_types = [BuiltinType::UInt64, BuiltinType::UInt64, BuiltinType::ByteString];
-    let pf = PeriodicFixedLayout { publisher_id: 2234, writer_group_id: 100, group_version: 1, fields: &layout_types };
+    let layout_types = [
+        BuiltinType::UInt64,
+        BuiltinType::UInt64,
+        BuiltinType::ByteString,
+    ];
+    let pf = PeriodicFixedLayout {
+        publisher_id: 2234,
+        writer_group_id: 100,
+        group_version: 1,
+        fields: &layout_types,
+    };
     let filler = [0u8; 1300];
     let mut buf = [0u8; 2048];
     let mut scratch = [0u8; 256];
     let v2 = [
-        0xf1u8, 0x01, 0xba, 0x08, 0x01, 0x64, 0x00, 0x01, 0x4d, 0xf4, 0xe1, 0x10, 0x00, 0xc0, 0x89, 0x76, 0x45, 0x3c, 0xda,
-        0x01, 0x01, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x04, 0x00, 0x0d, 0x00, 0xc0, 0x89, 0x76, 0x45, 0x3c, 0xda,
-        0x01, 0x06, 0xd6, 0xff, 0xff, 0xff, 0x08, 0xcb, 0x04, 0xfb, 0x71, 0x1f, 0x01, 0x00, 0x00, 0x01, 0x01,
+        0xf1u8, 0x01, 0xba, 0x08, 0x01, 0x64, 0x00, 0x01, 0x4d, 0xf4, 0xe1, 0x10, 0x00, 0xc0, 0x89,
+        0x76, 0x45, 0x3c, 0xda, 0x01, 0x01, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x04, 0x00,
+        0x0d, 0x00, 0xc0, 0x89, 0x76, 0x45, 0x3c, 0xda, 0x01, 0x06, 0xd6, 0xff, 0xff, 0xff, 0x08,
+        0xcb, 0x04, 0xfb, 0x71, 0x1f, 0x01, 0x00, 0x00, 0x01, 0x01,
     ];
     let before = ALLOCS.load(Ordering::Relaxed);
     let mut checksum = 0u64;
     for i in 0..10_000u64 {
-        let counters = PeriodicFixedCounters { sequence_number: i as u16, ..Default::default() };
+        let counters = PeriodicFixedCounters {
+            sequence_number: i as u16,
+            ..Default::default()
+        };
         let n = pf
-            .encode(&mut buf, counters, &[Scalar::UInt64(i), Scalar::UInt64(i * 3), Scalar::ByteString(UaBytes::new(&filler[..(i % 1300) as usize]))])
+            .encode(
+                &mut buf,
+                counters,
+                &[
+                    Scalar::UInt64(i),
+                    Scalar::UInt64(i * 3),
+                    Scalar::ByteString(UaBytes::new(&filler[..(i % 1300) as usize])),
+                ],
+            )
             .expect("encode");
         let m = pf.decode(&buf[..n]).expect("periodic-fixed decode");
         checksum += u64::from(m.counters.sequence_number);
-        let opts = DecodeOptions { raw_layout: Some(&layout_types), ..Default::default() };
+        let opts = DecodeOptions {
+            raw_layout: Some(&layout_types),
+            ..Default::default()
+        };
         let g = NetworkMessage::decode_with(&buf[..n], &opts).expect("general decode");
         for f in g.dataset_messages()[0].fields(Some(&layout_types)) {
             checksum += u64::from(f.is_ok());
@@ -67,5 +91,10 @@ fn codec_hot_paths_do_not_allocate() {
     }
     let after = ALLOCS.load(Ordering::Relaxed);
     assert!(checksum > 0);
-    assert_eq!(after - before, 0, "the codec allocated {} times in 10 000 iterations", after - before);
+    assert_eq!(
+        after - before,
+        0,
+        "the codec allocated {} times in 10 000 iterations",
+        after - before
+    );
 }
