@@ -45,6 +45,10 @@ pub struct PathOptions {
     pub xdp_zero_copy: bool,
     /// xdp: frames in the UMEM and entries of each ring.
     pub xdp_ring_size: u32,
+    /// Allow eth/xdp on an interface uadpbench did not create. Attaching XDP and opening raw /
+    /// AF_XDP sockets there can disrupt that interface's traffic; the CLI exposes this only
+    /// under a flag that says so.
+    pub allow_disruptive_interface: bool,
     /// How long a receive call waits before returning with nothing.
     #[serde(skip)]
     pub recv_timeout: Duration,
@@ -62,6 +66,7 @@ impl Default for PathOptions {
             xdp_driver_mode: false,
             xdp_zero_copy: false,
             xdp_ring_size: 2048,
+            allow_disruptive_interface: false,
             recv_timeout: Duration::from_millis(100),
         }
     }
@@ -83,6 +88,13 @@ pub fn open_transport(
     link: &LinkInfo,
     options: &PathOptions,
 ) -> Result<Box<dyn Transport>, TransportError> {
+    if path != PathKind::Udp && !options.allow_disruptive_interface && !uadpbench_topology::is_own_link(&link.ifname) {
+        return Err(TransportError::Setup(format!(
+            "refusing to attach XDP or open raw sockets on {}: uadpbench did not create it. \
+             Use its own topology, or accept the disruption of that interface's traffic explicitly",
+            link.ifname
+        )));
+    }
     match path {
         PathKind::Udp => {
             if encap != Encap::Udp {
@@ -107,5 +119,35 @@ pub fn open_transport(
         PathKind::Xdp => Ok(Box::new(crate::xdp::XdpTransport::open(
             encap, link, options,
         )?)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(ifname: &str) -> LinkInfo {
+        LinkInfo {
+            ifname: ifname.into(),
+            ifindex: 1,
+            mtu: 1500,
+            local_mac: [2, 0, 0, 0, 0, 1],
+            local_ip: Ipv4Addr::new(198, 18, 0, 1),
+            peer_mac: [2, 0, 0, 0, 0, 2],
+            peer_ip: Ipv4Addr::new(198, 18, 0, 2),
+            udp_port: 4840,
+        }
+    }
+
+    #[test]
+    fn raw_paths_refuse_interfaces_the_tool_did_not_create() {
+        for path in [PathKind::Eth, PathKind::Xdp] {
+            for ifname in ["lo", "eth0", "ubfoo"] {
+                let err = open_transport(path, Encap::Eth, &link(ifname), &PathOptions::default())
+                    .err()
+                    .expect("refused");
+                assert!(err.to_string().contains("did not create"), "{err}");
+            }
+        }
     }
 }

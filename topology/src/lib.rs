@@ -73,6 +73,12 @@ use std::time::{Duration, Instant};
 pub use error::{Error, Result};
 pub use leftovers::{find_leftovers, remove_leftovers, Leftover, LeftoverKind, LeftoverScope};
 pub use names::IFNAME_MAX;
+
+/// Whether `ifname` is a veth end that uadpbench creates (`ub<id>a` / `ub<id>b`): the only
+/// interfaces the tool touches unless the user names another one explicitly.
+pub fn is_own_link(ifname: &str) -> bool {
+    names::id_of_link(ifname).is_some()
+}
 pub use netns::{current_netns, enter, netns_id, spawn_in, NetnsGuard, NetnsId, THREAD_NETNS};
 
 use cmd::{ip, ip_ignore_missing};
