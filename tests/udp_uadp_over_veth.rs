@@ -94,7 +94,9 @@ fn uadp_over_udp_between_namespaces_decodes_and_leaves_nothing_behind() {
                         ))),
                         FieldValue::Variant(Variant::Scalar(Scalar::Int32(-i32::from(seq)))),
                         FieldValue::Variant(Variant::Scalar(Scalar::String(UaBytes::text(&text)))),
-                        FieldValue::Variant(Variant::Scalar(Scalar::Boolean(seq.is_multiple_of(2)))),
+                        FieldValue::Variant(Variant::Scalar(Scalar::Boolean(
+                            seq.is_multiple_of(2)
+                        ))),
                     ]
                 );
                 got.push(seq);

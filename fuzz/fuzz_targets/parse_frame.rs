@@ -10,7 +10,11 @@ use uadpbench_sender::frame::{parse, PeerFilter};
 use uadpbench_sender::transport::Encap;
 
 fuzz_target!(|data: &[u8]| {
-    let peer = PeerFilter { peer_mac: [2, 0x75, 0x62, 0, 0, 1], peer_ip: Ipv4Addr::new(198, 18, 0, 1), udp_port: 4840 };
+    let peer = PeerFilter {
+        peer_mac: [2, 0x75, 0x62, 0, 0, 1],
+        peer_ip: Ipv4Addr::new(198, 18, 0, 1),
+        udp_port: 4840,
+    };
     for encap in [Encap::Eth, Encap::Udp] {
         if let Ok(p) = parse(data, encap, &peer) {
             let start = p.uadp.as_ptr() as usize - data.as_ptr() as usize;

@@ -88,7 +88,10 @@ pub fn open_transport(
     link: &LinkInfo,
     options: &PathOptions,
 ) -> Result<Box<dyn Transport>, TransportError> {
-    if path != PathKind::Udp && !options.allow_disruptive_interface && !uadpbench_topology::is_own_link(&link.ifname) {
+    if path != PathKind::Udp
+        && !options.allow_disruptive_interface
+        && !uadpbench_topology::is_own_link(&link.ifname)
+    {
         return Err(TransportError::Setup(format!(
             "refusing to attach XDP or open raw sockets on {}: uadpbench did not create it. \
              Use its own topology, or accept the disruption of that interface's traffic explicitly",
