@@ -134,43 +134,8 @@ impl Default for XdpConfig {
     }
 }
 
-/// One timestamp of one packet at one stack layer (ring-buffer record of the probes).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct ProbeEvent {
-    /// The packet's identity: the UADP NetworkMessage sequence number / packet id.
-    pub seq: u64,
-    /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC) at the layer.
-    pub t_ns: u64,
-    /// The layer id (see the probe layer table).
-    pub layer: u16,
-    /// The CPU the probe ran on.
-    pub cpu: u16,
-    /// The kernel thread id (userspace TID) that was current.
-    pub tid: u32,
-}
-
-/// Name of the per-CPU counter array (indices: [`ProbeCounter`]) in the `probes-ebpf` object.
-pub const PROBE_COUNTERS_MAP_NAME: &str = "PROBE_COUNTERS";
-
-/// Indices of the `PROBE_COUNTERS` per-CPU array (value type `u64`).
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ProbeCounter {
-    /// Runs of the `net:net_dev_start_xmit` tracepoint program.
-    NetDevStartXmit = 0,
-}
-
-impl ProbeCounter {
-    /// Index in the `PROBE_COUNTERS` array.
-    #[inline(always)]
-    pub const fn index(self) -> u32 {
-        self as u32
-    }
-}
-
-/// Number of entries of the `PROBE_COUNTERS` array (room for the per-layer probe set).
-pub const PROBE_COUNTER_COUNT: u32 = 32;
+mod probe;
+pub use probe::*;
 
 #[cfg(feature = "user")]
 mod user {
@@ -178,7 +143,15 @@ mod user {
     // pattern is valid.
     unsafe impl aya::Pod for super::XdpConfig {}
     // SAFETY: as above.
-    unsafe impl aya::Pod for super::ProbeEvent {}
+    unsafe impl aya::Pod for super::ProbeGlobals {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::KernelOffsets {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::Stamp {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::ThreadState {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::SkbId {}
 }
 
 #[cfg(test)]
@@ -197,14 +170,57 @@ mod tests {
     }
 
     #[test]
-    fn probe_event_layout() {
-        assert_eq!(size_of::<ProbeEvent>(), 24);
-        assert_eq!(align_of::<ProbeEvent>(), 8);
-        assert_eq!(core::mem::offset_of!(ProbeEvent, seq), 0);
-        assert_eq!(core::mem::offset_of!(ProbeEvent, t_ns), 8);
-        assert_eq!(core::mem::offset_of!(ProbeEvent, layer), 16);
-        assert_eq!(core::mem::offset_of!(ProbeEvent, cpu), 18);
-        assert_eq!(core::mem::offset_of!(ProbeEvent, tid), 20);
+    fn probe_layouts() {
+        assert_eq!(size_of::<Stamp>(), 24);
+        assert_eq!(align_of::<Stamp>(), 8);
+        assert_eq!(core::mem::offset_of!(Stamp, packet_id), 0);
+        assert_eq!(core::mem::offset_of!(Stamp, t_ns), 8);
+        assert_eq!(core::mem::offset_of!(Stamp, tid), 16);
+        assert_eq!(core::mem::offset_of!(Stamp, cpu), 20);
+        assert_eq!(size_of::<ThreadState>(), 56);
+        assert_eq!(core::mem::offset_of!(ThreadState, send_id), 8);
+        assert_eq!(core::mem::offset_of!(ThreadState, recv_ubuf), 24);
+        assert_eq!(core::mem::offset_of!(ThreadState, libc_ubuf), 48);
+        assert_eq!(size_of::<SkbId>(), 16);
+        assert_eq!(size_of::<KernelOffsets>(), 16);
+        assert_eq!(size_of::<ProbeGlobals>(), 44);
+        assert_eq!(core::mem::offset_of!(ProbeGlobals, netns_inum), 16);
+        assert_eq!(core::mem::offset_of!(ProbeGlobals, publisher_id), 24);
+        assert_eq!(core::mem::offset_of!(ProbeGlobals, offsets), 28);
+    }
+
+    #[test]
+    fn layer_ids_are_dense_and_named() {
+        for (i, l) in LayerId::ALL.iter().enumerate() {
+            assert_eq!(l.index(), i);
+            assert_eq!(LayerId::from_index(i), Some(*l));
+            assert_eq!(LayerId::from_name(l.name()), Some(*l));
+            assert!(l
+                .name()
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
+        }
+        assert_eq!(LayerId::from_index(LAYER_COUNT), None);
+        assert_eq!(LayerId::from_name("nope"), None);
+        assert!(
+            layer_counter_index(LayerId::LibcRecvfrom, LayerCounter::Mismatch)
+                < global_counter_index(GlobalCounter::ThreadSlotEvictions)
+        );
+        assert!(global_counter_index(GlobalCounter::SkbIdsInsertFailed) < PROBE_COUNTER_COUNT);
+        assert_eq!(stamp_index(LayerId::LibcSendto, 0, 0x1_0000_0005, 0xff), 5);
+        assert_eq!(
+            stamp_index(LayerId::LibcSendto, 1, 0x1_0000_0005, 0xff),
+            256 + 5
+        );
+        assert_eq!(
+            stamp_index(LayerId::SysEnterSendto, 0, 7, 0xff),
+            2 * 256 + 7
+        );
+        assert_eq!(
+            stamp_index(LayerId::ConsumeSkb, 1, u64::MAX, 0xff) + 1,
+            (LAYER_COUNT as u32) * 2 * 256
+        );
+        assert!(stamp_index(LayerId::ConsumeSkb, 1, u64::MAX, 0xff) < stamp_entries(256));
     }
 
     #[test]
@@ -213,7 +229,6 @@ mod tests {
             assert_eq!(c.index() as usize, i);
         }
         assert_eq!(XdpCounter::ALL.len(), XDP_COUNTER_COUNT as usize);
-        assert!(ProbeCounter::NetDevStartXmit.index() < PROBE_COUNTER_COUNT);
     }
 
     #[test]

@@ -1,36 +1,1100 @@
-//! uadpbench tracing programs (per-layer probes).
+//! uadpbench per-layer probes: one timestamp per stack layer per benchmark packet.
 //!
-//! For now one program, `net_dev_start_xmit` on the classic tracepoint `net:net_dev_start_xmit`,
-//! that counts its runs in the per-CPU array `PROBE_COUNTERS` (index `ProbeCounter`). The
-//! per-layer probe set with ring-buffer events (`ProbeEvent`) builds on this.
+//! Every program recognises benchmark messages (UADP bytes 0xB1 0x01 + the configured
+//! PublisherId, carried in UDP/IPv4 or directly after the Ethernet header, EtherType 0xB62C,
+//! optionally behind one VLAN tag) and writes a [`Stamp`] into the slot map `PROBE_SLOTS`
+//! (see `uadpbench_common::probe` for the layout and the loss accounting).
+//!
+//! How each program finds the packet id:
+//! - syscall tracepoints and uprobes: from the user buffer (`bpf_probe_read_user`);
+//! - layers without packet bytes (`sock_*_length`, `sys_exit_*`, `udp_sendmsg`, ...): from the
+//!   per-thread context `PROBE_THREADS` written at the system call's entry;
+//! - `tp_btf`/fentry programs: from the frame at `skb->head + skb->mac_header` (or `skb->data`
+//!   while the MAC header is unset, i.e. on the transmit path), struct offsets resolved from BTF
+//!   by the loader and passed in `PROBE_GLOBALS`;
+//! - classic tracepoints (`skbaddr` only): through the skb → packet map `PROBE_SKB_IDS`, filled
+//!   by the first transmit layer from the sending thread's context.
+//!
+//! Process-context layers trace only threads of `PROBE_GLOBALS.target_tgid`; device-level
+//! layers (softirq context) only devices in the configured network namespaces.
 //!
 //! Built for `bpfel-unknown-none` by `aya-build` from `probes/build.rs`. On the host the crate
 //! compiles to an empty binary so that `cargo build/clippy --workspace` work.
 #![cfg_attr(target_arch = "bpf", no_std, no_main)]
 
 mod prog {
-    use aya_ebpf::{
-        macros::{map, tracepoint},
-        maps::PerCpuArray,
-        programs::TracePointContext,
+    use core::{
+        ffi::c_void,
+        mem::MaybeUninit,
+        ptr::{read_volatile, write_volatile},
     };
-    use uadpbench_common::{ProbeCounter, PROBE_COUNTER_COUNT};
 
-    /// Run counters, see `ProbeCounter`.
+    use aya_ebpf::{
+        helpers::{
+            bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns,
+            bpf_probe_read_kernel, generated as gen,
+        },
+        macros::{btf_tracepoint, fentry, kprobe, map, tracepoint, uprobe, uretprobe},
+        maps::{Array, LruHashMap, PerCpuArray},
+        programs::{
+            BtfTracePointContext, FEntryContext, ProbeContext, RetProbeContext, TracePointContext,
+        },
+        EbpfContext,
+    };
+    use uadpbench_common::{
+        global_counter_index, layer_counter_index, stamp_entries, stamp_index, GlobalCounter,
+        LayerCounter, LayerId, ProbeGlobals, SkbId, Stamp, ThreadState, BPF_F_MMAPABLE,
+        ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_VLAN, IPPROTO_UDP, PROBE_COUNTER_COUNT,
+        PROBE_DEFAULT_SLOTS, PROBE_FLAG_NETNS_FILTER, PROBE_FLAG_OFFSETS, PROBE_SKB_IDS_ENTRIES,
+        PROBE_THREAD_SLOTS, RECORD_MASKS, RECORD_MASK_CLASSIC, RECORD_MASK_MAIN, THREAD_LIBC_RECV,
+        THREAD_RECV, THREAD_RECV_ID, THREAD_SEND, UADP_BYTE0, UADP_BYTE1, UADP_ETHERTYPE,
+        UADP_PACKET_ID_OFFSET, UADP_PROBE_LEN, USER_FORMAT_ETHERNET, USER_FORMAT_UADP,
+    };
+
+    /// The stamps, `[layer][crossing][packet slot]` (`BPF_F_MMAPABLE`: userspace maps and
+    /// drains them). The loader sets the size for its number of slots.
+    #[map]
+    static PROBE_SLOTS: Array<Stamp> =
+        Array::with_max_entries(stamp_entries(PROBE_DEFAULT_SLOTS), BPF_F_MMAPABLE);
+
+    /// Per-layer and global counters (`LayerCounter`, `GlobalCounter`).
     #[map]
     static PROBE_COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(PROBE_COUNTER_COUNT, 0);
 
+    /// Per-thread context of the system calls in progress, index `tid % PROBE_THREAD_SLOTS`.
+    #[map]
+    static PROBE_THREADS: Array<ThreadState> = Array::with_max_entries(PROBE_THREAD_SLOTS, 0);
+
+    /// Record masks (`RECORD_MASK_MAIN`, `RECORD_MASK_CLASSIC`), written by userspace.
+    #[map]
+    static PROBE_RECORD: Array<u32> = Array::with_max_entries(RECORD_MASKS, 0);
+
+    /// skb address → packet, for the classic tracepoints (which see only `skbaddr`).
+    #[map]
+    static PROBE_SKB_IDS: LruHashMap<u64, SkbId> =
+        LruHashMap::with_max_entries(PROBE_SKB_IDS_ENTRIES, 0);
+
+    /// Configuration, a read-only global the loader overrides (`EbpfLoader::override_global`).
+    /// The verifier reads frozen read-only globals as constants, so disabled features cost
+    /// nothing and the struct offsets are constants for the BTF-typed loads.
+    #[no_mangle]
+    static PROBE_GLOBALS: ProbeGlobals = ProbeGlobals::DEFAULT;
+
+    /// Reads a field of `PROBE_GLOBALS` (volatile: the compiler must not fold the default).
+    macro_rules! g {
+        ($($field:tt)+) => {{
+            // SAFETY: a plain read of an immutable static.
+            #[allow(unused_unsafe)]
+            let value = unsafe { read_volatile(&raw const PROBE_GLOBALS.$($field)+) };
+            value
+        }};
+    }
+
+    const ETH_HLEN: usize = 14;
+    const IPV4_HLEN: usize = 20;
+    const UDP_HLEN: usize = 8;
+    /// Bytes of a frame read at once: VLAN tag + IPv4 (no options) + UDP + the UADP bytes the
+    /// probes need (82), rounded up.
+    const FRAME_READ: usize = 88;
+    /// `skb->mac_header` when unset.
+    const MAC_HEADER_UNSET: u16 = 0xffff;
+
+    // ------------------------------------------------------------------ counters, stamps
+
     #[inline(always)]
-    fn count(counter: ProbeCounter) {
-        if let Some(p) = PROBE_COUNTERS.get_ptr_mut(counter.index()) {
-            // SAFETY: this CPU's slot; the kernel does not nest tracing programs on one CPU.
+    fn bump(index: u32) {
+        if let Some(p) = PROBE_COUNTERS.get_ptr_mut(index) {
+            // SAFETY: this CPU's slot of a per-CPU array. A program does not nest into itself on
+            // one CPU and each index is written by one program (one per layer).
             unsafe { *p += 1 };
         }
     }
 
+    #[inline(always)]
+    fn bump_layer(layer: LayerId, counter: LayerCounter) {
+        bump(layer_counter_index(layer, counter));
+    }
+
+    #[derive(Clone, Copy)]
+    enum Crossing {
+        /// The first crossing whose stamp of this layer does not hold the packet yet.
+        Next,
+        /// A crossing known from the context (e.g. carried from `sys_enter_sendto`).
+        Fixed(u32),
+    }
+
+    /// Whether `layer`'s stamps are recorded (`mask`: `RECORD_MASK_MAIN` or `_CLASSIC`).
+    #[inline(always)]
+    fn recording(layer: LayerId, mask: u32) -> bool {
+        PROBE_RECORD
+            .get(mask)
+            .is_some_and(|m| *m & layer.bit() != 0)
+    }
+
+    /// Writes the stamp of `layer` for packet `id`; returns the crossing used.
+    #[inline(always)]
+    fn record(layer: LayerId, id: u64, crossing: Crossing, tid: u32) -> u32 {
+        record_masked(layer, id, crossing, RECORD_MASK_MAIN, tid)
+    }
+
+    /// [`record`] with the given record mask. `tid` 0: look up the current thread (one helper
+    /// call, ~20 ns here: callers that know it pass it).
+    #[inline(always)]
+    fn record_masked(layer: LayerId, id: u64, crossing: Crossing, mask: u32, tid: u32) -> u32 {
+        let slot_mask = g!(slot_mask);
+        let c = match crossing {
+            Crossing::Fixed(c) => c & 1,
+            Crossing::Next => {
+                let Some(s0) = PROBE_SLOTS.get_ptr(stamp_index(layer, 0, id, slot_mask)) else {
+                    return 0;
+                };
+                // SAFETY: array map value; plain integers.
+                unsafe {
+                    if read_volatile(&raw const (*s0).t_ns) != 0
+                        && read_volatile(&raw const (*s0).packet_id) == id
+                    {
+                        1
+                    } else {
+                        0
+                    }
+                }
+            }
+        };
+        if !recording(layer, mask) {
+            return c;
+        }
+        let Some(s) = PROBE_SLOTS.get_ptr_mut(stamp_index(layer, c, id, slot_mask)) else {
+            return c;
+        };
+        // SAFETY: `s` points into the array map's value; concurrent writers of the same stamp
+        // are not expected (one program per layer, a packet crosses a layer once per
+        // crossing); the fields are plain integers.
+        unsafe {
+            if read_volatile(&raw const (*s).t_ns) != 0 {
+                if read_volatile(&raw const (*s).packet_id) == id {
+                    bump_layer(layer, LayerCounter::ExtraCrossing);
+                    return c;
+                }
+                bump_layer(layer, LayerCounter::Overwritten);
+            }
+            let t_ns = bpf_ktime_get_ns();
+            let tid = if tid != 0 {
+                tid
+            } else {
+                bpf_get_current_pid_tgid() as u32
+            };
+            let cpu = bpf_get_smp_processor_id();
+            write_volatile(&raw mut (*s).packet_id, id);
+            write_volatile(&raw mut (*s).tid, tid);
+            write_volatile(&raw mut (*s).cpu, cpu);
+            // Last: a non-zero t_ns marks the stamp valid.
+            write_volatile(&raw mut (*s).t_ns, t_ns);
+        }
+        bump_layer(layer, LayerCounter::Recorded);
+        c
+    }
+
+    // ------------------------------------------------------------------ threads
+
+    /// The current thread id if it belongs to the target process.
+    #[inline(always)]
+    fn target_thread() -> Option<u32> {
+        let pid_tgid = bpf_get_current_pid_tgid();
+        let target = g!(target_tgid);
+        if target != 0 && (pid_tgid >> 32) as u32 != target {
+            return None;
+        }
+        Some(pid_tgid as u32)
+    }
+
+    #[inline(always)]
+    fn thread_state(tid: u32) -> Option<*mut ThreadState> {
+        PROBE_THREADS.get_ptr_mut(tid & (PROBE_THREAD_SLOTS - 1))
+    }
+
+    /// The current target thread's context slot, taken over if another thread held it.
+    #[inline(always)]
+    fn claim_thread() -> Option<(*mut ThreadState, u32)> {
+        let tid = target_thread()?;
+        let ts = thread_state(tid)?;
+        // SAFETY: array map value; only target threads with this slot index write it.
+        unsafe {
+            if (*ts).tid != tid {
+                if (*ts).flags != 0 {
+                    bump(global_counter_index(GlobalCounter::ThreadSlotEvictions));
+                }
+                (*ts).tid = tid;
+                (*ts).flags = 0;
+            }
+        }
+        Some((ts, tid))
+    }
+
+    /// The current target thread's context slot if it owns it.
+    #[inline(always)]
+    fn own_thread() -> Option<(*mut ThreadState, u32)> {
+        let tid = target_thread()?;
+        let ts = thread_state(tid)?;
+        // SAFETY: array map value.
+        if unsafe { (*ts).tid } != tid {
+            return None;
+        }
+        Some((ts, tid))
+    }
+
+    // ------------------------------------------------------------------ packet parsing
+
+    enum Parsed {
+        Id(u64),
+        Foreign,
+        ReadFailed,
+    }
+
+    /// Copies memory at an address into a buffer: kernel or user memory.
+    trait Reader {
+        /// # Safety
+        /// `dst` is valid for `len` bytes; `src` is any address (the helper fails cleanly).
+        unsafe fn read(src: u64, dst: *mut u8, len: u32) -> bool;
+    }
+
+    struct KernelMem;
+    impl Reader for KernelMem {
+        #[inline(always)]
+        unsafe fn read(src: u64, dst: *mut u8, len: u32) -> bool {
+            // SAFETY: see the trait; the helper handles faults.
+            unsafe { gen::bpf_probe_read_kernel(dst.cast(), len, src as *const c_void) == 0 }
+        }
+    }
+
+    struct UserMem;
+    impl Reader for UserMem {
+        #[inline(always)]
+        unsafe fn read(src: u64, dst: *mut u8, len: u32) -> bool {
+            // SAFETY: see the trait; the helper handles faults.
+            unsafe { gen::bpf_probe_read_user(dst.cast(), len, src as *const c_void) == 0 }
+        }
+    }
+
+    /// `N` bytes at `src`, or `None` if unreadable. No zero-initialisation: LLVM would emit a
+    /// `memset` subprogram call (a byte loop) for it, the most expensive part of a probe.
+    #[inline(always)]
+    fn read_bytes<R: Reader, const N: usize>(src: u64) -> Option<[u8; N]> {
+        let mut b = MaybeUninit::<[u8; N]>::uninit();
+        // SAFETY: `b` has room for N bytes; on success the helper wrote all of them.
+        unsafe { R::read(src, b.as_mut_ptr().cast(), N as u32).then(|| b.assume_init()) }
+    }
+
+    #[inline(always)]
+    fn be16(hi: u8, lo: u8) -> u16 {
+        u16::from_be_bytes([hi, lo])
+    }
+
+    /// The packet id of the benchmark message at `b[off..]`, if it is one.
+    #[inline(always)]
+    fn uadp_at<const N: usize>(b: &[u8; N], off: usize) -> Parsed {
+        if off + UADP_PROBE_LEN > N {
+            return Parsed::Foreign;
+        }
+        if b[off] != UADP_BYTE0
+            || b[off + 1] != UADP_BYTE1
+            || u16::from_le_bytes([b[off + 2], b[off + 3]]) != g!(publisher_id)
+        {
+            return Parsed::Foreign;
+        }
+        let p = off + UADP_PACKET_ID_OFFSET;
+        Parsed::Id(u64::from_le_bytes([
+            b[p],
+            b[p + 1],
+            b[p + 2],
+            b[p + 3],
+            b[p + 4],
+            b[p + 5],
+            b[p + 6],
+            b[p + 7],
+        ]))
+    }
+
+    #[inline(always)]
+    fn udp_port_ok(sport: u16, dport: u16) -> bool {
+        let port = g!(udp_port);
+        sport == port || dport == port
+    }
+
+    /// The packet id of the Ethernet frame at `frame` (`len`: bytes valid there).
+    #[inline(always)]
+    unsafe fn frame_id<R: Reader>(frame: u64, len: u64) -> Parsed {
+        let Some(b) = read_bytes::<R, FRAME_READ>(frame) else {
+            return Parsed::ReadFailed;
+        };
+        let et = be16(b[12], b[13]);
+        if et == ETHERTYPE_VLAN || et == ETHERTYPE_QINQ {
+            // SAFETY: as above.
+            unsafe { after_ethernet::<R, 4>(&b, frame, len) }
+        } else {
+            // SAFETY: as above.
+            unsafe { after_ethernet::<R, 0>(&b, frame, len) }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn after_ethernet<R: Reader, const V: usize>(
+        b: &[u8; FRAME_READ],
+        frame: u64,
+        len: u64,
+    ) -> Parsed {
+        let l3 = ETH_HLEN + V;
+        let et = be16(b[l3 - 2], b[l3 - 1]);
+        if et == UADP_ETHERTYPE {
+            if len < (l3 + UADP_PROBE_LEN) as u64 {
+                return Parsed::Foreign;
+            }
+            return uadp_at(b, l3);
+        }
+        if et != ETHERTYPE_IPV4 {
+            return Parsed::Foreign;
+        }
+        let vihl = b[l3];
+        // Not IPv4/UDP, or a non-first fragment.
+        if vihl >> 4 != 4 || b[l3 + 9] != IPPROTO_UDP || (b[l3 + 6] & 0x1f) | b[l3 + 7] != 0 {
+            return Parsed::Foreign;
+        }
+        let ihl = ((vihl & 0x0f) as usize) * 4;
+        if ihl == IPV4_HLEN {
+            let l4 = l3 + IPV4_HLEN;
+            if !udp_port_ok(be16(b[l4], b[l4 + 1]), be16(b[l4 + 2], b[l4 + 3]))
+                || len < (l4 + UDP_HLEN + UADP_PROBE_LEN) as u64
+            {
+                return Parsed::Foreign;
+            }
+            uadp_at(b, l4 + UDP_HLEN)
+        } else if ihl > IPV4_HLEN {
+            // IPv4 options: read the UDP header and the UADP bytes behind them.
+            let l4 = (l3 + ihl) as u64;
+            if len < l4 + (UDP_HLEN + UADP_PROBE_LEN) as u64 {
+                return Parsed::Foreign;
+            }
+            let Some(u) = read_bytes::<R, { UDP_HLEN + UADP_PROBE_LEN }>(frame + l4) else {
+                return Parsed::ReadFailed;
+            };
+            if !udp_port_ok(be16(u[0], u[1]), be16(u[2], u[3])) {
+                return Parsed::Foreign;
+            }
+            uadp_at(&u, UDP_HLEN)
+        } else {
+            Parsed::Foreign
+        }
+    }
+
+    /// A zeroed frame buffer, written with 8-byte stores (not a `memset` call).
+    #[inline(always)]
+    fn zeroed_frame() -> [u8; FRAME_READ] {
+        #[repr(C, align(8))]
+        struct Words([u64; FRAME_READ / 8]);
+        let mut w = MaybeUninit::<Words>::uninit();
+        let p = w.as_mut_ptr().cast::<u64>();
+        for i in 0..FRAME_READ / 8 {
+            // SAFETY: `i` < the number of words.
+            unsafe { write_volatile(p.add(i), 0) };
+        }
+        // SAFETY: every word was written; [u8; N] has no alignment needs.
+        unsafe { core::mem::transmute::<Words, [u8; FRAME_READ]>(w.assume_init()) }
+    }
+
+    /// The packet id of a user buffer of `len` bytes (format per `PROBE_GLOBALS.user_format`).
+    #[inline(always)]
+    fn user_id(buf: u64, len: u64) -> Parsed {
+        let format = g!(user_format);
+        if format == USER_FORMAT_UADP {
+            if len < UADP_PROBE_LEN as u64 {
+                return Parsed::Foreign;
+            }
+            let Some(b) = read_bytes::<UserMem, UADP_PROBE_LEN>(buf) else {
+                return Parsed::ReadFailed;
+            };
+            uadp_at(&b, 0)
+        } else if format == USER_FORMAT_ETHERNET {
+            if len < FRAME_READ as u64 {
+                // Shorter frames: read only what is there (no fault past a page end).
+                if len < (ETH_HLEN + UADP_PROBE_LEN) as u64 {
+                    return Parsed::Foreign;
+                }
+                let mut b = zeroed_frame();
+                let n = (len as usize).min(FRAME_READ);
+                // SAFETY: `b` has room for FRAME_READ ≥ n bytes.
+                if !unsafe { UserMem::read(buf, b.as_mut_ptr(), n as u32) } {
+                    return Parsed::ReadFailed;
+                }
+                let et = be16(b[12], b[13]);
+                // SAFETY: only the in-buffer branches are reachable for len < FRAME_READ.
+                return unsafe {
+                    if et == ETHERTYPE_VLAN || et == ETHERTYPE_QINQ {
+                        after_ethernet::<UserMem, 4>(&b, buf, len)
+                    } else {
+                        after_ethernet::<UserMem, 0>(&b, buf, len)
+                    }
+                };
+            }
+            // SAFETY: see Reader.
+            unsafe { frame_id::<UserMem>(buf, len) }
+        } else {
+            Parsed::Foreign
+        }
+    }
+
+    // ------------------------------------------------------------------ kernel structs
+
+    /// Reads kernel struct fields: direct loads (BTF-typed pointers of tp_btf/fentry programs,
+    /// which the verifier turns into fault-safe loads) or `bpf_probe_read_kernel` (kprobes).
+    trait KernelFields {
+        unsafe fn u64_at(p: *const u8, off: u16) -> u64;
+        unsafe fn u32_at(p: *const u8, off: u16) -> u32;
+        unsafe fn u16_at(p: *const u8, off: u16) -> u16;
+    }
+
+    struct Direct;
+    impl KernelFields for Direct {
+        #[inline(always)]
+        unsafe fn u64_at(p: *const u8, off: u16) -> u64 {
+            // SAFETY: `p` is a BTF-typed kernel pointer; the verifier checks the access.
+            unsafe { read_volatile(p.add(off as usize).cast::<u64>()) }
+        }
+        #[inline(always)]
+        unsafe fn u32_at(p: *const u8, off: u16) -> u32 {
+            // SAFETY: as above.
+            unsafe { read_volatile(p.add(off as usize).cast::<u32>()) }
+        }
+        #[inline(always)]
+        unsafe fn u16_at(p: *const u8, off: u16) -> u16 {
+            // SAFETY: as above.
+            unsafe { read_volatile(p.add(off as usize).cast::<u16>()) }
+        }
+    }
+
+    struct Probed;
+    impl KernelFields for Probed {
+        #[inline(always)]
+        unsafe fn u64_at(p: *const u8, off: u16) -> u64 {
+            // SAFETY: bpf_probe_read_kernel handles faults.
+            unsafe { bpf_probe_read_kernel(p.add(off as usize).cast::<u64>()).unwrap_or(0) }
+        }
+        #[inline(always)]
+        unsafe fn u32_at(p: *const u8, off: u16) -> u32 {
+            // SAFETY: as above.
+            unsafe { bpf_probe_read_kernel(p.add(off as usize).cast::<u32>()).unwrap_or(0) }
+        }
+        #[inline(always)]
+        unsafe fn u16_at(p: *const u8, off: u16) -> u16 {
+            // SAFETY: as above.
+            unsafe { bpf_probe_read_kernel(p.add(off as usize).cast::<u16>()).unwrap_or(0) }
+        }
+    }
+
+    /// Whether the skb's device is in one of the traced network namespaces.
+    #[inline(always)]
+    unsafe fn skb_dev_traced<K: KernelFields>(skb: *const u8) -> bool {
+        if g!(flags) & PROBE_FLAG_NETNS_FILTER == 0 {
+            return true;
+        }
+        // SAFETY: see KernelFields.
+        unsafe {
+            let dev = K::u64_at(skb, g!(offsets.skb_dev)) as *const u8;
+            if dev.is_null() {
+                return false;
+            }
+            let net = K::u64_at(dev, g!(offsets.dev_nd_net)) as *const u8;
+            if net.is_null() {
+                return false;
+            }
+            let inum = K::u32_at(net, g!(offsets.net_ns_inum));
+            inum != 0 && (inum == g!(netns_inum[0]) || inum == g!(netns_inum[1]))
+        }
+    }
+
+    /// The packet id of the frame in an skb: at `head + mac_header`, or at `data` while the MAC
+    /// header is unset (transmit path before the driver).
+    #[inline(always)]
+    unsafe fn skb_id<K: KernelFields>(skb: *const u8) -> Parsed {
+        // SAFETY: see KernelFields.
+        let frame = unsafe {
+            let mac = K::u16_at(skb, g!(offsets.skb_mac_header));
+            if mac != MAC_HEADER_UNSET {
+                K::u64_at(skb, g!(offsets.skb_head)) + mac as u64
+            } else {
+                K::u64_at(skb, g!(offsets.skb_data))
+            }
+        };
+        if frame == 0 {
+            return Parsed::Foreign;
+        }
+        // SAFETY: see Reader.
+        unsafe { frame_id::<KernelMem>(frame, u64::MAX) }
+    }
+
+    /// Which events of an skb layer are ours.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Scope {
+        /// Softirq/device context: skbs on devices in the traced namespaces.
+        Device,
+        /// Process context: skbs handled by target threads.
+        Process,
+        /// Any context (recognised by content only).
+        Any,
+    }
+
+    /// An skb layer with a BTF-typed (or probe-read) `struct sk_buff *`.
+    #[inline(always)]
+    fn on_skb<K: KernelFields>(layer: LayerId, skb: *const u8, scope: Scope) {
+        if g!(flags) & PROBE_FLAG_OFFSETS == 0 || skb.is_null() {
+            return;
+        }
+        let mut tid = 0;
+        if scope == Scope::Process {
+            match target_thread() {
+                Some(t) => tid = t,
+                None => return,
+            }
+        }
+        // SAFETY: see KernelFields.
+        if scope == Scope::Device && !unsafe { skb_dev_traced::<K>(skb) } {
+            return;
+        }
+        // SAFETY: see KernelFields.
+        match unsafe { skb_id::<K>(skb) } {
+            Parsed::Id(id) => {
+                record(layer, id, Crossing::Next, tid);
+            }
+            Parsed::ReadFailed => bump_layer(layer, LayerCounter::ReadFailed),
+            Parsed::Foreign => {}
+        }
+    }
+
+    // ------------------------------------------------------------------ context layers
+
+    /// A send-side layer without packet bytes: the packet of the thread's `sendto`.
+    #[inline(always)]
+    fn on_send_context(layer: LayerId) {
+        let Some((ts, tid)) = own_thread() else {
+            return;
+        };
+        // SAFETY: array map value owned by this thread.
+        unsafe {
+            if (*ts).flags & THREAD_SEND != 0 {
+                record(
+                    layer,
+                    (*ts).send_id,
+                    Crossing::Fixed((*ts).send_crossing),
+                    tid,
+                );
+            }
+        }
+    }
+
+    /// A tracepoint field at a fixed offset (verified against the format file by the loader).
+    #[inline(always)]
+    fn tp_field<T: Copy>(ctx: &TracePointContext, off: usize) -> T {
+        // SAFETY: tracepoint context reads at constant offsets are checked by the verifier.
+        unsafe { read_volatile((ctx.as_ptr() as *const u8).add(off).cast::<T>()) }
+    }
+
+    // ------------------------------------------------------------------ syscalls
+
+    #[tracepoint(category = "syscalls", name = "sys_enter_sendto")]
+    pub fn tp_sys_enter_sendto(ctx: TracePointContext) -> u32 {
+        let Some((ts, tid)) = claim_thread() else {
+            return 0;
+        };
+        let buf: u64 = tp_field(&ctx, 24);
+        let len: u64 = tp_field(&ctx, 32);
+        // SAFETY: array map value owned by this thread.
+        unsafe { (*ts).flags &= !THREAD_SEND };
+        match user_id(buf, len) {
+            Parsed::Id(id) => {
+                let c = record(LayerId::SysEnterSendto, id, Crossing::Next, tid);
+                let frame_len = if g!(user_format) == USER_FORMAT_UADP {
+                    len + (ETH_HLEN + IPV4_HLEN + UDP_HLEN) as u64
+                } else {
+                    len
+                };
+                // SAFETY: as above.
+                unsafe {
+                    (*ts).send_id = id;
+                    (*ts).send_crossing = c;
+                    (*ts).send_len = frame_len as u32;
+                    (*ts).flags |= THREAD_SEND;
+                }
+            }
+            Parsed::ReadFailed => bump_layer(LayerId::SysEnterSendto, LayerCounter::ReadFailed),
+            Parsed::Foreign => {}
+        }
+        0
+    }
+
+    #[tracepoint(category = "syscalls", name = "sys_exit_sendto")]
+    pub fn tp_sys_exit_sendto(_ctx: TracePointContext) -> u32 {
+        let Some((ts, tid)) = own_thread() else {
+            return 0;
+        };
+        // SAFETY: array map value owned by this thread.
+        unsafe {
+            if (*ts).flags & THREAD_SEND != 0 {
+                record(
+                    LayerId::SysExitSendto,
+                    (*ts).send_id,
+                    Crossing::Fixed((*ts).send_crossing),
+                    tid,
+                );
+                (*ts).flags &= !THREAD_SEND;
+            }
+        }
+        0
+    }
+
+    #[tracepoint(category = "sock", name = "sock_send_length")]
+    pub fn tp_sock_send_length(_ctx: TracePointContext) -> u32 {
+        on_send_context(LayerId::SockSendLength);
+        0
+    }
+
+    /// Helper (no layer): remembers the user buffer of a `recvfrom`.
+    #[tracepoint(category = "syscalls", name = "sys_enter_recvfrom")]
+    pub fn tp_sys_enter_recvfrom(ctx: TracePointContext) -> u32 {
+        let Some((ts, _)) = claim_thread() else {
+            return 0;
+        };
+        let ubuf: u64 = tp_field(&ctx, 24);
+        // SAFETY: array map value owned by this thread.
+        unsafe {
+            (*ts).recv_ubuf = ubuf;
+            (*ts).flags = ((*ts).flags & !(THREAD_RECV | THREAD_RECV_ID)) | THREAD_RECV;
+        }
+        0
+    }
+
+    #[tracepoint(category = "sock", name = "sock_recv_length")]
+    pub fn tp_sock_recv_length(ctx: TracePointContext) -> u32 {
+        let Some((ts, tid)) = own_thread() else {
+            return 0;
+        };
+        let ret: i32 = tp_field(&ctx, 20);
+        // SAFETY: array map value owned by this thread.
+        unsafe {
+            if (*ts).flags & (THREAD_RECV | THREAD_RECV_ID) != THREAD_RECV || ret <= 0 {
+                return 0;
+            }
+            match user_id((*ts).recv_ubuf, ret as u64) {
+                Parsed::Id(id) => {
+                    let c = record(LayerId::SockRecvLength, id, Crossing::Next, tid);
+                    (*ts).recv_id = id;
+                    (*ts).recv_crossing = c;
+                    (*ts).flags |= THREAD_RECV_ID;
+                }
+                Parsed::ReadFailed => bump_layer(LayerId::SockRecvLength, LayerCounter::ReadFailed),
+                Parsed::Foreign => {}
+            }
+        }
+        0
+    }
+
+    #[tracepoint(category = "syscalls", name = "sys_exit_recvfrom")]
+    pub fn tp_sys_exit_recvfrom(ctx: TracePointContext) -> u32 {
+        let Some((ts, tid)) = own_thread() else {
+            return 0;
+        };
+        let ret: i64 = tp_field(&ctx, 16);
+        // SAFETY: array map value owned by this thread.
+        unsafe {
+            let flags = (*ts).flags;
+            if flags & THREAD_RECV == 0 {
+                return 0;
+            }
+            (*ts).flags = flags & !(THREAD_RECV | THREAD_RECV_ID);
+            if ret <= 0 {
+                return 0;
+            }
+            if flags & THREAD_RECV_ID != 0 {
+                record(
+                    LayerId::SysExitRecvfrom,
+                    (*ts).recv_id,
+                    Crossing::Fixed((*ts).recv_crossing),
+                    tid,
+                );
+                return 0;
+            }
+            match user_id((*ts).recv_ubuf, ret as u64) {
+                Parsed::Id(id) => {
+                    record(LayerId::SysExitRecvfrom, id, Crossing::Next, tid);
+                }
+                Parsed::ReadFailed => {
+                    bump_layer(LayerId::SysExitRecvfrom, LayerCounter::ReadFailed)
+                }
+                Parsed::Foreign => {}
+            }
+        }
+        0
+    }
+
+    // ------------------------------------------------------------------ tp_btf skb layers
+
+    #[btf_tracepoint(function = "net_dev_queue")]
+    pub fn btf_net_dev_queue(ctx: BtfTracePointContext) -> i32 {
+        on_skb::<Direct>(LayerId::NetDevQueue, ctx.arg(0), Scope::Device);
+        0
+    }
+
+    #[btf_tracepoint(function = "qdisc_dequeue")]
+    pub fn btf_qdisc_dequeue(ctx: BtfTracePointContext) -> i32 {
+        on_skb::<Direct>(LayerId::QdiscDequeue, ctx.arg(3), Scope::Device);
+        0
+    }
+
+    #[btf_tracepoint(function = "net_dev_start_xmit")]
+    pub fn btf_net_dev_start_xmit(ctx: BtfTracePointContext) -> i32 {
+        on_skb::<Direct>(LayerId::NetDevStartXmit, ctx.arg(0), Scope::Device);
+        0
+    }
+
+    #[btf_tracepoint(function = "netif_rx")]
+    pub fn btf_netif_rx(ctx: BtfTracePointContext) -> i32 {
+        on_skb::<Direct>(LayerId::NetifRx, ctx.arg(0), Scope::Device);
+        0
+    }
+
+    #[btf_tracepoint(function = "net_dev_xmit")]
+    pub fn btf_net_dev_xmit(ctx: BtfTracePointContext) -> i32 {
+        on_skb::<Direct>(LayerId::NetDevXmit, ctx.arg(0), Scope::Device);
+        0
+    }
+
+    #[btf_tracepoint(function = "netif_receive_skb")]
+    pub fn btf_netif_receive_skb(ctx: BtfTracePointContext) -> i32 {
+        on_skb::<Direct>(LayerId::NetifReceiveSkb, ctx.arg(0), Scope::Device);
+        0
+    }
+
+    #[btf_tracepoint(function = "skb_copy_datagram_iovec")]
+    pub fn btf_skb_copy_datagram_iovec(ctx: BtfTracePointContext) -> i32 {
+        on_skb::<Direct>(LayerId::SkbCopyDatagramIovec, ctx.arg(0), Scope::Process);
+        0
+    }
+
+    #[btf_tracepoint(function = "consume_skb")]
+    pub fn btf_consume_skb(ctx: BtfTracePointContext) -> i32 {
+        // Content only: UDP frees received skbs on the CPU that allocated them (deferred), in
+        // whatever context runs there.
+        on_skb::<Direct>(LayerId::ConsumeSkb, ctx.arg(0), Scope::Any);
+        0
+    }
+
+    // ------------------------------------------------------------------ classic skb layers
+
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum SkbRole {
+        /// Look the skb up only.
+        Lookup,
+        /// First transmit layer: an skb of the sending thread with the expected length is the
+        /// thread's packet; remember it (replacing a stale entry at the same address).
+        Tag,
+        /// The skb is freed: forget it.
+        Free,
+    }
+
+    /// The frame length a classic tracepoint reports: `Some(reported + adjust)` to compare
+    /// with the tagged frame length, `None` if it reports none.
+    type FrameLen = Option<u32>;
+
+    /// A classic skb tracepoint (`skbaddr` at `skb_off`).
+    #[inline(always)]
+    fn on_skbaddr(
+        ctx: &TracePointContext,
+        layer: LayerId,
+        skb_off: usize,
+        frame_len: FrameLen,
+        role: SkbRole,
+    ) {
+        let skb: u64 = tp_field(ctx, skb_off);
+        if role == SkbRole::Tag {
+            if let Some((ts, tid)) = own_thread() {
+                // SAFETY: array map value owned by this thread.
+                let tagged = unsafe {
+                    ((*ts).flags & THREAD_SEND != 0 && Some((*ts).send_len) == frame_len).then(
+                        || SkbId {
+                            packet_id: (*ts).send_id,
+                            crossing: (*ts).send_crossing,
+                            frame_len: (*ts).send_len,
+                        },
+                    )
+                };
+                if let Some(e) = tagged {
+                    if PROBE_SKB_IDS.insert(skb, e, 0).is_err() {
+                        bump(global_counter_index(GlobalCounter::SkbIdsInsertFailed));
+                    }
+                    record_masked(
+                        layer,
+                        e.packet_id,
+                        Crossing::Fixed(e.crossing),
+                        RECORD_MASK_CLASSIC,
+                        tid,
+                    );
+                    return;
+                }
+            }
+        }
+        // SAFETY: the value is a plain copy out of the hash map.
+        let Some(e) = (unsafe { PROBE_SKB_IDS.get(skb) }).copied() else {
+            return;
+        };
+        if role == SkbRole::Free {
+            let _ = PROBE_SKB_IDS.remove(skb);
+        }
+        if frame_len.is_some_and(|l| l != e.frame_len) {
+            bump_layer(layer, LayerCounter::Mismatch);
+            return;
+        }
+        record_masked(
+            layer,
+            e.packet_id,
+            Crossing::Fixed(e.crossing),
+            RECORD_MASK_CLASSIC,
+            0,
+        );
+    }
+
+    #[tracepoint(category = "net", name = "net_dev_queue")]
+    pub fn tp_net_dev_queue(ctx: TracePointContext) -> u32 {
+        let len: u32 = tp_field(&ctx, 16);
+        on_skbaddr(&ctx, LayerId::NetDevQueue, 8, Some(len), SkbRole::Tag);
+        0
+    }
+
+    #[tracepoint(category = "qdisc", name = "qdisc_dequeue")]
+    pub fn tp_qdisc_dequeue(ctx: TracePointContext) -> u32 {
+        on_skbaddr(&ctx, LayerId::QdiscDequeue, 32, None, SkbRole::Lookup);
+        0
+    }
+
     #[tracepoint(category = "net", name = "net_dev_start_xmit")]
-    pub fn net_dev_start_xmit(_ctx: TracePointContext) -> u32 {
-        count(ProbeCounter::NetDevStartXmit);
+    pub fn tp_net_dev_start_xmit(ctx: TracePointContext) -> u32 {
+        let len: u32 = tp_field(&ctx, 36);
+        on_skbaddr(&ctx, LayerId::NetDevStartXmit, 16, Some(len), SkbRole::Tag);
+        0
+    }
+
+    #[tracepoint(category = "net", name = "netif_rx")]
+    pub fn tp_netif_rx(ctx: TracePointContext) -> u32 {
+        // Reported after eth_type_trans pulled the Ethernet header.
+        let len: u32 = tp_field(&ctx, 16);
+        on_skbaddr(
+            &ctx,
+            LayerId::NetifRx,
+            8,
+            Some(len + ETH_HLEN as u32),
+            SkbRole::Lookup,
+        );
+        0
+    }
+
+    #[tracepoint(category = "net", name = "net_dev_xmit")]
+    pub fn tp_net_dev_xmit(ctx: TracePointContext) -> u32 {
+        let len: u32 = tp_field(&ctx, 16);
+        on_skbaddr(&ctx, LayerId::NetDevXmit, 8, Some(len), SkbRole::Lookup);
+        0
+    }
+
+    #[tracepoint(category = "net", name = "netif_receive_skb")]
+    pub fn tp_netif_receive_skb(ctx: TracePointContext) -> u32 {
+        let len: u32 = tp_field(&ctx, 16);
+        on_skbaddr(
+            &ctx,
+            LayerId::NetifReceiveSkb,
+            8,
+            Some(len + ETH_HLEN as u32),
+            SkbRole::Lookup,
+        );
+        0
+    }
+
+    #[tracepoint(category = "skb", name = "skb_copy_datagram_iovec")]
+    pub fn tp_skb_copy_datagram_iovec(ctx: TracePointContext) -> u32 {
+        on_skbaddr(
+            &ctx,
+            LayerId::SkbCopyDatagramIovec,
+            8,
+            None,
+            SkbRole::Lookup,
+        );
+        0
+    }
+
+    #[tracepoint(category = "skb", name = "consume_skb")]
+    pub fn tp_consume_skb(ctx: TracePointContext) -> u32 {
+        on_skbaddr(&ctx, LayerId::ConsumeSkb, 8, None, SkbRole::Free);
+        0
+    }
+
+    /// Helper (no layer) of the classic variants: forgets dropped skbs.
+    #[tracepoint(category = "skb", name = "kfree_skb")]
+    pub fn tp_kfree_skb(ctx: TracePointContext) -> u32 {
+        let skb: u64 = tp_field(&ctx, 8);
+        // SAFETY: plain lookup.
+        if unsafe { PROBE_SKB_IDS.get(skb) }.is_some() {
+            let _ = PROBE_SKB_IDS.remove(skb);
+        }
+        0
+    }
+
+    // ------------------------------------------------------------------ fentry (BTF kernels)
+
+    #[fentry(function = "udp_sendmsg")]
+    pub fn fentry_udp_sendmsg(_ctx: FEntryContext) -> i32 {
+        on_send_context(LayerId::UdpSendmsg);
+        0
+    }
+
+    #[fentry(function = "ip_send_skb")]
+    pub fn fentry_ip_send_skb(_ctx: FEntryContext) -> i32 {
+        on_send_context(LayerId::IpSendSkb);
+        0
+    }
+
+    #[fentry(function = "packet_sendmsg")]
+    pub fn fentry_packet_sendmsg(_ctx: FEntryContext) -> i32 {
+        on_send_context(LayerId::PacketSendmsg);
+        0
+    }
+
+    #[fentry(function = "__dev_direct_xmit")]
+    pub fn fentry_dev_direct_xmit(ctx: FEntryContext) -> i32 {
+        on_skb::<Direct>(LayerId::DevDirectXmit, ctx.arg(0), Scope::Device);
+        0
+    }
+
+    #[fentry(function = "ip_rcv")]
+    pub fn fentry_ip_rcv(ctx: FEntryContext) -> i32 {
+        on_skb::<Direct>(LayerId::IpRcv, ctx.arg(0), Scope::Device);
+        0
+    }
+
+    #[fentry(function = "udp_rcv")]
+    pub fn fentry_udp_rcv(ctx: FEntryContext) -> i32 {
+        on_skb::<Direct>(LayerId::UdpRcv, ctx.arg(0), Scope::Device);
+        0
+    }
+
+    #[fentry(function = "packet_rcv")]
+    pub fn fentry_packet_rcv(ctx: FEntryContext) -> i32 {
+        on_skb::<Direct>(LayerId::PacketRcv, ctx.arg(0), Scope::Device);
+        0
+    }
+
+    // ------------------------------------------------------------------ kprobes
+
+    #[inline(always)]
+    fn kprobe_skb(ctx: &ProbeContext, layer: LayerId) {
+        let skb: *const u8 = ctx.arg(0).unwrap_or(core::ptr::null());
+        on_skb::<Probed>(layer, skb, Scope::Device);
+    }
+
+    #[kprobe(function = "udp_sendmsg")]
+    pub fn kprobe_udp_sendmsg(_ctx: ProbeContext) -> u32 {
+        on_send_context(LayerId::UdpSendmsg);
+        0
+    }
+
+    #[kprobe(function = "ip_send_skb")]
+    pub fn kprobe_ip_send_skb(_ctx: ProbeContext) -> u32 {
+        on_send_context(LayerId::IpSendSkb);
+        0
+    }
+
+    #[kprobe(function = "packet_sendmsg")]
+    pub fn kprobe_packet_sendmsg(_ctx: ProbeContext) -> u32 {
+        on_send_context(LayerId::PacketSendmsg);
+        0
+    }
+
+    #[kprobe(function = "__dev_direct_xmit")]
+    pub fn kprobe_dev_direct_xmit(ctx: ProbeContext) -> u32 {
+        kprobe_skb(&ctx, LayerId::DevDirectXmit);
+        0
+    }
+
+    #[kprobe(function = "ip_rcv")]
+    pub fn kprobe_ip_rcv(ctx: ProbeContext) -> u32 {
+        kprobe_skb(&ctx, LayerId::IpRcv);
+        0
+    }
+
+    #[kprobe(function = "udp_rcv")]
+    pub fn kprobe_udp_rcv(ctx: ProbeContext) -> u32 {
+        kprobe_skb(&ctx, LayerId::UdpRcv);
+        0
+    }
+
+    #[kprobe(function = "packet_rcv")]
+    pub fn kprobe_packet_rcv(ctx: ProbeContext) -> u32 {
+        kprobe_skb(&ctx, LayerId::PacketRcv);
+        0
+    }
+
+    // ------------------------------------------------------------------ libc uprobes
+
+    /// Entry of libc `send`/`sendto` (attached to both symbols).
+    #[uprobe]
+    pub fn uprobe_libc_send(ctx: ProbeContext) -> u32 {
+        let Some(tid) = target_thread() else {
+            return 0;
+        };
+        let buf: u64 = ctx.arg(1).unwrap_or(0);
+        let len: u64 = ctx.arg(2).unwrap_or(0);
+        match user_id(buf, len) {
+            Parsed::Id(id) => {
+                record(LayerId::LibcSendto, id, Crossing::Next, tid);
+            }
+            Parsed::ReadFailed => bump_layer(LayerId::LibcSendto, LayerCounter::ReadFailed),
+            Parsed::Foreign => {}
+        }
+        0
+    }
+
+    /// Helper (no layer): entry of libc `recv`/`recvfrom`, remembers the buffer.
+    #[uprobe]
+    pub fn uprobe_libc_recv(ctx: ProbeContext) -> u32 {
+        let Some((ts, _)) = claim_thread() else {
+            return 0;
+        };
+        let buf: u64 = ctx.arg(1).unwrap_or(0);
+        // SAFETY: array map value owned by this thread.
+        unsafe {
+            (*ts).libc_ubuf = buf;
+            (*ts).flags |= THREAD_LIBC_RECV;
+        }
+        0
+    }
+
+    /// Return of libc `recv`/`recvfrom`.
+    #[uretprobe]
+    pub fn uretprobe_libc_recv(ctx: RetProbeContext) -> u32 {
+        let Some((ts, tid)) = own_thread() else {
+            return 0;
+        };
+        let ret: i64 = ctx.ret();
+        // SAFETY: array map value owned by this thread.
+        unsafe {
+            if (*ts).flags & THREAD_LIBC_RECV == 0 {
+                return 0;
+            }
+            (*ts).flags &= !THREAD_LIBC_RECV;
+            if ret <= 0 {
+                return 0;
+            }
+            match user_id((*ts).libc_ubuf, ret as u64) {
+                Parsed::Id(id) => {
+                    record(LayerId::LibcRecvfrom, id, Crossing::Next, tid);
+                }
+                Parsed::ReadFailed => bump_layer(LayerId::LibcRecvfrom, LayerCounter::ReadFailed),
+                Parsed::Foreign => {}
+            }
+        }
         0
     }
 

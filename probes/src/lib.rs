@@ -1,18 +1,40 @@
-//! uadpbench per-layer eBPF probes: the embedded `probes-ebpf` object and its loader.
+//! uadpbench per-layer eBPF probes: the layer table, the embedded `probes-ebpf` object and the
+//! session that attaches it, collects one timestamp per layer per benchmark packet and measures
+//! what the probes cost.
 //!
-//! For now the set is one tracepoint program, `net_dev_start_xmit` (`net:net_dev_start_xmit`),
-//! that counts its runs in the per-CPU array `PROBE_COUNTERS`. Loading is independent of network
-//! namespaces; tracepoints fire for every namespace.
+//! ```no_run
+//! use uadpbench_probes::{ProbeConfig, ProbePath, ProbeSession, Selection};
+//! let mut cfg = ProbeConfig::new(ProbePath::Udp);
+//! cfg.selection = Selection::All;
+//! let session = ProbeSession::start(cfg)?;
+//! for l in session.layers() {
+//!     println!("{:<24} {}", l.name, l.outcome);
+//! }
+//! // ... run the benchmark (threads of this process) ...
+//! let report = session.finish()?;
+//! println!("{} events", report.events.len());
+//! # Ok::<(), uadpbench_probes::ProbeError>(())
+//! ```
+//!
+//! See `docs/probes.md` for the layer table, the correlation method, the clock and the costs.
 
-use std::{ffi::CStr, fmt, io, path::Path};
+mod btf;
+mod kernel;
+mod layers;
+mod session;
+mod slots;
 
-use aya::{
-    maps::{MapError, PerCpuArray},
-    programs::{trace_point::TracePointLinkId, ProgramError, TracePoint},
-    Ebpf, EbpfError,
+use std::{ffi::CStr, io, path::Path};
+
+pub use btf::{kernel_offsets, KernelBtf, VMLINUX_BTF};
+pub use layers::{
+    layer, layer_index, path_layers, AttachPoint, Candidate, Correlation, Direction, Helper, Layer,
+    LayerId, Mechanism, ProbePath, Requirement, Selected, Selection, LAYERS,
 };
-pub use uadpbench_common::ProbeCounter;
-use uadpbench_common::PROBE_COUNTERS_MAP_NAME;
+pub use session::{
+    plan, plan_with, verify_programs, LayerEvent, LayerLoss, LayerPlan, LayerStatus, Outcome,
+    ProbeConfig, ProbeReport, ProbeSession, ProgramCheck, ProgramCost,
+};
 
 /// The `probes-ebpf` object built by `build.rs` (empty when built with `AYA_BUILD_SKIP=1`).
 static PROBES_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/probes-ebpf"));
@@ -22,28 +44,7 @@ pub fn embedded_object() -> &'static [u8] {
     PROBES_OBJECT
 }
 
-/// A tracepoint program of the set.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct TracepointProbe {
-    /// Program (function) name in the object.
-    pub program: &'static str,
-    /// Tracepoint category (`/sys/kernel/tracing/events/<category>`).
-    pub category: &'static str,
-    /// Tracepoint name.
-    pub name: &'static str,
-    /// Its run counter.
-    pub counter: ProbeCounter,
-}
-
-/// The tracepoint programs in the embedded object.
-pub const TRACEPOINTS: &[TracepointProbe] = &[TracepointProbe {
-    program: "net_dev_start_xmit",
-    category: "net",
-    name: "net_dev_start_xmit",
-    counter: ProbeCounter::NetDevStartXmit,
-}];
-
-/// Errors of [`ProbeSet`]. The messages say what to do.
+/// Errors of the probe session. The messages say what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
     /// The crate was built without the eBPF object.
@@ -57,47 +58,19 @@ pub enum ProbeError {
         "loading the probes failed and this process is not root: run as root (sudo) or grant \
          CAP_BPF and CAP_PERFMON"
     )]
-    NotRoot(#[source] Box<EbpfError>),
+    NotRoot(#[source] Box<aya::EbpfError>),
     /// Parsing the object or creating its maps failed.
-    #[error("loading the probes object failed")]
-    Load(#[source] Box<EbpfError>),
-    /// The embedded object lacks a program or map this loader expects.
     #[error(
-        "the embedded probes object has no {kind} `{name}`: the object is stale or wrong, \
-         rebuild uadpbench-probes"
+        "loading the probes object failed (maps could not be created); with many slots, \
+         lower ProbeConfig::slots"
     )]
-    Missing {
-        /// "program" or "map".
-        kind: &'static str,
-        /// Its name.
-        name: &'static str,
-    },
-    /// Loading (verifying) or attaching one program failed.
+    Load(#[source] Box<aya::EbpfError>),
+    /// The embedded object lacks a map this loader expects.
     #[error(
-        "{op} the probe `{program}` on tracepoint {category}:{name} failed (does \
-         /sys/kernel/tracing/events/{category}/{name} exist? is tracefs mounted? do not run \
-         under `ip netns exec`, which remounts /sys)"
+        "the embedded probes object has no map `{0}`: the object is stale, rebuild \
+         uadpbench-probes"
     )]
-    Program {
-        /// "loading" or "attaching".
-        op: &'static str,
-        /// Program name.
-        program: &'static str,
-        /// Tracepoint category.
-        category: &'static str,
-        /// Tracepoint name.
-        name: &'static str,
-        /// The cause.
-        #[source]
-        source: Box<ProgramError>,
-    },
-    /// No tracefs, and mounting it failed.
-    #[error(
-        "tracefs is not mounted (neither /sys/kernel/tracing nor /sys/kernel/debug/tracing has \
-         entries) and mounting it at /sys/kernel/tracing failed: run as root, or mount it \
-         yourself with `mount -t tracefs nodev /sys/kernel/tracing`"
-    )]
-    NoTracefs(#[source] io::Error),
+    MissingMap(&'static str),
     /// A map operation failed.
     #[error("probe map `{map}`: {op} failed")]
     Map {
@@ -107,132 +80,42 @@ pub enum ProbeError {
         op: &'static str,
         /// The cause.
         #[source]
-        source: Box<MapError>,
+        source: Box<aya::maps::MapError>,
     },
-}
-
-/// The loaded probe programs; attached ones are detached on drop.
-pub struct ProbeSet {
-    ebpf: Ebpf,
-    attached: Vec<(&'static TracepointProbe, TracePointLinkId)>,
-}
-
-impl fmt::Debug for ProbeSet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ProbeSet")
-            .field(
-                "attached",
-                &self
-                    .attached
-                    .iter()
-                    .map(|(p, _)| p.program)
-                    .collect::<Vec<_>>(),
-            )
-            .finish_non_exhaustive()
-    }
-}
-
-impl ProbeSet {
-    /// Parses the embedded object and creates its maps (no program is loaded yet).
-    pub fn load() -> Result<Self, ProbeError> {
-        if PROBES_OBJECT.is_empty() {
-            return Err(ProbeError::NotBuilt);
-        }
-        let ebpf = Ebpf::load(PROBES_OBJECT).map_err(|e| {
-            if is_root() {
-                ProbeError::Load(Box::new(e))
-            } else {
-                ProbeError::NotRoot(Box::new(e))
-            }
-        })?;
-        Ok(ProbeSet {
-            ebpf,
-            attached: Vec::new(),
-        })
-    }
-
-    /// Loads (verifies) and attaches every program of [`TRACEPOINTS`] not yet attached.
-    pub fn attach_all(&mut self) -> Result<(), ProbeError> {
-        for probe in TRACEPOINTS {
-            self.attach(probe)?;
-        }
-        Ok(())
-    }
-
-    /// Loads (verifies) and attaches one tracepoint program (no-op if already attached).
-    ///
-    /// Classic tracepoints are looked up in tracefs: see [`ensure_tracefs`].
-    pub fn attach(&mut self, probe: &'static TracepointProbe) -> Result<(), ProbeError> {
-        if self.attached.iter().any(|(p, _)| *p == probe) {
-            return Ok(());
-        }
-        ensure_tracefs()?;
-        let err = |op, source| ProbeError::Program {
-            op,
-            program: probe.program,
-            category: probe.category,
-            name: probe.name,
-            source: Box::new(source),
-        };
-        let prog = self
-            .ebpf
-            .program_mut(probe.program)
-            .ok_or(ProbeError::Missing {
-                kind: "program",
-                name: probe.program,
-            })?;
-        let tp: &mut TracePoint = prog.try_into().map_err(|e| err("loading", e))?;
-        if tp.fd().is_err() {
-            tp.load().map_err(|e| err("loading", e))?;
-        }
-        let link = tp
-            .attach(probe.category, probe.name)
-            .map_err(|e| err("attaching", e))?;
-        self.attached.push((probe, link));
-        Ok(())
-    }
-
-    /// Names of the attached programs.
-    pub fn attached(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.attached.iter().map(|(p, _)| p.program)
-    }
-
-    /// One run counter, summed over all CPUs.
-    pub fn counter(&self, counter: ProbeCounter) -> Result<u64, ProbeError> {
-        let map = self
-            .ebpf
-            .map(PROBE_COUNTERS_MAP_NAME)
-            .ok_or(ProbeError::Missing {
-                kind: "map",
-                name: PROBE_COUNTERS_MAP_NAME,
-            })?;
-        let array = PerCpuArray::<_, u64>::try_from(map).map_err(|source| ProbeError::Map {
-            map: PROBE_COUNTERS_MAP_NAME,
-            op: "opening as per-CPU array",
-            source: Box::new(source),
-        })?;
-        let per_cpu = array
-            .get(&counter.index(), 0)
-            .map_err(|source| ProbeError::Map {
-                map: PROBE_COUNTERS_MAP_NAME,
-                op: "lookup",
-                source: Box::new(source),
-            })?;
-        Ok(per_cpu.iter().copied().fold(0u64, u64::wrapping_add))
-    }
-}
-
-impl Drop for ProbeSet {
-    fn drop(&mut self) {
-        for (probe, link) in self.attached.drain(..) {
-            if let Some(prog) = self.ebpf.program_mut(probe.program) {
-                if let Ok(tp) = <&mut TracePoint>::try_from(prog) {
-                    // Errors cannot be reported from drop; dropping `ebpf` detaches anyway.
-                    let _ = tp.detach(link);
-                }
-            }
-        }
-    }
+    /// Mapping the slot array into memory failed.
+    #[error(
+        "mapping the probe slot array ({bytes} bytes) failed: the kernel must support \
+         BPF_F_MMAPABLE arrays (5.5+); lower ProbeConfig::slots if memory is short"
+    )]
+    Mmap {
+        /// Bytes requested.
+        bytes: usize,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// Invalid configuration.
+    #[error("invalid probe configuration: {0}")]
+    Config(String),
+    /// A network namespace of the filter could not be inspected.
+    #[error(
+        "cannot read the network namespace {path}: give existing namespace files (e.g. \
+         /var/run/netns/NAME or /proc/PID/ns/net)"
+    )]
+    Netns {
+        /// The path.
+        path: String,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// No tracefs, and mounting it failed.
+    #[error(
+        "tracefs is not mounted (neither /sys/kernel/tracing nor /sys/kernel/debug/tracing has \
+         entries) and mounting it at /sys/kernel/tracing failed: run as root, or mount it \
+         yourself with `mount -t tracefs nodev /sys/kernel/tracing`"
+    )]
+    NoTracefs(#[source] io::Error),
 }
 
 /// The tracefs mount points aya looks at, in its order.
@@ -251,7 +134,7 @@ fn has_entries(dir: &str) -> bool {
 /// (`events/<category>/<name>/id`). Some machines have neither tracefs nor debugfs mounted; then
 /// this mounts tracefs at `/sys/kernel/tracing` (needs root), which is harmless and stays
 /// mounted. aya caches the tracefs path at its first tracepoint attach, so this must run before
-/// that: [`ProbeSet::attach`] calls it.
+/// that: [`ProbeSession::start`] calls it.
 pub fn ensure_tracefs() -> Result<&'static str, ProbeError> {
     if let Some(p) = TRACEFS_PATHS.into_iter().find(|p| has_entries(p)) {
         return Ok(p);
@@ -284,4 +167,18 @@ pub fn ensure_tracefs() -> Result<&'static str, ProbeError> {
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
+}
+
+/// The inode number of a network namespace file (what the probes compare `net->ns.inum` with).
+pub fn netns_inode(path: impl AsRef<Path>) -> Result<u32, ProbeError> {
+    use std::os::unix::fs::MetadataExt as _;
+    let path = path.as_ref();
+    let meta = std::fs::metadata(path).map_err(|source| ProbeError::Netns {
+        path: path.display().to_string(),
+        source,
+    })?;
+    u32::try_from(meta.ino()).map_err(|_| ProbeError::Netns {
+        path: path.display().to_string(),
+        source: io::Error::other("inode number does not fit 32 bits"),
+    })
 }

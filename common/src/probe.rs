@@ -1,0 +1,448 @@
+//! Types of the per-layer probes (`probes-ebpf` and its loader `uadpbench-probes`).
+//!
+//! # Transport: per-packet timestamp slots
+//!
+//! The probes do not send events through a ring buffer. Each probe writes one [`Stamp`] into
+//! the array map [`PROBE_SLOTS_MAP_NAME`] (`Array<Stamp>`, `BPF_F_MMAPABLE`), at the slot of its
+//! packet in its layer's region:
+//!
+//! ```text
+//! PROBE_SLOTS[stamp_index(layer, crossing, packet_id, slot_mask)] = Stamp { packet_id, t_ns, tid, cpu }
+//! ```
+//!
+//! The regions are layer-major (`[layer][crossing][packet_id & slot_mask]`): consecutive packets
+//! of one layer are adjacent, so a probe writes where the previous packet's probe wrote (warm
+//! cache lines and pages, sequential for the prefetcher) instead of into a fresh per-packet
+//! record.
+//!
+//! `t_ns == 0` marks a free stamp. Userspace maps the array and drains it (copies the stamps
+//! out and zeroes `t_ns`). A probe that finds its stamp still holding an undrained *other*
+//! packet overwrites it and counts [`LayerCounter::Overwritten`] for its layer; a probe that
+//! finds both crossings of its layer already holding *this* packet counts
+//! [`LayerCounter::ExtraCrossing`] and drops its stamp. So every event is either drained or
+//! counted.
+//!
+//! `crossing` is 0 the first time a packet id crosses a layer and 1 the second time (a
+//! ping-pong echo carries the same packet id back through the same layers).
+//!
+//! # Hook for the XDP program
+//!
+//! [`LayerId::XdpIngress`] is stamped by the XDP program of the `xdp` path, not by
+//! `probes-ebpf`. To do so it declares a map of the same name and layout, shares it with the
+//! loader (pinning), and writes its stamp at [`stamp_index`] like the probes do (`crossing` 0,
+//! or 1 if stamp 0 already holds the packet).
+
+use crate::UADP_UDP_PORT;
+
+/// Layer regions in [`PROBE_SLOTS_MAP_NAME`]: room for every [`LayerId`] (id < this).
+pub const PROBE_MAX_LAYERS: usize = 24;
+/// How often one packet id can cross the same layer and be recorded (out and echo).
+pub const PROBE_MAX_CROSSINGS: usize = 2;
+/// Default number of packet slots (a power of two): stamps of the last 16384 packet ids are
+/// kept until drained. Each slot is `PROBE_MAX_LAYERS × PROBE_MAX_CROSSINGS` stamps of 24
+/// bytes (1152 bytes): 16384 slots are 18 MiB.
+pub const PROBE_DEFAULT_SLOTS: u32 = 16384;
+
+/// Name of the stamp array (`Array<Stamp>`, [`stamp_entries`] entries, `BPF_F_MMAPABLE`) in
+/// the `probes-ebpf` object.
+pub const PROBE_SLOTS_MAP_NAME: &str = "PROBE_SLOTS";
+/// Name of the per-CPU counter array (`PerCpuArray<u64>`, indices [`layer_counter_index`] and
+/// [`GlobalCounter`]) in the `probes-ebpf` object.
+pub const PROBE_COUNTERS_MAP_NAME: &str = "PROBE_COUNTERS";
+/// Name of the per-thread context array (`Array<ThreadState>`, index `tid % PROBE_THREAD_SLOTS`).
+pub const PROBE_THREADS_MAP_NAME: &str = "PROBE_THREADS";
+/// Entries of [`PROBE_THREADS_MAP_NAME`] (a power of two).
+pub const PROBE_THREAD_SLOTS: u32 = 4096;
+/// Name of the skb address → packet map (`LruHashMap<u64, SkbId>`) used by the classic
+/// tracepoint variants, which see only `skbaddr`.
+pub const PROBE_SKB_IDS_MAP_NAME: &str = "PROBE_SKB_IDS";
+/// Entries of [`PROBE_SKB_IDS_MAP_NAME`].
+pub const PROBE_SKB_IDS_ENTRIES: u32 = 8192;
+/// Name of the record masks (`Array<u32>`, [`RECORD_MASKS`] entries): bit [`LayerId::bit`]
+/// set = the layer's probe writes stamps. Entry [`RECORD_MASK_MAIN`] is read by every program
+/// except the classic skb tracepoints, which read [`RECORD_MASK_CLASSIC`]: a program attached
+/// only as a helper (e.g. the classic `consume_skb` that forgets freed skbs) keeps its context
+/// work but records nothing. Written by userspace after attaching; all zero = record nothing.
+pub const PROBE_RECORD_MAP_NAME: &str = "PROBE_RECORD";
+/// Entries of [`PROBE_RECORD_MAP_NAME`].
+pub const RECORD_MASKS: u32 = 2;
+/// [`PROBE_RECORD_MAP_NAME`] entry of all programs but the classic skb tracepoints.
+pub const RECORD_MASK_MAIN: u32 = 0;
+/// [`PROBE_RECORD_MAP_NAME`] entry of the classic skb tracepoints.
+pub const RECORD_MASK_CLASSIC: u32 = 1;
+
+/// Name of the read-only global [`ProbeGlobals`] in the `probes-ebpf` object.
+pub const PROBE_GLOBALS_NAME: &str = "PROBE_GLOBALS";
+
+/// `BPF_F_MMAPABLE`: the array map can be `mmap`ed by userspace.
+pub const BPF_F_MMAPABLE: u32 = 1 << 10;
+
+/// A stack layer a packet crosses. The discriminant is the index into
+/// [`PacketSlot::stamps`]`[crossing]` and the id in every event.
+///
+/// The order is the table order: send side from the user call to the driver, then receive side
+/// from the driver (or XDP) to the user. The userspace table (`uadpbench_probes::LAYERS`) says
+/// for each layer which paths cross it and how it is hooked.
+#[repr(u16)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LayerId {
+    /// uprobe on libc `send`/`sendto` (entry): the user/libc boundary before the system call.
+    LibcSendto = 0,
+    /// `syscalls:sys_enter_sendto`.
+    SysEnterSendto = 1,
+    /// `udp_sendmsg` entry (fentry/kprobe).
+    UdpSendmsg = 2,
+    /// `ip_send_skb` entry (fentry/kprobe).
+    IpSendSkb = 3,
+    /// `packet_sendmsg` entry (fentry/kprobe), AF_PACKET.
+    PacketSendmsg = 4,
+    /// `__dev_direct_xmit` entry (fentry/kprobe): AF_XDP copy-mode and `PACKET_QDISC_BYPASS` TX.
+    DevDirectXmit = 5,
+    /// `net:net_dev_queue`: `dev_queue_xmit` entered.
+    NetDevQueue = 6,
+    /// `qdisc:qdisc_dequeue`: a qdisc handed the packet on (only with a qdisc; veth: noqueue).
+    QdiscDequeue = 7,
+    /// `net:net_dev_start_xmit`: the driver's `ndo_start_xmit` is called.
+    NetDevStartXmit = 8,
+    /// `net:netif_rx`: veth hands the packet to the peer's backlog (inside `veth_xmit`).
+    NetifRx = 9,
+    /// `net:net_dev_xmit`: the driver's `ndo_start_xmit` returned.
+    NetDevXmit = 10,
+    /// `sock:sock_send_length`: the protocol's `sendmsg` returned.
+    SockSendLength = 11,
+    /// `syscalls:sys_exit_sendto`.
+    SysExitSendto = 12,
+    /// The XDP program of the `xdp` path (external hook, see the module docs).
+    XdpIngress = 13,
+    /// `net:netif_receive_skb`: the receive path takes the packet from the backlog.
+    NetifReceiveSkb = 14,
+    /// `ip_rcv` entry (fentry/kprobe).
+    IpRcv = 15,
+    /// `udp_rcv` entry (fentry/kprobe).
+    UdpRcv = 16,
+    /// `packet_rcv` entry (fentry/kprobe), AF_PACKET.
+    PacketRcv = 17,
+    /// `skb:skb_copy_datagram_iovec`: the payload is copied to the user buffer.
+    SkbCopyDatagramIovec = 18,
+    /// `sock:sock_recv_length`: the protocol's `recvmsg` returned.
+    SockRecvLength = 19,
+    /// `syscalls:sys_exit_recvfrom`.
+    SysExitRecvfrom = 20,
+    /// uretprobe on libc `recv`/`recvfrom`: the user/libc boundary after the system call.
+    LibcRecvfrom = 21,
+    /// `skb:consume_skb`: the received skb is freed, during `recvfrom` or later on the CPU
+    /// that allocated it (deferred free); not ordered relative to the socket layers.
+    ConsumeSkb = 22,
+}
+
+/// Number of [`LayerId`]s.
+pub const LAYER_COUNT: usize = 23;
+
+// Every layer has a region in the stamp array and a bit in the u32 record masks.
+const _: () = assert!(LAYER_COUNT <= PROBE_MAX_LAYERS && LAYER_COUNT <= 32);
+
+impl LayerId {
+    /// All layers, in id (= table) order.
+    pub const ALL: [LayerId; LAYER_COUNT] = [
+        LayerId::LibcSendto,
+        LayerId::SysEnterSendto,
+        LayerId::UdpSendmsg,
+        LayerId::IpSendSkb,
+        LayerId::PacketSendmsg,
+        LayerId::DevDirectXmit,
+        LayerId::NetDevQueue,
+        LayerId::QdiscDequeue,
+        LayerId::NetDevStartXmit,
+        LayerId::NetifRx,
+        LayerId::NetDevXmit,
+        LayerId::SockSendLength,
+        LayerId::SysExitSendto,
+        LayerId::XdpIngress,
+        LayerId::NetifReceiveSkb,
+        LayerId::IpRcv,
+        LayerId::UdpRcv,
+        LayerId::PacketRcv,
+        LayerId::SkbCopyDatagramIovec,
+        LayerId::SockRecvLength,
+        LayerId::SysExitRecvfrom,
+        LayerId::LibcRecvfrom,
+        LayerId::ConsumeSkb,
+    ];
+
+    /// The id as an index (`0..LAYER_COUNT`).
+    #[inline(always)]
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The layer with this id.
+    pub const fn from_index(index: usize) -> Option<LayerId> {
+        if index < LAYER_COUNT {
+            Some(Self::ALL[index])
+        } else {
+            None
+        }
+    }
+
+    /// The stable snake_case name (CSV values, `--probes` lists).
+    pub const fn name(self) -> &'static str {
+        match self {
+            LayerId::LibcSendto => "libc_sendto",
+            LayerId::SysEnterSendto => "sys_enter_sendto",
+            LayerId::UdpSendmsg => "udp_sendmsg",
+            LayerId::IpSendSkb => "ip_send_skb",
+            LayerId::PacketSendmsg => "packet_sendmsg",
+            LayerId::DevDirectXmit => "dev_direct_xmit",
+            LayerId::NetDevQueue => "net_dev_queue",
+            LayerId::QdiscDequeue => "qdisc_dequeue",
+            LayerId::NetDevStartXmit => "net_dev_start_xmit",
+            LayerId::NetifRx => "netif_rx",
+            LayerId::NetDevXmit => "net_dev_xmit",
+            LayerId::SockSendLength => "sock_send_length",
+            LayerId::SysExitSendto => "sys_exit_sendto",
+            LayerId::XdpIngress => "xdp_ingress",
+            LayerId::NetifReceiveSkb => "netif_receive_skb",
+            LayerId::IpRcv => "ip_rcv",
+            LayerId::UdpRcv => "udp_rcv",
+            LayerId::PacketRcv => "packet_rcv",
+            LayerId::SkbCopyDatagramIovec => "skb_copy_datagram_iovec",
+            LayerId::ConsumeSkb => "consume_skb",
+            LayerId::SockRecvLength => "sock_recv_length",
+            LayerId::SysExitRecvfrom => "sys_exit_recvfrom",
+            LayerId::LibcRecvfrom => "libc_recvfrom",
+        }
+    }
+
+    /// The layer of this name.
+    pub fn from_name(name: &str) -> Option<LayerId> {
+        Self::ALL.into_iter().find(|l| l.name() == name)
+    }
+
+    /// Bit of this layer in the record masks ([`PROBE_RECORD_MAP_NAME`]).
+    #[inline(always)]
+    pub const fn bit(self) -> u32 {
+        1 << (self as u32)
+    }
+}
+
+/// One timestamp of one packet at one layer. `t_ns == 0`: free.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Stamp {
+    /// The packet id (UADP RawData field 2 = the benchmark's 64-bit packet id).
+    pub packet_id: u64,
+    /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC) when the probe ran; 0 = free stamp. Written last.
+    pub t_ns: u64,
+    /// The thread (kernel pid) that was current when the probe ran (softirq work runs in
+    /// whatever thread it interrupted, or in `ksoftirqd`).
+    pub tid: u32,
+    /// The CPU the probe ran on.
+    pub cpu: u32,
+}
+
+/// Index into [`PROBE_SLOTS_MAP_NAME`] of the stamp of `layer` for a packet
+/// (`slot_mask` = slots − 1, slots a power of two).
+#[inline(always)]
+pub const fn stamp_index(layer: LayerId, crossing: u32, packet_id: u64, slot_mask: u32) -> u32 {
+    ((layer as u32) * PROBE_MAX_CROSSINGS as u32 + (crossing & 1)) * (slot_mask + 1)
+        + ((packet_id as u32) & slot_mask)
+}
+
+/// Entries of [`PROBE_SLOTS_MAP_NAME`] for `slots` packet slots.
+pub const fn stamp_entries(slots: u32) -> u32 {
+    PROBE_MAX_LAYERS as u32 * PROBE_MAX_CROSSINGS as u32 * slots
+}
+
+/// Per-layer counters in [`PROBE_COUNTERS_MAP_NAME`]; see [`layer_counter_index`].
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LayerCounter {
+    /// Stamps written.
+    Recorded = 0,
+    /// Stamps written over an undrained stamp of another packet (that stamp is lost).
+    Overwritten = 1,
+    /// Stamps dropped because both crossings of the layer already hold this packet.
+    ExtraCrossing = 2,
+    /// A probe of a benchmark thread could not read the buffer (`bpf_probe_read_*` failed), so
+    /// it could not tell whether this was a benchmark message.
+    ReadFailed = 3,
+    /// Classic tracepoint variants: the skb map knew the skb address but the frame length the
+    /// tracepoint reports differs from the tagged packet's (a stale entry of a freed skb whose
+    /// memory now holds another packet): no stamp written.
+    Mismatch = 4,
+}
+
+/// Counters per layer in [`PROBE_COUNTERS_MAP_NAME`].
+pub const LAYER_COUNTERS: u32 = 8;
+
+/// Index of a per-layer counter in [`PROBE_COUNTERS_MAP_NAME`].
+#[inline(always)]
+pub const fn layer_counter_index(layer: LayerId, counter: LayerCounter) -> u32 {
+    layer as u32 * LAYER_COUNTERS + counter as u32
+}
+
+/// Counters not tied to a layer, after the per-layer ones in [`PROBE_COUNTERS_MAP_NAME`].
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GlobalCounter {
+    /// A thread took over a [`ThreadState`] slot that held another thread's in-flight context
+    /// (`tid` collision modulo [`PROBE_THREAD_SLOTS`]); that thread's later layers find none.
+    ThreadSlotEvictions = 0,
+    /// Inserting into the skb map failed.
+    SkbIdsInsertFailed = 1,
+}
+
+/// Index of a global counter in [`PROBE_COUNTERS_MAP_NAME`].
+#[inline(always)]
+pub const fn global_counter_index(counter: GlobalCounter) -> u32 {
+    PROBE_MAX_LAYERS as u32 * LAYER_COUNTERS + counter as u32
+}
+
+/// Entries of [`PROBE_COUNTERS_MAP_NAME`].
+pub const PROBE_COUNTER_COUNT: u32 = PROBE_MAX_LAYERS as u32 * LAYER_COUNTERS + 8;
+
+/// [`ThreadState::flags`]: `send_id`/`send_crossing` hold the benchmark message of the
+/// `sendto` in progress.
+pub const THREAD_SEND: u32 = 1 << 0;
+/// [`ThreadState::flags`]: `recv_ubuf` holds the buffer of the `recvfrom` in progress.
+pub const THREAD_RECV: u32 = 1 << 1;
+/// [`ThreadState::flags`]: `recv_id`/`recv_crossing` hold the benchmark message received by
+/// the `recvfrom` in progress.
+pub const THREAD_RECV_ID: u32 = 1 << 2;
+/// [`ThreadState::flags`]: `libc_ubuf` holds the buffer of the libc `recv`/`recvfrom` in
+/// progress.
+pub const THREAD_LIBC_RECV: u32 = 1 << 3;
+
+/// Per-thread context of the system-call layers (value of [`PROBE_THREADS_MAP_NAME`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ThreadState {
+    /// The thread owning this slot.
+    pub tid: u32,
+    /// `THREAD_*` bits.
+    pub flags: u32,
+    /// Packet id of the `sendto` in progress.
+    pub send_id: u64,
+    /// Crossing of the `sendto` in progress.
+    pub send_crossing: u32,
+    /// Expected length of the frame (L2) the `sendto` in progress makes (for the classic
+    /// tracepoint fallback, which tags the thread's skb of that length).
+    pub send_len: u32,
+    /// User buffer of the `recvfrom` in progress.
+    pub recv_ubuf: u64,
+    /// Packet id received by the `recvfrom` in progress.
+    pub recv_id: u64,
+    /// Crossing of the `recvfrom` in progress.
+    pub recv_crossing: u32,
+    /// Explicit padding.
+    pub _reserved: u32,
+    /// User buffer of the libc `recv`/`recvfrom` in progress.
+    pub libc_ubuf: u64,
+}
+
+/// Value of [`PROBE_SKB_IDS_MAP_NAME`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SkbId {
+    /// The packet id.
+    pub packet_id: u64,
+    /// Its crossing.
+    pub crossing: u32,
+    /// Length of the frame (from the Ethernet header) when it was tagged.
+    pub frame_len: u32,
+}
+
+/// Byte offsets of the few kernel struct fields the BTF-typed probes read, resolved from
+/// `/sys/kernel/btf/vmlinux` by the loader (the eBPF programs are built without CO-RE).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct KernelOffsets {
+    /// `struct sk_buff`: `head` (`unsigned char *`).
+    pub skb_head: u16,
+    /// `struct sk_buff`: `data` (`unsigned char *`).
+    pub skb_data: u16,
+    /// `struct sk_buff`: `mac_header` (`u16`, `0xffff` = unset).
+    pub skb_mac_header: u16,
+    /// `struct sk_buff`: `dev` (`struct net_device *`).
+    pub skb_dev: u16,
+    /// `struct net_device`: `nd_net` (`possible_net_t`, whose first member is `struct net *`).
+    pub dev_nd_net: u16,
+    /// `struct net`: `ns.inum` (`unsigned int`), the network namespace inode number.
+    pub net_ns_inum: u16,
+    /// Explicit padding.
+    pub _reserved: [u16; 2],
+}
+
+/// [`ProbeGlobals::flags`]: [`ProbeGlobals::offsets`] are valid (BTF was readable).
+pub const PROBE_FLAG_OFFSETS: u32 = 1 << 0;
+/// [`ProbeGlobals::flags`]: device-level layers only record packets on devices in the network
+/// namespaces [`ProbeGlobals::netns_inum`].
+pub const PROBE_FLAG_NETNS_FILTER: u32 = 1 << 1;
+
+/// [`ProbeGlobals::user_format`]: the user buffer of `sendto`/`recvfrom` is the UADP message
+/// (UDP socket).
+pub const USER_FORMAT_UADP: u32 = 0;
+/// [`ProbeGlobals::user_format`]: the user buffer is a whole Ethernet frame (AF_PACKET).
+pub const USER_FORMAT_ETHERNET: u32 = 1;
+/// [`ProbeGlobals::user_format`]: the system calls carry no packet (AF_XDP kicks).
+pub const USER_FORMAT_NONE: u32 = 2;
+
+/// Configuration of the probes: the read-only global `PROBE_GLOBALS`, fixed at load time.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ProbeGlobals {
+    /// Only threads of this process (tgid) are traced by the process-context layers; 0 = all.
+    pub target_tgid: u32,
+    /// Slots − 1 (slots is a power of two).
+    pub slot_mask: u32,
+    /// `PROBE_FLAG_*` bits.
+    pub flags: u32,
+    /// [`USER_FORMAT_UADP`], [`USER_FORMAT_ETHERNET`] or [`USER_FORMAT_NONE`].
+    pub user_format: u32,
+    /// Network namespace inode numbers for [`PROBE_FLAG_NETNS_FILTER`] (0 = unused entry).
+    pub netns_inum: [u32; 2],
+    /// PublisherId (UInt16) of benchmark messages.
+    pub publisher_id: u16,
+    /// UDP port of UADP over UDP (source or destination).
+    pub udp_port: u16,
+    /// Kernel struct offsets (valid if [`PROBE_FLAG_OFFSETS`]).
+    pub offsets: KernelOffsets,
+}
+
+impl ProbeGlobals {
+    /// Nothing traced until the loader sets it up.
+    pub const DEFAULT: ProbeGlobals = ProbeGlobals {
+        target_tgid: 0,
+        slot_mask: PROBE_DEFAULT_SLOTS - 1,
+        flags: 0,
+        user_format: USER_FORMAT_UADP,
+        netns_inum: [0; 2],
+        publisher_id: 2234,
+        udp_port: UADP_UDP_PORT,
+        offsets: KernelOffsets {
+            skb_head: 0,
+            skb_data: 0,
+            skb_mac_header: 0,
+            skb_dev: 0,
+            dev_nd_net: 0,
+            net_ns_inum: 0,
+            _reserved: [0; 2],
+        },
+    };
+}
+
+impl Default for ProbeGlobals {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// Offset of the packet id (UInt64 LE) in a benchmark UADP message.
+pub const UADP_PACKET_ID_OFFSET: usize = 28;
+/// Bytes of a benchmark UADP message a probe needs to see (up to the end of the packet id).
+pub const UADP_PROBE_LEN: usize = 36;
+/// First byte of a benchmark message: UADP version 1, PublisherId, GroupHeader, PayloadHeader
+/// and ExtendedFlags1 present.
+pub const UADP_BYTE0: u8 = 0xB1;
+/// Second byte: ExtendedFlags1 = PublisherId type UInt16.
+pub const UADP_BYTE1: u8 = 0x01;
