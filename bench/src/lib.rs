@@ -3,13 +3,15 @@
 //! The binary only parses its command line; everything it does lives here, testable without
 //! the CLI: one measurement over the two-namespace topology ([`run`]), its statistics
 //! ([`stats`]) and result files ([`results`], [`meta`]), and decoding of UADP messages and
-//! captures ([`decode`]).
+//! captures ([`decode`]), and publishing to / subscribing from third-party OPC UA PubSub stacks
+//! ([`interop`]).
 
 pub mod campaign;
 pub mod campaign_run;
 pub mod capture;
 pub mod decode;
 pub mod doctor;
+pub mod interop;
 pub mod json;
 pub mod meta;
 pub mod paths;

@@ -8,8 +8,20 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use uadpbench::decode::{self, DecodeInput};
+use uadpbench::interop::{
+    self,
+    fields::FieldList,
+    layout::{ConfigVersion, Encoding, LayoutConfig, PublisherIdSetting},
+    mask::{DataSetMessageContentMask, NetworkMessageContentMask},
+    net::MulticastOptions,
+    preset::Preset,
+    publish::{PublishConfig, Publisher},
+    subscribe::{PublisherIdMatch, ReaderFilter, SubscribeConfig, Subscriber},
+    url::Target,
+};
 use uadpbench::paths::PathOptions;
 use uadpbench::run::{self, Mode, RunConfig};
+use uadpbench_sender::frame::EthFraming;
 use uadpbench_sender::sched::ThreadSched;
 use uadpbench_sender::transport::{Encap, PathKind};
 
@@ -38,6 +50,10 @@ enum Command {
     Doctor,
     /// Remove namespaces and veths that killed runs left behind.
     Cleanup(CleanupArgs),
+    /// Publish a configured UADP stream to an OPC UA target (a third-party subscriber, a PLC).
+    Publish(PublishArgs),
+    /// Receive UADP from a target, filter like a DataSetReader and report per writer.
+    Subscribe(SubscribeArgs),
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -172,6 +188,280 @@ struct DecodeArgs {
     /// split into fields without it; without it the bytes are printed as hex).
     #[arg(long, value_name = "TYPES")]
     raw_layout: Option<String>,
+}
+
+/// Publisher identity and DataSet layout: a preset, a layout file, and flags over both.
+#[derive(Debug, Args)]
+struct LayoutArgs {
+    /// Ready-made layout (default sdk-tutorial); the flags below override parts of it.
+    #[arg(long, value_enum)]
+    preset: Option<Preset>,
+    /// TOML file with layout keys (preset, publisher_id, writer_group_id, writer_ids,
+    /// network_message, dataset_message, encoding, fields, ...); flags override it.
+    #[arg(long, value_name = "FILE")]
+    layout_file: Option<PathBuf>,
+    /// PublisherId as TYPE:VALUE (TYPE Byte, UInt16, UInt32, UInt64 or String), or a number
+    /// of the preset's type.
+    #[arg(long, value_name = "[TYPE:]VALUE")]
+    publisher_id: Option<PublisherIdSetting>,
+    /// WriterGroupId (in the GroupHeader).
+    #[arg(long, value_name = "ID")]
+    writer_group_id: Option<u16>,
+    /// DataSetWriterIds, comma-separated: one DataSetMessage each per NetworkMessage.
+    #[arg(long, value_name = "ID,...", value_delimiter = ',')]
+    writer_ids: Option<Vec<u16>>,
+    /// UadpNetworkMessageContentMask: names joined by | (PublisherId, GroupHeader,
+    /// WriterGroupId, GroupVersion, NetworkMessageNumber, SequenceNumber, PayloadHeader,
+    /// Timestamp, PicoSeconds, DataSetClassId, PromotedFields), a number, or none.
+    #[arg(long, value_name = "MASK")]
+    network_message: Option<NetworkMessageContentMask>,
+    /// UadpDataSetMessageContentMask: names joined by | (Timestamp, PicoSeconds, Status,
+    /// MajorVersion, MinorVersion, SequenceNumber), a number, or none.
+    #[arg(long, value_name = "MASK")]
+    dataset_message: Option<DataSetMessageContentMask>,
+    /// Field encoding.
+    #[arg(long, value_enum)]
+    encoding: Option<Encoding>,
+    /// The DataSet: TYPE[=VALUE],... with VALUE counter, now, toggle, mono-ns or a constant,
+    /// e.g. DateTime,Int32,Int64,Boolean or DateTime=now,Int32=-42,UInt64=mono-ns.
+    #[arg(long, value_name = "FIELDS")]
+    fields: Option<FieldList>,
+    /// GroupVersion (in the GroupHeader).
+    #[arg(long, value_name = "N")]
+    group_version: Option<u32>,
+    /// DataSet ConfigurationVersion, as the subscriber's DataSetMetaData has it.
+    #[arg(long, value_name = "MAJOR.MINOR")]
+    config_version: Option<ConfigVersion>,
+    /// DataSetClassId (8-4-4-4-12 hex digits), sent when the mask has DataSetClassId.
+    #[arg(long, value_name = "GUID")]
+    dataset_class_id: Option<String>,
+}
+
+impl LayoutArgs {
+    fn resolve(self) -> anyhow::Result<interop::layout::Layout> {
+        let base = match &self.layout_file {
+            Some(p) => LayoutConfig::load(p)?,
+            None => LayoutConfig::default(),
+        };
+        let flags = LayoutConfig {
+            preset: self.preset,
+            publisher_id: self.publisher_id,
+            writer_group_id: self.writer_group_id,
+            writer_ids: self.writer_ids,
+            network_message: self.network_message,
+            dataset_message: self.dataset_message,
+            encoding: self.encoding,
+            fields: self.fields,
+            group_version: self.group_version,
+            config_version: self.config_version,
+            dataset_class_id: self.dataset_class_id,
+        };
+        Ok(base.overlay(flags).resolve()?)
+    }
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum FramingArg {
+    /// Ethernet II, EtherType 0xB62C (Part 14).
+    EthernetIi,
+    /// IEEE 802.3 length field + LLC/SNAP header carrying 0xB62C.
+    Ieee8023,
+}
+
+#[derive(Debug, Args)]
+struct PublishArgs {
+    /// Where to send: opc.udp://HOST:PORT (unicast or multicast) or opc.eth://MAC[:VID[.PCP]].
+    #[arg(long, value_name = "URL", default_value = "opc.udp://224.0.0.22:4840")]
+    target: Target,
+    /// Interface to send on; required for multicast and opc.eth (never the route's default).
+    #[arg(long, value_name = "IFNAME")]
+    interface: Option<String>,
+    #[command(flatten)]
+    layout: LayoutArgs,
+    /// Messages to send.
+    #[arg(long, conflicts_with = "duration")]
+    count: Option<u64>,
+    /// Seconds to publish.
+    #[arg(long, value_name = "SECS")]
+    duration: Option<f64>,
+    /// Publishing interval in microseconds (0: as fast as possible).
+    #[arg(long, default_value_t = 1_000)]
+    interval_us: u64,
+    /// Busy-wait this many microseconds before each deadline (more precise, burns CPU).
+    #[arg(long, default_value_t = 0)]
+    spin_us: u64,
+    /// opc.eth: frame format.
+    #[arg(long, value_enum, default_value = "ethernet-ii")]
+    eth_framing: FramingArg,
+    /// Multicast TTL (1: the link only).
+    #[arg(long, default_value_t = 1)]
+    multicast_ttl: u8,
+    /// Also deliver multicast to sockets of this host (IP_MULTICAST_LOOP).
+    #[arg(long)]
+    multicast_loop: bool,
+    /// Write the send log (CSV: index, sequence, deadline and send CLOCK_MONOTONIC ns) here.
+    #[arg(long, value_name = "FILE")]
+    send_log: Option<PathBuf>,
+    /// Print the resolved layout and message 0 (hex and JSON); send nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+struct SubscribeArgs {
+    /// Where to listen: opc.udp://ADDR:PORT (a local address, 0.0.0.0, or a multicast group)
+    /// or opc.eth://MAC (the destination MAC of the frames).
+    #[arg(long, value_name = "URL", default_value = "opc.udp://224.0.0.22:4840")]
+    target: Target,
+    /// Interface to listen on; required for multicast and opc.eth.
+    #[arg(long, value_name = "IFNAME")]
+    interface: Option<String>,
+    /// Accept only this PublisherId: a number (any numeric type) or TYPE:VALUE (exact).
+    #[arg(long, value_name = "[TYPE:]VALUE")]
+    publisher_id: Option<PublisherIdMatch>,
+    /// Accept only this WriterGroupId.
+    #[arg(long, value_name = "ID")]
+    writer_group_id: Option<u16>,
+    /// Accept only these DataSetWriterIds (comma-separated or repeated).
+    #[arg(long = "writer-id", value_name = "ID", value_delimiter = ',')]
+    writer_ids: Vec<u16>,
+    /// RawData field types, TYPE,TYPE,... (RawData cannot be split into fields without them).
+    #[arg(long, value_name = "TYPES")]
+    fields: Option<FieldList>,
+    /// Take the RawData field types from this preset's DataSet.
+    #[arg(long, value_enum, conflicts_with = "fields")]
+    preset: Option<Preset>,
+    /// Stop after this many accepted NetworkMessages.
+    #[arg(long)]
+    count: Option<u64>,
+    /// Stop after this many seconds (with --count: whichever comes first).
+    #[arg(long, value_name = "SECS")]
+    duration: Option<f64>,
+    /// Write every received NetworkMessage as one JSON object per line.
+    #[arg(long, value_name = "FILE")]
+    json_lines: Option<PathBuf>,
+    /// Write one CSV row per accepted DataSetMessage.
+    #[arg(long, value_name = "FILE")]
+    samples: Option<PathBuf>,
+    /// The publishing interval, reference of the jitter (default: the mean inter-arrival).
+    #[arg(long, value_name = "US")]
+    expected_interval_us: Option<u64>,
+    /// Field index carrying the publisher's CLOCK_MONOTONIC send time (a mono-ns field).
+    #[arg(long, value_name = "N", conflicts_with = "send_log")]
+    send_time_field: Option<u16>,
+    /// A uadpbench publisher's send log: latency joined on the sequence number.
+    #[arg(long, value_name = "FILE")]
+    send_log: Option<PathBuf>,
+}
+
+fn seconds(flag: &str, s: Option<f64>) -> anyhow::Result<Option<std::time::Duration>> {
+    s.map(|v| {
+        std::time::Duration::try_from_secs_f64(v)
+            .map_err(|_| anyhow::anyhow!("{flag} {v}: give a non-negative number of seconds"))
+    })
+    .transpose()
+}
+
+fn stop_on_signal() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = Arc::clone(&stop);
+    ctrlc::set_handler(move || s.store(true, Ordering::Relaxed))
+        .map_err(|e| anyhow::anyhow!("cannot install the signal handler: {e}"))?;
+    Ok(stop)
+}
+
+fn publish_command(a: PublishArgs) -> anyhow::Result<ExitCode> {
+    let layout = a.layout.resolve()?;
+    if a.dry_run {
+        for l in interop::publish::preview(&layout)? {
+            println!("{l}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let cfg = PublishConfig {
+        target: a.target,
+        interface: a.interface,
+        layout,
+        count: a.count,
+        duration: seconds("--duration", a.duration)?,
+        interval: std::time::Duration::from_micros(a.interval_us),
+        spin: std::time::Duration::from_micros(a.spin_us),
+        framing: match a.eth_framing {
+            FramingArg::EthernetIi => EthFraming::EthernetII,
+            FramingArg::Ieee8023 => EthFraming::Ieee8023Snap,
+        },
+        multicast: MulticastOptions {
+            ttl: a.multicast_ttl,
+            loopback: a.multicast_loop,
+        },
+        send_log: a.send_log,
+    };
+    let problems = cfg.problems();
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("error: {p}");
+        }
+        return Ok(ExitCode::from(2));
+    }
+    let mut publisher = Publisher::open(cfg)?;
+    let stop = stop_on_signal()?;
+    eprintln!("{} (Ctrl-C stops)", publisher.describe());
+    let report = publisher.run(&stop)?;
+    for l in report.lines() {
+        println!("{l}");
+    }
+    Ok(if report.interrupted {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn subscribe_command(a: SubscribeArgs) -> anyhow::Result<ExitCode> {
+    let raw_layout = match (a.fields, a.preset) {
+        (Some(f), _) => Some(f.0.iter().map(|f| f.ty).collect()),
+        (None, Some(p)) => Some(p.layout().field_types()),
+        (None, None) => None,
+    };
+    let bounded = a.count.is_some() || a.duration.is_some();
+    let cfg = SubscribeConfig {
+        target: Some(a.target),
+        interface: a.interface,
+        filter: ReaderFilter {
+            publisher_id: a.publisher_id,
+            writer_group_id: a.writer_group_id,
+            writer_ids: a.writer_ids,
+        },
+        raw_layout,
+        count: a.count,
+        duration: seconds("--duration", a.duration)?,
+        json_lines: a.json_lines,
+        samples: a.samples,
+        expected_interval: a.expected_interval_us.map(std::time::Duration::from_micros),
+        send_time_field: a.send_time_field,
+        send_log: a.send_log,
+    };
+    let problems = cfg.problems();
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("error: {p}");
+        }
+        return Ok(ExitCode::from(2));
+    }
+    let mut subscriber = Subscriber::open(cfg)?;
+    let stop = stop_on_signal()?;
+    eprintln!("{} (Ctrl-C stops)", subscriber.describe());
+    let report = subscriber.run(&stop, &mut |_| {})?;
+    for l in report.lines() {
+        println!("{l}");
+    }
+    Ok(if report.interrupted && bounded {
+        ExitCode::from(130)
+    } else if report.accepted == 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn decode_command(a: DecodeArgs) -> anyhow::Result<ExitCode> {
@@ -425,6 +715,8 @@ fn main() -> ExitCode {
         }
         Command::Decode(a) => decode_command(a),
         Command::Cleanup(a) => cleanup_command(a),
+        Command::Publish(a) => publish_command(a),
+        Command::Subscribe(a) => subscribe_command(a),
     };
     match result {
         Ok(code) => code,

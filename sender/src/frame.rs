@@ -21,6 +21,20 @@
 //! padding). The UDP checksum is deliberately **not** verified: with veth offloads on, locally
 //! generated UDP packets carry a partial checksum (CHECKSUM_PARTIAL), which a raw receiver sees
 //! as wrong. The IPv4 header checksum is always computed in software and is verified.
+//!
+//! Some third-party stacks send UADP in IEEE 802.3 *length-field* frames instead of Ethernet II:
+//! the EtherType/length field holds the length of the MAC client data (≤ 1500), followed by an
+//! IEEE 802.2 LLC header with a SNAP extension that carries the EtherType (the RFC 1042 /
+//! IEEE 802 "SNAP with OUI 00-00-00" encapsulation of an EtherType protocol):
+//!
+//! ```text
+//! dst(6) src(6) [TPID 0x8100/0x88A8 + TCI] length(2, ≤ 1500)
+//!   DSAP 0xAA  SSAP 0xAA  control 0x03 (UI)  OUI 00-00-00  type 0xB62C   UADP …   [padding]
+//! ```
+//!
+//! [`parse_raw_uadp`] accepts both framings ([`EthFraming`]); for length-field frames the UADP
+//! message ends where the length field says (8 bytes of LLC/SNAP included in it), so padding is
+//! cut off. Any other 802.2 protocol (STP, other SNAP OUIs or types) is foreign.
 
 use std::net::Ipv4Addr;
 
@@ -49,6 +63,36 @@ pub struct VlanTag {
     pub id: u16,
     /// Priority code point (802.1p class, the TSN traffic class), 0..=7.
     pub pcp: u8,
+}
+
+/// IEEE 802.2 LLC (DSAP 0xAA, SSAP 0xAA, control 0x03) + SNAP (OUI 00-00-00, type 0xB62C):
+/// what follows the length field of an IEEE 802.3 length-field frame carrying UADP.
+pub const LLC_SNAP_UADP: [u8; 8] = [0xAA, 0xAA, 0x03, 0x00, 0x00, 0x00, 0xB6, 0x2C];
+/// Largest value of the EtherType/length field that is a length (IEEE 802.3 clause 3.2.6);
+/// 0x0600 and above are EtherTypes.
+pub const MAX_8023_LENGTH: u16 = 1500;
+
+/// How a raw Ethernet frame announces UADP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum EthFraming {
+    /// Ethernet II: EtherType 0xB62C (what OPC UA Part 14 §7.3.4 specifies).
+    #[default]
+    EthernetII,
+    /// IEEE 802.3 length field + LLC/SNAP header carrying type 0xB62C ([`LLC_SNAP_UADP`]).
+    Ieee8023Snap,
+}
+
+/// A frame that carries UADP, found by [`parse_raw_uadp`] (any sender, any destination).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawUadp<'a> {
+    /// The UADP bytes: for Ethernet II including any Ethernet padding, for 802.3 frames exactly
+    /// the length field's extent.
+    pub uadp: &'a [u8],
+    /// The 802.1Q tag, if the frame still carried one.
+    pub vlan: Option<VlanTag>,
+    pub destination: [u8; 6],
+    pub source: [u8; 6],
+    pub framing: EthFraming,
 }
 
 /// Why a frame could not be built.
@@ -266,13 +310,11 @@ pub fn parse<'a>(frame: &'a [u8], encap: Encap, peer: &PeerFilter) -> Result<Par
     }
     match encap {
         Encap::Eth => {
-            if ether_type != EtherType(UADP_ETHERTYPE) || eth.source() != peer.peer_mac {
+            if eth.source() != peer.peer_mac {
                 return Err(Rejected::Foreign);
             }
-            Ok(Parsed {
-                uadp: payload,
-                vlan,
-            })
+            let (uadp, _) = uadp_after_type(ether_type, payload)?;
+            Ok(Parsed { uadp, vlan })
         }
         Encap::Udp => {
             if ether_type != EtherType::IPV4 {
@@ -304,6 +346,54 @@ pub fn parse<'a>(frame: &'a [u8], encap: Encap, peer: &PeerFilter) -> Result<Par
             })
         }
     }
+}
+
+/// The UADP bytes after the EtherType/length field `ether_type`, for both [`EthFraming`]s.
+fn uadp_after_type(ether_type: EtherType, payload: &[u8]) -> Result<(&[u8], EthFraming), Rejected> {
+    if ether_type == EtherType(UADP_ETHERTYPE) {
+        return Ok((payload, EthFraming::EthernetII));
+    }
+    if ether_type.0 > MAX_8023_LENGTH {
+        return Err(Rejected::Foreign);
+    }
+    // An 802.3 length-field frame: ours only if LLC/SNAP announces 0xB62C.
+    if payload.get(..LLC_SNAP_UADP.len()) != Some(&LLC_SNAP_UADP[..]) {
+        return Err(Rejected::Foreign);
+    }
+    let len = usize::from(ether_type.0);
+    if len < LLC_SNAP_UADP.len() || len > payload.len() {
+        // The length does not cover the LLC/SNAP header, or the frame is truncated.
+        return Err(Rejected::Malformed);
+    }
+    Ok((&payload[LLC_SNAP_UADP.len()..len], EthFraming::Ieee8023Snap))
+}
+
+/// The UADP message of a raw Ethernet frame from any sender: Ethernet II with EtherType 0xB62C
+/// or an IEEE 802.3 length-field frame with the LLC/SNAP header [`LLC_SNAP_UADP`], untagged or
+/// with one 802.1Q/802.1ad tag. For third-party publishers, where [`parse`]'s peer filter does
+/// not apply; the caller filters on [`RawUadp::destination`] / [`RawUadp::source`].
+pub fn parse_raw_uadp(frame: &[u8]) -> Result<RawUadp<'_>, Rejected> {
+    let eth = Ethernet2Slice::from_slice_without_fcs(frame).map_err(|_| Rejected::Malformed)?;
+    let mut ether_type = eth.ether_type();
+    let mut payload = eth.payload_slice();
+    let mut vlan = None;
+    if ether_type == EtherType::VLAN_TAGGED_FRAME || ether_type == EtherType::PROVIDER_BRIDGING {
+        let tag = SingleVlanSlice::from_slice(payload).map_err(|_| Rejected::Malformed)?;
+        vlan = Some(VlanTag {
+            id: tag.vlan_identifier().value(),
+            pcp: tag.priority_code_point().value(),
+        });
+        ether_type = tag.ether_type();
+        payload = tag.payload_slice();
+    }
+    let (uadp, framing) = uadp_after_type(ether_type, payload)?;
+    Ok(RawUadp {
+        uadp,
+        vlan,
+        destination: eth.destination(),
+        source: eth.source(),
+        framing,
+    })
 }
 
 #[cfg(test)]
@@ -605,7 +695,97 @@ mod tests {
         assert_eq!(b.build(&mut out, &ok).unwrap(), 18 + 65535);
     }
 
+    /// An IEEE 802.3 length-field frame from A to `dst` carrying `msg` behind LLC/SNAP,
+    /// optionally tagged, padded to the 60-byte minimum like a NIC does.
+    fn snap_frame(dst: [u8; 6], msg: &[u8], vlan: Option<VlanTag>) -> Vec<u8> {
+        let mut f = Vec::new();
+        f.extend_from_slice(&dst);
+        f.extend_from_slice(&MAC_A);
+        if let Some(t) = vlan {
+            f.extend_from_slice(&[0x81, 0x00]);
+            f.extend_from_slice(&((u16::from(t.pcp) << 13) | t.id).to_be_bytes());
+        }
+        let len = u16::try_from(LLC_SNAP_UADP.len() + msg.len()).unwrap();
+        f.extend_from_slice(&len.to_be_bytes());
+        f.extend_from_slice(&LLC_SNAP_UADP);
+        f.extend_from_slice(msg);
+        if f.len() < 60 {
+            f.resize(60, 0);
+        }
+        f
+    }
+
+    #[test]
+    fn ieee_8023_length_field_frames_with_llc_snap_are_accepted() {
+        for vlan in [None, Some(VlanTag { id: 5, pcp: 3 })] {
+            for len in [1usize, 3, 30, 64, 1492] {
+                let msg = payload(len);
+                let frame = snap_frame(MAC_B, &msg, vlan);
+                let raw = parse_raw_uadp(&frame).unwrap();
+                // The length field cuts the padding off exactly.
+                assert_eq!(raw.uadp, &msg[..]);
+                assert_eq!(raw.framing, EthFraming::Ieee8023Snap);
+                assert_eq!(
+                    (raw.destination, raw.source, raw.vlan),
+                    (MAC_B, MAC_A, vlan)
+                );
+                // The benchmark's eth receiver accepts them too (from its peer only).
+                let p = parse(&frame, Encap::Eth, &filter_b()).unwrap();
+                assert_eq!((p.uadp, p.vlan), (&msg[..], vlan));
+                assert_eq!(
+                    parse(&frame, Encap::Udp, &filter_b()),
+                    Err(Rejected::Foreign)
+                );
+            }
+        }
+        // Ethernet II through the same entry point: padding stays (no length field).
+        let b = FrameBuilder::new(Encap::Eth, &link(true), None).unwrap();
+        let mut buf = [0u8; 60];
+        b.build(&mut buf, &[1, 2, 3]).unwrap();
+        let raw = parse_raw_uadp(&buf).unwrap();
+        assert_eq!(raw.framing, EthFraming::EthernetII);
+        assert_eq!((raw.uadp.len(), &raw.uadp[..3]), (46, &[1u8, 2, 3][..]));
+    }
+
+    #[test]
+    fn other_8023_frames_are_foreign_and_bad_lengths_malformed() {
+        let msg = payload(20);
+        let good = snap_frame(MAC_B, &msg, None);
+        // STP (LLC 42-42-03), another SNAP type, another OUI.
+        for (at, byte) in [(14, 0x42u8), (15, 0x42), (20, 0x08), (19, 0x01), (17, 0x0c)] {
+            let mut f = good.clone();
+            f[at] = byte;
+            assert_eq!(parse_raw_uadp(&f), Err(Rejected::Foreign), "byte {at}");
+        }
+        // 1501..=1535 are neither lengths nor EtherTypes.
+        let mut f = good.clone();
+        f[12..14].copy_from_slice(&1501u16.to_be_bytes());
+        assert_eq!(parse_raw_uadp(&f), Err(Rejected::Foreign));
+        // A length that does not cover LLC/SNAP, or runs past the frame.
+        for len in [0u16, 7, 47, 1500] {
+            let mut f = good.clone();
+            f[12..14].copy_from_slice(&len.to_be_bytes());
+            assert_eq!(parse_raw_uadp(&f), Err(Rejected::Malformed), "length {len}");
+        }
+        // Length exactly the LLC/SNAP header: an empty UADP message (the decoder rejects it).
+        let mut f = good.clone();
+        f[12..14].copy_from_slice(&8u16.to_be_bytes());
+        assert_eq!(parse_raw_uadp(&f).unwrap().uadp, &[] as &[u8]);
+        // Truncated before the SNAP header ends: cannot be ours.
+        assert_eq!(parse_raw_uadp(&good[..18]), Err(Rejected::Foreign));
+        assert_eq!(parse_raw_uadp(&good[..10]), Err(Rejected::Malformed));
+    }
+
     proptest! {
+        #[test]
+        fn random_bytes_never_panic_in_parse_raw_uadp(
+            bytes in proptest::collection::vec(any::<u8>(), 0..200),
+        ) {
+            if let Ok(r) = parse_raw_uadp(&bytes) {
+                prop_assert!(r.uadp.len() <= bytes.len());
+            }
+        }
+
         #[test]
         fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             for encap in [Encap::Eth, Encap::Udp] {

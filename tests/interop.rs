@@ -1,0 +1,549 @@
+//! Interoperability paths end to end (needs root): every preset (UADP-Periodic-Fixed,
+//! UADP-Dynamic, SDK tutorial) is published by the `publish` library code in namespace A and
+//! received by the `subscribe` library code in namespace B over
+//!
+//! * UDP unicast (198.18.0.1 → 198.18.0.2:4840),
+//! * UDP multicast (224.0.0.22:4840, sent with IP_MULTICAST_IF on A's veth, joined on B's
+//!   veth: never the host's interfaces; the namespaces have no route for the group at all),
+//! * raw Ethernet with EtherType 0xB62C (unicast to B's MAC, and 802.1Q-tagged),
+//! * raw Ethernet in IEEE 802.3 length-field frames with LLC/SNAP (to a multicast MAC joined
+//!   on the subscriber's socket),
+//!
+//! and every received value is checked field by field against what the publisher's
+//! generators produce for that message. Nothing of the topology is left afterwards.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use uadp::DateTime;
+use uadpbench::interop::fields::{FieldList, OwnedScalar};
+use uadpbench::interop::layout::{Layout, PublisherIdValue};
+use uadpbench::interop::net::MulticastOptions;
+use uadpbench::interop::preset::Preset;
+use uadpbench::interop::publish::{PublishConfig, PublishReport, Publisher};
+use uadpbench::interop::subscribe::{
+    ReaderFilter, Received, SubscribeConfig, SubscribeReport, Subscriber,
+};
+use uadpbench::interop::url::Target;
+use uadpbench_sender::frame::EthFraming;
+use uadpbench_topology::{format_mac, Side, Topology, TopologyOptions};
+
+const COUNT: u64 = 40;
+const INTERVAL: Duration = Duration::from_micros(500);
+
+/// What the subscriber saw of one accepted NetworkMessage.
+#[derive(Debug, Clone)]
+struct Got {
+    publisher_id: Option<PublisherIdValue>,
+    writer_group_id: Option<u16>,
+    network_sequence: Option<u16>,
+    /// (DataSetWriterId, DataSetMessage SequenceNumber, field values) per DataSetMessage.
+    dataset_messages: Vec<(Option<u16>, Option<u16>, FieldValues)>,
+}
+
+/// The decoded values of one DataSetMessage (`None`: not a scalar / did not decode).
+type FieldValues = Vec<Option<OwnedScalar>>;
+
+fn record(r: &Received<'_, '_>) -> Got {
+    let m = r.message;
+    Got {
+        publisher_id: m.publisher_id.as_ref().map(PublisherIdValue::from_wire),
+        writer_group_id: m.group_header.and_then(|g| g.writer_group_id),
+        network_sequence: m.group_header.and_then(|g| g.sequence_number),
+        dataset_messages: r
+            .accepted
+            .iter()
+            .enumerate()
+            .map(|(i, &k)| {
+                let d = &m.dataset_messages()[k];
+                (d.writer_id, d.header.sequence_number, r.values(i))
+            })
+            .collect(),
+    }
+}
+
+fn now_ticks() -> i64 {
+    let ns = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_nanos();
+    DateTime::from_unix_nanos(ns as i128).0
+}
+
+/// One stream from A to B.
+struct Case {
+    layout: Layout,
+    publish_to: Target,
+    publish_on: Option<String>,
+    listen_at: Target,
+    listen_on: Option<String>,
+    framing: EthFraming,
+    tweak: fn(&mut SubscribeConfig),
+    send_log: Option<PathBuf>,
+}
+
+struct Outcome {
+    published: PublishReport,
+    subscribed: SubscribeReport,
+    got: Vec<Got>,
+    /// UTC ticks before the first and after the last message.
+    window: (i64, i64),
+}
+
+fn exchange(topo: &Topology, case: Case) -> Outcome {
+    let mut sub_cfg = SubscribeConfig {
+        target: Some(case.listen_at),
+        interface: case.listen_on.clone(),
+        filter: ReaderFilter::default(),
+        raw_layout: Some(case.layout.field_types()),
+        count: Some(COUNT),
+        duration: Some(Duration::from_secs(10)),
+        ..Default::default()
+    };
+    (case.tweak)(&mut sub_cfg);
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+    let subscriber = topo
+        .spawn_in(Side::B, "interop-sub", move || {
+            let mut s = match Subscriber::open(sub_cfg) {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e.to_string()));
+                    return None;
+                }
+            };
+            ready_tx.send(Ok(())).expect("test thread gone");
+            let mut got = Vec::new();
+            let report = s
+                .run(&AtomicBool::new(false), &mut |r| got.push(record(r)))
+                .expect("subscribe runs");
+            Some((report, got))
+        })
+        .expect("spawn the subscriber in B");
+    ready_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("subscriber thread answers")
+        .unwrap_or_else(|e| panic!("opening the subscriber: {e}"));
+
+    let start = now_ticks();
+    let pub_cfg = PublishConfig {
+        target: case.publish_to,
+        interface: case.publish_on.clone(),
+        layout: case.layout.clone(),
+        count: Some(COUNT),
+        duration: None,
+        interval: INTERVAL,
+        spin: Duration::ZERO,
+        framing: case.framing,
+        multicast: MulticastOptions::default(),
+        send_log: case.send_log.clone(),
+    };
+    let publisher = topo
+        .spawn_in(Side::A, "interop-pub", move || {
+            let mut p = Publisher::open(pub_cfg).expect("open the publisher");
+            p.run(&AtomicBool::new(false)).expect("publish runs")
+        })
+        .expect("spawn the publisher in A");
+    let published = publisher.join().expect("publisher thread");
+    let (subscribed, got) = subscriber
+        .join()
+        .expect("subscriber thread")
+        .expect("subscriber opened");
+    Outcome {
+        published,
+        subscribed,
+        got,
+        window: (start, now_ticks()),
+    }
+}
+
+/// This test process's directory for output files of `what`.
+fn out_dir(what: &str) -> PathBuf {
+    let dir = std::env::temp_dir()
+        .join(format!("uadpbench-interop-{}", std::process::id()))
+        .join(what);
+    std::fs::create_dir_all(&dir).expect("temporary directory");
+    dir
+}
+
+fn timing_send_log() -> PathBuf {
+    out_dir("timing").join("send-log.csv")
+}
+
+/// Every message arrived once, in order, with the values its index implies.
+fn check(preset: Preset, what: &str, o: &Outcome) {
+    let ctx = format!("{preset} over {what}");
+    assert_eq!(o.published.sent, COUNT, "{ctx}: sent");
+    let s = &o.subscribed;
+    eprintln!(
+        "--- {ctx}\n{}\n{}",
+        o.published.lines().join("\n"),
+        s.lines().join("\n")
+    );
+    assert_eq!(
+        s.accepted,
+        COUNT,
+        "{ctx}: accepted\n{}",
+        s.lines().join("\n")
+    );
+    assert_eq!(s.decode_failures, 0, "{ctx}: decode failures");
+    assert_eq!(s.writers.len(), 1, "{ctx}: one writer");
+    let w = &s.writers[0];
+    assert_eq!(w.messages, COUNT, "{ctx}");
+    assert_eq!(w.field_errors, 0, "{ctx}: field errors");
+    assert_eq!(
+        (w.sequence.lost, w.sequence.duplicates, w.sequence.reordered),
+        (0, 0, 0),
+        "{ctx}"
+    );
+    assert!(w.rate_hz > 100.0, "{ctx}: rate {}", w.rate_hz);
+    let ia = w.inter_arrival.as_ref().expect("inter-arrival statistics");
+    assert_eq!(ia.count, COUNT - 1, "{ctx}");
+
+    let (pid, wg, writer, nm_seq, dsm_seq) = match preset {
+        Preset::PeriodicFixed => (PublisherIdValue::UInt16(2234), Some(100), None, true, true),
+        Preset::Dynamic => (
+            PublisherIdValue::UInt64(2234),
+            None,
+            Some(62541),
+            false,
+            true,
+        ),
+        Preset::SdkTutorial => (
+            PublisherIdValue::UInt16(2234),
+            Some(100),
+            Some(62541),
+            false,
+            false,
+        ),
+    };
+    assert_eq!(
+        w.sequence_source,
+        match (dsm_seq, nm_seq) {
+            (true, _) => Some("DataSetMessage SequenceNumber"),
+            (false, true) => Some("NetworkMessage SequenceNumber"),
+            (false, false) => None,
+        },
+        "{ctx}"
+    );
+    assert_eq!(o.got.len() as u64, COUNT, "{ctx}: observed messages");
+    let (t0, t1) = o.window;
+    for (i, g) in o.got.iter().enumerate() {
+        let i = i as u64;
+        let ctx = format!("{ctx}, message {i}");
+        assert_eq!(g.publisher_id.as_ref(), Some(&pid), "{ctx}: PublisherId");
+        assert_eq!(g.writer_group_id, wg, "{ctx}: WriterGroupId");
+        assert_eq!(
+            g.network_sequence,
+            nm_seq.then_some(i as u16),
+            "{ctx}: NetworkMessage SequenceNumber"
+        );
+        assert_eq!(g.dataset_messages.len(), 1, "{ctx}");
+        let (writer_id, seq, values) = &g.dataset_messages[0];
+        assert_eq!(*writer_id, writer, "{ctx}: DataSetWriterId");
+        assert_eq!(
+            *seq,
+            dsm_seq.then_some(i as u16),
+            "{ctx}: DataSetMessage SequenceNumber"
+        );
+        // DateTime=now, Int32=counter, Int64=counter, Boolean=toggle.
+        assert_eq!(values.len(), 4, "{ctx}: field count");
+        match &values[0] {
+            Some(OwnedScalar::DateTime(d)) => {
+                assert!(
+                    t0 <= d.0 && d.0 <= t1,
+                    "{ctx}: DateTime {d:?} outside the run"
+                )
+            }
+            other => panic!("{ctx}: field 0 is {other:?}, not a DateTime"),
+        }
+        assert_eq!(
+            values[1],
+            Some(OwnedScalar::Int32(i as i32)),
+            "{ctx}: Int32"
+        );
+        assert_eq!(
+            values[2],
+            Some(OwnedScalar::Int64(i as i64)),
+            "{ctx}: Int64"
+        );
+        assert_eq!(
+            values[3],
+            Some(OwnedScalar::Boolean(i.is_multiple_of(2))),
+            "{ctx}: Boolean"
+        );
+    }
+}
+
+fn no_tweak(_: &mut SubscribeConfig) {}
+
+fn run_each_preset(
+    topo: &Topology,
+    what: &str,
+    publish_to: Target,
+    listen_at: Target,
+    interfaces: bool,
+    framing: EthFraming,
+) {
+    for preset in Preset::ALL {
+        let o = exchange(
+            topo,
+            Case {
+                layout: preset.layout(),
+                publish_to,
+                publish_on: interfaces.then(|| topo.a().ifname().to_owned()),
+                listen_at,
+                listen_on: interfaces.then(|| topo.b().ifname().to_owned()),
+                framing,
+                tweak: no_tweak,
+                send_log: None,
+            },
+        );
+        check(preset, what, &o);
+    }
+}
+
+fn topology() -> Topology {
+    Topology::create(TopologyOptions::default()).expect("topology (run the tests as root)")
+}
+
+fn eth_target(mac: [u8; 6], vlan: &str) -> Target {
+    format!("opc.eth://{}{vlan}", format_mac(&mac))
+        .parse()
+        .expect("eth URL")
+}
+
+#[test]
+fn udp_unicast_each_preset() {
+    let topo = topology();
+    let to: Target = "opc.udp://198.18.0.2:4840".parse().unwrap();
+    run_each_preset(&topo, "UDP unicast", to, to, false, EthFraming::EthernetII);
+}
+
+#[test]
+fn udp_multicast_each_preset_on_the_named_veths_only() {
+    let topo = topology();
+    let group: Target = "opc.udp://224.0.0.22:4840".parse().unwrap();
+    run_each_preset(
+        &topo,
+        "UDP multicast",
+        group,
+        group,
+        true,
+        EthFraming::EthernetII,
+    );
+
+    // Without a named interface nothing is opened: the route's default is never used.
+    let err = topo
+        .spawn_in(Side::A, "interop-no-if", move || {
+            Publisher::open(PublishConfig {
+                target: group,
+                interface: None,
+                layout: Preset::SdkTutorial.layout(),
+                count: Some(1),
+                duration: None,
+                interval: INTERVAL,
+                spin: Duration::ZERO,
+                framing: EthFraming::EthernetII,
+                multicast: MulticastOptions::default(),
+                send_log: None,
+            })
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(err.contains("--interface"), "{err}");
+}
+
+#[test]
+fn raw_ethernet_ethertype_b62c_each_preset() {
+    let topo = topology();
+    let to = eth_target(topo.b().mac(), "");
+    run_each_preset(
+        &topo,
+        "Ethernet II 0xB62C",
+        to,
+        to,
+        true,
+        EthFraming::EthernetII,
+    );
+    // 802.1Q-tagged (VID 5, PCP 3): the kernel strips the tag before AF_PACKET.
+    let tagged = eth_target(topo.b().mac(), ":5.3");
+    run_each_preset(
+        &topo,
+        "Ethernet II 0xB62C, VLAN 5",
+        tagged,
+        tagged,
+        true,
+        EthFraming::EthernetII,
+    );
+}
+
+#[test]
+fn raw_ethernet_8023_length_field_frames_each_preset() {
+    let topo = topology();
+    // A multicast destination: the subscriber joins it on its socket (PACKET_ADD_MEMBERSHIP).
+    let to = eth_target([0x01, 0x00, 0x5e, 0x7f, 0x00, 0x01], "");
+    run_each_preset(
+        &topo,
+        "IEEE 802.3 + LLC/SNAP",
+        to,
+        to,
+        true,
+        EthFraming::Ieee8023Snap,
+    );
+}
+
+fn latency_from_send_log(c: &mut SubscribeConfig) {
+    // Read after the run: listen for a fixed time so the publisher has written its log.
+    c.count = None;
+    c.duration = Some(Duration::from_millis(1500));
+    c.send_log = Some(timing_send_log());
+}
+
+fn latency_from_field(c: &mut SubscribeConfig) {
+    c.send_time_field = Some(4);
+    c.expected_interval = Some(INTERVAL);
+    let dir = out_dir("timing");
+    c.json_lines = Some(dir.join("messages.jsonl"));
+    c.samples = Some(dir.join("samples.csv"));
+}
+
+#[test]
+fn timing_from_send_log_and_from_a_field_and_output_files() {
+    let topo = topology();
+    let to: Target = "opc.udp://198.18.0.2:4840".parse().unwrap();
+
+    // Periodic-Fixed: timing cannot ride in the fields; the send log joined on the sequence.
+    let layout = Preset::PeriodicFixed.layout();
+    assert!(layout.timing_source().contains("send log"));
+    let o = exchange(
+        &topo,
+        Case {
+            layout,
+            publish_to: to,
+            publish_on: None,
+            listen_at: to,
+            listen_on: None,
+            framing: EthFraming::EthernetII,
+            tweak: latency_from_send_log,
+            send_log: Some(timing_send_log()),
+        },
+    );
+    check(Preset::PeriodicFixed, "UDP unicast with a send log", &o);
+    let lat = o.subscribed.writers[0]
+        .latency
+        .as_ref()
+        .expect("latency from the send log");
+    assert_eq!(lat.count, COUNT);
+    assert!(lat.max < 1_000_000_000, "latency {lat:?}");
+    assert!(
+        o.subscribed.timing.contains("send log"),
+        "{}",
+        o.subscribed.timing
+    );
+
+    // Dynamic with a mono-ns field: latency from the field, files written.
+    let mut layout = Preset::Dynamic.layout();
+    layout
+        .fields
+        .extend("UInt64=mono-ns".parse::<FieldList>().expect("field").0);
+    assert!(layout.timing_source().contains("field #4"));
+    let o = exchange(
+        &topo,
+        Case {
+            layout,
+            publish_to: to,
+            publish_on: None,
+            listen_at: to,
+            listen_on: None,
+            framing: EthFraming::EthernetII,
+            tweak: latency_from_field,
+            send_log: None,
+        },
+    );
+    let s = &o.subscribed;
+    assert_eq!(s.accepted, COUNT, "{}", s.lines().join("\n"));
+    let w = &s.writers[0];
+    assert_eq!(
+        w.latency.as_ref().expect("latency from the field").count,
+        COUNT
+    );
+    assert_eq!(w.deviation_reference_ns, INTERVAL.as_nanos() as f64);
+    assert!(s.timing.contains("field #4"), "{}", s.timing);
+    let (json_path, json_n) = s.json_lines.clone().expect("json lines written");
+    let (samples_path, samples_n) = s.samples.clone().expect("samples written");
+    assert_eq!((json_n, samples_n), (COUNT, COUNT));
+    let text = std::fs::read_to_string(&json_path).expect("json lines file");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(lines.len() as u64, COUNT);
+    assert_eq!(lines[3]["publisher_id"]["type"], "UInt64");
+    assert_eq!(lines[3]["dataset_messages"][0]["writer_id"], 62541);
+    assert_eq!(lines[3]["dataset_messages"][0]["sequence_number"], 3);
+    assert_eq!(lines[3]["dataset_messages"][0]["fields"][1]["value"], 3);
+    assert_eq!(lines[3]["accepted"], true);
+    let mut csv = csv::Reader::from_path(&samples_path).expect("samples CSV");
+    let headers = csv.headers().expect("header").clone();
+    let col = |n: &str| headers.iter().position(|h| h == n).expect(n);
+    let (seq, lat) = (col("sequence_ext"), col("latency_ns"));
+    let rows: Vec<csv::StringRecord> = csv.records().map(|r| r.expect("row")).collect();
+    assert_eq!(rows.len() as u64, COUNT);
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r[seq].parse::<u64>().unwrap(), i as u64);
+        assert!(r[lat].parse::<i64>().unwrap() >= 0);
+    }
+    std::fs::remove_dir_all(out_dir("timing")).ok();
+}
+
+#[test]
+fn filters_select_like_a_dataset_reader() {
+    let topo = topology();
+    let to: Target = "opc.udp://198.18.0.2:4840".parse().unwrap();
+    fn other_writer(c: &mut SubscribeConfig) {
+        c.filter.writer_ids = vec![1];
+        c.count = None;
+        c.duration = Some(Duration::from_millis(500));
+    }
+    let o = exchange(
+        &topo,
+        Case {
+            layout: Preset::SdkTutorial.layout(),
+            publish_to: to,
+            publish_on: None,
+            listen_at: to,
+            listen_on: None,
+            framing: EthFraming::EthernetII,
+            tweak: other_writer,
+            send_log: None,
+        },
+    );
+    assert_eq!(o.subscribed.accepted, 0);
+    assert_eq!(o.subscribed.filtered.writer_id, COUNT);
+    assert!(o.got.is_empty());
+    fn right_ids(c: &mut SubscribeConfig) {
+        c.filter.publisher_id = Some("UInt16:2234".parse().unwrap());
+        c.filter.writer_group_id = Some(100);
+        c.filter.writer_ids = vec![62541];
+    }
+    let o = exchange(
+        &topo,
+        Case {
+            layout: Preset::SdkTutorial.layout(),
+            publish_to: to,
+            publish_on: None,
+            listen_at: to,
+            listen_on: None,
+            framing: EthFraming::EthernetII,
+            tweak: right_ids,
+            send_log: None,
+        },
+    );
+    check(Preset::SdkTutorial, "UDP unicast with filters", &o);
+}
