@@ -387,6 +387,7 @@ impl Campaign {
                         cpu: self.sched.cpu_b,
                         fifo_priority: self.sched.fifo_priority,
                     },
+                    probes: probes.clone(),
                 };
                 let mut r = PlannedRun {
                     index: 0,

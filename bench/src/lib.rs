@@ -15,6 +15,7 @@ pub mod interop;
 pub mod json;
 pub mod meta;
 pub mod paths;
+pub mod probe_run;
 pub mod report;
 pub mod results;
 pub mod run;

@@ -48,6 +48,9 @@ enum Command {
     Report(ReportArgs),
     /// Check privileges and kernel features, with the fix for each missing one.
     Doctor,
+    /// The kernel probe layers: which attach on this kernel, how, or why not.
+    #[command(subcommand)]
+    Probes(ProbesCommand),
     /// Remove namespaces and veths that killed runs left behind.
     Cleanup(CleanupArgs),
     /// Publish a configured UADP stream to an OPC UA target (a third-party subscriber, a PLC).
@@ -138,6 +141,10 @@ struct RunArgs {
     /// Run both timed threads under SCHED_FIFO with this priority (1-99).
     #[arg(long, value_name = "PRIO")]
     fifo: Option<i32>,
+    /// Kernel probes: none, all, or a comma-separated list of layer names (see `uadpbench
+    /// probes list`). Adds layers.csv, segments.csv, probe_cost.csv and probe_layers.csv.
+    #[arg(long, default_value = "none")]
+    probes: String,
     /// Results directory (default: results/<UTC time>-<run id>).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -165,6 +172,16 @@ struct ReportArgs {
     /// Only print the table, draw no plots.
     #[arg(long)]
     no_plots: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum ProbesCommand {
+    /// List each layer of a path with the mechanism it would use here, or why it cannot attach.
+    List {
+        /// Only this path (udp, eth, xdp); default: all three.
+        #[arg(long)]
+        path: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -542,6 +559,7 @@ fn run_command(a: RunArgs) -> anyhow::Result<ExitCode> {
             cpu: a.cpu_b,
             fifo_priority: a.fifo,
         },
+        probes: a.probes.clone(),
     };
     let problems = cfg.validate();
     if !problems.is_empty() {
@@ -680,6 +698,33 @@ fn report_command(a: ReportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn probes_list(path: Option<String>) -> anyhow::Result<ExitCode> {
+    use uadpbench_probes::{plan, ProbePath, Selection};
+    let paths: Vec<ProbePath> = match path {
+        Some(p) => vec![p
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("--path {p:?}: {e}"))?],
+        None => ProbePath::ALL.to_vec(),
+    };
+    for p in paths {
+        println!("path {p}:");
+        for l in plan(p, &Selection::All) {
+            let when = l
+                .only_when
+                .map(|w| format!("  [fires only when: {w}]"))
+                .unwrap_or_default();
+            println!(
+                "  {:>2} {:<24} {:<8} {}{when}",
+                l.layer_index,
+                l.name,
+                format!("{:?}", l.direction).to_lowercase(),
+                l.outcome
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn cleanup_command(a: CleanupArgs) -> anyhow::Result<ExitCode> {
     let scope = if a.all {
         uadpbench_topology::LeftoverScope::All
@@ -702,6 +747,7 @@ fn main() -> ExitCode {
         Command::Run(a) => run_command(a),
         Command::Campaign(a) => campaign_command(a),
         Command::Report(a) => report_command(a),
+        Command::Probes(ProbesCommand::List { path }) => probes_list(path),
         Command::Doctor => {
             let (lines, fatal) = uadpbench::doctor::report(&uadpbench::doctor::run_checks());
             for l in lines {

@@ -80,6 +80,9 @@ pub struct RunConfig {
     pub sched_a: ThreadSched,
     /// Scheduling of the thread in namespace B (reflector / subscriber).
     pub sched_b: ThreadSched,
+    /// Kernel probes: "none", "all" or a comma-separated list of layer names
+    /// (`uadpbench probes list` shows them).
+    pub probes: String,
 }
 
 fn ser_display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
@@ -104,11 +107,25 @@ impl Default for RunConfig {
             path_options: PathOptions::default(),
             sched_a: ThreadSched::default(),
             sched_b: ThreadSched::default(),
+            probes: "none".into(),
         }
     }
 }
 
 impl RunConfig {
+    /// The probe selection, parsed.
+    pub fn probe_selection(&self) -> Result<uadpbench_probes::Selection, String> {
+        self.probes.trim().parse::<uadpbench_probes::Selection>()
+    }
+
+    /// Whether this run attaches kernel probes.
+    pub fn probes_enabled(&self) -> bool {
+        !matches!(
+            self.probe_selection(),
+            Ok(uadpbench_probes::Selection::None)
+        )
+    }
+
     /// Messages measured (after warm-up).
     pub fn measured_count(&self) -> u64 {
         match (self.mode, self.duration_s) {
@@ -120,6 +137,9 @@ impl RunConfig {
     /// Every problem with the configuration, one message each (empty: valid).
     pub fn validate(&self) -> Vec<String> {
         let mut problems = Vec::new();
+        if let Err(e) = self.probe_selection() {
+            problems.push(format!("--probes {:?}: {e}", self.probes));
+        }
         let max = paths::max_message_len(self.path, self.encap, self.mtu);
         if self.payload_bytes < MIN_MESSAGE_LEN {
             problems.push(format!(
@@ -389,6 +409,8 @@ pub fn run(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Re
     })
     .context("setting up the two-namespace veth topology")?;
     let topo = Arc::new(topo);
+    // Probes attach before the timed threads start and stay for the whole run.
+    let probes = crate::probe_run::start(cfg, &topo)?;
     let run_id = cfg.run_id();
     let mut rows = Rows {
         cfg,
@@ -426,6 +448,15 @@ pub fn run(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Re
         )?,
         Mode::Flood => run_flood(cfg, &topo, codec, &stop, &mut rows, &mut report)?,
     }
+    let probe_outcome = match probes {
+        Some(session) => Some(crate::probe_run::finish(
+            session, cfg, &run_id, &samples, out_dir,
+        )?),
+        None => None,
+    };
+    if let Some(p) = &probe_outcome {
+        report.extend(p.report.iter().cloned());
+    }
 
     let topology_meta = serde_json::json!({
         "kind": "two network namespaces joined by a veth pair",
@@ -451,6 +482,7 @@ pub fn run(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Re
         "topology": topology_meta,
         "interrupted": stop.load(Ordering::Relaxed),
         "message_layout": "UADP-Periodic-Fixed (Part 14 A.2.1), RawData fields: UInt64 send time (CLOCK_MONOTONIC ns), UInt64 packet id, ByteString filler",
+        "probes": probe_outcome.as_ref().map(|p| p.meta.clone()),
     });
     results::write_json(&out_dir.join("meta.json"), &meta)?;
     let summary = rows.rows;
@@ -472,7 +504,13 @@ fn spawn_side<T: Send + 'static>(
     body: impl FnOnce(&mut dyn Transport) -> anyhow::Result<T> + Send + 'static,
 ) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<T>>> {
     let t2 = Arc::clone(topo);
-    let (path, encap, opts) = (cfg.path, cfg.encap, cfg.path_options.clone());
+    let (path, encap, mut opts) = (cfg.path, cfg.encap, cfg.path_options.clone());
+    if cfg.mode != Mode::Flood {
+        // Latency modes handle one message at a time: plain send/recv system calls, no
+        // batching (recvmmsg would only add its own overhead, and the probes' receive-side
+        // syscall layers follow recvfrom).
+        opts.batch = 1;
+    }
     let sched = match side {
         Side::A => cfg.sched_a,
         Side::B => cfg.sched_b,

@@ -88,8 +88,39 @@ impl Summary {
     }
 }
 
+/// Summary of signed values (e.g. layer-to-layer segments, which can be negative when two
+/// threads work on one packet concurrently): the same statistics as [`Summary`], shifted.
+pub fn signed_rows(values: &[i64]) -> Option<Vec<(&'static str, f64)>> {
+    let min = *values.iter().min()?;
+    let shift = if min < 0 { min.unsigned_abs() } else { 0 };
+    let s = Summary::of(values.iter().map(|v| (*v as i128 + shift as i128) as u64))?;
+    let d = shift as f64;
+    Some(
+        s.rows()
+            .into_iter()
+            .map(|(name, v)| match name {
+                "count" | "stddev" => (name, v),
+                _ => (name, v - d),
+            })
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn signed_values_keep_their_sign() {
+        let rows: std::collections::HashMap<_, _> = super::signed_rows(&[-5, 0, 5, 10])
+            .unwrap()
+            .into_iter()
+            .collect();
+        assert_eq!(rows["min"], -5.0);
+        assert_eq!(rows["max"], 10.0);
+        assert!((rows["mean"] - 2.5).abs() < 1e-9);
+        assert_eq!(rows["count"], 4.0);
+        assert!(super::signed_rows(&[]).is_none());
+    }
+
     use super::*;
 
     #[test]

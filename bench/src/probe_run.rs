@@ -1,0 +1,387 @@
+//! Kernel probes during a run: start a probe session for the run's path and topology before
+//! the timed threads start, and afterwards turn its report into layers.csv (one row per packet
+//! per layer), segments.csv (statistics of each consecutive layer-to-layer segment, from the
+//! user-space send to the user-space receive, so that the segments add up to the end-to-end
+//! latency), probe_cost.csv (BPF run time per program) and probe_layers.csv (what attached,
+//! how, or why not, and every lost event).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use anyhow::Context;
+use serde::Serialize;
+use uadpbench_probes::{ProbeConfig, ProbePath, ProbeReport, ProbeSession};
+use uadpbench_sender::transport::PathKind;
+use uadpbench_topology::Topology;
+
+use crate::results::{self, SampleRow};
+use crate::run::RunConfig;
+
+/// Starts a session for `cfg` (None when probes are off).
+pub fn start(cfg: &RunConfig, topo: &Topology) -> anyhow::Result<Option<ProbeSession>> {
+    let selection = cfg
+        .probe_selection()
+        .map_err(|e| anyhow::anyhow!("--probes: {e}"))?;
+    if selection == uadpbench_probes::Selection::None {
+        return Ok(None);
+    }
+    let path = match cfg.path {
+        PathKind::Udp => ProbePath::Udp,
+        PathKind::Eth => ProbePath::Eth,
+        PathKind::Xdp => ProbePath::Xdp,
+    };
+    let mut pc = ProbeConfig::new(path);
+    pc.selection = selection;
+    pc.netns = vec![
+        topo.a().netns_path().to_owned(),
+        topo.b().netns_path().to_owned(),
+    ];
+    let session = ProbeSession::start(pc)
+        .context("starting the kernel probes (uadpbench doctor shows what this kernel allows)")?;
+    Ok(Some(session))
+}
+
+#[derive(Debug, Serialize)]
+struct LayerRow<'a> {
+    run_id: &'a str,
+    seq: u16,
+    packet_id: u64,
+    layer: &'static str,
+    layer_index: u16,
+    crossing: u8,
+    t_ns: u64,
+    cpu: u32,
+    tid: u32,
+}
+
+/// One row of segments.csv.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SegmentRow {
+    pub run_id: String,
+    pub path: String,
+    pub encap: String,
+    pub mode: String,
+    pub payload_bytes: usize,
+    /// Position of the segment along the packet's way (0 = from the user-space send).
+    pub segment_index: usize,
+    pub from_layer: String,
+    pub from_crossing: u8,
+    pub to_layer: String,
+    pub to_crossing: u8,
+    pub statistic: String,
+    pub value: f64,
+    pub unit: String,
+}
+
+#[derive(Debug, Serialize)]
+struct CostRow<'a> {
+    run_id: &'a str,
+    program: &'static str,
+    role: &'static str,
+    mechanism: String,
+    run_count: u64,
+    run_time_ns: u64,
+    ns_per_run: Option<f64>,
+    missed_runs: u64,
+    events_recorded: u64,
+    events_lost: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct LayerStatusRow<'a> {
+    run_id: &'a str,
+    layer: &'static str,
+    direction: String,
+    layer_index: usize,
+    attached: bool,
+    outcome: String,
+    condition: &'static str,
+    recorded: u64,
+    drained: u64,
+    overwritten: u64,
+    extra_crossings: u64,
+    read_failures: u64,
+    mismatches: u64,
+    missed_runs: u64,
+    lost: u64,
+    coverage_crossing0: Option<f64>,
+    coverage_crossing1: Option<f64>,
+}
+
+/// A point along the packet's way: a layer at a crossing, or a user-space end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Point {
+    UserSend,
+    Layer { crossing: u8, layer_index: u16 },
+    UserRecv,
+}
+
+/// What the probes contributed to a run.
+#[derive(Debug, Default)]
+pub struct ProbeOutcome {
+    pub segments: Vec<SegmentRow>,
+    pub report: Vec<String>,
+    pub meta: serde_json::Value,
+}
+
+/// Finishes the session and writes the probe files into `out_dir`.
+pub fn finish(
+    session: ProbeSession,
+    cfg: &RunConfig,
+    run_id: &str,
+    samples: &[SampleRow],
+    out_dir: &Path,
+) -> anyhow::Result<ProbeOutcome> {
+    let report: ProbeReport = session
+        .finish()
+        .context("collecting the probe timestamps")?;
+    let measured: HashMap<u64, &SampleRow> = samples.iter().map(|s| (s.packet_id, s)).collect();
+    let received: Vec<&SampleRow> = samples.iter().filter(|s| s.t_recv_ns.is_some()).collect();
+
+    // layers.csv: measured packets only (warm-up excluded, like every statistic).
+    let mut events: Vec<_> = report
+        .events
+        .iter()
+        .filter(|e| measured.contains_key(&e.packet_id))
+        .collect();
+    events.sort_by_key(|e| (e.packet_id, e.crossing, e.layer_index));
+    let rows: Vec<LayerRow<'_>> = events
+        .iter()
+        .map(|e| LayerRow {
+            run_id,
+            seq: e.packet_id as u16,
+            packet_id: e.packet_id,
+            layer: e.layer.name(),
+            layer_index: e.layer_index,
+            crossing: e.crossing,
+            t_ns: e.t_ns,
+            cpu: e.cpu,
+            tid: e.tid,
+        })
+        .collect();
+    results::write_csv(&out_dir.join("layers.csv"), &rows)?;
+
+    // The chain: user send, every (layer, crossing) that stamped at least 99 % of the received
+    // packets, user receive — in the order the packets actually cross them (median time after
+    // the user-space send). On veth the receive path runs inside the sender's system call, so
+    // table order and time order differ; time order is what the segments must follow.
+    let name_of: HashMap<u16, &'static str> = report
+        .layers
+        .iter()
+        .map(|s| (s.layer_index as u16, s.name))
+        .collect();
+    let mut coverage: HashMap<(u16, u8), u64> = HashMap::new();
+    let mut per_packet: HashMap<u64, BTreeMap<Point, u64>> = HashMap::new();
+    for e in &events {
+        *coverage.entry((e.layer_index, e.crossing)).or_default() += 1;
+        per_packet.entry(e.packet_id).or_default().insert(
+            Point::Layer {
+                crossing: e.crossing,
+                layer_index: e.layer_index,
+            },
+            e.t_ns,
+        );
+    }
+    for s in &received {
+        let m = per_packet.entry(s.packet_id).or_default();
+        m.insert(Point::UserSend, s.t_send_ns);
+        if let Some(t) = s.t_recv_ns {
+            m.insert(Point::UserRecv, t);
+        }
+    }
+    let threshold = (received.len() as f64 * 0.99).ceil() as u64;
+    let mut points: Vec<(i64, Point)> = vec![(i64::MIN, Point::UserSend)];
+    for (&(layer_index, crossing), &n) in &coverage {
+        if n < threshold.max(1) {
+            continue;
+        }
+        let p = Point::Layer {
+            crossing,
+            layer_index,
+        };
+        let mut offsets: Vec<i64> = received
+            .iter()
+            .filter_map(|s| {
+                per_packet
+                    .get(&s.packet_id)?
+                    .get(&p)
+                    .map(|t| *t as i64 - s.t_send_ns as i64)
+            })
+            .collect();
+        offsets.sort_unstable();
+        points.push((offsets.get(offsets.len() / 2).copied().unwrap_or(0), p));
+    }
+    points.push((i64::MAX, Point::UserRecv));
+    points.sort();
+    let chain: Vec<Point> = points.into_iter().map(|(_, p)| p).collect();
+    // Packets that stamped every point: their segments add up to their end-to-end latency.
+    let complete = received
+        .iter()
+        .filter(|s| {
+            per_packet
+                .get(&s.packet_id)
+                .is_some_and(|m| chain.iter().all(|p| m.contains_key(p)))
+        })
+        .count();
+    let label = |p: Point| -> (String, u8) {
+        match p {
+            Point::UserSend => ("user_send".into(), 0),
+            Point::UserRecv => ("user_recv".into(), 0),
+            Point::Layer {
+                crossing,
+                layer_index,
+            } => (
+                name_of
+                    .get(&layer_index)
+                    .copied()
+                    .unwrap_or("unknown")
+                    .to_owned(),
+                crossing,
+            ),
+        }
+    };
+    let mut segments = Vec::new();
+    let mut lines = vec![format!(
+        "  per-layer segments (p50 µs, in crossing order; {complete} of {} packets stamped at every point):",
+        received.len()
+    )];
+    // Segments over the packets that stamped every point, so that for each of them (and for
+    // the means) the segments add up exactly to the end-to-end latency.
+    let complete_packets: Vec<&BTreeMap<Point, u64>> = received
+        .iter()
+        .filter_map(|s| per_packet.get(&s.packet_id))
+        .filter(|m| chain.iter().all(|p| m.contains_key(p)))
+        .collect();
+    for (i, w) in chain.windows(2).enumerate() {
+        let (from, to) = (w[0], w[1]);
+        let deltas: Vec<i64> = complete_packets
+            .iter()
+            .map(|m| m[&to] as i64 - m[&from] as i64)
+            .collect();
+        let negative = deltas.iter().filter(|d| **d < 0).count();
+        let (fl, fc) = label(from);
+        let (tl, tc) = label(to);
+        let mut push = |statistic: &str, value: f64, unit: &str| {
+            segments.push(SegmentRow {
+                run_id: run_id.to_owned(),
+                path: cfg.path.to_string(),
+                encap: cfg.encap.to_string(),
+                mode: cfg.mode.name().to_owned(),
+                payload_bytes: cfg.payload_bytes,
+                segment_index: i,
+                from_layer: fl.clone(),
+                from_crossing: fc,
+                to_layer: tl.clone(),
+                to_crossing: tc,
+                statistic: statistic.to_owned(),
+                value,
+                unit: unit.to_owned(),
+            })
+        };
+        push("negative", negative as f64, "messages");
+        match crate::stats::signed_rows(&deltas) {
+            Some(rows) => {
+                let p50 = rows
+                    .iter()
+                    .find(|(n, _)| *n == "p50")
+                    .map_or(0.0, |(_, v)| *v);
+                for (stat, v) in rows {
+                    push(stat, v, if stat == "count" { "messages" } else { "ns" });
+                }
+                lines.push(format!(
+                    "    {:>2}. {:<28} → {:<28} {:>9.2}{}",
+                    i,
+                    format!("{fl}#{fc}"),
+                    format!("{tl}#{tc}"),
+                    p50 / 1000.0,
+                    if negative > 0 {
+                        format!("  ({negative} negative: concurrent threads)")
+                    } else {
+                        String::new()
+                    }
+                ));
+            }
+            None => push("count", 0.0, "messages"),
+        }
+    }
+    results::write_csv(&out_dir.join("segments.csv"), &segments)?;
+
+    let costs: Vec<CostRow<'_>> = report
+        .program_costs
+        .iter()
+        .map(|c| CostRow {
+            run_id,
+            program: c.program,
+            role: c.role,
+            mechanism: c.mechanism.to_string(),
+            run_count: c.run_count,
+            run_time_ns: c.run_time_ns,
+            ns_per_run: c.ns_per_run,
+            missed_runs: c.missed_runs,
+            events_recorded: c.events_recorded,
+            events_lost: c.events_lost,
+        })
+        .collect();
+    results::write_csv(&out_dir.join("probe_cost.csv"), &costs)?;
+
+    let n_received = received.len().max(1) as f64;
+    let losses: HashMap<_, _> = report.lost_per_layer.iter().map(|l| (l.layer, l)).collect();
+    let status_rows: Vec<LayerStatusRow<'_>> = report
+        .layers
+        .iter()
+        .map(|s| {
+            let l = losses.get(&s.layer);
+            let cov = |c: u8| {
+                coverage
+                    .get(&(s.layer_index as u16, c))
+                    .map(|n| *n as f64 / n_received)
+            };
+            LayerStatusRow {
+                run_id,
+                layer: s.name,
+                direction: format!("{:?}", s.direction).to_lowercase(),
+                layer_index: s.layer_index,
+                attached: s.recorded(),
+                outcome: s.outcome.to_string(),
+                condition: s.only_when.unwrap_or(""),
+                recorded: l.map_or(0, |l| l.recorded),
+                drained: l.map_or(0, |l| l.drained),
+                overwritten: l.map_or(0, |l| l.overwritten),
+                extra_crossings: l.map_or(0, |l| l.extra_crossings),
+                read_failures: l.map_or(0, |l| l.read_failures),
+                mismatches: l.map_or(0, |l| l.mismatches),
+                missed_runs: l.map_or(0, |l| l.missed_runs),
+                lost: l.map_or(0, |l| l.lost()),
+                coverage_crossing0: cov(0),
+                coverage_crossing1: cov(1),
+            }
+        })
+        .collect();
+    results::write_csv(&out_dir.join("probe_layers.csv"), &status_rows)?;
+
+    let attached = report.layers.iter().filter(|s| s.recorded()).count();
+    let lost: u64 = report.lost_per_layer.iter().map(|l| l.lost()).sum();
+    let mut report_lines = vec![format!(
+        "  probes: {attached} layer(s) attached, {} event(s) of measured packets, {lost} lost",
+        rows.len()
+    )];
+    for s in report.layers.iter().filter(|s| !s.recorded()) {
+        report_lines.push(format!("    not recorded: {:<26} {}", s.name, s.outcome));
+    }
+    report_lines.extend(lines);
+    let meta = serde_json::json!({
+        "selection": cfg.probes,
+        "clock": "bpf_ktime_get_ns (CLOCK_MONOTONIC), the same clock as the user-space timestamps",
+        "layers": report.layers.iter().map(|s| serde_json::json!({
+            "layer": s.name, "layer_index": s.layer_index, "outcome": s.outcome.to_string(), "condition": s.only_when,
+        })).collect::<Vec<_>>(),
+        "thread_slot_evictions": report.thread_slot_evictions,
+        "skb_map_insert_failures": report.skb_map_insert_failures,
+        "stats_error": report.stats_error,
+    });
+    Ok(ProbeOutcome {
+        segments,
+        report: report_lines,
+        meta,
+    })
+}

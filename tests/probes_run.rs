@@ -1,0 +1,192 @@
+//! Per-layer probes through `uadpbench run --probes all`, 10 000 ping-pong messages per path:
+//! every unconditional layer that attached stamps ≥ 99.9 % of the packets, timestamps never go
+//! backwards along one side's layers, the segments add up to each packet's round trip, and no
+//! probe event is lost at this rate.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use uadpbench::run::{run, RunConfig};
+use uadpbench_sender::transport::{Encap, PathKind};
+
+fn rows(path: &Path) -> (csv::StringRecord, Vec<csv::StringRecord>) {
+    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let h = r.headers().expect("header").clone();
+    (h.clone(), r.records().map(|x| x.expect("row")).collect())
+}
+
+fn col(h: &csv::StringRecord, name: &str) -> usize {
+    h.iter()
+        .position(|c| c == name)
+        .unwrap_or_else(|| panic!("no column {name}"))
+}
+
+/// A probe session traces the syscall layers of every thread of this process: two runs with
+/// probes at once would see each other's packets. The tests of this file take turns.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn check(path: PathKind, encap: Encap) {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let name = format!("{path}-{encap}");
+    let dir = std::env::temp_dir().join(format!(
+        "uadpbench-e2e-probes-{name}-{}",
+        std::process::id()
+    ));
+    let cfg = RunConfig {
+        path,
+        encap,
+        count: 10_000,
+        warmup: 200,
+        probes: "all".into(),
+        ..RunConfig::default()
+    };
+    run(&cfg, &dir, Arc::new(AtomicBool::new(false))).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+
+    // Every attached layer without a firing condition stamps ≥ 99.9 % of the packets on every
+    // crossing it saw; nothing is lost.
+    let (h, layers) = rows(&dir.join("probe_layers.csv"));
+    let (attached, condition, lost) = (col(&h, "attached"), col(&h, "condition"), col(&h, "lost"));
+    let (c0, c1, layer) = (
+        col(&h, "coverage_crossing0"),
+        col(&h, "coverage_crossing1"),
+        col(&h, "layer"),
+    );
+    let mut direction_of = HashMap::new();
+    let mut conditional = std::collections::HashSet::new();
+    let mut checked = 0;
+    for r in &layers {
+        direction_of.insert(r[layer].to_owned(), r[col(&h, "direction")].to_owned());
+        if !r[condition].is_empty() {
+            // Layers that fire only under a condition (e.g. consume_skb) are counted, not checked.
+            conditional.insert(r[layer].to_owned());
+            continue;
+        }
+        assert_eq!(&r[lost], "0", "{name}: {} lost events", &r[layer]);
+        if &r[attached] == "true" {
+            for c in [c0, c1] {
+                let cov: f64 = r[c]
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{name}: {} stamped nothing", &r[layer]));
+                assert!(cov >= 0.999, "{name}: {} covers {cov}", &r[layer]);
+            }
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 6,
+        "{name}: only {checked} unconditional layers attached"
+    );
+
+    // Non-decreasing along each side's layers (table order within send / receive, per crossing).
+    let (h, ev) = rows(&dir.join("layers.csv"));
+    let (pid, lname, lidx, cross, t) = (
+        col(&h, "packet_id"),
+        col(&h, "layer"),
+        col(&h, "layer_index"),
+        col(&h, "crossing"),
+        col(&h, "t_ns"),
+    );
+    let mut per: HashMap<(u64, u8, String), BTreeMap<u16, u64>> = HashMap::new();
+    let mut by_packet: HashMap<u64, Vec<u64>> = HashMap::new();
+    for r in ev.iter().filter(|r| !conditional.contains(&r[lname])) {
+        let key = (
+            r[pid].parse().unwrap(),
+            r[cross].parse().unwrap(),
+            direction_of[&r[lname]].clone(),
+        );
+        per.entry(key)
+            .or_default()
+            .insert(r[lidx].parse().unwrap(), r[t].parse().unwrap());
+        by_packet
+            .entry(r[pid].parse().unwrap())
+            .or_default()
+            .push(r[t].parse().unwrap());
+    }
+    let backwards = per
+        .values()
+        .filter(|m| m.values().zip(m.values().skip(1)).any(|(a, b)| b < a))
+        .count();
+    assert!(
+        backwards * 1000 <= per.len(),
+        "{name}: {backwards} of {} sides go backwards",
+        per.len()
+    );
+
+    // The segments add up: the sum of the segment means equals the mean round trip of the
+    // packets they cover (within rounding), and they cover ≥ 99 % of the packets.
+    let (h, seg) = rows(&dir.join("segments.csv"));
+    let (stat, value) = (col(&h, "statistic"), col(&h, "value"));
+    let sum_means: f64 = seg
+        .iter()
+        .filter(|r| &r[stat] == "mean")
+        .map(|r| r[value].parse::<f64>().unwrap())
+        .sum();
+    let counts: Vec<f64> = seg
+        .iter()
+        .filter(|r| &r[stat] == "count")
+        .map(|r| r[value].parse().unwrap())
+        .collect();
+    assert!(
+        counts.len() >= 6 && counts.windows(2).all(|w| w[0] == w[1]),
+        "{name}: segments cover one packet set"
+    );
+    assert!(
+        counts[0] >= 9_900.0,
+        "{name}: only {} complete packets",
+        counts[0]
+    );
+    let (h, samples) = rows(&dir.join("samples.csv"));
+    let rtt = col(&h, "rtt_ns");
+    let all_rtt: Vec<f64> = samples.iter().filter_map(|r| r[rtt].parse().ok()).collect();
+    let mean_rtt = all_rtt.iter().sum::<f64>() / all_rtt.len() as f64;
+    if counts[0] as usize == all_rtt.len() {
+        assert!(
+            (sum_means - mean_rtt).abs() < 1.0,
+            "{name}: segments {sum_means} vs rtt {mean_rtt}"
+        );
+    }
+    // Probe timestamps lie between the user-space send and receive of their packet.
+    let (ts, tr, p) = (
+        col(&h, "t_send_ns"),
+        col(&h, "t_recv_ns"),
+        col(&h, "packet_id"),
+    );
+    let mut outside = 0;
+    for r in &samples {
+        let (a, b): (u64, u64) = (r[ts].parse().unwrap(), r[tr].parse().unwrap());
+        if let Some(v) = by_packet.get(&r[p].parse::<u64>().unwrap()) {
+            outside += v.iter().filter(|x| **x < a || **x > b).count();
+        }
+    }
+    assert!(
+        outside * 1000 <= ev.len(),
+        "{name}: {outside} stamps outside their packet's round trip"
+    );
+
+    let (h, cost) = rows(&dir.join("probe_cost.csv"));
+    let (runs, ns) = (col(&h, "run_count"), col(&h, "ns_per_run"));
+    assert!(
+        cost.iter()
+            .any(|r| r[runs].parse::<u64>().unwrap() > 0
+                && r[ns].parse::<f64>().is_ok_and(|v| v > 0.0)),
+        "{name}: no program cost measured"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn udp_path_layers() {
+    check(PathKind::Udp, Encap::Udp);
+}
+
+#[test]
+fn eth_path_layers_ethernet_encapsulation() {
+    check(PathKind::Eth, Encap::Eth);
+}
+
+#[test]
+fn eth_path_layers_udp_encapsulation() {
+    check(PathKind::Eth, Encap::Udp);
+}
