@@ -14,6 +14,7 @@ pub mod doctor;
 pub mod interop;
 pub mod json;
 pub mod meta;
+pub mod overhead;
 pub mod paths;
 pub mod probe_run;
 pub mod report;

@@ -57,6 +57,9 @@ enum Command {
     Publish(PublishArgs),
     /// Receive UADP from a target, filter like a DataSetReader and report per writer.
     Subscribe(SubscribeArgs),
+    /// Measure what the probes cost: the same workload with probes off and on (and optionally
+    /// under bpftrace), interleaved, with bootstrap confidence intervals; writes overhead.csv.
+    Overhead(OverheadArgs),
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -369,6 +372,117 @@ struct SubscribeArgs {
     /// A uadpbench publisher's send log: latency joined on the sequence number.
     #[arg(long, value_name = "FILE")]
     send_log: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct OverheadArgs {
+    /// Transport path.
+    #[arg(long, value_enum, default_value = "udp")]
+    path: PathArg,
+    /// Encapsulation for eth/xdp (default: udp for the udp path, eth otherwise).
+    #[arg(long, value_enum)]
+    encap: Option<EncapArg>,
+    /// Measurement mode.
+    #[arg(long, value_enum, default_value = "pingpong")]
+    mode: Mode,
+    /// Runs per arm (off, probes[, bpftrace]), interleaved.
+    #[arg(long, default_value_t = 5)]
+    repetitions: usize,
+    /// Measured messages per run (pingpong, cyclic).
+    #[arg(long, default_value_t = 10_000)]
+    count: u64,
+    /// Run length in seconds (flood: default 2; cyclic: instead of --count).
+    #[arg(long, value_name = "SECS")]
+    duration: Option<f64>,
+    /// Messages sent first in each run and excluded from statistics.
+    #[arg(long, default_value_t = 1_000)]
+    warmup: u64,
+    /// Size of each UADP NetworkMessage in bytes.
+    #[arg(long, default_value_t = 64)]
+    payload: usize,
+    /// Cyclic publishing interval in microseconds.
+    #[arg(long, default_value_t = 1_000)]
+    interval_us: u64,
+    /// Probes of the probes arm: all, or a comma-separated list of layer names.
+    #[arg(long, default_value = "all")]
+    probes: String,
+    /// Add a third arm: bpftrace running the equivalent classic tracepoints (probes off).
+    #[arg(long)]
+    bpftrace: bool,
+    /// Bootstrap resamples for the confidence intervals.
+    #[arg(long, default_value_t = uadpbench::overhead::DEFAULT_RESAMPLES)]
+    resamples: usize,
+    /// Results directory (default: results/overhead-<UTC time>-<run id>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+fn overhead_command(a: OverheadArgs) -> anyhow::Result<ExitCode> {
+    use uadpbench::overhead::{run_overhead, OverheadConfig, DEFAULT_SEED};
+    let path = match a.path {
+        PathArg::Udp => PathKind::Udp,
+        PathArg::Eth => PathKind::Eth,
+        PathArg::Xdp => PathKind::Xdp,
+    };
+    let encap = match (a.encap, path) {
+        (Some(EncapArg::Eth), _) => Encap::Eth,
+        (Some(EncapArg::Udp), _) | (None, PathKind::Udp) => Encap::Udp,
+        (None, _) => Encap::Eth,
+    };
+    let duration = match (a.mode, a.duration) {
+        (Mode::Flood, None) => Some(2.0),
+        (_, d) => d,
+    };
+    let cfg = OverheadConfig {
+        run: RunConfig {
+            path,
+            encap,
+            mode: a.mode,
+            count: a.count,
+            duration_s: duration,
+            warmup: a.warmup,
+            payload_bytes: a.payload,
+            interval_us: a.interval_us,
+            ..RunConfig::default()
+        },
+        probes: a.probes,
+        repetitions: a.repetitions,
+        bpftrace: a.bpftrace,
+        resamples: a.resamples,
+        seed: DEFAULT_SEED,
+    };
+    let problems = cfg.validate();
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("error: {p}");
+        }
+        return Ok(ExitCode::from(2));
+    }
+    let out = a.out.unwrap_or_else(|| {
+        let now = time::OffsetDateTime::now_utc();
+        PathBuf::from("results").join(format!(
+            "overhead-{:04}{:02}{:02}T{:02}{:02}{:02}Z-{}",
+            now.year(),
+            u8::from(now.month()),
+            now.day(),
+            now.hour(),
+            now.minute(),
+            now.second(),
+            cfg.run.run_id()
+        ))
+    });
+    let stop = stop_on_signal()?;
+    let outcome = run_overhead(&cfg, &out, Arc::clone(&stop))?;
+    for line in &outcome.report {
+        println!("{line}");
+    }
+    let d = outcome.dir.display();
+    println!("results: {d}/overhead.csv, {d}/overhead_cost.csv, meta.json and runs/*/ (columns in docs/csv-schema.md)");
+    if outcome.interrupted {
+        eprintln!("interrupted: the table covers the repetitions finished before the signal");
+        return Ok(ExitCode::from(130));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn seconds(flag: &str, s: Option<f64>) -> anyhow::Result<Option<std::time::Duration>> {
@@ -763,6 +877,7 @@ fn main() -> ExitCode {
         Command::Cleanup(a) => cleanup_command(a),
         Command::Publish(a) => publish_command(a),
         Command::Subscribe(a) => subscribe_command(a),
+        Command::Overhead(a) => overhead_command(a),
     };
     match result {
         Ok(code) => code,

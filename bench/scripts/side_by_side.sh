@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of uadpbench against the instruments a user would otherwise reach for,
+# on the same kind of topology (two network namespaces joined by a veth pair, MTU 1500),
+# interleaved round by round so that machine drift hits every tool alike. One command, as root:
+#
+#   sudo bench/scripts/side_by_side.sh [ROUNDS]          (ROUNDS default 5)
+#
+# Environment: SECS (length of each sockperf/iperf3/flood run, default 3), PAYLOAD (UDP payload =
+# UADP message bytes, default 64), COUNT (uadpbench ping-pong messages per run, default 20000),
+# OUT (results directory, default results/side-by-side-<UTC time>: uadpbench's run directories,
+# the overhead directory and side_by_side.txt, a copy of the printed summary).
+#
+# (a) latency: uadpbench UDP pingpong vs `sockperf ping-pong --full-rtt` (both report the full
+#     round trip; sockperf server in namespace b, client in a): median RTT of each, per round,
+#     and the ratio of the medians over all rounds (issue target: uadpbench within 3 %).
+# (b) throughput: uadpbench UDP flood (received messages/s; --batch 1 = one sendto per message
+#     like iperf3, and the default sendmmsg batch of 32) vs `iperf3 -u -b 0 -l PAYLOAD`
+#     (datagrams the server received per second), same payload size.
+# (c) instrumentation: `uadpbench overhead --bpftrace` (probes off / uadpbench probes / bpftrace
+#     with the equivalent tracepoints, ROUNDS repetitions each, interleaved): the added median
+#     RTT and the BPF run time per round trip of each, and their ratio (target: uadpbench ≤ 1/5
+#     of bpftrace).
+#
+# uadpbench creates its own namespaces per run; sockperf and iperf3 run in uadpbench-cmp<PID>-a/b,
+# created here and removed on exit (`uadpbench cleanup` also finds leftovers by the prefix).
+# Needs: sockperf, iperf3, bpftrace, python3 (scripts/setup.sh installs them).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+rounds="${1:-5}"
+secs="${SECS:-3}"
+payload="${PAYLOAD:-64}"
+count="${COUNT:-20000}"
+bin=target/release/uadpbench
+
+[ "$(id -u)" = 0 ] || { echo "run as root (namespaces, BPF): sudo $0 $*" >&2; exit 1; }
+for t in sockperf iperf3 bpftrace python3; do
+  command -v "$t" >/dev/null || { echo "$t missing: run scripts/setup.sh" >&2; exit 1; }
+done
+if ! { [ -x "$bin" ] && "$bin" overhead --help >/dev/null 2>&1; }; then
+  echo "building $bin ..." >&2
+  cargo build --release -p uadpbench >&2
+fi
+
+id="cmp$$"
+a="uadpbench-$id-a"; b="uadpbench-$id-b"
+work="${OUT:-results/side-by-side-$(date -u +%Y%m%dT%H%M%SZ)}"
+mkdir -p "$work"
+pids=()
+cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  ip netns del "$a" 2>/dev/null || true
+  ip netns del "$b" 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+ip netns add "$a"; ip netns add "$b"
+ip -n "$a" link add "ub${id}a" type veth peer name "ub${id}b" netns "$b"
+ip -n "$a" addr add 198.18.0.1/24 dev "ub${id}a"; ip -n "$b" addr add 198.18.0.2/24 dev "ub${id}b"
+for ns in "$a" "$b"; do ip -n "$ns" link set lo up; done
+ip -n "$a" link set "ub${id}a" mtu 1500 up; ip -n "$b" link set "ub${id}b" mtu 1500 up
+sleep 1
+
+# Starts a server in namespace b in the background; `ip netns exec` execs it, so $! is its pid.
+start_server() { ip netns exec "$b" "$@" >/dev/null 2>&1 & pids+=("$!"); sleep 0.5; }
+stop_server() {
+  local p="${pids[-1]}"
+  kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true
+  unset 'pids[-1]'
+}
+
+# sockperf median RTT in ns. Its output: "---> percentile 50.000 =    10.582" (µs).
+sockperf_p50() {
+  start_server sockperf server -i 198.18.0.2 -p 11111
+  local out
+  out=$(ip netns exec "$a" sockperf ping-pong -i 198.18.0.2 -p 11111 -m "$payload" -t "$secs" --full-rtt 2>&1) || true
+  stop_server
+  echo "$out" | awk '/percentile 50.000/ {print $NF * 1000; found=1} END {if (!found) print "nan"}'
+}
+
+# summary.csv value: metric statistic (columns: run_id,path,encap,mode,payload_bytes,metric,statistic,value,unit)
+summary_value() { awk -F, -v m="$2" -v s="$3" '$6==m && $7==s {print $8; f=1} END {if (!f) print "nan"}' "$1/summary.csv"; }
+
+uadpbench_p50() {
+  local dir="$work/pingpong-r$1"
+  "$bin" run --path udp --mode pingpong --count "$count" --warmup 2000 --payload "$payload" --out "$dir" >/dev/null 2>&1
+  summary_value "$dir" rtt p50
+}
+
+uadpbench_flood() {
+  local dir="$work/flood-batch$2-r$1"
+  "$bin" run --path udp --mode flood --duration "$secs" --batch "$2" --payload "$payload" --out "$dir" >/dev/null 2>&1
+  summary_value "$dir" rate received_per_second
+}
+
+# iperf3 UDP at full speed: datagrams the server received per second.
+iperf3_rate() {
+  start_server iperf3 -s -1 -B 198.18.0.2 -p 5201
+  local json
+  json=$(ip netns exec "$a" iperf3 -c 198.18.0.2 -p 5201 -u -b 0 -l "$payload" -t "$secs" --json 2>&1) || true
+  stop_server
+  python3 -c '
+import json, sys
+try:
+    s = json.loads(sys.stdin.read())["end"]["sum"]
+    print((s["packets"] - s["lost_packets"]) / s["seconds"])
+except Exception:
+    print("nan")' <<<"$json"
+}
+
+median() { printf '%s\n' "$@" | grep -v nan | sort -g | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+ratio() { awk -v x="$1" -v y="$2" 'BEGIN { if (x=="nan" || y=="nan" || y==0) print "n/a"; else printf "%.3f", x/y }'; }
+
+echo "side by side: $rounds rounds, $payload-byte messages, ${secs} s per sockperf/iperf3/flood run; results in $work"
+s_all=(); u_all=(); f1_all=(); f32_all=(); i_all=()
+for r in $(seq 1 "$rounds"); do
+  s=$(sockperf_p50); u=$(uadpbench_p50 "$r")
+  i=$(iperf3_rate); f1=$(uadpbench_flood "$r" 1); f32=$(uadpbench_flood "$r" 32)
+  printf 'round %d: RTT p50 sockperf %.0f ns, uadpbench %.0f ns | received/s iperf3 %.0f, uadpbench flood batch 1 %.0f, batch 32 %.0f\n' \
+    "$r" "$s" "$u" "$i" "$f1" "$f32"
+  s_all+=("$s"); u_all+=("$u"); i_all+=("$i"); f1_all+=("$f1"); f32_all+=("$f32")
+done
+sm=$(median "${s_all[@]}"); um=$(median "${u_all[@]}")
+im=$(median "${i_all[@]}"); f1m=$(median "${f1_all[@]}"); f32m=$(median "${f32_all[@]}")
+
+echo "(c) uadpbench overhead --bpftrace, $rounds repetitions per arm ..."
+ov="$work/overhead"
+"$bin" overhead --path udp --mode pingpong --count "$count" --payload "$payload" \
+  --repetitions "$rounds" --bpftrace --out "$ov" >"$work/overhead.txt" 2>&1 \
+  || { cat "$work/overhead.txt" >&2; exit 1; }
+# overhead.csv: path,encap,mode,payload_bytes,metric,statistic,arm,repetitions,mean_off,mean_arm,delta,ci_low,ci_high,unit
+ov_col() { awk -F, -v arm="$1" -v col="$2" '$5=="rtt" && $6=="p50" && $7==arm {print $col; f=1} END {if (!f) print "nan"}' "$ov/overhead.csv"; }
+# overhead_cost.csv: arm,program,mechanism,runs,run_count,run_time_ns,mean_ns_per_run,ns_per_message
+cost_col() { awk -F, -v arm="$1" -v col="$2" '$1==arm && $2=="total" {print ($col=="" ? "nan" : $col); f=1} END {if (!f) print "nan"}' "$ov/overhead_cost.csv"; }
+off=$(ov_col probes 9)
+dp=$(ov_col probes 11); dpl=$(ov_col probes 12); dph=$(ov_col probes 13)
+db=$(ov_col bpftrace 11); dbl=$(ov_col bpftrace 12); dbh=$(ov_col bpftrace 13)
+cp=$(cost_col probes 8); cb=$(cost_col bpftrace 8)
+np=$(cost_col probes 7); nb=$(cost_col bpftrace 7)
+
+{
+echo
+echo "== side by side ($(uname -r), $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ)) =="
+awk -v s="$sm" -v u="$um" -v q="$(ratio "$um" "$sm")" 'BEGIN {
+  printf "(a) RTT p50, median of rounds:  sockperf %.0f ns   uadpbench %.0f ns   uadpbench/sockperf = %s\n", s, u, q }'
+awk -v i="$im" -v f1="$f1m" -v f32="$f32m" -v q1="$(ratio "$f1m" "$im")" -v q32="$(ratio "$f32m" "$im")" 'BEGIN {
+  printf "(b) received msg/s, median:     iperf3 %.0f   uadpbench batch 1 %.0f (x%s)   batch 32 %.0f (x%s)\n", i, f1, q1, f32, q32 }'
+awk -v off="$off" -v dp="$dp" -v dpl="$dpl" -v dph="$dph" -v db="$db" -v dbl="$dbl" -v dbh="$dbh" -v q="$(ratio "$dp" "$db")" 'BEGIN {
+  printf "(c) RTT p50 added (off %.0f ns): uadpbench probes %+.0f ns [%+.0f, %+.0f]   bpftrace %+.0f ns [%+.0f, %+.0f]   probes/bpftrace = %s\n", off, dp, dpl, dph, db, dbl, dbh, q }'
+awk -v cp="$cp" -v cb="$cb" -v np="$np" -v nb="$nb" -v q="$(ratio "$cp" "$cb")" -v qn="$(ratio "$np" "$nb")" 'BEGIN {
+  printf "    BPF run time per round trip: uadpbench probes %.0f ns   bpftrace %.0f ns   probes/bpftrace = %s (per program run: %.0f vs %.0f ns, %s)\n", cp, cb, q, np, nb, qn }'
+echo "overhead details: $ov (overhead.csv, overhead_cost.csv)"
+sed -n '/^overhead on/,/BPF program cost/p' "$work/overhead.txt" | grep -v 'BPF program cost'
+} | tee "$work/side_by_side.txt"
