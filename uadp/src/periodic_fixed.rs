@@ -74,16 +74,20 @@ impl<'l> PeriodicFixedLayout<'l> {
             ));
         }
         let mut w = Writer::new(buf);
-        w.put(&[UADP_FLAGS, EXT_FLAGS1])?;
-        w.u16(self.publisher_id)?;
-        w.u8(GROUP_FLAGS)?;
-        w.u16(self.writer_group_id)?;
-        w.u32(self.group_version)?;
-        w.u16(counters.network_message_number)?;
-        w.u16(counters.sequence_number)?;
-        w.u8(DATASET_FLAGS1)?;
-        w.u16(counters.dataset_sequence_number)?;
-        w.u16(counters.status)?;
+        // The whole header in one copy.
+        let mut h = [0u8; Self::HEADER_LEN];
+        h[0] = UADP_FLAGS;
+        h[1] = EXT_FLAGS1;
+        h[2..4].copy_from_slice(&self.publisher_id.to_le_bytes());
+        h[4] = GROUP_FLAGS;
+        h[5..7].copy_from_slice(&self.writer_group_id.to_le_bytes());
+        h[7..11].copy_from_slice(&self.group_version.to_le_bytes());
+        h[11..13].copy_from_slice(&counters.network_message_number.to_le_bytes());
+        h[13..15].copy_from_slice(&counters.sequence_number.to_le_bytes());
+        h[15] = DATASET_FLAGS1;
+        h[16..18].copy_from_slice(&counters.dataset_sequence_number.to_le_bytes());
+        h[18..20].copy_from_slice(&counters.status.to_le_bytes());
+        w.put(&h)?;
         for (index, (v, t)) in values.iter().zip(self.fields).enumerate() {
             if v.builtin_type() != *t {
                 return Err(EncodeError::LayoutMismatch {
@@ -137,6 +141,60 @@ impl<'l> PeriodicFixedLayout<'l> {
     /// Decodes a message of this layout, checking every fixed header byte and identity.
     /// Trailing zero padding is accepted.
     pub fn decode<'a>(&self, bytes: &'a [u8]) -> Result<PeriodicFixedMessage<'a>, DecodeError> {
+        let Some(header) = bytes.get(..Self::HEADER_LEN) else {
+            return Err(self.decode_slow(bytes).err().unwrap_or(DecodeError {
+                offset: bytes.len(),
+                kind: DecodeErrorKind::Truncated {
+                    what: "Periodic-Fixed header",
+                    needed: Self::HEADER_LEN - bytes.len(),
+                },
+            }));
+        };
+        // Fast path: every fixed byte and identity in one comparison.
+        let mut want = [0u8; 5];
+        want[0] = UADP_FLAGS;
+        want[1] = EXT_FLAGS1;
+        want[2..4].copy_from_slice(&self.publisher_id.to_le_bytes());
+        want[4] = GROUP_FLAGS;
+        let wg = self.writer_group_id.to_le_bytes();
+        if header[..5] != want || header[5..7] != wg || header[15] != DATASET_FLAGS1 {
+            return self.decode_slow(bytes);
+        }
+        let u16_at = |i: usize| u16::from_le_bytes([header[i], header[i + 1]]);
+        let counters = PeriodicFixedCounters {
+            network_message_number: u16_at(11),
+            sequence_number: u16_at(13),
+            dataset_sequence_number: u16_at(16),
+            status: u16_at(18),
+        };
+        let rest = &bytes[Self::HEADER_LEN..];
+        // Fixed-size layouts need no per-field walk: their extent is known.
+        let fields = match self.fields_len() {
+            Some(n) if n <= rest.len() => &rest[..n],
+            Some(_) => return self.decode_slow(bytes),
+            None => {
+                let mut r = Reader::with_base(rest, Self::HEADER_LEN);
+                for t in self.fields {
+                    Scalar::decode(&mut r, *t)?;
+                }
+                &rest[..rest.len() - r.remaining()]
+            }
+        };
+        let tail = &rest[fields.len()..];
+        if let Some(i) = tail.iter().position(|b| *b != 0) {
+            let at = Self::HEADER_LEN + fields.len();
+            return Err(DecodeError {
+                offset: at + i,
+                kind: DecodeErrorKind::TrailingBytes {
+                    extra: tail.len() - i,
+                },
+            });
+        }
+        Ok(PeriodicFixedMessage { counters, fields })
+    }
+
+    /// Byte-by-byte decoding that names the first mismatching field (the error path).
+    fn decode_slow<'a>(&self, bytes: &'a [u8]) -> Result<PeriodicFixedMessage<'a>, DecodeError> {
         let mut r = Reader::new(bytes);
         let expect =
             |r: &mut Reader<'a>, what: &'static str, want: u8| -> Result<(), DecodeError> {
@@ -211,5 +269,56 @@ impl<'l> PeriodicFixedLayout<'l> {
             },
             fields,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V3: [u8; 36] = [
+        0xb1, 0x01, 0xba, 0x08, 0x0f, 0x64, 0x00, 0x78, 0x56, 0x34, 0x12, 0x01, 0x00, 0x07, 0x00,
+        0x1b, 0x07, 0x00, 0x00, 0x00, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0,
+    ];
+    const TYPES: [BuiltinType; 4] = [BuiltinType::UInt32; 4];
+
+    fn layout(publisher_id: u16) -> PeriodicFixedLayout<'static> {
+        PeriodicFixedLayout {
+            publisher_id,
+            writer_group_id: 100,
+            group_version: 0x1234_5678,
+            fields: &TYPES,
+        }
+    }
+
+    #[test]
+    fn fast_and_slow_paths_agree_on_every_truncation_and_mutation() {
+        let l = layout(2234);
+        assert_eq!(l.decode(&V3), l.decode_slow(&V3));
+        for cut in 0..V3.len() {
+            assert_eq!(
+                l.decode(&V3[..cut]),
+                l.decode_slow(&V3[..cut]),
+                "cut at {cut}"
+            );
+        }
+        for i in 0..V3.len() {
+            let mut m = V3;
+            m[i] ^= 0x41;
+            assert_eq!(l.decode(&m), l.decode_slow(&m), "byte {i} changed");
+        }
+    }
+
+    #[test]
+    fn a_foreign_publisher_is_named() {
+        let e = layout(1).decode(&V3).unwrap_err();
+        assert_eq!(e.offset, 2);
+        assert!(matches!(
+            e.kind,
+            DecodeErrorKind::LayoutMismatch {
+                what: "PublisherId",
+                ..
+            }
+        ));
     }
 }
