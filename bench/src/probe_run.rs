@@ -211,6 +211,12 @@ pub fn finish(
         offsets.sort_unstable();
         points.push((offsets.get(offsets.len() / 2).copied().unwrap_or(0), p));
     }
+    // Stamps that typically come after the user-space receive (e.g. the skb being freed) are
+    // not on the way to the receiver: they stay in layers.csv but not in the chain.
+    let mut e2e: Vec<i64> = received.iter().filter_map(|s| s.t_recv_ns.map(|t| t as i64 - s.t_send_ns as i64)).collect();
+    e2e.sort_unstable();
+    let e2e_median = e2e.get(e2e.len() / 2).copied().unwrap_or(i64::MAX);
+    points.retain(|(offset, _)| *offset <= e2e_median);
     points.push((i64::MAX, Point::UserRecv));
     points.sort();
     let chain: Vec<Point> = points.into_iter().map(|(_, p)| p).collect();
