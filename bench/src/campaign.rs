@@ -388,6 +388,8 @@ impl Campaign {
                         fifo_priority: self.sched.fifo_priority,
                     },
                     probes: probes.clone(),
+                    pcap: None,
+                    trace: None,
                 };
                 let mut r = PlannedRun {
                     index: 0,

@@ -26,6 +26,9 @@ pub struct CampaignOptions {
     pub resume: Option<PathBuf>,
     /// Draw progress bars (on a terminal).
     pub progress: bool,
+    /// Prometheus metrics updated after each finished run (served by
+    /// [`crate::metrics::MetricsServer`]).
+    pub metrics: Option<crate::metrics::Metrics>,
 }
 
 /// One row of runs.csv.
@@ -167,6 +170,10 @@ fn concat_csv(campaign_dir: &Path, runs: &[PlannedRun], file: &str) -> anyhow::R
         let mut rd =
             csv::Reader::from_path(&path).with_context(|| format!("reading {}", path.display()))?;
         let h = rd.headers()?.clone();
+        if h.is_empty() {
+            // A table without rows (e.g. no probe events on a path) is written without a header.
+            continue;
+        }
         if header.as_ref().is_some_and(|x| *x != h) {
             bail!(
                 "{} has other columns than the runs before it",
@@ -243,6 +250,16 @@ pub fn run_campaign(
     write_meta(None, false)?;
 
     let planned = campaign.expand();
+    if let Some(m) = &options.metrics {
+        m.set_campaign(&campaign.name, planned.len());
+    }
+    let record_metrics = |r: &PlannedRun, rdir: &Path| {
+        if let Some(m) = &options.metrics {
+            if let Err(e) = m.record_finished(&r.config, rdir) {
+                eprintln!("warning: metrics of {}: {e:#}", r.id());
+            }
+        }
+    };
     let estimate: HashMap<usize, f64> = planned
         .iter()
         .map(|r| (r.index, r.estimated_seconds()))
@@ -274,6 +291,7 @@ pub fn run_campaign(
         if is_complete(&rdir) {
             let summary = read_summary(&rdir).unwrap_or_default();
             rows.push(run_row(r, "ok", String::new(), &summary, &rdir));
+            record_metrics(r, &rdir);
             done_ms += est_ms;
             overall.set_position(done_ms);
             continue;
@@ -309,14 +327,7 @@ pub fn run_campaign(
                 }
             })
         };
-        let result = if r.probes != "none" {
-            Err(anyhow::anyhow!(
-                "probe set {:?}: per-layer probes are not wired into runs yet; use \"none\"",
-                r.probes
-            ))
-        } else {
-            run::run(&r.config, &rdir, Arc::clone(&stop))
-        };
+        let result = run::run(&r.config, &rdir, Arc::clone(&stop));
         ticking.store(false, Ordering::Relaxed);
         let _ = ticker.join();
         done_ms += est_ms;
@@ -343,6 +354,7 @@ pub fn run_campaign(
                     ));
                 }
                 rows.push(run_row(r, "ok", String::new(), &outcome.summary, &rdir));
+                record_metrics(r, &rdir);
             }
             Err(e) => {
                 let msg = format!("{e:#}");
@@ -350,6 +362,9 @@ pub fn run_campaign(
                 // Keep nothing half-done: a failed run leaves no directory to be mistaken.
                 let _ = std::fs::remove_dir_all(&rdir);
                 rows.push(run_row(r, "failed", msg, &[], &rdir));
+                if let Some(m) = &options.metrics {
+                    m.record_failed();
+                }
             }
         }
         results::write_csv(&dir.join("runs.csv"), &rows)?;
@@ -369,7 +384,15 @@ pub fn run_campaign(
     }
     results::write_csv(&dir.join("runs.csv"), &rows)?;
     concat_csv(&dir, &planned, "summary.csv")?;
-    concat_csv(&dir, &planned, "samples.csv")?;
+    for table in [
+        "samples.csv",
+        "segments.csv",
+        "probe_cost.csv",
+        "probe_layers.csv",
+        "layers.csv",
+    ] {
+        concat_csv(&dir, &planned, table)?;
+    }
     let interrupted = stop.load(Ordering::Relaxed);
     write_meta(if interrupted { None } else { rfc3339_now() }, interrupted)?;
     Ok(CampaignOutcome {

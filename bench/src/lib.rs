@@ -9,11 +9,13 @@
 pub mod campaign;
 pub mod campaign_run;
 pub mod capture;
+pub mod capture_run;
 pub mod decode;
 pub mod doctor;
 pub mod interop;
 pub mod json;
 pub mod meta;
+pub mod metrics;
 pub mod overhead;
 pub mod paths;
 pub mod probe_run;
@@ -21,3 +23,4 @@ pub mod report;
 pub mod results;
 pub mod run;
 pub mod stats;
+pub mod trace;

@@ -148,9 +148,31 @@ struct RunArgs {
     /// probes list`). Adds layers.csv, segments.csv, probe_cost.csv and probe_layers.csv.
     #[arg(long, default_value = "none")]
     probes: String,
+    /// Write a timeline of a window of the run (the first --trace-packets measured packets)
+    /// as Perfetto/Chrome trace-event JSON: one track per stack layer with each packet moving
+    /// down the send path and up the receive path, beside the thread running on each CPU
+    /// (sched:sched_switch) and the benchmark threads' off-CPU intervals. Open it at
+    /// ui.perfetto.dev (Open trace file). Implies --probes all when --probes is none; records
+    /// every context switch while the run lasts (~0.2 µs each).
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    /// --trace window: the first N measured packets.
+    #[arg(long, value_name = "N", default_value_t = uadpbench::trace::DEFAULT_TRACE_PACKETS)]
+    trace_packets: u64,
+    /// --trace window: the packets of this many ms from the first measured one (instead of
+    /// --trace-packets).
+    #[arg(long, value_name = "MS")]
+    trace_window_ms: Option<f64>,
     /// Results directory (default: results/<UTC time>-<run id>).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Write the benchmark frames received on namespace B's veth (warm-up included) to this
+    /// pcap file; read it back with `uadpbench decode --pcap FILE`. Timestamps are
+    /// CLOCK_REALTIME at capture, not the benchmark clock. Capturing costs CPU (one more
+    /// socket and thread on the measuring machine): it can shift latencies and limit flood
+    /// rates. Captures nothing on the xdp path (frames go to AF_XDP before packet taps).
+    #[arg(long, value_name = "FILE")]
+    pcap: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -166,6 +188,11 @@ struct CampaignArgs {
     /// Only check the file and list the runs, without running them.
     #[arg(long)]
     dry_run: bool,
+    /// Serve Prometheus metrics (per-configuration latency histograms, message and loss
+    /// counters, runs finished/failed; updated after each run) on http://ADDR/metrics.
+    /// Without a value: 127.0.0.1:9464 (loopback only).
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = uadpbench::metrics::DEFAULT_ADDR)]
+    metrics_addr: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -674,6 +701,12 @@ fn run_command(a: RunArgs) -> anyhow::Result<ExitCode> {
             fifo_priority: a.fifo,
         },
         probes: a.probes.clone(),
+        pcap: a.pcap.clone(),
+        trace: a.trace.clone().map(|file| uadpbench::trace::TraceSpec {
+            file,
+            packets: a.trace_packets,
+            window_ms: a.trace_window_ms,
+        }),
     };
     let problems = cfg.validate();
     if !problems.is_empty() {
@@ -754,10 +787,23 @@ fn campaign_command(a: CampaignArgs) -> anyhow::Result<ExitCode> {
     let s = Arc::clone(&stop);
     ctrlc::set_handler(move || s.store(true, Ordering::Relaxed))
         .map_err(|e| anyhow::anyhow!("cannot install the signal handler: {e}"))?;
+    let metrics = a
+        .metrics_addr
+        .as_ref()
+        .map(|_| uadpbench::metrics::Metrics::default());
+    let _server = match (&a.metrics_addr, &metrics) {
+        (Some(addr), Some(m)) => {
+            let server = uadpbench::metrics::MetricsServer::start(addr, m.clone())?;
+            eprintln!("metrics: http://{}/metrics", server.local_addr());
+            Some(server)
+        }
+        _ => None,
+    };
     let options = CampaignOptions {
         out: a.out,
         resume: a.resume,
         progress: std::io::stderr().is_terminal(),
+        metrics,
     };
     let outcome = run_campaign(&campaign, &text, &options, Arc::clone(&stop))?;
     let ok = outcome.runs.iter().filter(|r| r.status == "ok").count();

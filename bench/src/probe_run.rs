@@ -19,11 +19,15 @@ use crate::run::RunConfig;
 
 /// Starts a session for `cfg` (None when probes are off).
 pub fn start(cfg: &RunConfig, topo: &Topology) -> anyhow::Result<Option<ProbeSession>> {
-    let selection = cfg
+    let mut selection = cfg
         .probe_selection()
         .map_err(|e| anyhow::anyhow!("--probes: {e}"))?;
     if selection == uadpbench_probes::Selection::None {
-        return Ok(None);
+        if cfg.trace.is_none() {
+            return Ok(None);
+        }
+        // A trace needs the layer stamps: --trace implies --probes all.
+        selection = uadpbench_probes::Selection::All;
     }
     let path = match cfg.path {
         PathKind::Udp => ProbePath::Udp,
@@ -36,6 +40,9 @@ pub fn start(cfg: &RunConfig, topo: &Topology) -> anyhow::Result<Option<ProbeSes
         topo.a().netns_path().to_owned(),
         topo.b().netns_path().to_owned(),
     ];
+    // --trace: context switches too (every CPU, for the whole run: the window is cut out
+    // afterwards).
+    pc.sched_switch = cfg.trace.is_some();
     let session = ProbeSession::start(pc)
         .context("starting the kernel probes (uadpbench doctor shows what this kernel allows)")?;
     Ok(Some(session))
@@ -135,6 +142,8 @@ pub fn finish(
     let report: ProbeReport = session
         .finish()
         .context("collecting the probe timestamps")?;
+    // Lines about the trace, after the probe summary.
+    let mut report_lines_pre: Vec<String> = Vec::new();
     let measured: HashMap<u64, &SampleRow> = samples.iter().map(|s| (s.packet_id, s)).collect();
     let received: Vec<&SampleRow> = samples.iter().filter(|s| s.t_recv_ns.is_some()).collect();
 
@@ -213,7 +222,10 @@ pub fn finish(
     }
     // Stamps that typically come after the user-space receive (e.g. the skb being freed) are
     // not on the way to the receiver: they stay in layers.csv but not in the chain.
-    let mut e2e: Vec<i64> = received.iter().filter_map(|s| s.t_recv_ns.map(|t| t as i64 - s.t_send_ns as i64)).collect();
+    let mut e2e: Vec<i64> = received
+        .iter()
+        .filter_map(|s| s.t_recv_ns.map(|t| t as i64 - s.t_send_ns as i64))
+        .collect();
     e2e.sort_unstable();
     let e2e_median = e2e.get(e2e.len() / 2).copied().unwrap_or(i64::MAX);
     points.retain(|(offset, _)| *offset <= e2e_median);
@@ -365,6 +377,25 @@ pub fn finish(
         .collect();
     results::write_csv(&out_dir.join("probe_layers.csv"), &status_rows)?;
 
+    if let Some(spec) = &cfg.trace {
+        if let Some(e) = &report.sched_error {
+            report_lines_pre.push(format!(
+                "  trace: sched:sched_switch could not be attached ({e}): no CPU tracks"
+            ));
+        }
+        match crate::trace::write(spec, &report, samples) {
+            Ok(summary) => report_lines_pre.extend(crate::trace::report_lines(
+                &spec.file,
+                &summary,
+                report.sched_dropped,
+            )),
+            Err(e) => report_lines_pre.push(format!(
+                "  trace: not written to {}: {e:#}",
+                spec.file.display()
+            )),
+        }
+    }
+
     let attached = report.layers.iter().filter(|s| s.recorded()).count();
     let lost: u64 = report.lost_per_layer.iter().map(|l| l.lost()).sum();
     let mut report_lines = vec![format!(
@@ -375,6 +406,7 @@ pub fn finish(
         report_lines.push(format!("    not recorded: {:<26} {}", s.name, s.outcome));
     }
     report_lines.extend(lines);
+    report_lines.extend(report_lines_pre);
     let meta = serde_json::json!({
         "selection": cfg.probes,
         "clock": "bpf_ktime_get_ns (CLOCK_MONOTONIC), the same clock as the user-space timestamps",

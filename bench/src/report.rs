@@ -157,7 +157,7 @@ pub fn table(data: &BTreeMap<ConfigKey, ConfigData>) -> Vec<String> {
     out
 }
 
-const COLOURS: [RGBColor; 8] = [
+const COLOURS: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -166,10 +166,20 @@ const COLOURS: [RGBColor; 8] = [
     RGBColor(140, 86, 75),
     RGBColor(227, 119, 194),
     RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
 
 fn plot_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
     anyhow::anyhow!("drawing a plot: {e}")
+}
+
+/// " probes on" when a configuration ran with kernel probes.
+fn probe_label(name: &str) -> &'static str {
+    match name.split("-probes_").nth(1) {
+        Some(p) if p != "none" => " probes on",
+        _ => "",
+    }
 }
 
 /// Latency CDFs, one plot per (mode, payload), one line per configuration.
@@ -236,7 +246,13 @@ fn latency_cdfs(
             chart
                 .draw_series(LineSeries::new(pts, colour.stroke_width(2)))
                 .map_err(plot_err)?
-                .label(format!("{} {} (n={})", k.path, k.encap, v.len()))
+                .label(format!(
+                    "{} {}{} (n={})",
+                    k.path,
+                    k.encap,
+                    probe_label(&k.name),
+                    v.len()
+                ))
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
                 });

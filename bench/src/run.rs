@@ -83,6 +83,12 @@ pub struct RunConfig {
     /// Kernel probes: "none", "all" or a comma-separated list of layer names
     /// (`uadpbench probes list` shows them).
     pub probes: String,
+    /// `--trace`: write a Perfetto/Chrome trace-event timeline of a window of the run
+    /// ([`crate::trace`]); implies probes "all" when probes are "none".
+    pub trace: Option<crate::trace::TraceSpec>,
+    /// Write the benchmark frames received on B's veth to this pcap file
+    /// ([`crate::capture_run`]). Costs CPU during the run.
+    pub pcap: Option<PathBuf>,
 }
 
 fn ser_display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
@@ -108,6 +114,8 @@ impl Default for RunConfig {
             sched_a: ThreadSched::default(),
             sched_b: ThreadSched::default(),
             probes: "none".into(),
+            trace: None,
+            pcap: None,
         }
     }
 }
@@ -139,6 +147,14 @@ impl RunConfig {
         let mut problems = Vec::new();
         if let Err(e) = self.probe_selection() {
             problems.push(format!("--probes {:?}: {e}", self.probes));
+        }
+        if let Some(t) = &self.trace {
+            if t.packets == 0 {
+                problems.push("--trace-packets must be at least 1".into());
+            }
+            if t.window_ms.is_some_and(|ms| !(ms > 0.0 && ms.is_finite())) {
+                problems.push("--trace-window-ms must be a positive number".into());
+            }
         }
         let max = paths::max_message_len(self.path, self.encap, self.mtu);
         if self.payload_bytes < MIN_MESSAGE_LEN {
@@ -411,6 +427,11 @@ pub fn run(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Re
     let topo = Arc::new(topo);
     // Probes attach before the timed threads start and stay for the whole run.
     let probes = crate::probe_run::start(cfg, &topo)?;
+    // The capture starts before the loops (warm-up included) and stops after them.
+    let capture = match &cfg.pcap {
+        Some(file) => Some(crate::capture_run::start(&topo, file)?),
+        None => None,
+    };
     let run_id = cfg.run_id();
     let mut rows = Rows {
         cfg,
@@ -425,7 +446,7 @@ pub fn run(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Re
         cfg.warmup
     )];
 
-    match cfg.mode {
+    let measured = match cfg.mode {
         Mode::Pingpong => run_pingpong(
             cfg,
             &topo,
@@ -435,7 +456,7 @@ pub fn run(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Re
             &mut rows,
             &mut samples,
             &mut report,
-        )?,
+        ),
         Mode::Cyclic => run_cyclic(
             cfg,
             &topo,
@@ -445,8 +466,36 @@ pub fn run(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Re
             &mut rows,
             &mut samples,
             &mut report,
-        )?,
-        Mode::Flood => run_flood(cfg, &topo, codec, &stop, &mut rows, &mut report)?,
+        ),
+        Mode::Flood => run_flood(cfg, &topo, codec, &stop, &mut rows, &mut report),
+    };
+    let capture_stats = match (capture, measured) {
+        (Some(c), Ok(())) => Some(c.finish()?),
+        (Some(c), Err(e)) => {
+            c.abort();
+            return Err(e);
+        }
+        (None, r) => {
+            r?;
+            None
+        }
+    };
+    if let (Some(s), Some(file)) = (&capture_stats, &cfg.pcap) {
+        rows.push("capture", "frames", s.frames as f64, "frames");
+        rows.push("capture", "kernel_drops", s.kernel_drops as f64, "frames");
+        report.push(format!(
+            "  pcap: {} benchmark frame(s) received on B's veth (warm-up included) written to {}{}",
+            s.frames,
+            file.display(),
+            if s.kernel_drops > 0 {
+                format!(
+                    ", {} dropped by the kernel (capture buffer full)",
+                    s.kernel_drops
+                )
+            } else {
+                String::new()
+            }
+        ));
     }
     let probe_outcome = match probes {
         Some(session) => Some(crate::probe_run::finish(
@@ -483,6 +532,15 @@ pub fn run(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Re
         "interrupted": stop.load(Ordering::Relaxed),
         "message_layout": "UADP-Periodic-Fixed (Part 14 A.2.1), RawData fields: UInt64 send time (CLOCK_MONOTONIC ns), UInt64 packet id, ByteString filler",
         "probes": probe_outcome.as_ref().map(|p| p.meta.clone()),
+        "capture": capture_stats.map(|s| serde_json::json!({
+            "file": cfg.pcap.as_ref().map(|f| f.display().to_string()),
+            "interface": "veth of namespace B (receiving side), received frames only",
+            "frames": s.frames,
+            "other_frames": s.other_frames,
+            "kernel_drops": s.kernel_drops,
+            "timestamps": "CLOCK_REALTIME when the capture thread read the frame (not the benchmark clock)",
+            "includes_warmup": true,
+        })),
     });
     results::write_json(&out_dir.join("meta.json"), &meta)?;
     let summary = rows.rows;

@@ -290,6 +290,11 @@ pub enum GlobalCounter {
     ThreadSlotEvictions = 0,
     /// Inserting into the skb map failed.
     SkbIdsInsertFailed = 1,
+    /// `sched_switch` records dropped because the ring buffer [`PROBE_SCHED_MAP_NAME`] was
+    /// full.
+    SchedDropped = 2,
+    /// `sched_switch` records written into [`PROBE_SCHED_MAP_NAME`].
+    SchedRecorded = 3,
 }
 
 /// Index of a global counter in [`PROBE_COUNTERS_MAP_NAME`].
@@ -446,3 +451,52 @@ pub const UADP_PROBE_LEN: usize = 36;
 pub const UADP_BYTE0: u8 = 0xB1;
 /// Second byte: ExtendedFlags1 = PublisherId type UInt16.
 pub const UADP_BYTE1: u8 = 0x01;
+
+/// Name of the ring buffer of [`SchedSwitch`] records (`RingBuf`) written by the
+/// `sched:sched_switch` program while the trace window is open (see [`PROBE_TRACE_MAP_NAME`]).
+/// The object declares it with [`PROBE_SCHED_MIN_BYTES`]; a loader that records scheduler
+/// switches sizes it up (`EbpfLoader::map_max_entries`).
+pub const PROBE_SCHED_MAP_NAME: &str = "PROBE_SCHED";
+/// Size of [`PROBE_SCHED_MAP_NAME`] in the object (one page: a session that does not record
+/// scheduler switches costs nothing).
+pub const PROBE_SCHED_MIN_BYTES: u32 = 4096;
+/// Name of the trace-window switch (`Array<u32>`, 1 entry): non-zero = the `sched_switch`
+/// program records every context switch on every CPU. Written by userspace.
+pub const PROBE_TRACE_MAP_NAME: &str = "PROBE_TRACE";
+
+/// One context switch (`sched:sched_switch`), a record of [`PROBE_SCHED_MAP_NAME`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SchedSwitch {
+    /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC) at the switch.
+    pub t_ns: u64,
+    /// `prev_state` of the thread switched out (0 = runnable: preempted; else sleeping,
+    /// `TASK_*` bits).
+    pub prev_state: i64,
+    /// The CPU.
+    pub cpu: u32,
+    /// Thread switched out (0 = idle).
+    pub prev_tid: u32,
+    /// Thread switched in (0 = idle).
+    pub next_tid: u32,
+    /// Explicit padding.
+    pub _reserved: u32,
+    /// `comm` of the thread switched out (NUL-padded).
+    pub prev_comm: [u8; 16],
+    /// `comm` of the thread switched in (NUL-padded).
+    pub next_comm: [u8; 16],
+}
+
+/// Byte offsets of the `sched:sched_switch` format fields the program reads.
+pub mod sched_switch_format {
+    /// `char prev_comm[16]`.
+    pub const PREV_COMM: usize = 8;
+    /// `pid_t prev_pid`.
+    pub const PREV_PID: usize = 24;
+    /// `long prev_state`.
+    pub const PREV_STATE: usize = 32;
+    /// `char next_comm[16]`.
+    pub const NEXT_COMM: usize = 40;
+    /// `pid_t next_pid`.
+    pub const NEXT_PID: usize = 56;
+}

@@ -35,7 +35,7 @@ mod prog {
             bpf_probe_read_kernel, generated as gen,
         },
         macros::{btf_tracepoint, fentry, kprobe, map, tracepoint, uprobe, uretprobe},
-        maps::{Array, LruHashMap, PerCpuArray},
+        maps::{Array, LruHashMap, PerCpuArray, RingBuf},
         programs::{
             BtfTracePointContext, FEntryContext, ProbeContext, RetProbeContext, TracePointContext,
         },
@@ -50,6 +50,7 @@ mod prog {
         THREAD_RECV, THREAD_RECV_ID, THREAD_SEND, UADP_BYTE0, UADP_BYTE1, UADP_ETHERTYPE,
         UADP_PACKET_ID_OFFSET, UADP_PROBE_LEN, USER_FORMAT_ETHERNET, USER_FORMAT_UADP,
     };
+    use uadpbench_common::{sched_switch_format as ssf, SchedSwitch, PROBE_SCHED_MIN_BYTES};
 
     /// The stamps, `[layer][crossing][packet slot]` (`BPF_F_MMAPABLE`: userspace maps and
     /// drains them). The loader sets the size for its number of slots.
@@ -73,6 +74,14 @@ mod prog {
     #[map]
     static PROBE_SKB_IDS: LruHashMap<u64, SkbId> =
         LruHashMap::with_max_entries(PROBE_SKB_IDS_ENTRIES, 0);
+
+    /// `sched_switch` records of the trace window (the loader sizes it; one page by default).
+    #[map]
+    static PROBE_SCHED: RingBuf = RingBuf::with_byte_size(PROBE_SCHED_MIN_BYTES, 0);
+
+    /// Trace window switch: entry 0 non-zero = record context switches. Written by userspace.
+    #[map]
+    static PROBE_TRACE: Array<u32> = Array::with_max_entries(1, 0);
 
     /// Configuration, a read-only global the loader overrides (`EbpfLoader::override_global`).
     /// The verifier reads frozen read-only globals as constants, so disabled features cost
@@ -1095,6 +1104,39 @@ mod prog {
                 Parsed::Foreign => {}
             }
         }
+        0
+    }
+
+    // ------------------------------------------------------------------ scheduler
+
+    /// `sched:sched_switch`: while the trace window is open, every context switch on every CPU
+    /// (not filtered) into the ring buffer `PROBE_SCHED`; a full buffer
+    /// counts `GlobalCounter::SchedDropped`.
+    #[tracepoint(category = "sched", name = "sched_switch")]
+    pub fn tp_sched_switch(ctx: TracePointContext) -> u32 {
+        if PROBE_TRACE.get(0).is_none_or(|on| *on == 0) {
+            return 0;
+        }
+        let Some(mut entry) = PROBE_SCHED.reserve::<SchedSwitch>(0) else {
+            bump(global_counter_index(GlobalCounter::SchedDropped));
+            return 0;
+        };
+        let prev_tid: i32 = tp_field(&ctx, ssf::PREV_PID);
+        let next_tid: i32 = tp_field(&ctx, ssf::NEXT_PID);
+        // SAFETY: helpers without preconditions.
+        let (t_ns, cpu) = unsafe { (bpf_ktime_get_ns(), bpf_get_smp_processor_id()) };
+        entry.write(SchedSwitch {
+            t_ns,
+            prev_state: tp_field(&ctx, ssf::PREV_STATE),
+            cpu,
+            prev_tid: prev_tid as u32,
+            next_tid: next_tid as u32,
+            _reserved: 0,
+            prev_comm: tp_field(&ctx, ssf::PREV_COMM),
+            next_comm: tp_field(&ctx, ssf::NEXT_COMM),
+        });
+        entry.submit(0);
+        bump(global_counter_index(GlobalCounter::SchedRecorded));
         0
     }
 

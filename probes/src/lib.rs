@@ -33,7 +33,8 @@ pub use layers::{
 };
 pub use session::{
     plan, plan_with, verify_programs, LayerEvent, LayerLoss, LayerPlan, LayerStatus, Outcome,
-    ProbeConfig, ProbeReport, ProbeSession, ProgramCheck, ProgramCost,
+    ProbeConfig, ProbeReport, ProbeSession, ProgramCheck, ProgramCost, SchedEvent,
+    DEFAULT_SCHED_BUFFER_BYTES,
 };
 
 /// The `probes-ebpf` object built by `build.rs` (empty when built with `AYA_BUILD_SKIP=1`).

@@ -24,6 +24,10 @@ use uadpbench_common::{
     RECORD_MASK_CLASSIC, RECORD_MASK_MAIN, UADP_UDP_PORT, USER_FORMAT_ETHERNET, USER_FORMAT_NONE,
     USER_FORMAT_UADP,
 };
+use uadpbench_common::{
+    sched_switch_format, SchedSwitch, PROBE_SCHED_MAP_NAME, PROBE_SCHED_MIN_BYTES,
+    PROBE_TRACE_MAP_NAME,
+};
 
 use crate::{
     ensure_tracefs, is_root,
@@ -39,6 +43,50 @@ use crate::{
 
 /// Default PublisherId of benchmark messages (the sender's default).
 const DEFAULT_PUBLISHER_ID: u16 = 2234;
+/// Default size of the `sched_switch` ring buffer: 16 MiB, 262144 context switches.
+pub const DEFAULT_SCHED_BUFFER_BYTES: u32 = 16 << 20;
+
+/// The `sched:sched_switch` program (not a layer: context for timelines).
+const SCHED_SWITCH: Candidate = Candidate {
+    mechanism: Mechanism::Tracepoint,
+    program: "tp_sched_switch",
+    attach: AttachPoint::Tracepoint {
+        category: "sched",
+        name: "sched_switch",
+        fields: &[
+            ("prev_comm", sched_switch_format::PREV_COMM as u16),
+            ("prev_pid", sched_switch_format::PREV_PID as u16),
+            ("prev_state", sched_switch_format::PREV_STATE as u16),
+            ("next_comm", sched_switch_format::NEXT_COMM as u16),
+            ("next_pid", sched_switch_format::NEXT_PID as u16),
+        ],
+    },
+    correlation: Correlation::UserBuffer,
+};
+
+/// One context switch on one CPU (`sched:sched_switch`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SchedEvent {
+    /// `bpf_ktime_get_ns()`: CLOCK_MONOTONIC, the clock of the layer events.
+    pub t_ns: u64,
+    /// The CPU.
+    pub cpu: u32,
+    /// Thread switched out (0: idle).
+    pub prev_tid: u32,
+    /// Its `comm`.
+    pub prev_comm: String,
+    /// Its state: 0 = runnable (preempted), else sleeping/blocked (`TASK_*` bits).
+    pub prev_state: i64,
+    /// Thread switched in (0: idle).
+    pub next_tid: u32,
+    /// Its `comm`.
+    pub next_comm: String,
+}
+
+fn comm(b: &[u8; 16]) -> String {
+    let n = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    String::from_utf8_lossy(&b[..n]).into_owned()
+}
 
 /// What to trace.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,6 +114,13 @@ pub struct ProbeConfig {
     pub deny: Vec<Mechanism>,
     /// Turn on `BPF_ENABLE_STATS` (run count and time of every program) for the session.
     pub stats: bool,
+    /// Also attach the `sched:sched_switch` program and record every context switch on every
+    /// CPU while the trace window is open ([`ProbeSession::set_sched_window`]; open from the
+    /// start of the session). For timelines: costs ~0.2 µs per context switch while open.
+    pub sched_switch: bool,
+    /// Bytes of the `sched_switch` ring buffer (a power of two, multiple of the page size;
+    /// 64 bytes a switch). Records that do not fit are dropped and counted.
+    pub sched_buffer_bytes: u32,
 }
 
 impl ProbeConfig {
@@ -82,6 +137,8 @@ impl ProbeConfig {
             slots: PROBE_DEFAULT_SLOTS,
             deny: Vec::new(),
             stats: true,
+            sched_switch: false,
+            sched_buffer_bytes: DEFAULT_SCHED_BUFFER_BYTES,
         }
     }
 }
@@ -279,6 +336,13 @@ pub struct ProbeReport {
     pub skb_map_insert_failures: u64,
     /// Why `BPF_ENABLE_STATS` is off, if it is.
     pub stats_error: Option<String>,
+    /// Context switches recorded while the trace window was open ([`ProbeConfig::sched_switch`];
+    /// empty without it), in time order.
+    pub sched_events: Vec<SchedEvent>,
+    /// Context switches lost: the ring buffer was full.
+    pub sched_dropped: u64,
+    /// Why the `sched_switch` program could not be attached, if it was requested and failed.
+    pub sched_error: Option<String>,
 }
 
 /// An owned attachment: dropping it detaches.
@@ -500,6 +564,15 @@ fn globals(config: &ProbeConfig, kernel: &KernelInfo) -> Result<ProbeGlobals, Pr
             config.slots
         )));
     }
+    if config.sched_switch
+        && (!config.sched_buffer_bytes.is_power_of_two()
+            || config.sched_buffer_bytes < PROBE_SCHED_MIN_BYTES)
+    {
+        return Err(ProbeError::Config(format!(
+            "sched_buffer_bytes must be a power of two ≥ {PROBE_SCHED_MIN_BYTES}, not {}",
+            config.sched_buffer_bytes
+        )));
+    }
     if config.netns.len() > 2 {
         return Err(ProbeError::Config(format!(
             "at most 2 network namespaces can be traced, {} given",
@@ -525,13 +598,14 @@ fn globals(config: &ProbeConfig, kernel: &KernelInfo) -> Result<ProbeGlobals, Pr
     Ok(g)
 }
 
-fn load(globals: &ProbeGlobals, slots: u32) -> Result<Ebpf, ProbeError> {
+fn load(globals: &ProbeGlobals, slots: u32, sched_bytes: u32) -> Result<Ebpf, ProbeError> {
     if PROBES_OBJECT.is_empty() {
         return Err(ProbeError::NotBuilt);
     }
     EbpfLoader::new()
         .override_global(PROBE_GLOBALS_NAME, globals, true)
         .map_max_entries(PROBE_SLOTS_MAP_NAME, stamp_entries(slots))
+        .map_max_entries(PROBE_SCHED_MAP_NAME, sched_bytes)
         .load(PROBES_OBJECT)
         .map_err(|e| {
             if is_root() {
@@ -571,7 +645,7 @@ pub fn plan_with(config: &ProbeConfig) -> Vec<LayerPlan> {
     let selected = resolve(path, &config.selection);
     let tracefs = ensure_tracefs().ok();
     let kernel = KernelInfo::gather(tracefs, &table_functions());
-    let loaded = globals(config, &kernel).and_then(|g| load(&g, 2));
+    let loaded = globals(config, &kernel).and_then(|g| load(&g, 2, PROBE_SCHED_MIN_BYTES));
     let mut ebpf = match loaded {
         Ok(e) => e,
         Err(e) => {
@@ -626,7 +700,7 @@ pub fn verify_programs() -> Result<Vec<ProgramCheck>, ProbeError> {
     let config = ProbeConfig::new(ProbePath::Udp);
     let tracefs = ensure_tracefs().ok();
     let kernel = KernelInfo::gather(tracefs, &table_functions());
-    let mut ebpf = load(&globals(&config, &kernel)?, 2)?;
+    let mut ebpf = load(&globals(&config, &kernel)?, 2, PROBE_SCHED_MIN_BYTES)?;
     let btf = Btf::from_sys_fs().map_err(|e| format!("kernel BTF unreadable: {e}"));
     let mut seen = Vec::new();
     let candidates = LAYERS
@@ -704,6 +778,8 @@ pub struct ProbeSession {
     recorded: Vec<LayerId>,
     events: Vec<LayerEvent>,
     drained: [u64; LAYERS.len()],
+    sched_attached: bool,
+    sched_error: Option<String>,
 }
 
 impl fmt::Debug for ProbeSession {
@@ -742,7 +818,12 @@ impl ProbeSession {
         } else {
             (None, Some("not requested".to_owned()))
         };
-        let mut ebpf = load(&g, config.slots)?;
+        let sched_bytes = if config.sched_switch {
+            config.sched_buffer_bytes
+        } else {
+            PROBE_SCHED_MIN_BYTES
+        };
+        let mut ebpf = load(&g, config.slots, sched_bytes)?;
         let mut att = Attacher {
             ebpf: &mut ebpf,
             kernel: &kernel,
@@ -834,6 +915,13 @@ impl ProbeSession {
             }
         }
 
+        // Context switches for timelines (not a layer).
+        let sched_error = if config.sched_switch {
+            att.try_candidate(&SCHED_SWITCH, "sched_switch", None).err()
+        } else {
+            None
+        };
+
         let Attacher {
             links, attached, ..
         } = att;
@@ -904,7 +992,8 @@ impl ProbeSession {
             status_list.push(status(path, l.id, selected[i], outcome));
         }
         let recorded = attached.iter().filter_map(|p| p.layer).collect();
-        Ok(ProbeSession {
+        let sched_attached = config.sched_switch && sched_error.is_none();
+        let mut session = ProbeSession {
             links,
             slots,
             ebpf,
@@ -917,7 +1006,79 @@ impl ProbeSession {
             recorded,
             events: Vec::new(),
             drained: [0; LAYERS.len()],
-        })
+            sched_attached,
+            sched_error,
+        };
+        if sched_attached {
+            session.set_sched_window(true)?;
+        }
+        Ok(session)
+    }
+
+    /// Opens (`true`) or closes the trace window: while open, the `sched_switch` program
+    /// records every context switch ([`ProbeConfig::sched_switch`]; a no-op without it). A
+    /// session with it starts with the window open.
+    pub fn set_sched_window(&mut self, open: bool) -> Result<(), ProbeError> {
+        if !self.sched_attached {
+            return Ok(());
+        }
+        let map = self
+            .ebpf
+            .map_mut(PROBE_TRACE_MAP_NAME)
+            .ok_or(ProbeError::MissingMap(PROBE_TRACE_MAP_NAME))?;
+        let mut a = Array::<_, u32>::try_from(map).map_err(|source| ProbeError::Map {
+            map: PROBE_TRACE_MAP_NAME,
+            op: "opening as array",
+            source: Box::new(source),
+        })?;
+        a.set(0, u32::from(open), 0)
+            .map_err(|source| ProbeError::Map {
+                map: PROBE_TRACE_MAP_NAME,
+                op: "update",
+                source: Box::new(source),
+            })
+    }
+
+    /// Why the `sched_switch` program is not attached although requested, if so.
+    pub fn sched_error(&self) -> Option<&str> {
+        self.sched_error.as_deref()
+    }
+
+    /// Takes the context switches recorded so far out of the ring buffer, in time order.
+    pub fn take_sched_events(&mut self) -> Result<Vec<SchedEvent>, ProbeError> {
+        let mut out = Vec::new();
+        if !self.sched_attached {
+            return Ok(out);
+        }
+        let map = self
+            .ebpf
+            .map_mut(PROBE_SCHED_MAP_NAME)
+            .ok_or(ProbeError::MissingMap(PROBE_SCHED_MAP_NAME))?;
+        let mut ring = aya::maps::RingBuf::try_from(map).map_err(|source| ProbeError::Map {
+            map: PROBE_SCHED_MAP_NAME,
+            op: "opening as ring buffer",
+            source: Box::new(source),
+        })?;
+        while let Some(item) = ring.next() {
+            if item.len() < size_of::<SchedSwitch>() {
+                continue;
+            }
+            // SAFETY: the record is a `SchedSwitch` (plain integers) written by the program;
+            // unaligned read of its bytes.
+            let r: SchedSwitch = unsafe { std::ptr::read_unaligned(item.as_ptr().cast()) };
+            out.push(SchedEvent {
+                t_ns: r.t_ns,
+                cpu: r.cpu,
+                prev_tid: r.prev_tid,
+                prev_comm: comm(&r.prev_comm),
+                prev_state: r.prev_state,
+                next_tid: r.next_tid,
+                next_comm: comm(&r.next_comm),
+            });
+        }
+        // Per-CPU order is submission order; across CPUs reservations may interleave.
+        out.sort_by_key(|e| (e.t_ns, e.cpu));
+        Ok(out)
     }
 
     /// Every layer of the path: selection and how it is hooked, or why not.
@@ -1106,11 +1267,13 @@ impl ProbeSession {
     pub fn finish(mut self) -> Result<ProbeReport, ProbeError> {
         self.links.clear();
         self.drain();
-        let (thread_slot_evictions, skb_map_insert_failures) = {
+        let sched_events = self.take_sched_events()?;
+        let (thread_slot_evictions, skb_map_insert_failures, sched_dropped) = {
             let get = self.counters()?;
             (
                 get(global_counter_index(GlobalCounter::ThreadSlotEvictions)),
                 get(global_counter_index(GlobalCounter::SkbIdsInsertFailed)),
+                get(global_counter_index(GlobalCounter::SchedDropped)),
             )
         };
         let lost_per_layer = self.layer_losses()?;
@@ -1124,6 +1287,9 @@ impl ProbeSession {
             thread_slot_evictions,
             skb_map_insert_failures,
             stats_error: self.stats_error.clone(),
+            sched_events,
+            sched_dropped,
+            sched_error: self.sched_error.clone(),
         })
     }
 }

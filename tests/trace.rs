@@ -1,0 +1,100 @@
+//! `uadpbench run --path udp --count 2000 --trace FILE` (through the library): the trace is
+//! valid Chrome trace-event JSON (every event has the keys its phase needs, complete events a
+//! non-negative duration), has context switches of at least one CPU, packet slices on at
+//! least five layer tracks and off-CPU intervals of the sender thread, and every event lies in
+//! the window. Needs root (probes).
+
+use std::collections::HashSet;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use uadpbench::run::{run, RunConfig};
+use uadpbench::trace::TraceSpec;
+use uadpbench_sender::transport::PathKind;
+
+#[test]
+fn run_writes_a_perfetto_trace() {
+    let dir = std::env::temp_dir().join(format!("uadpbench-e2e-trace-{}", std::process::id()));
+    let file = dir.join("trace.json");
+    let cfg = RunConfig {
+        path: PathKind::Udp,
+        count: 2000,
+        warmup: 200,
+        // probes "none": --trace implies all.
+        trace: Some(TraceSpec::new(&file)),
+        ..RunConfig::default()
+    };
+    let outcome = run(&cfg, &dir.join("run"), Arc::new(AtomicBool::new(false)))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(
+        outcome
+            .report
+            .iter()
+            .any(|l| l.contains(&file.display().to_string())),
+        "the run does not say where the trace went: {:#?}",
+        outcome.report
+    );
+    assert!(outcome.report.iter().any(|l| l.contains("ui.perfetto.dev")));
+    assert!(
+        !dir.join("trace.json.tmp").exists(),
+        "temporary file left behind"
+    );
+
+    let text = std::fs::read_to_string(&file).expect("trace file");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("trace is JSON");
+    let events = v["traceEvents"].as_array().expect("traceEvents array");
+    let window_us = v["otherData"]["window_us"].as_f64().expect("window_us");
+    assert!(window_us > 0.0);
+
+    let mut layer_tracks = HashSet::new();
+    let mut cpu_pids = HashSet::new();
+    let mut off_cpu = 0;
+    let sender = v["otherData"]["sender_tid"].as_u64().expect("sender tid");
+    for e in events {
+        for key in ["name", "ph", "ts", "pid", "tid"] {
+            assert!(e.get(key).is_some(), "event without {key}: {e}");
+        }
+        let ph = e["ph"].as_str().expect("ph string");
+        let ts = e["ts"].as_f64().expect("numeric ts");
+        let pid = e["pid"].as_u64().expect("numeric pid");
+        let tid = e["tid"].as_u64().expect("numeric tid");
+        match ph {
+            "M" => assert!(e["args"].is_object(), "metadata without args: {e}"),
+            "X" => {
+                let dur = e["dur"].as_f64().expect("X event with dur");
+                assert!(dur >= 0.0, "negative dur: {e}");
+                assert!(
+                    ts >= 0.0 && ts + dur <= window_us + 1e-6,
+                    "event outside the window (0..{window_us} µs): {e}"
+                );
+                match pid {
+                    1 => {
+                        layer_tracks.insert(tid);
+                    }
+                    2 if tid == sender && e["cat"] == "off_cpu" => off_cpu += 1,
+                    p if p >= 100 => {
+                        cpu_pids.insert(p);
+                    }
+                    _ => {}
+                }
+            }
+            "s" | "t" | "f" => {
+                assert!(e.get("id").is_some(), "flow event without id: {e}");
+                assert!(ts >= 0.0 && ts <= window_us + 1e-6, "flow outside: {e}");
+            }
+            other => panic!("unexpected phase {other}: {e}"),
+        }
+    }
+    // Layer tracks: the stack layers, without the user-space ends (tids 0 and 10000).
+    let layers = layer_tracks
+        .iter()
+        .filter(|t| **t != 0 && **t != 10_000)
+        .count();
+    assert!(layers >= 5, "only {layers} layer tracks");
+    assert!(!cpu_pids.is_empty(), "no CPU track with context switches");
+    assert!(
+        off_cpu > 0,
+        "no off-CPU interval of the sender thread {sender}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
