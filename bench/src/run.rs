@@ -692,28 +692,19 @@ fn run_pingpong(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_cyclic(
+type SubscriberHandle = std::thread::JoinHandle<anyhow::Result<loops::SubscribeResult>>;
+
+/// Starts the subscriber in namespace B and waits until its transport is open.
+fn start_subscriber(
     cfg: &RunConfig,
     topo: &Arc<Topology>,
     codec: BenchCodec,
+    sub_cfg: SubscribeConfig,
+    publisher_done: &Arc<AtomicBool>,
     stop: &Arc<AtomicBool>,
-    run_id: &str,
-    rows: &mut Rows<'_>,
-    samples: &mut Vec<SampleRow>,
-    report: &mut Vec<String>,
-) -> anyhow::Result<()> {
-    let count = cfg.measured_count();
-    let total = cfg.warmup + count;
-    let publisher_done = Arc::new(AtomicBool::new(false));
+) -> anyhow::Result<SubscriberHandle> {
     let (ready_tx, ready_rx) = mpsc::channel();
-    let sub_cfg = SubscribeConfig {
-        warmup: cfg.warmup,
-        expected: total,
-        record: true,
-        linger: Duration::from_millis(cfg.timeout_ms),
-    };
-    let (pd, st) = (Arc::clone(&publisher_done), Arc::clone(stop));
+    let (pd, st) = (Arc::clone(publisher_done), Arc::clone(stop));
     let subscriber = spawn_side(
         topo,
         Side::B,
@@ -728,6 +719,30 @@ fn run_cyclic(
         join(subscriber, "subscriber")?;
         return Err(e);
     }
+    Ok(subscriber)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_cyclic(
+    cfg: &RunConfig,
+    topo: &Arc<Topology>,
+    codec: BenchCodec,
+    stop: &Arc<AtomicBool>,
+    run_id: &str,
+    rows: &mut Rows<'_>,
+    samples: &mut Vec<SampleRow>,
+    report: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let count = cfg.measured_count();
+    let total = cfg.warmup + count;
+    let publisher_done = Arc::new(AtomicBool::new(false));
+    let sub_cfg = SubscribeConfig {
+        warmup: cfg.warmup,
+        expected: total,
+        record: true,
+        linger: Duration::from_millis(cfg.timeout_ms),
+    };
+    let subscriber = start_subscriber(cfg, topo, codec, sub_cfg, &publisher_done, stop)?;
     let cyc = CyclicConfig {
         warmup: cfg.warmup,
         count,
@@ -820,7 +835,6 @@ fn run_flood(
 ) -> anyhow::Result<()> {
     let duration = Duration::from_secs_f64(cfg.duration_s.unwrap_or(1.0));
     let publisher_done = Arc::new(AtomicBool::new(false));
-    let (ready_tx, ready_rx) = mpsc::channel();
     // Upper bound for preallocation only: 4 million messages per second.
     let expected = (duration.as_secs_f64() * 4e6) as u64 + 1024;
     let sub_cfg = SubscribeConfig {
@@ -829,21 +843,7 @@ fn run_flood(
         record: false,
         linger: Duration::from_millis(cfg.timeout_ms),
     };
-    let (pd, st) = (Arc::clone(&publisher_done), Arc::clone(stop));
-    let subscriber = spawn_side(
-        topo,
-        Side::B,
-        "ub-subscriber",
-        cfg,
-        Some(ready_tx),
-        move |t| Ok(loops::subscribe(t, &codec, &sub_cfg, &pd, &st)?),
-    )?;
-    if let Err(e) = wait_ready(&ready_rx, "subscriber") {
-        publisher_done.store(true, Ordering::Release);
-        stop.store(true, Ordering::Relaxed);
-        join(subscriber, "subscriber")?;
-        return Err(e);
-    }
+    let subscriber = start_subscriber(cfg, topo, codec, sub_cfg, &publisher_done, stop)?;
     let flood = FloodConfig {
         duration,
         batch: cfg.path_options.batch,
