@@ -68,6 +68,10 @@ pub struct RunDefaults {
     pub mtu: usize,
     pub batch: usize,
     pub busy_poll_us: u32,
+    /// xdp path: UMEM frames and ring entries (a power of two).
+    pub xdp_ring_size: u32,
+    /// xdp path: kick only when the kernel asks (XDP_USE_NEED_WAKEUP).
+    pub xdp_need_wakeup: bool,
 }
 
 impl Default for RunDefaults {
@@ -82,6 +86,8 @@ impl Default for RunDefaults {
             mtu: d.mtu,
             batch: d.path_options.batch,
             busy_poll_us: d.path_options.busy_poll_us,
+            xdp_ring_size: d.path_options.xdp_ring_size,
+            xdp_need_wakeup: d.path_options.xdp_need_wakeup,
         }
     }
 }
@@ -377,6 +383,8 @@ impl Campaign {
                     path_options: PathOptions {
                         batch: d.batch,
                         busy_poll_us: d.busy_poll_us,
+                        xdp_ring_size: d.xdp_ring_size,
+                        xdp_need_wakeup: d.xdp_need_wakeup,
                         ..PathOptions::default()
                     },
                     sched_a: ThreadSched {

@@ -135,6 +135,9 @@ struct RunArgs {
     /// xdp: UMEM frames and entries of each AF_XDP ring.
     #[arg(long, default_value_t = 2048)]
     xdp_ring_size: u32,
+    /// xdp: do not bind with XDP_USE_NEED_WAKEUP; kick the kernel after every batch instead.
+    #[arg(long)]
+    xdp_no_need_wakeup: bool,
     /// Pin the thread in namespace A (initiator/publisher) to this CPU.
     #[arg(long, value_name = "CPU")]
     cpu_a: Option<usize>,
@@ -690,6 +693,7 @@ fn run_command(a: RunArgs) -> anyhow::Result<ExitCode> {
             xdp_driver_mode: a.xdp_driver_mode,
             xdp_zero_copy: a.xdp_zero_copy,
             xdp_ring_size: a.xdp_ring_size,
+            xdp_need_wakeup: !a.xdp_no_need_wakeup,
             ..PathOptions::default()
         },
         sched_a: ThreadSched {

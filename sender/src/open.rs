@@ -45,6 +45,9 @@ pub struct PathOptions {
     pub xdp_zero_copy: bool,
     /// xdp: frames in the UMEM and entries of each ring.
     pub xdp_ring_size: u32,
+    /// xdp: bind with `XDP_USE_NEED_WAKEUP` and kick the kernel only when it asks (default);
+    /// off: kick after every batch.
+    pub xdp_need_wakeup: bool,
     /// Allow eth/xdp on an interface uadpbench did not create. Attaching XDP and opening raw /
     /// AF_XDP sockets there can disrupt that interface's traffic; the CLI exposes this only
     /// under a flag that says so.
@@ -66,6 +69,7 @@ impl Default for PathOptions {
             xdp_driver_mode: false,
             xdp_zero_copy: false,
             xdp_ring_size: 2048,
+            xdp_need_wakeup: true,
             allow_disruptive_interface: false,
             recv_timeout: Duration::from_millis(100),
         }

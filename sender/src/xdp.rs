@@ -68,6 +68,8 @@ pub struct XdpTransport {
     fd: RawFd,
     /// UMEM frames free for sending.
     tx_free: Vec<FrameDesc>,
+    /// Bound with `XDP_USE_NEED_WAKEUP`: kick only when the kernel asks for it.
+    need_wakeup: bool,
     /// Scratch for completion-ring reads (`ring` entries).
     comp_scratch: Vec<FrameDesc>,
     /// Scratch for one batch of send descriptors (`batch` entries).
@@ -180,7 +182,11 @@ impl XdpTransport {
             ))
         })?;
 
-        let mut bind = BindFlags::XDP_USE_NEED_WAKEUP;
+        let mut bind = if options.xdp_need_wakeup {
+            BindFlags::XDP_USE_NEED_WAKEUP
+        } else {
+            BindFlags::empty()
+        };
         bind |= if options.xdp_zero_copy {
             BindFlags::XDP_ZEROCOPY
         } else {
@@ -270,6 +276,7 @@ impl XdpTransport {
             .map_err(|e| setup(error_chain(&e)))?;
 
         Ok(XdpTransport {
+            need_wakeup: options.xdp_need_wakeup,
             tx_q,
             rx_q,
             fq,
@@ -329,7 +336,8 @@ impl XdpTransport {
 
     /// Wakes the kernel up to transmit what is on the TX ring.
     fn kick(&mut self) -> Result<(), TransportError> {
-        if self.tx_q.needs_wakeup() {
+        // Without need_wakeup every batch is kicked (one sendto per batch in copy mode).
+        if !self.need_wakeup || self.tx_q.needs_wakeup() {
             // EAGAIN/EBUSY/ENOBUFS/ENETDOWN are ignored by xsk-rs: the frames stay on the ring
             // (or are completed unsent) and the next kick continues.
             self.tx_q
