@@ -28,11 +28,25 @@ fn interrupted_smoke_campaign_resumes_without_losing_or_redoing_runs() {
     let dir = std::env::temp_dir().join(format!("uadpbench-e2e-campaign-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
 
-    // Interrupt after about a second: some runs finished, some not.
+    // Interrupt as soon as the second run has finished: some runs done, most not.
     let stop = Arc::new(AtomicBool::new(false));
     let s = Arc::clone(&stop);
+    let runs_dir = dir.join("runs");
     let killer = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(1200));
+        let t0 = std::time::Instant::now();
+        loop {
+            let done = std::fs::read_dir(&runs_dir)
+                .map(|d| {
+                    d.filter_map(Result::ok)
+                        .filter(|e| e.path().join("meta.json").is_file())
+                        .count()
+                })
+                .unwrap_or(0);
+            if done >= 2 || t0.elapsed() > Duration::from_secs(60) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         s.store(true, Ordering::Relaxed);
     });
     let first = run_campaign(
@@ -119,14 +133,18 @@ fn interrupted_smoke_campaign_resumes_without_losing_or_redoing_runs() {
 
     // The report compares the configurations and draws readable plots.
     let data = uadpbench::report::load(&dir).expect("report loads the campaign");
-    assert_eq!(data.len(), 4, "pingpong/cyclic × 64/256 B");
+    assert_eq!(data.len(), 8, "pingpong/cyclic × 64/256 B × probes off/on");
     assert!(data
         .values()
         .all(|d| d.runs == 2 && d.latency.len() == 1000));
     let table = uadpbench::report::table(&data);
-    assert_eq!(table.len(), 5);
+    assert_eq!(table.len(), 9);
     let files = uadpbench::report::plots(&dir, &data).expect("plots");
-    assert_eq!(files.len(), 4 + 2, "4 CDFs + 2 cyclic jitter histograms");
+    assert_eq!(
+        files.len(),
+        4 + 4 + 4,
+        "4 CDFs, 4 cyclic jitter histograms, 4 stacked-segment plots"
+    );
     for f in &files {
         let svg = std::fs::read_to_string(f).expect("svg");
         assert!(
@@ -134,6 +152,11 @@ fn interrupted_smoke_campaign_resumes_without_losing_or_redoing_runs() {
             "{} lacks axis units",
             f.display()
         );
+    }
+
+    // Every table matches docs/csv-schema.md: columns in order, types, no empty required cell.
+    for (file, schema) in SCHEMAS {
+        check_schema(&dir.join(file), schema);
     }
 
     // Resuming with another file is refused.
@@ -151,4 +174,169 @@ fn interrupted_smoke_campaign_resumes_without_losing_or_redoing_runs() {
     .expect_err("different campaign file");
     assert!(err.to_string().contains("different campaign file"));
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Column type in a schema: `Some(kind)`, with `?` meaning the cell may be empty.
+type Schema = &'static [(&'static str, &'static str)];
+
+const SCHEMAS: &[(&str, Schema)] = &[
+    (
+        "runs.csv",
+        &[
+            ("index", "int"),
+            ("run_id", "str"),
+            ("repetition", "int"),
+            ("path", "str"),
+            ("encap", "str"),
+            ("mode", "str"),
+            ("payload_bytes", "int"),
+            ("interval_us", "int?"),
+            ("probes", "str"),
+            ("count", "int"),
+            ("warmup", "int"),
+            ("duration_s", "float?"),
+            ("status", "str"),
+            ("error", "str?"),
+            ("sent", "int?"),
+            ("received", "int?"),
+            ("lost", "int?"),
+            ("reordered", "int?"),
+            ("duplicated", "int?"),
+            ("decode_errors", "int?"),
+            ("dir", "str"),
+        ],
+    ),
+    (
+        "summary.csv",
+        &[
+            ("run_id", "str"),
+            ("path", "str"),
+            ("encap", "str"),
+            ("mode", "str"),
+            ("payload_bytes", "int"),
+            ("metric", "str"),
+            ("statistic", "str"),
+            ("value", "float"),
+            ("unit", "str"),
+        ],
+    ),
+    (
+        "samples.csv",
+        &[
+            ("run_id", "str"),
+            ("seq", "int"),
+            ("packet_id", "int"),
+            ("t_send_ns", "int"),
+            ("t_recv_ns", "int?"),
+            ("rtt_ns", "int?"),
+            ("one_way_ns", "int?"),
+            ("send_deviation_ns", "int?"),
+            ("lost", "bool"),
+        ],
+    ),
+    (
+        "layers.csv",
+        &[
+            ("run_id", "str"),
+            ("seq", "int"),
+            ("packet_id", "int"),
+            ("layer", "str"),
+            ("layer_index", "int"),
+            ("crossing", "int"),
+            ("t_ns", "int"),
+            ("cpu", "int"),
+            ("tid", "int"),
+        ],
+    ),
+    (
+        "segments.csv",
+        &[
+            ("run_id", "str"),
+            ("path", "str"),
+            ("encap", "str"),
+            ("mode", "str"),
+            ("payload_bytes", "int"),
+            ("segment_index", "int"),
+            ("from_layer", "str"),
+            ("from_crossing", "int"),
+            ("to_layer", "str"),
+            ("to_crossing", "int"),
+            ("statistic", "str"),
+            ("value", "float"),
+            ("unit", "str"),
+        ],
+    ),
+    (
+        "probe_cost.csv",
+        &[
+            ("run_id", "str"),
+            ("program", "str"),
+            ("role", "str"),
+            ("mechanism", "str"),
+            ("run_count", "int"),
+            ("run_time_ns", "int"),
+            ("ns_per_run", "float?"),
+            ("missed_runs", "int"),
+            ("events_recorded", "int"),
+            ("events_lost", "int"),
+        ],
+    ),
+    (
+        "probe_layers.csv",
+        &[
+            ("run_id", "str"),
+            ("layer", "str"),
+            ("direction", "str"),
+            ("layer_index", "int"),
+            ("attached", "bool"),
+            ("outcome", "str"),
+            ("condition", "str?"),
+            ("recorded", "int"),
+            ("drained", "int"),
+            ("overwritten", "int"),
+            ("extra_crossings", "int"),
+            ("read_failures", "int"),
+            ("mismatches", "int"),
+            ("missed_runs", "int"),
+            ("lost", "int"),
+            ("coverage_crossing0", "float?"),
+            ("coverage_crossing1", "float?"),
+        ],
+    ),
+];
+
+fn check_schema(path: &Path, schema: Schema) {
+    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let header: Vec<String> = r
+        .headers()
+        .expect("header")
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let want: Vec<&str> = schema.iter().map(|(c, _)| *c).collect();
+    assert_eq!(header, want, "{}: columns", path.display());
+    let mut rows = 0;
+    for rec in r.records() {
+        let rec = rec.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        rows += 1;
+        for ((col, kind), cell) in schema.iter().zip(rec.iter()) {
+            let (kind, optional) = kind.strip_suffix('?').map_or((*kind, false), |k| (k, true));
+            if cell.is_empty() {
+                assert!(
+                    optional,
+                    "{}: empty required cell {col} in row {rows}",
+                    path.display()
+                );
+                continue;
+            }
+            let ok = match kind {
+                "int" => cell.parse::<i64>().is_ok(),
+                "float" => cell.parse::<f64>().is_ok(),
+                "bool" => cell == "true" || cell == "false",
+                _ => true,
+            };
+            assert!(ok, "{}: {col} = {cell:?} is not {kind}", path.display());
+        }
+    }
+    assert!(rows > 0, "{} has no rows", path.display());
 }

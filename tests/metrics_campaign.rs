@@ -122,7 +122,7 @@ fn smoke_campaign_metrics_endpoint() {
     assert_eq!(value("uadpbench_runs_failed_total"), 0.0);
 
     // Expected count per configuration: the measured messages received, over repetitions.
-    let mut expected: HashMap<(String, String, String, String), f64> = HashMap::new();
+    let mut expected: HashMap<(String, String, String, String, String), f64> = HashMap::new();
     for r in &outcome.runs {
         *expected
             .entry((
@@ -130,6 +130,7 @@ fn smoke_campaign_metrics_endpoint() {
                 r.encap.clone(),
                 r.mode.clone(),
                 r.payload_bytes.to_string(),
+                r.probes.clone(),
             ))
             .or_default() += r.received.expect("received") as f64;
     }
@@ -139,6 +140,7 @@ fn smoke_campaign_metrics_endpoint() {
             label(l, "encap").to_owned(),
             label(l, "mode").to_owned(),
             label(l, "payload_bytes").to_owned(),
+            label(l, "probes").to_owned(),
         )
     };
     let counts: Vec<&Sample> = samples

@@ -64,6 +64,10 @@ fn strip_repetition(run_id: &str) -> String {
 /// Reads a campaign or run directory into pooled per-configuration data.
 pub fn load(dir: &Path) -> anyhow::Result<BTreeMap<ConfigKey, ConfigData>> {
     let summary_path = dir.join("summary.csv");
+    if !summary_path.is_file() && dir.join("overhead.csv").is_file() {
+        // An `uadpbench overhead` directory: only the overhead plot applies.
+        return Ok(BTreeMap::new());
+    }
     let mut rd = csv::Reader::from_path(&summary_path).with_context(|| {
         format!(
             "{} has no summary.csv: give a run or campaign results directory",
@@ -339,6 +343,8 @@ pub fn plots(dir: &Path, data: &BTreeMap<ConfigKey, ConfigData>) -> anyhow::Resu
         .with_context(|| format!("cannot create {}", plots.display()))?;
     let mut files = latency_cdfs(data, &plots)?;
     files.extend(jitter_histograms(data, &plots)?);
+    files.extend(segment_bars(dir, &plots)?);
+    files.extend(overhead_bars(dir, &plots)?);
     Ok(files)
 }
 
@@ -357,4 +363,273 @@ mod tests {
             "udp-udp-pingpong-64B"
         );
     }
+}
+
+#[derive(Debug, Deserialize)]
+struct SegmentIn {
+    run_id: String,
+    mode: String,
+    payload_bytes: usize,
+    segment_index: usize,
+    from_layer: String,
+    from_crossing: u8,
+    to_layer: String,
+    to_crossing: u8,
+    statistic: String,
+    value: f64,
+}
+
+/// Per-layer stacked segments: one horizontal bar per configuration (repetitions pooled,
+/// count-weighted means), one rectangle per segment, so the bar's length is the mean
+/// end-to-end latency. One plot per (mode, payload).
+fn segment_bars(dir: &Path, plots: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let path = dir.join("segments.csv");
+    if !path.is_file() {
+        return Ok(Vec::new());
+    }
+    // (mode, payload) → config → segment index → (label, Σ mean·count, Σ count)
+    type Segs = BTreeMap<usize, (String, f64, f64)>;
+    let mut groups: BTreeMap<(String, usize), BTreeMap<String, Segs>> = BTreeMap::new();
+    let mut counts: BTreeMap<(String, usize), f64> = BTreeMap::new();
+    let mut rd = csv::Reader::from_path(&path)?;
+    let mut rows = Vec::new();
+    for r in rd.deserialize::<SegmentIn>() {
+        let r = r.with_context(|| format!("reading {}", path.display()))?;
+        if r.statistic == "count" {
+            counts.insert((r.run_id.clone(), r.segment_index), r.value);
+        }
+        rows.push(r);
+    }
+    for r in rows.iter().filter(|r| r.statistic == "mean") {
+        let n = counts
+            .get(&(r.run_id.clone(), r.segment_index))
+            .copied()
+            .unwrap_or(0.0);
+        let label = format!(
+            "{}#{} → {}#{}",
+            r.from_layer, r.from_crossing, r.to_layer, r.to_crossing
+        );
+        let e = groups
+            .entry((r.mode.clone(), r.payload_bytes))
+            .or_default()
+            .entry(strip_repetition(&r.run_id))
+            .or_default()
+            .entry(r.segment_index)
+            .or_insert((label, 0.0, 0.0));
+        e.1 += r.value * n;
+        e.2 += n;
+    }
+    let mut written = Vec::new();
+    for ((mode, payload), configs) in groups {
+        let file = plots.join(format!("segments_{mode}_{payload}B.svg"));
+        let bars: Vec<(String, Vec<(String, f64)>)> = configs
+            .into_iter()
+            .map(|(name, segs)| {
+                let parts = segs
+                    .into_values()
+                    .map(|(l, sum, n)| (l, if n > 0.0 { sum / n / 1000.0 } else { 0.0 }))
+                    .collect();
+                (name, parts)
+            })
+            .collect();
+        let total_max = bars
+            .iter()
+            .map(|(_, p)| p.iter().map(|(_, v)| v.max(0.0)).sum::<f64>())
+            .fold(1.0f64, f64::max);
+        // One distinct colour per segment name, in order of first appearance.
+        let mut names: Vec<String> = Vec::new();
+        for (_, parts) in &bars {
+            for (l, _) in parts {
+                if !names.contains(l) {
+                    names.push(l.clone());
+                }
+            }
+        }
+        let colour_of = |l: &str| -> HSLColor {
+            let i = names.iter().position(|n| n == l).unwrap_or(0);
+            HSLColor(
+                (i as f64 * 0.61803).fract(),
+                0.65,
+                if i % 2 == 0 { 0.45 } else { 0.62 },
+            )
+        };
+        let height = (160 + 60 * bars.len() as u32).max(120 + 16 * names.len() as u32);
+        let root = SVGBackend::new(&file, (1300, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let (left, right) = root.split_horizontally(900);
+        let mut chart = ChartBuilder::on(&left)
+            .caption(
+                format!("where the time goes — {mode}, {payload}-byte UADP (mean per segment)"),
+                ("sans-serif", 18),
+            )
+            .margin(12)
+            .x_label_area_size(45)
+            .y_label_area_size(20)
+            .build_cartesian_2d(0f64..total_max * 1.05, 0f64..bars.len() as f64)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(0)
+            .label_style(("sans-serif", 15))
+            .axis_desc_style(("sans-serif", 16))
+            .x_desc("mean latency (µs), stacked by segment; bar length = mean end-to-end latency")
+            .draw()
+            .map_err(plot_err)?;
+        for (row, (name, parts)) in bars.iter().enumerate() {
+            let (y0, y1) = (row as f64 + 0.2, row as f64 + 0.8);
+            let mut x = 0.0;
+            for (label, v) in parts {
+                let v = v.max(0.0);
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [(x, y0), (x + v, y1)],
+                        colour_of(label).filled(),
+                    )))
+                    .map_err(plot_err)?;
+                x += v;
+            }
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    format!("{name} ({x:.1} µs)"),
+                    (0.0, row as f64 + 0.95),
+                    ("sans-serif", 13),
+                )))
+                .map_err(plot_err)?;
+        }
+        // The legend in its own panel: every segment name with its colour.
+        right
+            .draw(&Text::new(
+                "segments (from → to, #crossing)",
+                (10, 20),
+                ("sans-serif", 14),
+            ))
+            .map_err(plot_err)?;
+        for (k, l) in names.iter().enumerate() {
+            let y = 40 + 16 * k as i32;
+            right
+                .draw(&Rectangle::new(
+                    [(10, y), (22, y + 11)],
+                    colour_of(l).filled(),
+                ))
+                .map_err(plot_err)?;
+            right
+                .draw(&Text::new(l.clone(), (28, y), ("sans-serif", 12)))
+                .map_err(plot_err)?;
+        }
+        root.present().map_err(plot_err)?;
+        drop(chart);
+        drop((left, right, root));
+        written.push(file);
+    }
+    Ok(written)
+}
+
+#[derive(Debug, Deserialize)]
+struct OverheadIn {
+    path: String,
+    encap: String,
+    mode: String,
+    metric: String,
+    statistic: String,
+    arm: String,
+    delta: f64,
+    ci_low: f64,
+    ci_high: f64,
+    unit: String,
+}
+
+/// Overhead bars with their confidence intervals (an `uadpbench overhead` directory).
+fn overhead_bars(dir: &Path, plots: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let path = dir.join("overhead.csv");
+    if !path.is_file() {
+        return Ok(Vec::new());
+    }
+    let mut rd = csv::Reader::from_path(&path)?;
+    let rows: Vec<OverheadIn> = rd
+        .deserialize::<OverheadIn>()
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("reading {}", path.display()))?;
+    let latency: Vec<&OverheadIn> = rows
+        .iter()
+        .filter(|r| r.unit == "ns" && r.statistic.starts_with('p'))
+        .collect();
+    if latency.is_empty() {
+        return Ok(Vec::new());
+    }
+    let file = plots.join("overhead.svg");
+    let labels: Vec<String> = latency
+        .iter()
+        .map(|r| format!("{} {} [{}]", r.metric, r.statistic, r.arm))
+        .collect();
+    let (lo, hi) = latency.iter().fold((0f64, 0f64), |(lo, hi), r| {
+        (lo.min(r.ci_low / 1000.0), hi.max(r.ci_high / 1000.0))
+    });
+    let root = SVGBackend::new(&file, (1000, 140 + 40 * latency.len() as u32)).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_err)?;
+    let first = latency[0];
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!(
+                "latency added by the instrumentation — {} {} {} (arm − off, 95 % bootstrap CI)",
+                first.path, first.encap, first.mode
+            ),
+            ("sans-serif", 18),
+        )
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(20)
+        .build_cartesian_2d(
+            (lo * 1.1 - 1.0)..(hi * 1.1 + 1.0),
+            0f64..latency.len() as f64,
+        )
+        .map_err(plot_err)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(0)
+        .label_style(("sans-serif", 15))
+        .axis_desc_style(("sans-serif", 16))
+        .x_desc("added latency (µs)")
+        .draw()
+        .map_err(plot_err)?;
+    for (i, (r, label)) in latency.iter().zip(&labels).enumerate() {
+        let colour = if r.arm == "probes" {
+            COLOURS[0]
+        } else {
+            COLOURS[1]
+        };
+        let (y0, y1) = (i as f64 + 0.25, i as f64 + 0.75);
+        chart
+            .draw_series(std::iter::once(Rectangle::new(
+                [(0.0, y0), (r.delta / 1000.0, y1)],
+                colour.filled(),
+            )))
+            .map_err(plot_err)?;
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![
+                    (r.ci_low / 1000.0, i as f64 + 0.5),
+                    (r.ci_high / 1000.0, i as f64 + 0.5),
+                ],
+                BLACK.stroke_width(2),
+            )))
+            .map_err(plot_err)?;
+        chart
+            .draw_series(std::iter::once(Text::new(
+                format!(
+                    "{label}: {:+.1} µs [{:+.1}, {:+.1}]",
+                    r.delta / 1000.0,
+                    r.ci_low / 1000.0,
+                    r.ci_high / 1000.0
+                ),
+                (lo * 1.1 - 1.0, i as f64 + 0.95),
+                ("sans-serif", 13),
+            )))
+            .map_err(plot_err)?;
+    }
+    root.present().map_err(plot_err)?;
+    drop(chart);
+    drop(root);
+    Ok(vec![file])
 }
