@@ -142,9 +142,12 @@ fn interrupted_smoke_campaign_resumes_without_losing_or_redoing_runs() {
     let files = uadpbench::report::plots(&dir, &data).expect("plots");
     assert_eq!(
         files.len(),
-        4 + 4 + 4,
-        "4 CDFs, 4 cyclic jitter histograms, 4 stacked-segment plots"
+        4 + 4 + 4 + 1,
+        "4 CDFs, 4 cyclic jitter histograms, 4 stacked-segment plots, the overhead bars"
     );
+    check_overhead(&dir);
+    let lines = uadpbench::report::overhead_table(&dir).expect("overhead table");
+    assert_eq!(lines.len(), 3 + 4 * 2, "heading + p50/p99 of 4 workloads");
     for f in &files {
         let svg = std::fs::read_to_string(f).expect("svg");
         assert!(
@@ -174,6 +177,63 @@ fn interrupted_smoke_campaign_resumes_without_losing_or_redoing_runs() {
     .expect_err("different campaign file");
     assert!(err.to_string().contains("different campaign file"));
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// overhead.csv pairs each probes-on run with the probes-off run of the same workload and
+/// repetition: 4 workloads, 2 pairs each, and the means are those of the runs' summaries.
+fn check_overhead(dir: &Path) {
+    #[derive(serde::Deserialize)]
+    struct Row {
+        mode: String,
+        payload_bytes: usize,
+        metric: String,
+        statistic: String,
+        arm: String,
+        probes: String,
+        repetitions: usize,
+        mean_off: f64,
+        mean_arm: f64,
+        delta: f64,
+        ci_low: f64,
+        ci_high: f64,
+    }
+    let rows: Vec<Row> = csv::Reader::from_path(dir.join("overhead.csv"))
+        .expect("campaign overhead.csv")
+        .deserialize()
+        .collect::<Result<_, _>>()
+        .expect("overhead rows");
+    let mut workloads = std::collections::BTreeSet::new();
+    for r in &rows {
+        workloads.insert((r.mode.clone(), r.payload_bytes));
+        assert_eq!((r.arm.as_str(), r.probes.as_str()), ("probes", "all"));
+        assert_eq!(r.repetitions, 2, "{} {}", r.metric, r.statistic);
+        assert!((r.delta - (r.mean_arm - r.mean_off)).abs() < 1e-6 * r.mean_off.abs().max(1.0));
+        assert!(r.ci_low <= r.delta && r.delta <= r.ci_high);
+    }
+    assert_eq!(workloads.len(), 4);
+    // mean_off of the 64 B ping-pong rtt p50 = mean of the two probes-off runs' p50.
+    let mut summary = csv::Reader::from_path(dir.join("summary.csv")).expect("summary.csv");
+    let off: Vec<f64> = summary
+        .records()
+        .map(|r| r.expect("row"))
+        .filter(|r| {
+            r[0].starts_with("udp-udp-pingpong-64B-probes_none-r")
+                && &r[5] == "rtt"
+                && &r[6] == "p50"
+        })
+        .map(|r| r[7].parse::<f64>().expect("value"))
+        .collect();
+    assert_eq!(off.len(), 2);
+    let row = rows
+        .iter()
+        .find(|r| {
+            r.mode == "pingpong"
+                && r.payload_bytes == 64
+                && r.metric == "rtt"
+                && r.statistic == "p50"
+        })
+        .expect("rtt p50 row of 64 B ping-pong");
+    assert!((row.mean_off - (off[0] + off[1]) / 2.0).abs() < 1e-6 * row.mean_off);
 }
 
 /// Column type in a schema: `Some(kind)`, with `?` meaning the cell may be empty.
@@ -279,6 +339,27 @@ const SCHEMAS: &[(&str, Schema)] = &[
             ("missed_runs", "int"),
             ("events_recorded", "int"),
             ("events_lost", "int"),
+        ],
+    ),
+    (
+        "overhead.csv",
+        &[
+            ("path", "str"),
+            ("encap", "str"),
+            ("mode", "str"),
+            ("payload_bytes", "int"),
+            ("interval_us", "int?"),
+            ("metric", "str"),
+            ("statistic", "str"),
+            ("arm", "str"),
+            ("probes", "str"),
+            ("repetitions", "int"),
+            ("mean_off", "float"),
+            ("mean_arm", "float"),
+            ("delta", "float"),
+            ("ci_low", "float"),
+            ("ci_high", "float"),
+            ("unit", "str"),
         ],
     ),
     (

@@ -44,9 +44,11 @@ fn overhead_csv(dir: &Path) -> HashMap<(String, String, String), csv::StringReco
             "encap",
             "mode",
             "payload_bytes",
+            "interval_us",
             "metric",
             "statistic",
             "arm",
+            "probes",
             "repetitions",
             "mean_off",
             "mean_arm",
@@ -59,7 +61,7 @@ fn overhead_csv(dir: &Path) -> HashMap<(String, String, String), csv::StringReco
     r.records()
         .map(|rec| {
             let rec = rec.expect("row");
-            ((rec[4].into(), rec[5].into(), rec[6].into()), rec)
+            ((rec[5].into(), rec[6].into(), rec[7].into()), rec)
         })
         .collect()
 }
@@ -75,10 +77,12 @@ fn check_percentiles(
             .unwrap_or_else(|| panic!("no rtt {p} row for arm {arm}"));
         assert_eq!(&r[0], "udp");
         assert_eq!(&r[2], "pingpong");
-        assert_eq!(r[7].parse::<usize>().unwrap(), reps);
-        assert_eq!(&r[13], "ns");
+        assert_eq!(&r[4], "", "no interval for ping-pong");
+        assert_eq!(&r[8], "all", "the probe selection of both arms");
+        assert_eq!(r[9].parse::<usize>().unwrap(), reps);
+        assert_eq!(&r[15], "ns");
         let f = |i: usize| r[i].parse::<f64>().unwrap();
-        let (off, on, delta, lo, hi) = (f(8), f(9), f(10), f(11), f(12));
+        let (off, on, delta, lo, hi) = (f(10), f(11), f(12), f(13), f(14));
         assert!(off > 1_000.0 && on > 1_000.0, "{arm} {p}: {off} {on}");
         assert!((on - off - delta).abs() < 1e-6 * off.max(1.0), "{arm} {p}");
         assert!(lo <= delta && delta <= hi, "{arm} {p}: {lo} {delta} {hi}");

@@ -8,12 +8,18 @@ use std::collections::HashSet;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use uadpbench::campaign::Campaign;
+use uadpbench::campaign_run::{run_campaign, CampaignOptions, RUN_TRACE};
 use uadpbench::run::{run, RunConfig};
 use uadpbench::trace::TraceSpec;
 use uadpbench_sender::transport::PathKind;
 
+/// Probe sessions trace the whole process: one probe-enabled run at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn run_writes_a_perfetto_trace() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = std::env::temp_dir().join(format!("uadpbench-e2e-trace-{}", std::process::id()));
     let file = dir.join("trace.json");
     let cfg = RunConfig {
@@ -97,4 +103,89 @@ fn run_writes_a_perfetto_trace() {
         "no off-CPU interval of the sender thread {sender}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `uadpbench campaign --trace FILE`: the probe runs are traced, the probes-off runs are not
+/// (their baseline stays uninstrumented), and FILE holds every traced run as its own process
+/// group, named after the run.
+#[test]
+fn campaign_merges_the_traces_of_its_probe_runs() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let text = r#"
+name = "trace-test"
+[matrix]
+paths = ["udp"]
+modes = ["pingpong"]
+payload_bytes = [64]
+probes = ["none", "all"]
+repetitions = 2
+[run]
+count = 400
+warmup = 50
+"#;
+    let campaign = Campaign::parse(text, "inline").expect("campaign parses");
+    let dir = std::env::temp_dir().join(format!("uadpbench-e2e-ctrace-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let file = dir.join("campaign-trace.json");
+    let outcome = run_campaign(
+        &campaign,
+        text,
+        &CampaignOptions {
+            out: Some(dir.clone()),
+            trace: Some(TraceSpec {
+                packets: 50,
+                ..TraceSpec::new(&file)
+            }),
+            ..Default::default()
+        },
+        Arc::new(AtomicBool::new(false)),
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(
+        outcome.runs.iter().all(|r| r.status == "ok"),
+        "{:?}",
+        outcome.runs
+    );
+    assert_eq!(outcome.trace, Some((file.clone(), 2)));
+    let mut traced = Vec::new();
+    for r in &outcome.runs {
+        let has = dir.join("runs").join(&r.dir).join(RUN_TRACE).is_file();
+        assert_eq!(
+            has,
+            r.probes == "all",
+            "{}: trace.json only with probes",
+            r.run_id
+        );
+        if has {
+            traced.push(r.run_id.clone());
+        }
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("merged trace"))
+            .expect("merged trace is JSON");
+    let events = v["traceEvents"].as_array().expect("traceEvents");
+    let mut groups = HashSet::new();
+    let mut packet_slices = HashSet::new();
+    for e in events {
+        for key in ["name", "ph", "ts", "pid", "tid"] {
+            assert!(e.get(key).is_some(), "event without {key}: {e}");
+        }
+        let pid = e["pid"].as_u64().expect("pid");
+        if e["ph"] == "M" && e["name"] == "process_name" {
+            let name = e["args"]["name"].as_str().expect("name");
+            let run = name.split(" · ").next().expect("run id prefix");
+            assert!(traced.iter().any(|t| t == run), "{name}");
+            groups.insert(pid / 1000);
+        }
+        if e["ph"] == "X" && e["cat"] == "packet" {
+            packet_slices.insert(pid / 1000);
+        }
+    }
+    assert_eq!(groups.len(), 2, "one process group per traced run");
+    assert_eq!(
+        packet_slices.len(),
+        2,
+        "packets on the layer tracks of both runs"
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -2,7 +2,7 @@
 //! before the next run starts, top-level tidy tables regenerated after every run, progress
 //! bars, and `--resume` that skips finished runs.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::campaign::{Campaign, PlannedRun};
 use crate::meta::Environment;
+use crate::overhead::{self, OverheadRow};
 use crate::results::{self, SummaryRow};
 use crate::run::{self, Mode};
 
@@ -29,7 +30,14 @@ pub struct CampaignOptions {
     /// Prometheus metrics updated after each finished run (served by
     /// [`crate::metrics::MetricsServer`]).
     pub metrics: Option<crate::metrics::Metrics>,
+    /// `--trace FILE`: every run with probes writes `trace.json` of its window into its own
+    /// directory; at the end they are merged into `file` ([`crate::trace::merge`]). Runs
+    /// without probes are not traced (that would instrument the baseline).
+    pub trace: Option<crate::trace::TraceSpec>,
 }
+
+/// A traced run's trace file inside its directory.
+pub const RUN_TRACE: &str = "trace.json";
 
 /// One row of runs.csv.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -64,6 +72,8 @@ pub struct CampaignOutcome {
     pub dir: PathBuf,
     pub runs: Vec<RunRow>,
     pub interrupted: bool,
+    /// The merged trace and the number of runs in it.
+    pub trace: Option<(PathBuf, usize)>,
 }
 
 fn utc_stamp() -> String {
@@ -199,6 +209,65 @@ fn concat_csv(campaign_dir: &Path, runs: &[PlannedRun], file: &str) -> anyhow::R
     Ok(n)
 }
 
+/// The instrumentation overhead of a campaign: every probe set other than `none` compared with
+/// the `none` runs of the same workload (every parameter equal but the probes), paired by
+/// repetition — a campaign's interleaved or randomised order puts the runs of one repetition
+/// close together. Only repetitions where both runs finished count.
+fn campaign_overhead(dir: &Path, planned: &[PlannedRun]) -> anyhow::Result<Vec<OverheadRow>> {
+    let workload_of = |r: &PlannedRun| -> anyhow::Result<(String, run::RunConfig)> {
+        let mut c = r.config.clone();
+        c.label = None;
+        c.probes = "none".into();
+        c.trace = None;
+        c.pcap = None;
+        Ok((serde_json::to_string(&c)?, c))
+    };
+    // workload key → probe set → repetition → summary
+    type ByRep = BTreeMap<u32, Vec<SummaryRow>>;
+    let mut groups: BTreeMap<String, (run::RunConfig, BTreeMap<String, ByRep>)> = BTreeMap::new();
+    for r in planned {
+        let rdir = r.dir(dir);
+        if !is_complete(&rdir) {
+            continue;
+        }
+        let summary = read_summary(&rdir)
+            .with_context(|| format!("reading {}/summary.csv", rdir.display()))?;
+        let (key, workload) = workload_of(r)?;
+        let probes = match r.config.probe_selection() {
+            Ok(uadpbench_probes::Selection::None) => "none".to_owned(),
+            _ => r.probes.clone(),
+        };
+        groups
+            .entry(key)
+            .or_insert_with(|| (workload, BTreeMap::new()))
+            .1
+            .entry(probes)
+            .or_default()
+            .insert(r.repetition, summary);
+    }
+    let mut rows = Vec::new();
+    for (workload, by_probes) in groups.values() {
+        let Some(off) = by_probes.get("none") else {
+            continue;
+        };
+        for (j, (probes, on)) in by_probes.iter().filter(|(p, _)| *p != "none").enumerate() {
+            let pairs: Vec<(&[SummaryRow], &[SummaryRow])> = off
+                .iter()
+                .filter_map(|(rep, o)| on.get(rep).map(|a| (o.as_slice(), a.as_slice())))
+                .collect();
+            rows.extend(overhead::overhead_rows(
+                workload,
+                overhead::Arm::Probes,
+                probes,
+                &pairs,
+                overhead::DEFAULT_RESAMPLES,
+                overhead::DEFAULT_SEED ^ j as u64,
+            ));
+        }
+    }
+    Ok(rows)
+}
+
 /// Runs (or resumes) a campaign.
 pub fn run_campaign(
     campaign: &Campaign,
@@ -243,6 +312,7 @@ pub fn run_campaign(
                 "started_utc": started,
                 "finished_utc": finished,
                 "interrupted": interrupted,
+                "trace": options.trace,
                 "environment": env,
             }),
         )
@@ -327,7 +397,14 @@ pub fn run_campaign(
                 }
             })
         };
-        let result = run::run(&r.config, &rdir, Arc::clone(&stop));
+        let mut config = r.config.clone();
+        if let Some(t) = options.trace.as_ref().filter(|_| config.probes_enabled()) {
+            config.trace = Some(crate::trace::TraceSpec {
+                file: rdir.join(RUN_TRACE),
+                ..t.clone()
+            });
+        }
+        let result = run::run(&config, &rdir, Arc::clone(&stop));
         ticking.store(false, Ordering::Relaxed);
         let _ = ticker.join();
         done_ms += est_ms;
@@ -393,11 +470,37 @@ pub fn run_campaign(
     ] {
         concat_csv(&dir, &planned, table)?;
     }
+    let trace = match &options.trace {
+        Some(t) => {
+            let traced: Vec<(String, PathBuf)> = planned
+                .iter()
+                .map(|r| (r.id(), r.dir(&dir).join(RUN_TRACE)))
+                .filter(|(_, f)| f.is_file())
+                .collect();
+            if traced.is_empty() {
+                eprintln!(
+                    "trace: no run of the campaign wrote a trace (only runs with probes are traced): {} not written",
+                    t.file.display()
+                );
+                None
+            } else {
+                crate::trace::merge(&traced, &t.file)
+                    .with_context(|| format!("merging the run traces into {}", t.file.display()))?;
+                Some((t.file.clone(), traced.len()))
+            }
+        }
+        None => None,
+    };
+    let overhead = campaign_overhead(&dir, &planned)?;
+    if !overhead.is_empty() {
+        results::write_csv(&dir.join("overhead.csv"), &overhead)?;
+    }
     let interrupted = stop.load(Ordering::Relaxed);
     write_meta(if interrupted { None } else { rfc3339_now() }, interrupted)?;
     Ok(CampaignOutcome {
         dir,
         runs: rows,
         interrupted,
+        trace,
     })
 }

@@ -75,6 +75,38 @@ enum EncapArg {
     Udp,
 }
 
+/// `--trace` and its window, on `run` and `campaign`.
+#[derive(Debug, Args)]
+struct TraceArgs {
+    /// Write a timeline of a window of the run (the first --trace-packets measured packets)
+    /// as Perfetto/Chrome trace-event JSON: one track per stack layer with each packet moving
+    /// down the send path and up the receive path, beside the thread running on each CPU
+    /// (sched:sched_switch) and the benchmark threads' off-CPU intervals. Open it at
+    /// ui.perfetto.dev (Open trace file). `run`: implies --probes all when --probes is none.
+    /// `campaign`: every run with probes writes its runs/*/trace.json (runs without probes
+    /// stay uninstrumented), merged into FILE at the end, one process group per run.
+    /// Records every context switch while a traced run lasts (~0.2 µs each).
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    /// --trace window: the first N measured packets.
+    #[arg(long, value_name = "N", default_value_t = uadpbench::trace::DEFAULT_TRACE_PACKETS)]
+    trace_packets: u64,
+    /// --trace window: the packets of this many ms from the first measured one (instead of
+    /// --trace-packets).
+    #[arg(long, value_name = "MS")]
+    trace_window_ms: Option<f64>,
+}
+
+impl TraceArgs {
+    fn spec(&self) -> Option<uadpbench::trace::TraceSpec> {
+        self.trace.clone().map(|file| uadpbench::trace::TraceSpec {
+            file,
+            packets: self.trace_packets,
+            window_ms: self.trace_window_ms,
+        })
+    }
+}
+
 #[derive(Debug, Args)]
 struct RunArgs {
     /// Transport path.
@@ -151,21 +183,8 @@ struct RunArgs {
     /// probes list`). Adds layers.csv, segments.csv, probe_cost.csv and probe_layers.csv.
     #[arg(long, default_value = "none")]
     probes: String,
-    /// Write a timeline of a window of the run (the first --trace-packets measured packets)
-    /// as Perfetto/Chrome trace-event JSON: one track per stack layer with each packet moving
-    /// down the send path and up the receive path, beside the thread running on each CPU
-    /// (sched:sched_switch) and the benchmark threads' off-CPU intervals. Open it at
-    /// ui.perfetto.dev (Open trace file). Implies --probes all when --probes is none; records
-    /// every context switch while the run lasts (~0.2 µs each).
-    #[arg(long, value_name = "FILE")]
-    trace: Option<PathBuf>,
-    /// --trace window: the first N measured packets.
-    #[arg(long, value_name = "N", default_value_t = uadpbench::trace::DEFAULT_TRACE_PACKETS)]
-    trace_packets: u64,
-    /// --trace window: the packets of this many ms from the first measured one (instead of
-    /// --trace-packets).
-    #[arg(long, value_name = "MS")]
-    trace_window_ms: Option<f64>,
+    #[command(flatten)]
+    trace: TraceArgs,
     /// Results directory (default: results/<UTC time>-<run id>).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -196,6 +215,8 @@ struct CampaignArgs {
     /// Without a value: 127.0.0.1:9464 (loopback only).
     #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = uadpbench::metrics::DEFAULT_ADDR)]
     metrics_addr: Option<String>,
+    #[command(flatten)]
+    trace: TraceArgs,
 }
 
 #[derive(Debug, Args)]
@@ -706,11 +727,7 @@ fn run_command(a: RunArgs) -> anyhow::Result<ExitCode> {
         },
         probes: a.probes.clone(),
         pcap: a.pcap.clone(),
-        trace: a.trace.clone().map(|file| uadpbench::trace::TraceSpec {
-            file,
-            packets: a.trace_packets,
-            window_ms: a.trace_window_ms,
-        }),
+        trace: a.trace.spec(),
     };
     let problems = cfg.validate();
     if !problems.is_empty() {
@@ -808,7 +825,17 @@ fn campaign_command(a: CampaignArgs) -> anyhow::Result<ExitCode> {
         resume: a.resume,
         progress: std::io::stderr().is_terminal(),
         metrics,
+        trace: a.trace.spec(),
     };
+    if let Some(t) = &options.trace {
+        let problems = t.validate();
+        if !problems.is_empty() {
+            for p in problems {
+                eprintln!("error: {p}");
+            }
+            return Ok(ExitCode::from(2));
+        }
+    }
     let outcome = run_campaign(&campaign, &text, &options, Arc::clone(&stop))?;
     let ok = outcome.runs.iter().filter(|r| r.status == "ok").count();
     let failed: Vec<_> = outcome
@@ -834,8 +861,19 @@ fn campaign_command(a: CampaignArgs) -> anyhow::Result<ExitCode> {
         println!("FAILED {}: {}", r.run_id, r.error);
     }
     let d = outcome.dir.display();
-    println!("results: {d}/ (runs.csv, summary.csv, samples.csv, meta.json, runs/*; columns in docs/csv-schema.md)");
+    let overhead = if outcome.dir.join("overhead.csv").is_file() {
+        ", overhead.csv"
+    } else {
+        ""
+    };
+    println!("results: {d}/ (runs.csv, summary.csv, samples.csv{overhead}, meta.json, runs/*; columns in docs/csv-schema.md)");
     println!("plot:    uadpbench report {d}   (comparison table + SVG plots in {d}/plots)");
+    if let Some((file, n)) = &outcome.trace {
+        println!(
+            "trace:   {} ({n} runs, one process group each; open it at https://ui.perfetto.dev → \"Open trace file\")",
+            file.display()
+        );
+    }
     if outcome.interrupted {
         eprintln!("interrupted: finished runs are kept; continue with: uadpbench campaign {} --resume {d}", a.file.display());
         return Ok(ExitCode::from(130));
@@ -849,7 +887,12 @@ fn campaign_command(a: CampaignArgs) -> anyhow::Result<ExitCode> {
 
 fn report_command(a: ReportArgs) -> anyhow::Result<ExitCode> {
     let data = uadpbench::report::load(&a.dir)?;
-    for line in uadpbench::report::table(&data) {
+    if !data.is_empty() {
+        for line in uadpbench::report::table(&data) {
+            println!("{line}");
+        }
+    }
+    for line in uadpbench::report::overhead_table(&a.dir)? {
         println!("{line}");
     }
     if !a.no_plots {

@@ -151,9 +151,13 @@ pub struct OverheadRow {
     pub encap: String,
     pub mode: String,
     pub payload_bytes: usize,
+    /// Cyclic runs: the publishing interval.
+    pub interval_us: Option<u64>,
     pub metric: String,
     pub statistic: String,
     pub arm: String,
+    /// The probe selection of the arm (`all` or a list of layers; the bpftrace arm mirrors it).
+    pub probes: String,
     /// Complete (off, arm) pairs the row is computed from.
     pub repetitions: usize,
     pub mean_off: f64,
@@ -264,6 +268,57 @@ pub fn compared_statistics(mode: Mode) -> Vec<(&'static str, &'static str, &'sta
     }
     out.extend(roles.iter().map(|r| (*r, "total_per_message", "ns")));
     out
+}
+
+/// The overhead rows of one workload: for each compared statistic of the workload's mode, the
+/// paired bootstrap of (arm − off) over `pairs` — (off run's summary, arm run's summary), one
+/// pair per repetition, the two runs of a pair having run next to each other. A statistic
+/// missing from either run of a pair leaves that pair out of its row.
+pub fn overhead_rows(
+    workload: &RunConfig,
+    arm: Arm,
+    probes: &str,
+    pairs: &[(&[SummaryRow], &[SummaryRow])],
+    resamples: usize,
+    seed: u64,
+) -> Vec<OverheadRow> {
+    let mut rows = Vec::new();
+    for (i, (metric, statistic, unit)) in compared_statistics(workload.mode).into_iter().enumerate()
+    {
+        let (mut off, mut on) = (Vec::new(), Vec::new());
+        for (o, a) in pairs {
+            if let (Some(o), Some(a)) = (
+                value_of(o, metric, statistic),
+                value_of(a, metric, statistic),
+            ) {
+                off.push(o);
+                on.push(a);
+            }
+        }
+        let Some(ci) = bootstrap_paired(&off, &on, resamples, 0.95, seed ^ ((i as u64) << 8))
+        else {
+            continue;
+        };
+        rows.push(OverheadRow {
+            path: workload.path.to_string(),
+            encap: workload.encap.to_string(),
+            mode: workload.mode.name().into(),
+            payload_bytes: workload.payload_bytes,
+            interval_us: (workload.mode == Mode::Cyclic).then_some(workload.interval_us),
+            metric: metric.into(),
+            statistic: statistic.into(),
+            arm: arm.name().into(),
+            probes: probes.into(),
+            repetitions: off.len(),
+            mean_off: mean(&off),
+            mean_arm: mean(&on),
+            delta: ci.delta,
+            ci_low: ci.low,
+            ci_high: ci.high,
+            unit: unit.into(),
+        });
+    }
+    rows
 }
 
 fn value_of(summary: &[SummaryRow], metric: &str, statistic: &str) -> Option<f64> {
@@ -1126,39 +1181,24 @@ pub fn run_overhead(
             .expect("complete repetition")
     };
     let mut rows = Vec::new();
-    for (i, (metric, statistic, unit)) in compared_statistics(cfg.run.mode).into_iter().enumerate()
-    {
-        for (j, &arm) in arms.iter().skip(1).enumerate() {
-            let (mut off, mut on) = (Vec::new(), Vec::new());
-            for &rep in &complete {
-                let o = value_of(&run_of(Arm::Off, rep).summary, metric, statistic);
-                let a = value_of(&run_of(arm, rep).summary, metric, statistic);
-                if let (Some(o), Some(a)) = (o, a) {
-                    off.push(o);
-                    on.push(a);
-                }
-            }
-            let seed = cfg.seed ^ ((i as u64) << 8 | j as u64);
-            let Some(ci) = bootstrap_paired(&off, &on, cfg.resamples, 0.95, seed) else {
-                continue;
-            };
-            rows.push(OverheadRow {
-                path: cfg.run.path.to_string(),
-                encap: cfg.run.encap.to_string(),
-                mode: cfg.run.mode.name().into(),
-                payload_bytes: cfg.run.payload_bytes,
-                metric: metric.into(),
-                statistic: statistic.into(),
-                arm: arm.name().into(),
-                repetitions: off.len(),
-                mean_off: mean(&off),
-                mean_arm: mean(&on),
-                delta: ci.delta,
-                ci_low: ci.low,
-                ci_high: ci.high,
-                unit: unit.into(),
-            });
-        }
+    for (j, &arm) in arms.iter().skip(1).enumerate() {
+        let pairs: Vec<(&[SummaryRow], &[SummaryRow])> = complete
+            .iter()
+            .map(|&rep| {
+                (
+                    run_of(Arm::Off, rep).summary.as_slice(),
+                    run_of(arm, rep).summary.as_slice(),
+                )
+            })
+            .collect();
+        rows.extend(overhead_rows(
+            &cfg.run,
+            arm,
+            &cfg.probes,
+            &pairs,
+            cfg.resamples,
+            cfg.seed ^ j as u64,
+        ));
     }
     let mut costs = Vec::new();
     for (arm, file) in [

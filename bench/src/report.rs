@@ -530,29 +530,94 @@ struct OverheadIn {
     path: String,
     encap: String,
     mode: String,
+    payload_bytes: usize,
+    interval_us: Option<u64>,
     metric: String,
     statistic: String,
     arm: String,
+    probes: String,
+    repetitions: usize,
+    mean_off: f64,
     delta: f64,
     ci_low: f64,
     ci_high: f64,
     unit: String,
 }
 
-/// Overhead bars with their confidence intervals (an `uadpbench overhead` directory).
-fn overhead_bars(dir: &Path, plots: &Path) -> anyhow::Result<Vec<PathBuf>> {
+impl OverheadIn {
+    fn workload(&self) -> String {
+        let interval = self
+            .interval_us
+            .map_or(String::new(), |i| format!(" {i}µs"));
+        format!(
+            "{}/{} {} {}B{interval}",
+            self.path, self.encap, self.mode, self.payload_bytes
+        )
+    }
+}
+
+fn read_overhead(dir: &Path) -> anyhow::Result<Vec<OverheadIn>> {
     let path = dir.join("overhead.csv");
     if !path.is_file() {
         return Ok(Vec::new());
     }
     let mut rd = csv::Reader::from_path(&path)?;
-    let rows: Vec<OverheadIn> = rd
-        .deserialize::<OverheadIn>()
+    rd.deserialize::<OverheadIn>()
         .collect::<Result<_, _>>()
-        .with_context(|| format!("reading {}", path.display()))?;
+        .with_context(|| format!("reading {}", path.display()))
+}
+
+/// The terminal lines of a directory's overhead.csv (an `uadpbench overhead` directory, or a
+/// campaign that ran probes off and on): the latency added at p50 and p99 per workload.
+pub fn overhead_table(dir: &Path) -> anyhow::Result<Vec<String>> {
+    let rows = read_overhead(dir)?;
     let latency: Vec<&OverheadIn> = rows
         .iter()
-        .filter(|r| r.unit == "ns" && r.statistic.starts_with('p'))
+        .filter(|r| r.unit == "ns" && (r.statistic == "p50" || r.statistic == "p99"))
+        .collect();
+    if latency.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out = vec![
+        String::new(),
+        "instrumentation overhead (overhead.csv; Δ = with − without, paired bootstrap 95 % CI over repetitions)".into(),
+        format!(
+            "{:<38} {:<9} {:<16} {:>4} {:>10} {:>10} {:>10} {:>22}",
+            "workload", "arm", "probes", "reps", "stat", "off µs", "Δ µs", "95 % CI µs"
+        ),
+    ];
+    for r in latency {
+        out.push(format!(
+            "{:<38} {:<9} {:<16} {:>4} {:>10} {:>10.2} {:>+10.2} {:>22}",
+            r.workload(),
+            r.arm,
+            r.probes,
+            r.repetitions,
+            format!("{} {}", r.metric, r.statistic),
+            r.mean_off / 1000.0,
+            r.delta / 1000.0,
+            format!("[{:+.2}, {:+.2}]", r.ci_low / 1000.0, r.ci_high / 1000.0)
+        ));
+    }
+    Ok(out)
+}
+
+/// Overhead bars with their confidence intervals: one bar per latency statistic of an
+/// `uadpbench overhead` directory; p50 and p99 per workload when overhead.csv holds several
+/// workloads (a campaign).
+fn overhead_bars(dir: &Path, plots: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let rows = read_overhead(dir)?;
+    let mut workloads: Vec<String> = rows.iter().map(OverheadIn::workload).collect();
+    workloads.sort();
+    workloads.dedup();
+    let several = workloads.len() > 1;
+    let latency: Vec<&OverheadIn> = rows
+        .iter()
+        .filter(|r| {
+            r.unit == "ns"
+                && r.statistic.starts_with('p')
+                && (!several || r.statistic == "p50" || r.statistic == "p99")
+        })
         .collect();
     if latency.is_empty() {
         return Ok(Vec::new());
@@ -560,7 +625,14 @@ fn overhead_bars(dir: &Path, plots: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let file = plots.join("overhead.svg");
     let labels: Vec<String> = latency
         .iter()
-        .map(|r| format!("{} {} [{}]", r.metric, r.statistic, r.arm))
+        .map(|r| {
+            let what = format!("{} {} [{}: {}]", r.metric, r.statistic, r.arm, r.probes);
+            if several {
+                format!("{} {what}", r.workload())
+            } else {
+                what
+            }
+        })
         .collect();
     let (lo, hi) = latency.iter().fold((0f64, 0f64), |(lo, hi), r| {
         (lo.min(r.ci_low / 1000.0), hi.max(r.ci_high / 1000.0))
@@ -570,10 +642,17 @@ fn overhead_bars(dir: &Path, plots: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let first = latency[0];
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            format!(
-                "latency added by the instrumentation — {} {} {} (arm − off, 95 % bootstrap CI)",
-                first.path, first.encap, first.mode
-            ),
+            if several {
+                format!(
+                    "latency added by the instrumentation — {} workloads (with − without, 95 % bootstrap CI)",
+                    workloads.len()
+                )
+            } else {
+                format!(
+                    "latency added by the instrumentation — {} (arm − off, 95 % bootstrap CI)",
+                    first.workload()
+                )
+            },
             ("sans-serif", 18),
         )
         .margin(12)

@@ -149,12 +149,7 @@ impl RunConfig {
             problems.push(format!("--probes {:?}: {e}", self.probes));
         }
         if let Some(t) = &self.trace {
-            if t.packets == 0 {
-                problems.push("--trace-packets must be at least 1".into());
-            }
-            if t.window_ms.is_some_and(|ms| !(ms > 0.0 && ms.is_finite())) {
-                problems.push("--trace-window-ms must be a positive number".into());
-            }
+            problems.extend(t.validate());
         }
         let max = paths::max_message_len(self.path, self.encap, self.mtu);
         if self.payload_bytes < MIN_MESSAGE_LEN {
