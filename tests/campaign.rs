@@ -252,6 +252,7 @@ const SCHEMAS: &[(&str, Schema)] = &[
             ("payload_bytes", "int"),
             ("interval_us", "int?"),
             ("probes", "str"),
+            ("layout", "str"),
             ("count", "int"),
             ("warmup", "int"),
             ("duration_s", "float?"),

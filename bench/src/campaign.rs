@@ -4,7 +4,7 @@
 //! transport difference), executed one after the other with each run's files complete before
 //! the next starts, and resumable.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use uadpbench_sender::sched::ThreadSched;
 use uadpbench_sender::transport::{Encap, PathKind};
 
+use crate::interop::layout::LayoutConfig;
+use crate::interop::preset::Preset;
 use crate::paths::PathOptions;
 use crate::run::{Mode, RunConfig};
 
@@ -32,7 +34,15 @@ pub struct Campaign {
     pub order: Order,
     #[serde(default)]
     pub sched: Sched,
+    /// Publisher layouts named in `matrix.layouts` besides `benchmark` and the preset names:
+    /// `[layouts.NAME]` tables holding a preset and overrides (the keys of a `--config` file
+    /// of `uadpbench publish`, docs/interop.md).
+    #[serde(default)]
+    pub layouts: BTreeMap<String, LayoutConfig>,
 }
+
+/// The `matrix.layouts` name of the benchmark's own message.
+pub const BENCHMARK_LAYOUT: &str = "benchmark";
 
 /// The axes of the matrix. Every combination is run `repetitions` times.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -50,6 +60,13 @@ pub struct Matrix {
     /// Probe sets: "none", "all" or a comma-separated list of layer names.
     #[serde(default = "default_probes")]
     pub probes: Vec<String>,
+    /// Message layouts: "benchmark" (the benchmark's own message, sized by `payload_bytes`),
+    /// a preset ("periodic-fixed", "dynamic", "sdk-tutorial") or a name defined under
+    /// `[layouts.NAME]`. A layout decides its message size (one run per combination instead
+    /// of one per payload size) and runs with probe set "none" only (the probes find the
+    /// packet id in the benchmark message).
+    #[serde(default = "default_layouts")]
+    pub layouts: Vec<String>,
     #[serde(default = "one")]
     pub repetitions: u32,
 }
@@ -143,6 +160,9 @@ fn default_intervals() -> Vec<u64> {
 fn default_probes() -> Vec<String> {
     vec!["none".into()]
 }
+fn default_layouts() -> Vec<String> {
+    vec![BENCHMARK_LAYOUT.into()]
+}
 fn one() -> u32 {
     1
 }
@@ -206,6 +226,8 @@ pub struct PlannedRun {
     pub index: usize,
     pub repetition: u32,
     pub probes: String,
+    /// `matrix.layouts` entry ("benchmark" for the benchmark's own message).
+    pub layout: String,
     pub config: RunConfig,
 }
 
@@ -218,8 +240,13 @@ impl PlannedRun {
         } else {
             String::new()
         };
+        let layout = if self.layout == BENCHMARK_LAYOUT {
+            String::new()
+        } else {
+            format!("-layout_{}", self.layout)
+        };
         format!(
-            "{}-{}-{}-{}B{interval}-probes_{}-r{}",
+            "{}-{}-{}-{}B{interval}{layout}-probes_{}-r{}",
             c.path,
             c.encap,
             c.mode.name(),
@@ -305,12 +332,46 @@ impl Campaign {
                 err("probes", "an empty probe set: use \"none\"".into());
             }
         }
+        if m.layouts.is_empty() {
+            err(
+                "layouts",
+                "matrix.layouts is empty: nothing to run (use [\"benchmark\"])".into(),
+            );
+        }
+        for name in &m.layouts {
+            if self.layout_config(name).is_none() {
+                err(
+                    "layouts",
+                    format!(
+                        "layout {name:?} is neither \"benchmark\", a preset ({}) nor defined under [layouts.{name}]",
+                        Preset::ALL.map(Preset::name).join(", ")
+                    ),
+                );
+            }
+        }
+        for name in self.layouts.keys() {
+            if !m.layouts.contains(name) {
+                err(
+                    &format!("layouts.{name}"),
+                    format!("[layouts.{name}] is defined but not in matrix.layouts"),
+                );
+            }
+        }
+        let without_probes = m.probes.iter().any(|p| p.trim() == "none");
+        if !without_probes && m.layouts.iter().any(|l| l != BENCHMARK_LAYOUT) {
+            err(
+                "layouts",
+                "layouts other than \"benchmark\" run without probes, and matrix.probes has no \"none\": add \"none\" to matrix.probes".into(),
+            );
+        }
         // Every run's own validation, reported once per distinct message.
         let mut seen = BTreeSet::new();
         for r in self.expand() {
             for problem in r.config.validate() {
                 if seen.insert(problem.clone()) {
-                    let key = if problem.contains("payload") {
+                    let key = if problem.contains("--layout") {
+                        "layouts"
+                    } else if problem.contains("payload") {
                         "payload_bytes"
                     } else if problem.contains("interval") {
                         "intervals_us"
@@ -329,6 +390,23 @@ impl Campaign {
         out
     }
 
+    /// The layout a `matrix.layouts` name stands for: `Some(None)` for the benchmark's own
+    /// message, `None` if the name is unknown.
+    pub fn layout_config(&self, name: &str) -> Option<Option<LayoutConfig>> {
+        if name == BENCHMARK_LAYOUT {
+            return Some(None);
+        }
+        if let Some(l) = self.layouts.get(name) {
+            return Some(Some(l.clone()));
+        }
+        Preset::ALL.into_iter().find(|p| p.name() == name).map(|p| {
+            Some(LayoutConfig {
+                preset: Some(p),
+                ..LayoutConfig::default()
+            })
+        })
+    }
+
     /// The runs in execution order.
     pub fn expand(&self) -> Vec<PlannedRun> {
         let m = &self.matrix;
@@ -341,22 +419,36 @@ impl Campaign {
             };
             for encap in encaps {
                 for mode in &m.modes {
-                    for payload in &m.payload_bytes {
-                        let intervals: &[u64] = if *mode == Mode::Cyclic {
-                            &m.intervals_us
+                    for layout in &m.layouts {
+                        let benchmark = layout == BENCHMARK_LAYOUT;
+                        // A layout decides its size: one entry instead of the payload axis.
+                        let payloads: Vec<Option<usize>> = if benchmark {
+                            m.payload_bytes.iter().copied().map(Some).collect()
                         } else {
-                            &m.intervals_us[..1.min(m.intervals_us.len())]
+                            vec![None]
                         };
-                        for interval in intervals {
-                            for probes in &m.probes {
-                                combos.push((
-                                    *path,
-                                    encap,
-                                    *mode,
-                                    *payload,
-                                    *interval,
-                                    probes.trim().to_owned(),
-                                ));
+                        for payload in payloads {
+                            let intervals: &[u64] = if *mode == Mode::Cyclic {
+                                &m.intervals_us
+                            } else {
+                                &m.intervals_us[..1.min(m.intervals_us.len())]
+                            };
+                            for interval in intervals {
+                                for probes in &m.probes {
+                                    let probes = probes.trim();
+                                    if !benchmark && probes != "none" {
+                                        continue;
+                                    }
+                                    combos.push((
+                                        *path,
+                                        encap,
+                                        *mode,
+                                        payload,
+                                        *interval,
+                                        probes.to_owned(),
+                                        layout.clone(),
+                                    ));
+                                }
                             }
                         }
                     }
@@ -365,7 +457,7 @@ impl Campaign {
         }
         let mut runs = Vec::new();
         for rep in 1..=m.repetitions {
-            for (path, encap, mode, payload, interval, probes) in &combos {
+            for (path, encap, mode, payload, interval, probes, layout) in &combos {
                 let d = &self.run;
                 let config = RunConfig {
                     label: None,
@@ -375,7 +467,7 @@ impl Campaign {
                     count: d.count,
                     duration_s: d.duration_s,
                     warmup: d.warmup,
-                    payload_bytes: *payload,
+                    payload_bytes: payload.unwrap_or(0),
                     interval_us: *interval,
                     spin_us: d.spin_us,
                     timeout_ms: d.timeout_ms,
@@ -398,11 +490,16 @@ impl Campaign {
                     probes: probes.clone(),
                     pcap: None,
                     trace: None,
+                    layout: self.layout_config(layout).flatten(),
                 };
+                let mut config = config;
+                // An invalid layout leaves the size at 0; validation reports the layout.
+                let _ = config.apply_layout();
                 let mut r = PlannedRun {
                     index: 0,
                     repetition: rep,
                     probes: probes.clone(),
+                    layout: layout.clone(),
                     config,
                 };
                 r.config.label = Some(r.id());
@@ -546,6 +643,103 @@ count = 100
         let errs =
             Campaign::parse("name = \"x\"\n[matrix]\npaths = [\"udq\"]\n", "c.toml").unwrap_err();
         assert_eq!(errs[0].line, 3, "{}", errs[0]);
+    }
+
+    const LAYOUTS: &str = r#"
+name = "l"
+[matrix]
+paths = ["udp"]
+modes = ["pingpong"]
+payload_bytes = [64, 256]
+probes = ["none", "all"]
+layouts = ["benchmark", "sdk-tutorial", "plc"]
+[layouts.plc]
+preset = "dynamic"
+publisher_id = "UInt64:77"
+writer_ids = [5]
+fields = ["UInt32=counter", "Double=counter"]
+"#;
+
+    #[test]
+    fn layouts_expand_once_per_combination_without_probes() {
+        let c = Campaign::parse(LAYOUTS, "l.toml").unwrap_or_else(|e| panic!("{e:?}"));
+        let runs = c.expand();
+        // benchmark: 2 payloads × 2 probe sets; each layout: its own size, probes none.
+        assert_eq!(runs.len(), 4 + 1 + 1);
+        let plc: Vec<&PlannedRun> = runs.iter().filter(|r| r.layout == "plc").collect();
+        assert_eq!(plc.len(), 1);
+        let plc = plc[0];
+        assert_eq!(plc.probes, "none");
+        assert!(plc.id().contains("-layout_plc-probes_none"), "{}", plc.id());
+        let l = plc
+            .config
+            .layout
+            .as_ref()
+            .expect("layout")
+            .resolve()
+            .expect("resolves");
+        assert_eq!(
+            l.publisher_id,
+            crate::interop::layout::PublisherIdValue::UInt64(77)
+        );
+        // The size is the layout's message, not a payload axis value.
+        assert!(![64, 256].contains(&plc.config.payload_bytes));
+        assert!(plc.config.payload_bytes > 20);
+        assert!(
+            plc.config.validate().is_empty(),
+            "{:?}",
+            plc.config.validate()
+        );
+        let sdk = runs
+            .iter()
+            .find(|r| r.layout == "sdk-tutorial")
+            .expect("sdk run");
+        assert_eq!(
+            sdk.config.layout.as_ref().and_then(|l| l.preset),
+            Some(Preset::SdkTutorial)
+        );
+        assert!(runs
+            .iter()
+            .filter(|r| r.layout == BENCHMARK_LAYOUT)
+            .all(|r| r.config.layout.is_none()));
+    }
+
+    #[test]
+    fn bad_layouts_are_reported_with_a_position() {
+        let unknown = LAYOUTS.replace("\"plc\"]", "\"plc\", \"nope\"]");
+        let errs = Campaign::parse(&unknown, "l.toml").unwrap_err();
+        assert!(
+            errs.iter()
+                .any(|e| e.line == 8 && e.message.contains("\"nope\" is neither")),
+            "{errs:?}"
+        );
+        let unused = LAYOUTS.replace(", \"plc\"]", "]");
+        let errs = Campaign::parse(&unused, "l.toml").unwrap_err();
+        assert!(
+            errs.iter()
+                .any(|e| e.line == 9 && e.message.contains("not in matrix.layouts")),
+            "{errs:?}"
+        );
+        let no_identity = LAYOUTS.replace(
+            "fields = [\"UInt32=counter\", \"Double=counter\"]",
+            "fields = [\"Boolean=toggle\"]\ndataset_message = \"Timestamp\"",
+        );
+        let errs = Campaign::parse(&no_identity, "l.toml").unwrap_err();
+        assert!(
+            errs.iter()
+                .any(|e| e.message.contains("SequenceNumber or an integer counter")),
+            "{errs:?}"
+        );
+        let only_probes = LAYOUTS.replace("probes = [\"none\", \"all\"]", "probes = [\"all\"]");
+        let errs = Campaign::parse(&only_probes, "l.toml").unwrap_err();
+        assert!(
+            errs.iter()
+                .any(|e| e.message.contains("add \"none\" to matrix.probes")),
+            "{errs:?}"
+        );
+        let bad_key = LAYOUTS.replace("writer_ids = [5]", "writer_idz = [5]");
+        let errs = Campaign::parse(&bad_key, "l.toml").unwrap_err();
+        assert_eq!(errs[0].line, 12, "{errs:?}");
     }
 
     #[test]

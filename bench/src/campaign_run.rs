@@ -51,6 +51,8 @@ pub struct RunRow {
     pub payload_bytes: usize,
     pub interval_us: Option<u64>,
     pub probes: String,
+    /// `benchmark` or the layout's name in matrix.layouts.
+    pub layout: String,
     pub count: u64,
     pub warmup: u64,
     pub duration_s: Option<f64>,
@@ -150,6 +152,7 @@ fn run_row(
         payload_bytes: c.payload_bytes,
         interval_us: (c.mode == Mode::Cyclic).then_some(c.interval_us),
         probes: r.probes.clone(),
+        layout: r.layout.clone(),
         count: c.measured_count(),
         warmup: c.warmup,
         duration_s: c.duration_s,

@@ -128,9 +128,9 @@ struct RunArgs {
     /// Messages sent first and excluded from statistics.
     #[arg(long, default_value_t = 1_000)]
     warmup: u64,
-    /// Size of each UADP NetworkMessage in bytes.
-    #[arg(long, default_value_t = 64)]
-    payload: usize,
+    /// Size of each UADP NetworkMessage in bytes (default 64; a --layout sets its own size).
+    #[arg(long)]
+    payload: Option<usize>,
     /// Cyclic publishing interval in microseconds.
     #[arg(long, default_value_t = 1_000)]
     interval_us: u64,
@@ -185,6 +185,12 @@ struct RunArgs {
     probes: String,
     #[command(flatten)]
     trace: TraceArgs,
+    /// Publish the messages of a publisher layout instead of the benchmark's own message:
+    /// a preset (periodic-fixed, dynamic, sdk-tutorial) or a layout TOML file (the keys of
+    /// `uadpbench publish --layout-file`). Timing then comes from the SequenceNumber (or a
+    /// counter field) and the sender's send log; --probes must stay none.
+    #[arg(long, value_name = "PRESET|FILE")]
+    layout: Option<String>,
     /// Results directory (default: results/<UTC time>-<run id>).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -692,7 +698,30 @@ fn run_command(a: RunArgs) -> anyhow::Result<ExitCode> {
         (Some(EncapArg::Udp), _) | (None, PathKind::Udp) => Encap::Udp,
         (None, _) => Encap::Eth,
     };
-    let cfg = RunConfig {
+    let layout = match &a.layout {
+        None => None,
+        Some(text) => match Preset::ALL.into_iter().find(|p| p.name() == text) {
+            Some(p) => Some(LayoutConfig {
+                preset: Some(p),
+                ..LayoutConfig::default()
+            }),
+            None if std::path::Path::new(text).is_file() => {
+                Some(LayoutConfig::load(std::path::Path::new(text))?)
+            }
+            None => {
+                eprintln!(
+                    "error: --layout {text:?} is neither a preset ({}) nor a layout file",
+                    Preset::ALL.map(Preset::name).join(", ")
+                );
+                return Ok(ExitCode::from(2));
+            }
+        },
+    };
+    if layout.is_some() && a.payload.is_some() {
+        eprintln!("error: --payload with --layout: the layout decides the message size; leave --payload out");
+        return Ok(ExitCode::from(2));
+    }
+    let mut cfg = RunConfig {
         label: None,
         path,
         encap,
@@ -700,7 +729,7 @@ fn run_command(a: RunArgs) -> anyhow::Result<ExitCode> {
         count: a.count,
         duration_s: a.duration,
         warmup: a.warmup,
-        payload_bytes: a.payload,
+        payload_bytes: a.payload.unwrap_or(RunConfig::default().payload_bytes),
         interval_us: a.interval_us,
         spin_us: a.spin_us,
         timeout_ms: a.timeout_ms,
@@ -728,7 +757,12 @@ fn run_command(a: RunArgs) -> anyhow::Result<ExitCode> {
         probes: a.probes.clone(),
         pcap: a.pcap.clone(),
         trace: a.trace.spec(),
+        layout,
     };
+    if let Err(e) = cfg.apply_layout() {
+        eprintln!("error: {e}");
+        return Ok(ExitCode::from(2));
+    }
     let problems = cfg.validate();
     if !problems.is_empty() {
         for p in &problems {

@@ -13,6 +13,7 @@ use uadpbench_sender::bench_message::{
     BenchCodec, DEFAULT_PUBLISHER_ID, DEFAULT_WRITER_GROUP_ID, MIN_MESSAGE_LEN,
 };
 use uadpbench_sender::clock::monotonic_ns;
+use uadpbench_sender::codec::MessageCodec;
 use uadpbench_sender::loops::{
     self, CpuTime, CyclicConfig, FloodConfig, PingPongConfig, RejectCounts, SubscribeConfig,
 };
@@ -20,6 +21,8 @@ use uadpbench_sender::sched::ThreadSched;
 use uadpbench_sender::transport::{Encap, PathKind, Transport, TransportCounters};
 use uadpbench_topology::{Side, Topology, TopologyOptions};
 
+use crate::interop::layout::LayoutConfig;
+use crate::interop::layout_codec::LayoutCodec;
 use crate::meta::Environment;
 use crate::paths::{self, PathOptions};
 use crate::results::{self, SampleRow, SummaryRow};
@@ -89,6 +92,10 @@ pub struct RunConfig {
     /// Write the benchmark frames received on B's veth to this pcap file
     /// ([`crate::capture_run`]). Costs CPU during the run.
     pub pcap: Option<PathBuf>,
+    /// Publish the messages of this publisher layout instead of the benchmark's own message
+    /// ([`crate::interop::layout_codec`]): `payload_bytes` is then the layout's message size
+    /// ([`RunConfig::apply_layout`]) and timing comes from the send log.
+    pub layout: Option<LayoutConfig>,
 }
 
 fn ser_display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
@@ -116,6 +123,7 @@ impl Default for RunConfig {
             probes: "none".into(),
             trace: None,
             pcap: None,
+            layout: None,
         }
     }
 }
@@ -132,6 +140,48 @@ impl RunConfig {
             self.probe_selection(),
             Ok(uadpbench_probes::Selection::None)
         )
+    }
+
+    /// The message format of the run: the benchmark's own message, or the configured layout.
+    pub fn codec(&self) -> anyhow::Result<Box<dyn MessageCodec>> {
+        Ok(match &self.layout {
+            None => Box::new(BenchCodec::new(
+                DEFAULT_PUBLISHER_ID,
+                DEFAULT_WRITER_GROUP_ID,
+                self.payload_bytes,
+            )?),
+            Some(l) => Box::new(LayoutCodec::new(l.resolve()?)?),
+        })
+    }
+
+    /// With a layout: sets `payload_bytes` to the size of the layout's messages (the layout
+    /// decides it). An error says what the layout lacks for a run.
+    pub fn apply_layout(&mut self) -> Result<(), String> {
+        let Some(l) = &self.layout else {
+            return Ok(());
+        };
+        let layout = l.resolve().map_err(|e| format!("--layout: {e}"))?;
+        let mut codec = LayoutCodec::new(layout).map_err(|e| format!("--layout: {e}"))?;
+        self.payload_bytes = codec
+            .message_len()
+            .map_err(|e| format!("--layout: cannot encode a message: {e}"))?;
+        Ok(())
+    }
+
+    /// Where the run's latencies come from (written to meta.json and printed).
+    pub fn timing_source(&self) -> String {
+        match self
+            .layout
+            .as_ref()
+            .map(|l| l.resolve().map(LayoutCodec::new))
+        {
+            Some(Ok(Ok(c))) => c.timing_source(),
+            Some(_) => "invalid layout".into(),
+            None => "message: each message carries its CLOCK_MONOTONIC send time and 64-bit \
+                     packet id (RawData fields of the benchmark's Periodic-Fixed message); the \
+                     sender's log agrees with it"
+                .into(),
+        }
     }
 
     /// Messages measured (after warm-up).
@@ -152,7 +202,24 @@ impl RunConfig {
             problems.extend(t.validate());
         }
         let max = paths::max_message_len(self.path, self.encap, self.mtu);
-        if self.payload_bytes < MIN_MESSAGE_LEN {
+        if let Some(l) = &self.layout {
+            match l.resolve().map(LayoutCodec::new) {
+                Err(e) | Ok(Err(e)) => problems.push(format!("--layout: {e}")),
+                Ok(Ok(mut c)) => match c.message_len() {
+                    Ok(n) if n != self.payload_bytes => problems.push(format!(
+                        "--payload {} with --layout: the layout's messages are {n} bytes (a layout sets the size; leave --payload out)",
+                        self.payload_bytes
+                    )),
+                    Ok(_) => {}
+                    Err(e) => problems.push(format!("--layout: cannot encode a message: {e}")),
+                },
+            }
+            if self.probes_enabled() || self.trace.is_some() {
+                problems.push(
+                    "--probes/--trace need the benchmark's own message (the probes find the packet id at its fixed offset): run layouts with --probes none".into(),
+                );
+            }
+        } else if self.payload_bytes < MIN_MESSAGE_LEN {
             problems.push(format!(
                 "--payload {} is smaller than the smallest benchmark message ({MIN_MESSAGE_LEN} bytes: UADP Periodic-Fixed header + send time + packet id)",
                 self.payload_bytes
@@ -234,8 +301,16 @@ impl RunConfig {
         if let Some(l) = &self.label {
             return l.clone();
         }
+        let layout = match &self.layout {
+            None => String::new(),
+            Some(l) => format!(
+                "-layout_{}",
+                l.preset
+                    .map_or("custom", crate::interop::preset::Preset::name)
+            ),
+        };
         format!(
-            "{}-{}-{}-{}B",
+            "{}-{}-{}-{}B{layout}",
             self.path,
             self.encap,
             self.mode.name(),
@@ -404,11 +479,8 @@ pub fn run(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Re
             problems.join("\n  - ")
         );
     }
-    let codec = BenchCodec::new(
-        DEFAULT_PUBLISHER_ID,
-        DEFAULT_WRITER_GROUP_ID,
-        cfg.payload_bytes,
-    )?;
+    let codec = cfg.codec()?;
+    let codec = codec.as_ref();
     std::fs::create_dir_all(out_dir)
         .with_context(|| format!("cannot create the results directory {}", out_dir.display()))?;
     let env = Environment::current();
@@ -440,6 +512,14 @@ pub fn run(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Re
         cfg.payload_bytes,
         cfg.warmup
     )];
+    if let Some(l) = cfg.layout.as_ref().and_then(|l| l.resolve().ok()) {
+        report.extend(
+            l.describe()
+                .into_iter()
+                .map(|line| format!("  layout {line}")),
+        );
+        report.push(format!("  timing: {}", cfg.timing_source()));
+    }
 
     let measured = match cfg.mode {
         Mode::Pingpong => run_pingpong(
@@ -525,7 +605,11 @@ pub fn run(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Re
         "environment": env,
         "topology": topology_meta,
         "interrupted": stop.load(Ordering::Relaxed),
-        "message_layout": "UADP-Periodic-Fixed (Part 14 A.2.1), RawData fields: UInt64 send time (CLOCK_MONOTONIC ns), UInt64 packet id, ByteString filler",
+        "message_layout": match &cfg.layout {
+            None => "UADP-Periodic-Fixed (Part 14 A.2.1), RawData fields: UInt64 send time (CLOCK_MONOTONIC ns), UInt64 packet id, ByteString filler".to_owned(),
+            Some(l) => l.resolve().map(|l| l.describe().join("; ")).unwrap_or_default(),
+        },
+        "timing_source": cfg.timing_source(),
         "probes": probe_outcome.as_ref().map(|p| p.meta.clone()),
         "capture": capture_stats.map(|s| serde_json::json!({
             "file": cfg.pcap.as_ref().map(|f| f.display().to_string()),
@@ -595,7 +679,7 @@ fn wait_ready(rx: &mpsc::Receiver<()>, what: &str) -> anyhow::Result<()> {
 fn run_pingpong(
     cfg: &RunConfig,
     topo: &Arc<Topology>,
-    codec: BenchCodec,
+    codec: &dyn MessageCodec,
     stop: &Arc<AtomicBool>,
     run_id: &str,
     rows: &mut Rows<'_>,
@@ -605,14 +689,10 @@ fn run_pingpong(
     let reflector_stop = Arc::new(AtomicBool::new(false));
     let (ready_tx, ready_rx) = mpsc::channel();
     let rs = Arc::clone(&reflector_stop);
-    let reflector = spawn_side(
-        topo,
-        Side::B,
-        "ub-reflector",
-        cfg,
-        Some(ready_tx),
-        move |t| Ok(loops::reflect(t, &codec, &rs)?),
-    )?;
+    let reflector = spawn_side(topo, Side::B, "ub-reflector", cfg, Some(ready_tx), {
+        let mut c = codec.boxed();
+        move |t| Ok(loops::reflect(t, c.as_mut(), &rs)?)
+    })?;
     if let Err(e) = wait_ready(&ready_rx, "reflector") {
         reflector_stop.store(true, Ordering::Relaxed);
         join(reflector, "reflector")?;
@@ -624,8 +704,9 @@ fn run_pingpong(
         timeout: Duration::from_millis(cfg.timeout_ms),
     };
     let st = Arc::clone(stop);
+    let mut c = codec.boxed();
     let initiator = spawn_side(topo, Side::A, "ub-pingpong", cfg, None, move |t| {
-        Ok(loops::ping_pong(t, &codec, &pp, &st)?)
+        Ok(loops::ping_pong(t, c.as_mut(), &pp, &st)?)
     })?;
     let result = join(initiator, "ping-pong initiator");
     reflector_stop.store(true, Ordering::Relaxed);
@@ -693,21 +774,17 @@ type SubscriberHandle = std::thread::JoinHandle<anyhow::Result<loops::SubscribeR
 fn start_subscriber(
     cfg: &RunConfig,
     topo: &Arc<Topology>,
-    codec: BenchCodec,
+    codec: &dyn MessageCodec,
     sub_cfg: SubscribeConfig,
     publisher_done: &Arc<AtomicBool>,
     stop: &Arc<AtomicBool>,
 ) -> anyhow::Result<SubscriberHandle> {
     let (ready_tx, ready_rx) = mpsc::channel();
     let (pd, st) = (Arc::clone(publisher_done), Arc::clone(stop));
-    let subscriber = spawn_side(
-        topo,
-        Side::B,
-        "ub-subscriber",
-        cfg,
-        Some(ready_tx),
-        move |t| Ok(loops::subscribe(t, &codec, &sub_cfg, &pd, &st)?),
-    )?;
+    let subscriber = spawn_side(topo, Side::B, "ub-subscriber", cfg, Some(ready_tx), {
+        let mut c = codec.boxed();
+        move |t| Ok(loops::subscribe(t, c.as_mut(), &sub_cfg, &pd, &st)?)
+    })?;
     if let Err(e) = wait_ready(&ready_rx, "subscriber") {
         publisher_done.store(true, Ordering::Release);
         stop.store(true, Ordering::Relaxed);
@@ -721,7 +798,7 @@ fn start_subscriber(
 fn run_cyclic(
     cfg: &RunConfig,
     topo: &Arc<Topology>,
-    codec: BenchCodec,
+    codec: &dyn MessageCodec,
     stop: &Arc<AtomicBool>,
     run_id: &str,
     rows: &mut Rows<'_>,
@@ -745,10 +822,11 @@ fn run_cyclic(
         spin: Duration::from_micros(cfg.spin_us),
     };
     let (pd, st) = (Arc::clone(&publisher_done), Arc::clone(stop));
+    let mut c = codec.boxed();
     let publisher = spawn_side(topo, Side::A, "ub-publisher", cfg, None, move |t| {
         // Start one interval from now so the first deadline is not already late.
         let start = monotonic_ns() + cyc.interval.as_nanos() as u64;
-        let r = loops::publish_cyclic(t, &codec, &cyc, start, &st);
+        let r = loops::publish_cyclic(t, c.as_mut(), &cyc, start, &st);
         pd.store(true, Ordering::Release);
         Ok(r?)
     })?;
@@ -772,16 +850,37 @@ fn run_cyclic(
     rows.accounting(&a);
     report.push(accounting_line(&a));
     let mut recv_by_id = vec![None; total as usize];
+    let mut carried_mismatch = 0u64;
     for r in &sub.receptions {
         if let Some(slot) = recv_by_id.get_mut(r.packet_id as usize) {
             *slot = Some(r.t_recv_ns);
         }
     }
-    let one_way: Vec<u64> = sub
-        .receptions
-        .iter()
-        .map(|r| r.t_recv_ns.saturating_sub(r.t_send_ns))
-        .collect();
+    // One-way latency: the send log (the publisher's own time of each id) joined with the
+    // receptions. The benchmark message also carries its send time: it must agree.
+    let mut one_way = Vec::with_capacity(p.publications.len());
+    let mut send_by_id = vec![None; total as usize];
+    for x in &p.publications {
+        if let Some(slot) = send_by_id.get_mut(x.packet_id as usize) {
+            *slot = Some(x.t_send_ns);
+        }
+        if let Some(t) = recv_by_id.get(x.packet_id as usize).copied().flatten() {
+            one_way.push(t.saturating_sub(x.t_send_ns));
+        }
+    }
+    for r in &sub.receptions {
+        let logged = send_by_id.get(r.packet_id as usize).copied().flatten();
+        if let (Some(carried), Some(logged)) = (r.t_send_ns, logged) {
+            if carried != logged {
+                carried_mismatch += 1;
+            }
+        }
+    }
+    if carried_mismatch > 0 {
+        bail!(
+            "{carried_mismatch} message(s) carried another send time than the publisher logged for their packet id: the receiver matched the wrong messages"
+        );
+    }
     let deviation: Vec<u64> = p
         .publications
         .iter()
@@ -823,7 +922,7 @@ fn run_cyclic(
 fn run_flood(
     cfg: &RunConfig,
     topo: &Arc<Topology>,
-    codec: BenchCodec,
+    codec: &dyn MessageCodec,
     stop: &Arc<AtomicBool>,
     rows: &mut Rows<'_>,
     report: &mut Vec<String>,
@@ -844,8 +943,9 @@ fn run_flood(
         batch: cfg.path_options.batch,
     };
     let (pd, st) = (Arc::clone(&publisher_done), Arc::clone(stop));
+    let mut c = codec.boxed();
     let publisher = spawn_side(topo, Side::A, "ub-flood", cfg, None, move |t| {
-        let r = loops::publish_flood(t, &codec, &flood, &st);
+        let r = loops::publish_flood(t, c.as_mut(), &flood, &st);
         pd.store(true, Ordering::Release);
         Ok(r?)
     })?;

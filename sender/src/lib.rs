@@ -12,6 +12,7 @@
 
 pub mod bench_message;
 pub mod clock;
+pub mod codec;
 pub mod eth;
 pub mod frame;
 pub mod loops;

@@ -5,8 +5,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::bench_message::BenchCodec;
 use crate::clock::{monotonic_ns, sleep_until, thread_cpu_time};
+use crate::codec::MessageCodec;
 use crate::sequence::{Arrival, SeqStats, SeqTracker};
 use crate::transport::{Transport, TransportCounters, TransportError};
 
@@ -81,7 +81,7 @@ pub struct PingPongResult {
 /// Sends each message and waits for its echo before sending the next.
 pub fn ping_pong(
     t: &mut dyn Transport,
-    codec: &BenchCodec,
+    codec: &mut dyn MessageCodec,
     cfg: &PingPongConfig,
     stop: &AtomicBool,
 ) -> Result<PingPongResult, TransportError> {
@@ -90,8 +90,8 @@ pub fn ping_pong(
     let mut seq = SeqTracker::with_capacity(total);
     let mut rejects = RejectCounts::default();
     let mut late = 0;
-    let mut tx = vec![0u8; codec.message_len()];
-    let mut rx = vec![0u8; t.max_message_len().max(codec.message_len()) + 64];
+    let mut tx = vec![0u8; codec.max_message_len()];
+    let mut rx = vec![0u8; t.max_message_len().max(codec.max_message_len()) + 64];
     t.set_recv_timeout(cfg.timeout)?;
     let cpu = CpuMeter::start();
     let start = monotonic_ns();
@@ -100,29 +100,32 @@ pub fn ping_pong(
             break;
         }
         let len = codec
-            .encode(&mut tx, id, 0)
+            .encode(&mut tx, id, monotonic_ns())
             .map_err(|e| TransportError::Setup(e.to_string()))?;
         let t_send = monotonic_ns();
-        BenchCodec::restamp(&mut tx[..len], t_send);
+        codec.restamp(&mut tx[..len], t_send);
         t.send(&tx[..len])?;
         let deadline = t_send + cfg.timeout.as_nanos() as u64;
         let mut t_recv = None;
         while let Some(n) = t.recv(&mut rx)? {
             let now = monotonic_ns();
             match codec.decode(&rx[..n]) {
-                Ok(f) if f.packet_id == id && f.t_send_ns == t_send => {
-                    seq.observe(id);
-                    t_recv = Some(now);
-                    break;
-                }
-                Ok(f) if f.packet_id < id => {
-                    // The echo of a message already given up on, or a duplicate.
-                    match seq.observe(f.packet_id) {
-                        Some(Arrival::Duplicate) => {}
-                        _ => late += 1,
+                Ok(f) => match f.packet_id(id) {
+                    // The echo of this message (the send time, where it rides, must match too).
+                    Some(p) if p == id && f.t_send_ns.is_none_or(|ts| ts == t_send) => {
+                        seq.observe(id);
+                        t_recv = Some(now);
+                        break;
                     }
-                }
-                Ok(_) => rejects.out_of_run += 1,
+                    Some(p) if p < id => {
+                        // The echo of a message already given up on, or a duplicate.
+                        match seq.observe(p) {
+                            Some(Arrival::Duplicate) => {}
+                            _ => late += 1,
+                        }
+                    }
+                    _ => rejects.out_of_run += 1,
+                },
                 Err(_) => rejects.decode_errors += 1,
             }
             if now >= deadline {
@@ -161,10 +164,10 @@ pub struct ReflectorResult {
 /// Echoes every benchmark message back on the same path until `stop` is set.
 pub fn reflect(
     t: &mut dyn Transport,
-    codec: &BenchCodec,
+    codec: &mut dyn MessageCodec,
     stop: &AtomicBool,
 ) -> Result<ReflectorResult, TransportError> {
-    let mut rx = vec![0u8; t.max_message_len().max(codec.message_len()) + 64];
+    let mut rx = vec![0u8; t.max_message_len().max(codec.max_message_len()) + 64];
     let mut r = ReflectorResult::default();
     // Wake up regularly to notice `stop`.
     t.set_recv_timeout(Duration::from_millis(20))?;
@@ -221,7 +224,7 @@ pub struct PublishResult {
 /// Publishes on absolute deadlines `start_ns + id × interval`.
 pub fn publish_cyclic(
     t: &mut dyn Transport,
-    codec: &BenchCodec,
+    codec: &mut dyn MessageCodec,
     cfg: &CyclicConfig,
     start_ns: u64,
     stop: &AtomicBool,
@@ -230,20 +233,20 @@ pub fn publish_cyclic(
     let interval = cfg.interval.as_nanos() as u64;
     let spin = cfg.spin.as_nanos() as u64;
     let mut publications = Vec::with_capacity(cfg.count as usize);
-    let mut tx = vec![0u8; codec.message_len()];
+    let mut tx = vec![0u8; codec.max_message_len()];
     let mut sent = 0;
     let cpu = CpuMeter::start();
     for id in 0..total {
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        let len = codec
-            .encode(&mut tx, id, 0)
-            .map_err(|e| TransportError::Setup(e.to_string()))?;
         let deadline = start_ns + id * interval;
+        let len = codec
+            .encode(&mut tx, id, deadline)
+            .map_err(|e| TransportError::Setup(e.to_string()))?;
         sleep_until(deadline, spin);
         let t_send = monotonic_ns();
-        BenchCodec::restamp(&mut tx[..len], t_send);
+        codec.restamp(&mut tx[..len], t_send);
         t.send(&tx[..len])?;
         sent += 1;
         if id >= cfg.warmup {
@@ -276,12 +279,13 @@ pub struct FloodConfig {
 /// Sends as fast as the path takes messages, for a duration. Returns the number sent.
 pub fn publish_flood(
     t: &mut dyn Transport,
-    codec: &BenchCodec,
+    codec: &mut dyn MessageCodec,
     cfg: &FloodConfig,
     stop: &AtomicBool,
 ) -> Result<PublishResult, TransportError> {
     let batch = cfg.batch.clamp(1, 64);
-    let len = codec.message_len();
+    let len = codec.max_message_len();
+    let mut lens = [0usize; 64];
     let mut bufs = vec![0u8; len * batch];
     let start = monotonic_ns();
     let end = start + cfg.duration.as_nanos() as u64;
@@ -294,13 +298,13 @@ pub fn publish_flood(
             break;
         }
         for (i, chunk) in bufs.chunks_exact_mut(len).enumerate() {
-            codec
+            lens[i] = codec
                 .encode(chunk, next_id + i as u64, now)
                 .map_err(|e| TransportError::Setup(e.to_string()))?;
         }
         let mut refs: [&[u8]; 64] = [&[]; 64];
-        for (r, chunk) in refs.iter_mut().zip(bufs.chunks_exact(len)) {
-            *r = chunk;
+        for ((r, chunk), n) in refs.iter_mut().zip(bufs.chunks_exact(len)).zip(lens) {
+            *r = &chunk[..n];
         }
         sent += t.send_batch(&refs[..batch])? as u64;
         next_id += batch as u64;
@@ -324,7 +328,9 @@ pub fn publish_flood(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reception {
     pub packet_id: u64,
-    pub t_send_ns: u64,
+    /// The send time the message carried (the benchmark message; configured layouts join
+    /// the packet id with the publisher's send log instead).
+    pub t_send_ns: Option<u64>,
     /// CLOCK_MONOTONIC just after the receive call returned.
     pub t_recv_ns: u64,
 }
@@ -361,7 +367,7 @@ pub struct SubscribeResult {
 /// the path stayed quiet for `linger`, or `stop` is set.
 pub fn subscribe(
     t: &mut dyn Transport,
-    codec: &BenchCodec,
+    codec: &mut dyn MessageCodec,
     cfg: &SubscribeConfig,
     publisher_done: &AtomicBool,
     stop: &AtomicBool,
@@ -373,7 +379,7 @@ pub fn subscribe(
     });
     let mut seq = SeqTracker::with_capacity(cfg.expected);
     let mut rejects = RejectCounts::default();
-    let mut rx = vec![0u8; t.max_message_len().max(codec.message_len()) + 64];
+    let mut rx = vec![0u8; t.max_message_len().max(codec.max_message_len()) + 64];
     let mut measured_received = 0;
     let (mut first, mut last) = (None, None);
     let poll = cfg
@@ -383,6 +389,8 @@ pub fn subscribe(
     t.set_recv_timeout(poll)?;
     let cpu = CpuMeter::start();
     let mut quiet_since: Option<u64> = None;
+    // Highest packet id seen: sequence-only identities unwrap around it.
+    let mut highest = 0u64;
     loop {
         if stop.load(Ordering::Relaxed) {
             break;
@@ -409,21 +417,25 @@ pub fn subscribe(
                 continue;
             }
         };
-        if f.packet_id >= cfg.expected {
-            rejects.out_of_run += 1;
-            continue;
-        }
+        let packet_id = match f.packet_id(highest) {
+            Some(id) if id < cfg.expected => id,
+            _ => {
+                rejects.out_of_run += 1;
+                continue;
+            }
+        };
+        highest = highest.max(packet_id);
         first.get_or_insert(now);
         last = Some(now);
-        match seq.observe(f.packet_id) {
+        match seq.observe(packet_id) {
             Some(Arrival::Duplicate) | None => continue,
             Some(_) => {}
         }
-        if f.packet_id >= cfg.warmup {
+        if packet_id >= cfg.warmup {
             measured_received += 1;
             if cfg.record {
                 receptions.push(Reception {
-                    packet_id: f.packet_id,
+                    packet_id,
                     t_send_ns: f.t_send_ns,
                     t_recv_ns: now,
                 });

@@ -65,14 +65,15 @@ fn opts(local: SocketAddrV4, peer: SocketAddrV4) -> UdpOptions {
 /// Allocations made by the initiator thread during one ping-pong run of `count` messages.
 fn allocations_for(count: u64) -> usize {
     let (a, b) = (free_port(), free_port());
-    let codec = BenchCodec::new(2234, 100, 64).expect("codec");
+    let mut codec = BenchCodec::new(2234, 100, 64).expect("codec");
+    let mut codec_b = codec;
     let stop = std::sync::Arc::new(AtomicBool::new(false));
     let s2 = std::sync::Arc::clone(&stop);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let reflector = std::thread::spawn(move || {
         let mut t = UdpTransport::open(opts(b, a)).expect("reflector socket");
         ready_tx.send(()).expect("ready");
-        reflect(&mut t, &codec, &s2).expect("reflect")
+        reflect(&mut t, &mut codec_b, &s2).expect("reflect")
     });
     ready_rx.recv().expect("reflector ready");
     let mut t = UdpTransport::open(opts(a, b)).expect("initiator socket");
@@ -83,7 +84,7 @@ fn allocations_for(count: u64) -> usize {
     };
     ALLOCS.store(0, Ordering::Relaxed);
     COUNT_HERE.with(|c| c.set(true));
-    let r = ping_pong(&mut t, &codec, &cfg, &AtomicBool::new(false)).expect("ping-pong");
+    let r = ping_pong(&mut t, &mut codec, &cfg, &AtomicBool::new(false)).expect("ping-pong");
     COUNT_HERE.with(|c| c.set(false));
     let n = ALLOCS.load(Ordering::Relaxed);
     stop.store(true, Ordering::Relaxed);

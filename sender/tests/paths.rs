@@ -352,7 +352,7 @@ fn ping_pong_over(path: PathKind, encap: Encap, count: u64, opts: PathOptions) {
         .spawn_in(Side::B, "reflect", move || {
             let mut t = open_transport(path, encap, &link_b, &opts_b).expect("open reflector");
             ready_tx.send(()).expect("test gone");
-            reflect(t.as_mut(), &codec(64), &stop_b).expect("reflect")
+            reflect(t.as_mut(), &mut codec(64), &stop_b).expect("reflect")
         })
         .expect("spawn in B");
     ready_rx
@@ -367,7 +367,7 @@ fn ping_pong_over(path: PathKind, encap: Encap, count: u64, opts: PathOptions) {
                 count,
                 timeout: Duration::from_secs(1),
             };
-            ping_pong(t.as_mut(), &codec(64), &cfg, &AtomicBool::new(false)).expect("ping_pong")
+            ping_pong(t.as_mut(), &mut codec(64), &cfg, &AtomicBool::new(false)).expect("ping_pong")
         })
         .expect("spawn in A");
     let r = initiator.join().expect("initiator panicked");

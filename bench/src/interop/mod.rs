@@ -17,6 +17,7 @@
 
 pub mod fields;
 pub mod layout;
+pub mod layout_codec;
 pub mod mask;
 pub mod net;
 pub mod preset;
