@@ -96,6 +96,7 @@ fn exchange(topo: &Topology, case: Case) -> Outcome {
     let mut sub_cfg = SubscribeConfig {
         target: Some(case.listen_at),
         interface: case.listen_on.clone(),
+        disruptive_interface: false,
         filter: ReaderFilter::default(),
         raw_layout: Some(case.layout.field_types()),
         count: Some(COUNT),
@@ -130,6 +131,7 @@ fn exchange(topo: &Topology, case: Case) -> Outcome {
     let pub_cfg = PublishConfig {
         target: case.publish_to,
         interface: case.publish_on.clone(),
+        disruptive_interface: false,
         layout: case.layout.clone(),
         count: Some(COUNT),
         duration: None,
@@ -340,6 +342,7 @@ fn udp_multicast_each_preset_on_the_named_veths_only() {
             Publisher::open(PublishConfig {
                 target: group,
                 interface: None,
+                disruptive_interface: false,
                 layout: Preset::SdkTutorial.layout(),
                 count: Some(1),
                 duration: None,

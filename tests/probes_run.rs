@@ -190,3 +190,60 @@ fn eth_path_layers_ethernet_encapsulation() {
 fn eth_path_layers_udp_encapsulation() {
     check(PathKind::Eth, Encap::Udp);
 }
+
+/// A layer whose every mechanism this kernel lacks (udp_sendmsg: fentry, then kprobe) is
+/// disabled with the reason for each mechanism; the run and the other layers go on. On a
+/// kernel that offers one of them the layer attaches and stamps instead.
+#[test]
+fn a_missing_kernel_feature_disables_only_what_needs_it() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = std::env::temp_dir().join(format!(
+        "uadpbench-e2e-probes-missing-{}",
+        std::process::id()
+    ));
+    let cfg = RunConfig {
+        path: PathKind::Udp,
+        encap: Encap::Udp,
+        count: 500,
+        warmup: 20,
+        probes: "udp_sendmsg,net_dev_queue".into(),
+        ..RunConfig::default()
+    };
+    let outcome =
+        run(&cfg, &dir, Arc::new(AtomicBool::new(false))).unwrap_or_else(|e| panic!("{e:#}"));
+    let (h, layers) = rows(&dir.join("probe_layers.csv"));
+    let row = |name: &str| {
+        layers
+            .iter()
+            .find(|r| &r[col(&h, "layer")] == name)
+            .unwrap_or_else(|| panic!("no row for {name}"))
+    };
+    let sendmsg = row("udp_sendmsg");
+    let kprobes = Path::new("/sys/bus/event_source/devices/kprobe/type").exists();
+    if &sendmsg[col(&h, "attached")] == "false" {
+        assert!(!kprobes, "kprobes exist here, yet udp_sendmsg did not attach");
+        let why = &sendmsg[col(&h, "outcome")];
+        assert!(
+            why.starts_with("not attachable") && why.contains("fentry") && why.contains("kprobe"),
+            "{why}"
+        );
+        assert!(
+            outcome.report.iter().any(|l| l.contains("udp_sendmsg")),
+            "the run does not say why udp_sendmsg is missing: {:#?}",
+            outcome.report
+        );
+    } else {
+        assert_ne!(&sendmsg[col(&h, "recorded")], "0");
+    }
+    let queue = row("net_dev_queue");
+    assert_eq!(&queue[col(&h, "attached")], "true");
+    assert_eq!(&queue[col(&h, "coverage_crossing0")], "1.0");
+    // The measurement itself is complete.
+    let (sh, summary) = rows(&dir.join("summary.csv"));
+    let lost = summary
+        .iter()
+        .find(|r| &r[col(&sh, "metric")] == "messages" && &r[col(&sh, "statistic")] == "lost")
+        .map(|r| r[col(&sh, "value")].parse::<f64>().expect("number"));
+    assert_eq!(lost, Some(0.0));
+    std::fs::remove_dir_all(&dir).ok();
+}

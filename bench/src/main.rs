@@ -351,8 +351,13 @@ struct PublishArgs {
     #[arg(long, value_name = "URL", default_value = "opc.udp://224.0.0.22:4840")]
     target: Target,
     /// Interface to send on; required for multicast and opc.eth (never the route's default).
-    #[arg(long, value_name = "IFNAME")]
+    #[arg(long, value_name = "IFNAME", conflicts_with = "disruptive_interface")]
     interface: Option<String>,
+    /// opc.eth on an interface uadpbench did not create (a NIC, a bridge, another veth):
+    /// the raw AF_PACKET socket shares, and can disrupt, that interface's traffic. Use it
+    /// instead of --interface; UDP targets never need it.
+    #[arg(long, value_name = "IFNAME")]
+    disruptive_interface: Option<String>,
     #[command(flatten)]
     layout: LayoutArgs,
     /// Messages to send.
@@ -391,8 +396,13 @@ struct SubscribeArgs {
     #[arg(long, value_name = "URL", default_value = "opc.udp://224.0.0.22:4840")]
     target: Target,
     /// Interface to listen on; required for multicast and opc.eth.
-    #[arg(long, value_name = "IFNAME")]
+    #[arg(long, value_name = "IFNAME", conflicts_with = "disruptive_interface")]
     interface: Option<String>,
+    /// opc.eth on an interface uadpbench did not create (a NIC, a bridge, another veth):
+    /// the raw AF_PACKET socket shares, and can disrupt, that interface's traffic. Use it
+    /// instead of --interface; UDP targets never need it.
+    #[arg(long, value_name = "IFNAME")]
+    disruptive_interface: Option<String>,
     /// Accept only this PublisherId: a number (any numeric type) or TYPE:VALUE (exact).
     #[arg(long, value_name = "[TYPE:]VALUE")]
     publisher_id: Option<PublisherIdMatch>,
@@ -568,7 +578,8 @@ fn publish_command(a: PublishArgs) -> anyhow::Result<ExitCode> {
     }
     let cfg = PublishConfig {
         target: a.target,
-        interface: a.interface,
+        disruptive_interface: a.disruptive_interface.is_some(),
+        interface: a.interface.or(a.disruptive_interface),
         layout,
         count: a.count,
         duration: seconds("--duration", a.duration)?,
@@ -614,7 +625,8 @@ fn subscribe_command(a: SubscribeArgs) -> anyhow::Result<ExitCode> {
     let bounded = a.count.is_some() || a.duration.is_some();
     let cfg = SubscribeConfig {
         target: Some(a.target),
-        interface: a.interface,
+        disruptive_interface: a.disruptive_interface.is_some(),
+        interface: a.interface.or(a.disruptive_interface),
         filter: ReaderFilter {
             publisher_id: a.publisher_id,
             writer_group_id: a.writer_group_id,

@@ -1,6 +1,9 @@
 //! A run killed at a random moment leaves the machine as it found it: SIGINT, SIGTERM and
 //! SIGHUP end the run cleanly (topology removed, result files complete); after SIGKILL,
-//! `uadpbench cleanup` removes what the dead run left. Every CSV left behind parses.
+//! `uadpbench cleanup` removes what the dead run left. Every CSV left behind parses, and
+//! `bpftool prog`/`bpftool link` show none of the run's BPF programs (XDP program, probes) or
+//! links, nothing is pinned under /sys/fs/bpf, and `kernel.bpf_stats_enabled` is back to what
+//! it was.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -8,10 +11,102 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use uadpbench_topology::find_leftovers;
 
-fn start_run(out: &Path) -> Child {
+/// The two tests load BPF programs and compare bpftool snapshots: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Program names of uadpbench's BPF objects (probes-ebpf, xdp-ebpf) as the kernel shows them.
+fn ours(name: &str) -> bool {
+    ["tp_", "btf_", "fentry_", "kprobe_", "uprobe_", "uadpbench_xdp"]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
+fn bpftool(what: &str) -> Vec<serde_json::Value> {
+    let out = Command::new("bpftool")
+        .args(["-j", what, "show"])
+        .output()
+        .unwrap_or_else(|e| panic!("bpftool (scripts/setup.sh installs it): {e}"));
+    assert!(
+        out.status.success(),
+        "bpftool {what} show: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.trim().is_empty() {
+        return Vec::new();
+    }
+    serde_json::from_str::<Vec<serde_json::Value>>(&text).expect("bpftool JSON")
+}
+
+/// Ids of loaded BPF programs with uadpbench's names.
+fn our_programs() -> std::collections::BTreeSet<u64> {
+    bpftool("prog")
+        .iter()
+        .filter(|p| p["name"].as_str().is_some_and(ours))
+        .filter_map(|p| p["id"].as_u64())
+        .collect()
+}
+
+fn bpf_stats_enabled() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled")
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+/// What the run loaded while it ran (programs new since `before`), once it has loaded some.
+fn programs_of_the_run(before: &std::collections::BTreeSet<u64>) -> std::collections::BTreeSet<u64> {
+    let t0 = Instant::now();
+    loop {
+        let now: std::collections::BTreeSet<u64> =
+            our_programs().difference(before).copied().collect();
+        if !now.is_empty() || t0.elapsed() > Duration::from_secs(15) {
+            return now;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// None of `progs` is loaded any more (programs are freed shortly after their last
+/// reference), no link points at one, nothing of ours is pinned, bpf_stats is as before.
+fn assert_no_bpf_left(progs: &std::collections::BTreeSet<u64>, stats_before: &str) {
+    let t0 = Instant::now();
+    loop {
+        let alive: Vec<u64> = our_programs().intersection(progs).copied().collect();
+        let links: Vec<u64> = bpftool("link")
+            .iter()
+            .filter(|l| l["prog_id"].as_u64().is_some_and(|p| progs.contains(&p)))
+            .filter_map(|l| l["id"].as_u64())
+            .collect();
+        if alive.is_empty() && links.is_empty() {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "still loaded: programs {alive:?}, links {links:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pinned: Vec<String> = std::fs::read_dir("/sys/fs/bpf")
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.contains("uadpbench"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(pinned.is_empty(), "pinned under /sys/fs/bpf: {pinned:?}");
+    assert_eq!(bpf_stats_enabled(), stats_before, "kernel.bpf_stats_enabled");
+}
+
+fn start_run(out: &Path, path: &str, probes: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_uadpbench"))
         .args([
             "run",
+            "--path",
+            path,
+            "--probes",
+            probes,
             "--mode",
             "cyclic",
             "--count",
@@ -78,15 +173,25 @@ fn random_delay(salt: u64) -> Duration {
 
 #[test]
 fn catchable_signals_end_the_run_cleanly() {
-    for (i, sig) in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP]
-        .into_iter()
-        .enumerate()
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // Each signal on another path, with the probes on: XDP program, AF_XDP and AF_PACKET
+    // sockets, tracepoint and tp_btf probes, bpf_stats are all live when the signal comes.
+    for (i, (sig, path)) in [
+        (libc::SIGINT, "xdp"),
+        (libc::SIGTERM, "eth"),
+        (libc::SIGHUP, "udp"),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let out =
             std::env::temp_dir().join(format!("uadpbench-signal-{}-{sig}", std::process::id()));
         let _ = std::fs::remove_dir_all(&out);
-        let mut child = start_run(&out);
+        let (before, stats_before) = (our_programs(), bpf_stats_enabled());
+        let mut child = start_run(&out, path, "all");
         let pid = child.id();
+        let progs = programs_of_the_run(&before);
+        assert!(!progs.is_empty(), "the {path} run loaded no BPF program");
         std::thread::sleep(random_delay(i as u64));
         // SAFETY: kill(2) on our own child's pid.
         assert_eq!(unsafe { libc::kill(pid as i32, sig) }, 0);
@@ -103,6 +208,7 @@ fn catchable_signals_end_the_run_cleanly() {
             "signal {sig} left {:?}",
             leftovers_of(pid)
         );
+        assert_no_bpf_left(&progs, &stats_before);
         assert_csvs_parse(&out);
         if out.join("meta.json").exists() {
             let meta: serde_json::Value = serde_json::from_str(
@@ -117,10 +223,14 @@ fn catchable_signals_end_the_run_cleanly() {
 
 #[test]
 fn sigkill_then_cleanup_removes_everything() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let out = std::env::temp_dir().join(format!("uadpbench-sigkill-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
-    let mut child = start_run(&out);
+    let (before, stats_before) = (our_programs(), bpf_stats_enabled());
+    let mut child = start_run(&out, "xdp", "all");
     let pid = child.id();
+    let progs = programs_of_the_run(&before);
+    assert!(!progs.is_empty(), "the xdp run loaded no BPF program");
     // Wait until the topology exists, then kill at a random moment.
     let t0 = Instant::now();
     while leftovers_of(pid).is_empty() && t0.elapsed() < Duration::from_secs(10) {
@@ -152,6 +262,7 @@ fn sigkill_then_cleanup_removes_everything() {
         "after cleanup: {:?}",
         leftovers_of(pid)
     );
+    assert_no_bpf_left(&progs, &stats_before);
     assert_csvs_parse(&out);
     let _ = std::fs::remove_dir_all(&out);
 }

@@ -32,6 +32,8 @@ pub enum NetError {
     InterfaceRequired { target: String, kind: &'static str },
     #[error("cannot open an AF_PACKET socket (EPERM): raw Ethernet needs root or CAP_NET_RAW")]
     RawPermission,
+    #[error("opc.eth opens a raw AF_PACKET socket on `{0}`, an interface uadpbench did not create: name it with --disruptive-interface {0} to accept that the benchmark's frames share (and can disrupt) its traffic")]
+    DisruptiveInterface(String),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -285,12 +287,18 @@ fn interface_mtu(fd: RawFd, ifname: &str) -> usize {
 }
 
 impl EthSocket {
-    /// Opens an AF_PACKET socket on `ifname`; joins `multicast_mac` on it if given.
+    /// Opens an AF_PACKET socket on `ifname`; joins `multicast_mac` on it if given. An
+    /// interface uadpbench did not create (not one of its veth ends) is refused unless
+    /// `allow_disruptive` says the user named it with `--disruptive-interface`.
     pub fn open(
         ifname: &str,
         multicast_mac: Option<[u8; 6]>,
         timeout: Duration,
+        allow_disruptive: bool,
     ) -> Result<Self, NetError> {
+        if !allow_disruptive && !uadpbench_topology::is_own_link(ifname) {
+            return Err(NetError::DisruptiveInterface(ifname.to_owned()));
+        }
         let index = ifindex(ifname)?;
         let iface = pnet_datalink::interfaces()
             .into_iter()

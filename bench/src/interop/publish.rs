@@ -29,6 +29,9 @@ pub struct PublishConfig {
     pub target: Target,
     /// The interface to send on: required for multicast and raw Ethernet.
     pub interface: Option<String>,
+    /// The user named `interface` with `--disruptive-interface`: raw Ethernet may open its
+    /// AF_PACKET socket there although uadpbench did not create the interface.
+    pub disruptive_interface: bool,
     pub layout: Layout,
     /// Messages to send (exclusive with `duration`).
     pub count: Option<u64>,
@@ -213,7 +216,12 @@ impl Publisher {
                     .interface
                     .as_deref()
                     .ok_or_else(|| InteropError::Config("raw Ethernet needs --interface".into()))?;
-                let sock = EthSocket::open(ifname, None, Duration::from_millis(100))?;
+                let sock = EthSocket::open(
+                    ifname,
+                    None,
+                    Duration::from_millis(100),
+                    cfg.disruptive_interface,
+                )?;
                 let max = net::max_eth_payload(cfg.framing, sock.mtu);
                 (
                     Sink::Eth {
@@ -467,6 +475,7 @@ mod tests {
         PublishConfig {
             target: target.parse().unwrap(),
             interface: None,
+            disruptive_interface: false,
             layout: Preset::SdkTutorial.layout(),
             count: Some(1),
             duration: None,
@@ -476,6 +485,18 @@ mod tests {
             multicast: MulticastOptions::default(),
             send_log: None,
         }
+    }
+
+    #[test]
+    fn raw_ethernet_on_a_foreign_interface_needs_the_disruptive_flag() {
+        // `lo` exists everywhere and uadpbench never creates it: refused before any socket.
+        let mut c = cfg("opc.eth://02-00-00-00-00-01");
+        c.interface = Some("lo".into());
+        let Err(e) = Publisher::open(c) else {
+            panic!("opc.eth on lo without --disruptive-interface was accepted");
+        };
+        let text = e.to_string();
+        assert!(text.contains("--disruptive-interface lo"), "{text}");
     }
 
     #[test]

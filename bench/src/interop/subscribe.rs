@@ -88,6 +88,9 @@ pub struct SubscribeConfig {
     pub target: Option<Target>,
     /// The interface to listen on: required for multicast and raw Ethernet.
     pub interface: Option<String>,
+    /// The user named `interface` with `--disruptive-interface`: raw Ethernet may open its
+    /// AF_PACKET socket there although uadpbench did not create the interface.
+    pub disruptive_interface: bool,
     pub filter: ReaderFilter,
     /// Field types of RawData DataSetMessages (they cannot be split into fields without it).
     pub raw_layout: Option<Vec<BuiltinType>>,
@@ -720,7 +723,7 @@ impl Subscriber {
                     .ok_or_else(|| InteropError::Config("raw Ethernet needs --interface".into()))?;
                 let join = net::is_multicast_mac(&mac).then_some(mac);
                 Source::Eth {
-                    sock: EthSocket::open(ifname, join, POLL)?,
+                    sock: EthSocket::open(ifname, join, POLL, cfg.disruptive_interface)?,
                     dst: mac,
                 }
             }
