@@ -221,7 +221,10 @@ fn a_missing_kernel_feature_disables_only_what_needs_it() {
     let sendmsg = row("udp_sendmsg");
     let kprobes = Path::new("/sys/bus/event_source/devices/kprobe/type").exists();
     if &sendmsg[col(&h, "attached")] == "false" {
-        assert!(!kprobes, "kprobes exist here, yet udp_sendmsg did not attach");
+        assert!(
+            !kprobes,
+            "kprobes exist here, yet udp_sendmsg did not attach"
+        );
         let why = &sendmsg[col(&h, "outcome")];
         assert!(
             why.starts_with("not attachable") && why.contains("fentry") && why.contains("kprobe"),

@@ -16,9 +16,16 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Program names of uadpbench's BPF objects (probes-ebpf, xdp-ebpf) as the kernel shows them.
 fn ours(name: &str) -> bool {
-    ["tp_", "btf_", "fentry_", "kprobe_", "uprobe_", "uadpbench_xdp"]
-        .iter()
-        .any(|p| name.starts_with(p))
+    [
+        "tp_",
+        "btf_",
+        "fentry_",
+        "kprobe_",
+        "uprobe_",
+        "uadpbench_xdp",
+    ]
+    .iter()
+    .any(|p| name.starts_with(p))
 }
 
 fn bpftool(what: &str) -> Vec<serde_json::Value> {
@@ -55,7 +62,9 @@ fn bpf_stats_enabled() -> String {
 }
 
 /// What the run loaded while it ran (programs new since `before`), once it has loaded some.
-fn programs_of_the_run(before: &std::collections::BTreeSet<u64>) -> std::collections::BTreeSet<u64> {
+fn programs_of_the_run(
+    before: &std::collections::BTreeSet<u64>,
+) -> std::collections::BTreeSet<u64> {
     let t0 = Instant::now();
     loop {
         let now: std::collections::BTreeSet<u64> =
@@ -96,7 +105,11 @@ fn assert_no_bpf_left(progs: &std::collections::BTreeSet<u64>, stats_before: &st
         })
         .unwrap_or_default();
     assert!(pinned.is_empty(), "pinned under /sys/fs/bpf: {pinned:?}");
-    assert_eq!(bpf_stats_enabled(), stats_before, "kernel.bpf_stats_enabled");
+    assert_eq!(
+        bpf_stats_enabled(),
+        stats_before,
+        "kernel.bpf_stats_enabled"
+    );
 }
 
 fn start_run(out: &Path, path: &str, probes: &str) -> Child {
