@@ -250,3 +250,116 @@ fn a_missing_kernel_feature_disables_only_what_needs_it() {
     assert_eq!(lost, Some(0.0));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The clock cross-check (`--so-timestamping`, udp, cyclic): every measured packet has the
+/// kernel's three software stamps; on the probes' CLOCK_MONOTONIC axis they fall where the
+/// kernel takes them — SCHED before `net_dev_queue`, SOFTWARE after `net_dev_start_xmit`, the
+/// receive stamp before `netif_rx` — within a few µs, which only holds if the REALTIME →
+/// MONOTONIC conversion and the probe clock are right. The receive-side syscall layers follow
+/// the subscriber's `recvmsg`.
+#[test]
+fn so_timestamping_agrees_with_the_probe_clock() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir =
+        std::env::temp_dir().join(format!("uadpbench-e2e-probes-clock-{}", std::process::id()));
+    let mut cfg = RunConfig {
+        path: PathKind::Udp,
+        encap: Encap::Udp,
+        mode: uadpbench::run::Mode::Cyclic,
+        interval_us: 200,
+        count: 3000,
+        warmup: 100,
+        probes: "all".into(),
+        ..RunConfig::default()
+    };
+    cfg.path_options.so_timestamping = true;
+    let outcome =
+        run(&cfg, &dir, Arc::new(AtomicBool::new(false))).unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(outcome
+        .report
+        .iter()
+        .any(|l| l.contains("clock cross-check")));
+    let (h, checks) = rows(&dir.join("clock_check.csv"));
+    let (stamp, reference, delta, packet) = (
+        col(&h, "stamp"),
+        col(&h, "reference"),
+        col(&h, "delta_ns"),
+        col(&h, "packet_id"),
+    );
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).expect("meta"))
+            .expect("meta.json");
+    let c = &meta["clock_check"];
+    assert_eq!(c["measured_packets"], 3000);
+    for s in ["tx_sched", "tx_software", "rx_software"] {
+        let n = c["stamped"][s].as_u64().expect("count");
+        assert!(n * 1000 >= 3000 * 999, "{s}: {n} of 3000 packets stamped");
+    }
+    let slack = c["offset_uncertainty_ns"].as_i64().expect("uncertainty") + 200;
+    let deltas = |s: &str, r: &str| -> Vec<i64> {
+        checks
+            .iter()
+            .filter(|x| &x[stamp] == s && &x[reference] == r)
+            .map(|x| x[delta].parse().expect("delta"))
+            .collect()
+    };
+    let median = |mut v: Vec<i64>| {
+        v.sort_unstable();
+        v[v.len() / 2]
+    };
+    // (stamp, layer, the stamp comes before the layer's tracepoint?)
+    for (s, layer, before) in [
+        ("tx_sched", "net_dev_queue", true),
+        ("tx_software", "net_dev_start_xmit", false),
+        ("rx_software", "netif_rx", true),
+    ] {
+        let d = deltas(s, layer);
+        assert!(
+            d.len() * 1000 >= 3000 * 999,
+            "{s} → {layer}: {} pairs",
+            d.len()
+        );
+        let wrong = d
+            .iter()
+            .filter(|v| if before { **v < -slack } else { **v > slack })
+            .count();
+        assert!(
+            wrong * 100 <= d.len(),
+            "{s} → {layer}: {wrong} of {} on the wrong side",
+            d.len()
+        );
+        let m = median(d);
+        assert!(m.abs() < 20_000, "{s} → {layer}: median {m} ns");
+    }
+    // The user-space send time precedes the kernel's first stamp of every packet.
+    let d = deltas("tx_sched", "user_send");
+    assert!(d.iter().all(|v| *v < slack), "user_send after tx_sched");
+    // Each packet's stamps are in kernel order on their own (REALTIME) clock.
+    let mut real: BTreeMap<(u64, String), u64> = BTreeMap::new();
+    for x in &checks {
+        real.insert(
+            (x[packet].parse().expect("id"), x[stamp].to_owned()),
+            x[col(&h, "stamp_realtime_ns")].parse().expect("ns"),
+        );
+    }
+    let ids: std::collections::BTreeSet<u64> = real.keys().map(|(id, _)| *id).collect();
+    for id in ids {
+        let get = |s: &str| real.get(&(id, s.to_owned())).copied();
+        if let (Some(a), Some(b), Some(c)) =
+            (get("tx_sched"), get("tx_software"), get("rx_software"))
+        {
+            assert!(a <= b && b <= c, "packet {id}: {a} {b} {c}");
+        }
+    }
+    // The subscriber's recvmsg is followed by the receive-side syscall layers.
+    let (lh, layers) = rows(&dir.join("probe_layers.csv"));
+    for name in ["sock_recv_length", "sys_exit_recvfrom"] {
+        let r = layers
+            .iter()
+            .find(|r| &r[col(&lh, "layer")] == name)
+            .expect("layer row");
+        let cov: f64 = r[col(&lh, "coverage_crossing0")].parse().expect("coverage");
+        assert!(cov >= 0.999, "{name}: coverage {cov} with recvmsg");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

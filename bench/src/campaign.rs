@@ -89,6 +89,9 @@ pub struct RunDefaults {
     pub xdp_ring_size: u32,
     /// xdp path: kick only when the kernel asks (XDP_USE_NEED_WAKEUP).
     pub xdp_need_wakeup: bool,
+    /// udp path, cyclic runs: SO_TIMESTAMPING clock cross-check (clock_check.csv); other runs
+    /// ignore it.
+    pub so_timestamping: bool,
 }
 
 impl Default for RunDefaults {
@@ -105,6 +108,7 @@ impl Default for RunDefaults {
             busy_poll_us: d.path_options.busy_poll_us,
             xdp_ring_size: d.path_options.xdp_ring_size,
             xdp_need_wakeup: d.path_options.xdp_need_wakeup,
+            so_timestamping: false,
         }
     }
 }
@@ -477,6 +481,9 @@ impl Campaign {
                         busy_poll_us: d.busy_poll_us,
                         xdp_ring_size: d.xdp_ring_size,
                         xdp_need_wakeup: d.xdp_need_wakeup,
+                        so_timestamping: d.so_timestamping
+                            && *path == PathName::Udp
+                            && *mode == Mode::Cyclic,
                         ..PathOptions::default()
                     },
                     sched_a: ThreadSched {

@@ -10,6 +10,7 @@ pub mod campaign;
 pub mod campaign_run;
 pub mod capture;
 pub mod capture_run;
+pub mod clock_check;
 pub mod decode;
 pub mod doctor;
 pub mod interop;

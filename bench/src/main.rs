@@ -170,6 +170,12 @@ struct RunArgs {
     /// xdp: do not bind with XDP_USE_NEED_WAKEUP; kick the kernel after every batch instead.
     #[arg(long)]
     xdp_no_need_wakeup: bool,
+    /// udp path, cyclic mode: also record the kernel's SO_TIMESTAMPING software stamps
+    /// (transmit SCHED and SOFTWARE, receive SOFTWARE) of every packet and compare them with
+    /// the user-space times and, with --probes, the matching layers' stamps: clock_check.csv.
+    /// The subscriber then receives with recvmsg.
+    #[arg(long)]
+    so_timestamping: bool,
     /// Pin the thread in namespace A (initiator/publisher) to this CPU.
     #[arg(long, value_name = "CPU")]
     cpu_a: Option<usize>,
@@ -756,6 +762,7 @@ fn run_command(a: RunArgs) -> anyhow::Result<ExitCode> {
             xdp_zero_copy: a.xdp_zero_copy,
             xdp_ring_size: a.xdp_ring_size,
             xdp_need_wakeup: !a.xdp_no_need_wakeup,
+            so_timestamping: a.so_timestamping,
             ..PathOptions::default()
         },
         sched_a: ThreadSched {

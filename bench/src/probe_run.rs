@@ -129,6 +129,8 @@ pub struct ProbeOutcome {
     pub segments: Vec<SegmentRow>,
     pub report: Vec<String>,
     pub meta: serde_json::Value,
+    /// The SO_TIMESTAMPING cross-check against the layer stamps (`--so-timestamping`).
+    pub clock: Option<crate::clock_check::ClockCheck>,
 }
 
 /// Finishes the session and writes the probe files into `out_dir`.
@@ -138,6 +140,7 @@ pub fn finish(
     run_id: &str,
     samples: &[SampleRow],
     out_dir: &Path,
+    clock: Option<&crate::clock_check::ClockStamps>,
 ) -> anyhow::Result<ProbeOutcome> {
     let report: ProbeReport = session
         .finish()
@@ -417,9 +420,19 @@ pub fn finish(
         "skb_map_insert_failures": report.skb_map_insert_failures,
         "stats_error": report.stats_error,
     });
+    let clock = clock.map(|c| {
+        let first_crossing: HashMap<(u64, uadpbench_probes::LayerId), u64> = report
+            .events
+            .iter()
+            .filter(|e| e.crossing == 0)
+            .map(|e| ((e.packet_id, e.layer), e.t_ns))
+            .collect();
+        crate::clock_check::evaluate(run_id, c, samples, Some(&first_crossing))
+    });
     Ok(ProbeOutcome {
         segments,
         report: report_lines,
         meta,
+        clock,
     })
 }

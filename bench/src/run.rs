@@ -231,6 +231,13 @@ impl RunConfig {
                 self.payload_bytes, self.path, self.encap, self.mtu
             ));
         }
+        if self.path_options.so_timestamping
+            && (self.path != PathKind::Udp || self.mode != Mode::Cyclic)
+        {
+            problems.push(
+                "--so-timestamping cross-checks the udp path in cyclic mode: use --path udp --mode cyclic".into(),
+            );
+        }
         if self.path == PathKind::Udp && self.encap != Encap::Udp {
             problems.push(
                 "the udp path carries UADP in UDP only: use --encap udp (or another path)".into(),
@@ -521,6 +528,7 @@ pub fn run(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Re
         report.push(format!("  timing: {}", cfg.timing_source()));
     }
 
+    let mut clock_stamps: Option<crate::clock_check::ClockStamps> = None;
     let measured = match cfg.mode {
         Mode::Pingpong => run_pingpong(
             cfg,
@@ -541,6 +549,7 @@ pub fn run(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Re
             &mut rows,
             &mut samples,
             &mut report,
+            &mut clock_stamps,
         ),
         Mode::Flood => run_flood(cfg, &topo, codec, &stop, &mut rows, &mut report),
     };
@@ -574,10 +583,41 @@ pub fn run(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Re
     }
     let probe_outcome = match probes {
         Some(session) => Some(crate::probe_run::finish(
-            session, cfg, &run_id, &samples, out_dir,
+            session,
+            cfg,
+            &run_id,
+            &samples,
+            out_dir,
+            clock_stamps.as_ref(),
         )?),
         None => None,
     };
+    // The clock cross-check: with probes it was done in `finish` (with the layer stamps).
+    let clock_check = match (&probe_outcome, &clock_stamps) {
+        (Some(p), _) => p.clock.clone(),
+        (None, Some(c)) => Some(crate::clock_check::evaluate(&run_id, c, &samples, None)),
+        (None, None) => None,
+    };
+    let mut clock_meta = None;
+    if let Some(c) = &clock_check {
+        let (lines, meta) = crate::clock_check::write(c, out_dir)?;
+        report.extend(lines);
+        clock_meta = Some(meta);
+        for (stamp, reference) in crate::clock_check::COMPARISONS {
+            let d = c.deltas(stamp, reference.name());
+            if let Some(stats) = crate::stats::signed_rows(&d) {
+                let metric = format!("clock_{stamp}_to_{}", reference.name());
+                for (stat, v) in stats {
+                    rows.push(
+                        &metric,
+                        stat,
+                        v,
+                        if stat == "count" { "messages" } else { "ns" },
+                    );
+                }
+            }
+        }
+    }
     if let Some(p) = &probe_outcome {
         report.extend(p.report.iter().cloned());
     }
@@ -611,6 +651,7 @@ pub fn run(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Re
         },
         "timing_source": cfg.timing_source(),
         "probes": probe_outcome.as_ref().map(|p| p.meta.clone()),
+        "clock_check": clock_meta,
         "capture": capture_stats.map(|s| serde_json::json!({
             "file": cfg.pcap.as_ref().map(|f| f.display().to_string()),
             "interface": "veth of namespace B (receiving side), received frames only",
@@ -804,7 +845,12 @@ fn run_cyclic(
     rows: &mut Rows<'_>,
     samples: &mut Vec<SampleRow>,
     report: &mut Vec<String>,
+    clock_stamps: &mut Option<crate::clock_check::ClockStamps>,
 ) -> anyhow::Result<()> {
+    let offset_before = cfg
+        .path_options
+        .so_timestamping
+        .then(|| uadpbench_sender::clock::realtime_offset(1000));
     let count = cfg.measured_count();
     let total = cfg.warmup + count;
     let publisher_done = Arc::new(AtomicBool::new(false));
@@ -834,6 +880,14 @@ fn run_cyclic(
     publisher_done.store(true, Ordering::Release);
     let sub = join(subscriber, "subscriber")?;
     let p = pub_result?;
+    if let Some(before) = offset_before {
+        *clock_stamps = Some(crate::clock_check::ClockStamps {
+            tx: p.tx_stamps.clone(),
+            rx: sub.rx_stamps.clone(),
+            before,
+            after: uadpbench_sender::clock::realtime_offset(1000),
+        });
+    }
 
     let measured = p.publications.len() as u64;
     let a = Accounting {

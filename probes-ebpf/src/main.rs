@@ -706,19 +706,56 @@ mod prog {
 
     #[tracepoint(category = "syscalls", name = "sys_exit_recvfrom")]
     pub fn tp_sys_exit_recvfrom(ctx: TracePointContext) -> u32 {
-        let Some((ts, tid)) = own_thread() else {
+        on_sys_exit_recv(tp_field(&ctx, 16));
+        0
+    }
+
+    /// Helper (no layer): remembers the first iovec's buffer of a `recvmsg` (receivers that
+    /// need control messages, e.g. `SO_TIMESTAMPING`, use it instead of `recvfrom`).
+    #[tracepoint(category = "syscalls", name = "sys_enter_recvmsg")]
+    pub fn tp_sys_enter_recvmsg(ctx: TracePointContext) -> u32 {
+        let Some((ts, _)) = claim_thread() else {
             return 0;
         };
-        let ret: i64 = tp_field(&ctx, 16);
+        let msg: u64 = tp_field(&ctx, 24);
+        // struct user_msghdr: msg_iov at offset 16; struct iovec: iov_base at offset 0.
+        let Some(iov) = read_bytes::<UserMem, 8>(msg + 16).map(u64::from_le_bytes) else {
+            return 0;
+        };
+        let Some(base) = read_bytes::<UserMem, 8>(iov).map(u64::from_le_bytes) else {
+            return 0;
+        };
+        // SAFETY: array map value owned by this thread.
+        unsafe {
+            (*ts).recv_ubuf = base;
+            (*ts).flags = ((*ts).flags & !(THREAD_RECV | THREAD_RECV_ID)) | THREAD_RECV;
+        }
+        0
+    }
+
+    /// Helper: the receive system call layer (`sys_exit_recvfrom`) for a `recvmsg`.
+    #[tracepoint(category = "syscalls", name = "sys_exit_recvmsg")]
+    pub fn tp_sys_exit_recvmsg(ctx: TracePointContext) -> u32 {
+        on_sys_exit_recv(tp_field(&ctx, 16));
+        0
+    }
+
+    /// The receive system call returned `ret`: stamps the `sys_exit_recvfrom` layer with the
+    /// packet the thread's buffer received.
+    #[inline(always)]
+    fn on_sys_exit_recv(ret: i64) {
+        let Some((ts, tid)) = own_thread() else {
+            return;
+        };
         // SAFETY: array map value owned by this thread.
         unsafe {
             let flags = (*ts).flags;
             if flags & THREAD_RECV == 0 {
-                return 0;
+                return;
             }
             (*ts).flags = flags & !(THREAD_RECV | THREAD_RECV_ID);
             if ret <= 0 {
-                return 0;
+                return;
             }
             if flags & THREAD_RECV_ID != 0 {
                 record(
@@ -727,7 +764,7 @@ mod prog {
                     Crossing::Fixed((*ts).recv_crossing),
                     tid,
                 );
-                return 0;
+                return;
             }
             match user_id((*ts).recv_ubuf, ret as u64) {
                 Parsed::Id(id) => {
@@ -739,7 +776,6 @@ mod prog {
                 Parsed::Foreign => {}
             }
         }
-        0
     }
 
     // ------------------------------------------------------------------ tp_btf skb layers

@@ -257,6 +257,11 @@ pub enum Helper {
     LibcRecvEntry,
     /// `skb:kfree_skb` (classic variants): forgets dropped skbs in the skb map.
     KfreeSkb,
+    /// `syscalls:sys_enter_recvmsg`: remembers the first iovec's buffer (receivers using
+    /// `recvmsg`, e.g. for `SO_TIMESTAMPING` control messages).
+    SysEnterRecvmsg,
+    /// `syscalls:sys_exit_recvmsg`: stamps the `sys_exit_recvfrom` layer for a `recvmsg`.
+    SysExitRecvmsg,
 }
 
 impl Helper {
@@ -282,6 +287,26 @@ impl Helper {
                 },
                 correlation: Correlation::UserBuffer,
             },
+            Helper::SysEnterRecvmsg => Candidate {
+                mechanism: Mechanism::Tracepoint,
+                program: "tp_sys_enter_recvmsg",
+                attach: AttachPoint::Tracepoint {
+                    category: "syscalls",
+                    name: "sys_enter_recvmsg",
+                    fields: &[("msg", 24)],
+                },
+                correlation: Correlation::UserBuffer,
+            },
+            Helper::SysExitRecvmsg => Candidate {
+                mechanism: Mechanism::Tracepoint,
+                program: "tp_sys_exit_recvmsg",
+                attach: AttachPoint::Tracepoint {
+                    category: "syscalls",
+                    name: "sys_exit_recvmsg",
+                    fields: &[("ret", 16)],
+                },
+                correlation: Correlation::RecvThread,
+            },
             Helper::KfreeSkb => Candidate {
                 mechanism: Mechanism::Tracepoint,
                 program: "tp_kfree_skb",
@@ -301,6 +326,8 @@ impl Helper {
             Helper::SysEnterRecvfrom => "helper:sys_enter_recvfrom",
             Helper::LibcRecvEntry => "helper:libc_recv_entry",
             Helper::KfreeSkb => "helper:kfree_skb",
+            Helper::SysEnterRecvmsg => "helper:sys_enter_recvmsg",
+            Helper::SysExitRecvmsg => "helper:sys_exit_recvmsg",
         }
     }
 }
@@ -767,6 +794,7 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
         )],
         requires: &[
             Requirement::Helper(Helper::SysEnterRecvfrom),
+            Requirement::Helper(Helper::SysEnterRecvmsg),
             Requirement::Layer(LayerId::SysExitRecvfrom),
         ],
     },
@@ -775,7 +803,7 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
         direction: Direction::Receive,
         paths: UDP | ETH,
         optional: false,
-        description: "recvfrom system call returns",
+        description: "recvfrom (or recvmsg) system call returns",
         only_when: None,
         in_sequence: true,
         candidates: &[tracepoint(
@@ -785,7 +813,11 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
             &[("ret", 16)],
             Correlation::RecvThread,
         )],
-        requires: &[Requirement::Helper(Helper::SysEnterRecvfrom)],
+        requires: &[
+            Requirement::Helper(Helper::SysEnterRecvfrom),
+            Requirement::Helper(Helper::SysEnterRecvmsg),
+            Requirement::Helper(Helper::SysExitRecvmsg),
+        ],
     },
     Layer {
         id: LayerId::LibcRecvfrom,

@@ -711,6 +711,8 @@ pub fn verify_programs() -> Result<Vec<ProgramCheck>, ProbeError> {
                 Helper::SysEnterRecvfrom,
                 Helper::LibcRecvEntry,
                 Helper::KfreeSkb,
+                Helper::SysEnterRecvmsg,
+                Helper::SysExitRecvmsg,
             ]
             .map(Helper::candidate),
         )

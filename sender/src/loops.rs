@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::clock::{monotonic_ns, sleep_until, thread_cpu_time};
 use crate::codec::MessageCodec;
 use crate::sequence::{Arrival, SeqStats, SeqTracker};
+use crate::transport::TxStamp;
 use crate::transport::{Transport, TransportCounters, TransportError};
 
 /// CPU time a loop's thread used.
@@ -214,6 +215,9 @@ pub struct Publication {
 pub struct PublishResult {
     /// Measured messages (warm-up excluded).
     pub publications: Vec<Publication>,
+    /// `SO_TIMESTAMPING` transmit stamps (cyclic, with the udp path's `so_timestamping`); the
+    /// OPT_ID key of each is the packet id (one send call per id, in order).
+    pub tx_stamps: Vec<TxStamp>,
     /// All messages sent, warm-up included.
     pub sent: u64,
     pub transport: TransportCounters,
@@ -235,6 +239,8 @@ pub fn publish_cyclic(
     let mut publications = Vec::with_capacity(cfg.count as usize);
     let mut tx = vec![0u8; codec.max_message_len()];
     let mut sent = 0;
+    let stamping = t.timestamping();
+    let mut tx_stamps = Vec::with_capacity(if stamping { 2 * total as usize } else { 0 });
     let cpu = CpuMeter::start();
     for id in 0..total {
         if stop.load(Ordering::Relaxed) {
@@ -249,6 +255,9 @@ pub fn publish_cyclic(
         codec.restamp(&mut tx[..len], t_send);
         t.send(&tx[..len])?;
         sent += 1;
+        if stamping {
+            t.drain_tx_stamps(&mut tx_stamps)?;
+        }
         if id >= cfg.warmup {
             publications.push(Publication {
                 packet_id: id,
@@ -257,8 +266,14 @@ pub fn publish_cyclic(
             });
         }
     }
+    if stamping {
+        // Stamps of the last sends may still be on their way to the error queue.
+        std::thread::sleep(Duration::from_millis(2));
+        t.drain_tx_stamps(&mut tx_stamps)?;
+    }
     Ok(PublishResult {
         publications,
+        tx_stamps,
         sent,
         transport: t.counters(),
         cpu: cpu.stop(),
@@ -315,6 +330,7 @@ pub fn publish_flood(
     transport.send_dropped = next_id - sent;
     Ok(PublishResult {
         publications: Vec::new(),
+        tx_stamps: Vec::new(),
         sent: next_id,
         transport,
         cpu: cpu.stop(),
@@ -352,6 +368,9 @@ pub struct SubscribeConfig {
 #[derive(Debug, Clone)]
 pub struct SubscribeResult {
     pub receptions: Vec<Reception>,
+    /// `SO_TIMESTAMPING` receive stamps (packet id, CLOCK_REALTIME ns) of the recorded
+    /// receptions, with the udp path's `so_timestamping`.
+    pub rx_stamps: Vec<(u64, u64)>,
     pub seq: SeqStats,
     /// Distinct measured (non-warm-up) ids received.
     pub measured_received: u64,
@@ -389,6 +408,8 @@ pub fn subscribe(
     t.set_recv_timeout(poll)?;
     let cpu = CpuMeter::start();
     let mut quiet_since: Option<u64> = None;
+    let stamping = t.timestamping() && cfg.record;
+    let mut rx_stamps = Vec::new();
     // Highest packet id seen: sequence-only identities unwrap around it.
     let mut highest = 0u64;
     loop {
@@ -434,6 +455,11 @@ pub fn subscribe(
         if packet_id >= cfg.warmup {
             measured_received += 1;
             if cfg.record {
+                if stamping {
+                    if let Some(ns) = t.last_rx_stamp() {
+                        rx_stamps.push((packet_id, ns));
+                    }
+                }
                 receptions.push(Reception {
                     packet_id,
                     t_send_ns: f.t_send_ns,
@@ -444,6 +470,7 @@ pub fn subscribe(
     }
     Ok(SubscribeResult {
         receptions,
+        rx_stamps,
         seq: seq.stats(),
         measured_received,
         rejects,

@@ -52,6 +52,9 @@ pub struct PathOptions {
     /// AF_XDP sockets there can disrupt that interface's traffic; the CLI exposes this only
     /// under a flag that says so.
     pub allow_disruptive_interface: bool,
+    /// udp: `SO_TIMESTAMPING` software transmit and receive stamps (the clock cross-check of
+    /// the probes; receives use `recvmsg`).
+    pub so_timestamping: bool,
     /// How long a receive call waits before returning with nothing.
     #[serde(skip)]
     pub recv_timeout: Duration,
@@ -71,6 +74,7 @@ impl Default for PathOptions {
             xdp_ring_size: 2048,
             xdp_need_wakeup: true,
             allow_disruptive_interface: false,
+            so_timestamping: false,
             recv_timeout: Duration::from_millis(100),
         }
     }
@@ -117,6 +121,7 @@ pub fn open_transport(
                 recv_batch: options.batch,
                 recv_timeout: options.recv_timeout,
                 socket_buffer_bytes: options.socket_buffer_bytes,
+                so_timestamping: options.so_timestamping,
             })?;
             Ok(Box::new(t))
         }

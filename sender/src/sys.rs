@@ -102,3 +102,98 @@ pub(crate) fn set_int_sockopt(
     }
     Ok(())
 }
+
+/// `struct scm_timestamping` (linux/errqueue.h): `ts[0]` is the software timestamp.
+#[repr(C)]
+struct ScmTimestamping {
+    ts: [libc::timespec; 3],
+}
+
+/// `SCM_TSTAMP_SND` / `SCM_TSTAMP_SCHED` (linux/errqueue.h; not in the libc crate).
+pub(crate) const SCM_TSTAMP_SND: u32 = 0;
+pub(crate) const SCM_TSTAMP_SCHED: u32 = 1;
+
+/// Room for the control messages of one datagram (timestamping + extended error).
+const CONTROL_BYTES: usize = 256;
+
+/// A control buffer aligned for `cmsghdr`.
+#[repr(C, align(8))]
+struct Control([u8; CONTROL_BYTES]);
+
+fn timespec_ns(ts: &libc::timespec) -> Option<u64> {
+    let ns = u64::try_from(ts.tv_sec).ok()? * 1_000_000_000 + u64::try_from(ts.tv_nsec).ok()?;
+    (ns != 0).then_some(ns)
+}
+
+/// What one `recvmsg` returned: payload bytes, the software timestamp (`SCM_TIMESTAMPING`
+/// `ts[0]`, CLOCK_REALTIME ns) and, on the error queue, the extended error's `ee_info`
+/// (stamp type) and `ee_data` (OPT_ID key).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Received {
+    pub len: usize,
+    pub stamp_ns: Option<u64>,
+    pub tstamp_info: Option<(u32, u32)>,
+}
+
+/// `recvmsg` into `buf` with a control buffer; `flags` e.g. `MSG_ERRQUEUE | MSG_DONTWAIT`.
+pub(crate) fn recvmsg_timestamped(
+    fd: RawFd,
+    buf: &mut [u8],
+    flags: libc::c_int,
+) -> io::Result<Received> {
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr() as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    let mut control = Control([0; CONTROL_BYTES]);
+    // SAFETY: msghdr is plain old data; all-zero is a valid empty value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.0.as_mut_ptr() as *mut libc::c_void;
+    msg.msg_controllen = CONTROL_BYTES as _;
+    // SAFETY: msg points at a live iovec over `buf` and at `control`, both outliving the call.
+    let r = unsafe { libc::recvmsg(fd, &mut msg, flags) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut out = Received {
+        len: r as usize,
+        ..Received::default()
+    };
+    // SAFETY: CMSG_FIRSTHDR/CMSG_NXTHDR walk the control bytes the kernel wrote
+    // (msg_controllen was updated to their length); every header is checked for its level and
+    // type, and its data read with read_unaligned at the size that type defines.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            let data = libc::CMSG_DATA(c);
+            let len = (*c).cmsg_len as usize;
+            match ((*c).cmsg_level, (*c).cmsg_type) {
+                (libc::SOL_SOCKET, libc::SCM_TIMESTAMPING)
+                    if len
+                        >= libc::CMSG_LEN(std::mem::size_of::<ScmTimestamping>() as u32)
+                            as usize =>
+                {
+                    let t = std::ptr::read_unaligned(data as *const ScmTimestamping);
+                    out.stamp_ns = timespec_ns(&t.ts[0]);
+                }
+                (libc::SOL_IP, libc::IP_RECVERR) | (libc::SOL_IPV6, libc::IPV6_RECVERR)
+                    if len
+                        >= libc::CMSG_LEN(std::mem::size_of::<libc::sock_extended_err>() as u32)
+                            as usize =>
+                {
+                    let e = std::ptr::read_unaligned(data as *const libc::sock_extended_err);
+                    if e.ee_errno == libc::ENOMSG as u32
+                        && e.ee_origin == libc::SO_EE_ORIGIN_TIMESTAMPING
+                    {
+                        out.tstamp_info = Some((e.ee_info, e.ee_data));
+                    }
+                }
+                _ => {}
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Ok(out)
+}

@@ -69,6 +69,34 @@ pub struct TransportCounters {
     pub send_dropped: u64,
 }
 
+/// Which `SO_TIMESTAMPING` transmit stamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TxStampKind {
+    /// `SCM_TSTAMP_SCHED`: entering the packet scheduler (`__dev_queue_xmit`).
+    Sched,
+    /// `SCM_TSTAMP_SND`: the driver handing the packet on (`skb_tx_timestamp`).
+    Software,
+}
+
+impl TxStampKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            TxStampKind::Sched => "tx_sched",
+            TxStampKind::Software => "tx_software",
+        }
+    }
+}
+
+/// One `SO_TIMESTAMPING` transmit stamp from the socket's error queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxStamp {
+    /// `SOF_TIMESTAMPING_OPT_ID` key: the 0-based number of the send call on this socket.
+    pub key: u32,
+    pub kind: TxStampKind,
+    /// CLOCK_REALTIME nanoseconds (software timestamps are wall-clock time).
+    pub realtime_ns: u64,
+}
+
 /// Errors of a transport.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
@@ -123,4 +151,20 @@ pub trait Transport: Send {
 
     /// What the transport skipped or lost so far.
     fn counters(&self) -> TransportCounters;
+
+    /// Whether `SO_TIMESTAMPING` software stamps are on (the udp path's `so_timestamping`).
+    fn timestamping(&self) -> bool {
+        false
+    }
+
+    /// The `SO_TIMESTAMPING` receive software stamp (CLOCK_REALTIME ns) of the message the
+    /// last successful [`Transport::recv`] returned.
+    fn last_rx_stamp(&self) -> Option<u64> {
+        None
+    }
+
+    /// Moves the transmit stamps queued so far (without waiting) into `out`.
+    fn drain_tx_stamps(&mut self, _out: &mut Vec<TxStamp>) -> Result<(), TransportError> {
+        Ok(())
+    }
 }

@@ -6,7 +6,7 @@ use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use crate::transport::{Transport, TransportCounters, TransportError};
+use crate::transport::{Transport, TransportCounters, TransportError, TxStamp, TxStampKind};
 
 /// IPv4 (20) + UDP (8) header bytes.
 const IP_UDP_HEADERS: usize = 28;
@@ -30,7 +30,18 @@ pub struct UdpOptions {
     pub recv_timeout: Duration,
     /// Socket buffer sizes (0: kernel default).
     pub socket_buffer_bytes: usize,
+    /// `SO_TIMESTAMPING` software stamps: transmit (SCHED and SOFTWARE, with OPT_ID keys, read
+    /// from the error queue) and receive (`recvmsg` instead of `recv`; single messages only).
+    pub so_timestamping: bool,
 }
+
+/// The `SO_TIMESTAMPING` flags of [`UdpOptions::so_timestamping`].
+pub const TIMESTAMPING_FLAGS: libc::c_uint = libc::SOF_TIMESTAMPING_TX_SCHED
+    | libc::SOF_TIMESTAMPING_TX_SOFTWARE
+    | libc::SOF_TIMESTAMPING_RX_SOFTWARE
+    | libc::SOF_TIMESTAMPING_SOFTWARE
+    | libc::SOF_TIMESTAMPING_OPT_ID
+    | libc::SOF_TIMESTAMPING_OPT_TSONLY;
 
 /// A connected UDP socket.
 #[derive(Debug)]
@@ -39,6 +50,8 @@ pub struct UdpTransport {
     options: UdpOptions,
     counters: TransportCounters,
     rx: RxBatch,
+    /// Receive stamp of the last message `recv` returned (with `so_timestamping`).
+    last_rx_stamp: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -82,10 +95,25 @@ impl UdpTransport {
             setsockopt(&socket, sockopt::SndBuf, &options.socket_buffer_bytes)
                 .map_err(|e| TransportError::io("SO_SNDBUF", e.into()))?;
         }
+        if options.so_timestamping {
+            if options.recv_batch > 1 {
+                return Err(TransportError::Setup(
+                    "SO_TIMESTAMPING receive stamps need single-message receives (batch 1)".into(),
+                ));
+            }
+            crate::sys::set_int_sockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_TIMESTAMPING,
+                TIMESTAMPING_FLAGS as libc::c_int,
+            )
+            .map_err(|e| TransportError::io("SO_TIMESTAMPING", e))?;
+        }
         let batch = options.recv_batch.clamp(1, MAX_BATCH);
         let slot = options.mtu.max(64);
         Ok(UdpTransport {
             socket,
+            last_rx_stamp: None,
             counters: TransportCounters::default(),
             rx: RxBatch {
                 bufs: vec![0; slot * batch],
@@ -184,6 +212,19 @@ impl Transport for UdpTransport {
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, TransportError> {
+        if self.options.so_timestamping {
+            loop {
+                return match crate::sys::recvmsg_timestamped(self.socket.as_raw_fd(), buf, 0) {
+                    Ok(r) => {
+                        self.last_rx_stamp = r.stamp_ns;
+                        Ok(Some(r.len))
+                    }
+                    Err(e) if Self::is_timeout(&e) => Ok(None),
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
+                    Err(e) => Err(TransportError::io("recvmsg", e)),
+                };
+            }
+        }
         if self.options.recv_batch == 1 {
             loop {
                 return match self.socket.recv(buf) {
@@ -235,6 +276,46 @@ impl Transport for UdpTransport {
     fn counters(&self) -> TransportCounters {
         self.counters
     }
+
+    fn timestamping(&self) -> bool {
+        self.options.so_timestamping
+    }
+
+    fn last_rx_stamp(&self) -> Option<u64> {
+        self.last_rx_stamp
+    }
+
+    fn drain_tx_stamps(&mut self, out: &mut Vec<TxStamp>) -> Result<(), TransportError> {
+        if !self.options.so_timestamping {
+            return Ok(());
+        }
+        let mut scratch = [0u8; 64];
+        loop {
+            match crate::sys::recvmsg_timestamped(
+                self.socket.as_raw_fd(),
+                &mut scratch,
+                libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT,
+            ) {
+                Ok(r) => {
+                    let (Some(ns), Some((info, key))) = (r.stamp_ns, r.tstamp_info) else {
+                        continue;
+                    };
+                    let kind = match info {
+                        crate::sys::SCM_TSTAMP_SCHED => TxStampKind::Sched,
+                        crate::sys::SCM_TSTAMP_SND => TxStampKind::Software,
+                        _ => continue,
+                    };
+                    out.push(TxStamp {
+                        key,
+                        kind,
+                        realtime_ns: ns,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(TransportError::io("recvmsg(MSG_ERRQUEUE)", e)),
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -243,6 +324,10 @@ mod tests {
     use std::net::Ipv4Addr;
 
     fn pair(batch: usize) -> (UdpTransport, UdpTransport) {
+        pair_with(batch, false)
+    }
+
+    fn pair_with(batch: usize, so_timestamping: bool) -> (UdpTransport, UdpTransport) {
         let a = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let b = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let (pa, pb) = match (a.local_addr().unwrap(), b.local_addr().unwrap()) {
@@ -258,6 +343,7 @@ mod tests {
             recv_batch: batch,
             recv_timeout: Duration::from_millis(500),
             socket_buffer_bytes: 0,
+            so_timestamping,
         };
         (
             UdpTransport::open(opts(pa, pb)).unwrap(),
@@ -282,6 +368,48 @@ mod tests {
             b.set_recv_timeout(Duration::from_millis(10)).unwrap();
             assert_eq!(b.recv(&mut buf).unwrap(), None);
         }
+    }
+
+    #[test]
+    fn so_timestamping_stamps_every_send_and_receive_in_order() {
+        let (mut a, mut b) = pair_with(1, true);
+        assert!(a.timestamping() && b.timestamping());
+        let mut buf = [0u8; 2048];
+        let mut tx = Vec::new();
+        let mut rx = Vec::new();
+        for i in 0..5u8 {
+            a.send(&[i; 40]).unwrap();
+            a.drain_tx_stamps(&mut tx).unwrap();
+            let n = b.recv(&mut buf).unwrap().expect("datagram");
+            assert_eq!(&buf[..n], &[i; 40][..]);
+            rx.push(b.last_rx_stamp().expect("receive stamp"));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+        a.drain_tx_stamps(&mut tx).unwrap();
+        for key in 0..5u32 {
+            let of = |kind| {
+                tx.iter()
+                    .find(|s| s.key == key && s.kind == kind)
+                    .unwrap_or_else(|| panic!("no {kind:?} stamp for send {key}: {tx:?}"))
+                    .realtime_ns
+            };
+            let (sched, sw) = (of(TxStampKind::Sched), of(TxStampKind::Software));
+            // Scheduler entry, then the driver, then the receive side (loopback_xmit →
+            // netif_rx); all CLOCK_REALTIME.
+            assert!(sched <= sw, "send {key}: sched {sched} > software {sw}");
+            assert!(
+                sw <= rx[key as usize],
+                "send {key}: software {sw} > rx {}",
+                rx[key as usize]
+            );
+        }
+        assert_eq!(tx.len(), 10, "two stamps per send: {tx:?}");
+        // A transport without the option has no stamps.
+        let (mut c, _d) = pair(1);
+        c.send(&[1; 8]).unwrap();
+        let mut none = Vec::new();
+        c.drain_tx_stamps(&mut none).unwrap();
+        assert!(none.is_empty() && c.last_rx_stamp().is_none());
     }
 
     #[test]
