@@ -27,7 +27,9 @@ fn col(h: &csv::StringRecord, name: &str) -> usize {
 /// probes at once would see each other's packets. The tests of this file take turns.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn check(path: PathKind, encap: Encap) {
+/// `min_layers`: unconditional layers that must attach and stamp on this path here (the
+/// segments then number at least `min_layers + 1`).
+fn check(path: PathKind, encap: Encap, min_layers: usize) {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let name = format!("{path}-{encap}");
     let dir = std::env::temp_dir().join(format!(
@@ -75,7 +77,7 @@ fn check(path: PathKind, encap: Encap) {
         }
     }
     assert!(
-        checked >= 6,
+        checked >= min_layers,
         "{name}: only {checked} unconditional layers attached"
     );
 
@@ -129,7 +131,7 @@ fn check(path: PathKind, encap: Encap) {
         .map(|r| r[value].parse().unwrap())
         .collect();
     assert!(
-        counts.len() >= 6 && counts.windows(2).all(|w| w[0] == w[1]),
+        counts.len() > min_layers && counts.windows(2).all(|w| w[0] == w[1]),
         "{name}: segments cover one packet set"
     );
     assert!(
@@ -178,17 +180,30 @@ fn check(path: PathKind, encap: Encap) {
 
 #[test]
 fn udp_path_layers() {
-    check(PathKind::Udp, Encap::Udp);
+    check(PathKind::Udp, Encap::Udp, 6);
 }
 
 #[test]
 fn eth_path_layers_ethernet_encapsulation() {
-    check(PathKind::Eth, Encap::Eth);
+    check(PathKind::Eth, Encap::Eth, 6);
 }
 
 #[test]
 fn eth_path_layers_udp_encapsulation() {
-    check(PathKind::Eth, Encap::Udp);
+    check(PathKind::Eth, Encap::Udp, 6);
+}
+
+/// The xdp path: AF_XDP transmits with `__dev_direct_xmit` (no `net_dev_*xmit` tracepoints),
+/// the peer veth takes the frame through `netif_rx` and `netif_receive_skb`, and the path's own
+/// XDP program stamps it (`xdp_ingress`) before redirecting it to the AF_XDP socket.
+#[test]
+fn xdp_path_layers_ethernet_encapsulation() {
+    check(PathKind::Xdp, Encap::Eth, 2);
+}
+
+#[test]
+fn xdp_path_layers_udp_encapsulation() {
+    check(PathKind::Xdp, Encap::Udp, 2);
 }
 
 /// A layer whose every mechanism this kernel lacks (udp_sendmsg: fentry, then kprobe) is

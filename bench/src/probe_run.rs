@@ -43,9 +43,65 @@ pub fn start(cfg: &RunConfig, topo: &Topology) -> anyhow::Result<Option<ProbeSes
     // --trace: context switches too (every CPU, for the whole run: the window is cut out
     // afterwards).
     pc.sched_switch = cfg.trace.is_some();
-    let session = ProbeSession::start(pc)
+    let mut session = ProbeSession::start(pc)
         .context("starting the kernel probes (uadpbench doctor shows what this kernel allows)")?;
+    // The xdp path's own XDP program stamps arrivals (`xdp_stamps`, set for probe runs).
+    let xdp_selected = session.layers().iter().any(|s| {
+        s.layer == uadpbench_probes::LayerId::XdpIngress
+            && s.selected != uadpbench_probes::Selected::No
+    });
+    if path == ProbePath::Xdp && xdp_selected {
+        session.record_external(
+            uadpbench_probes::LayerId::XdpIngress,
+            uadpbench_probes::Mechanism::Xdp,
+        );
+    }
     Ok(Some(session))
+}
+
+/// Adds the XDP program's arrival stamps to the report as the `xdp_ingress` layer (one
+/// crossing per side), with their accounting.
+fn merge_xdp_stamps(
+    report: &mut ProbeReport,
+    xdp: &[(u8, uadpbench_sender::transport::XdpStamps)],
+) {
+    use uadpbench_probes::{LayerEvent, LayerId};
+    let Some(index) = report
+        .layers
+        .iter()
+        .find(|s| s.layer == LayerId::XdpIngress && s.recorded())
+        .map(|s| s.layer_index as u16)
+    else {
+        return;
+    };
+    let mut written = 0;
+    let mut overwritten = 0;
+    let mut merged = 0;
+    for (crossing, x) in xdp {
+        written += x.stamped;
+        overwritten += x.overwritten;
+        for s in &x.stamps {
+            report.events.push(LayerEvent {
+                packet_id: s.packet_id,
+                layer: LayerId::XdpIngress,
+                layer_index: index,
+                crossing: *crossing,
+                t_ns: s.t_ns,
+                cpu: s.cpu,
+                tid: s.tid,
+            });
+            merged += 1;
+        }
+    }
+    if let Some(l) = report
+        .lost_per_layer
+        .iter_mut()
+        .find(|l| l.layer == LayerId::XdpIngress)
+    {
+        l.recorded = written;
+        l.drained = merged;
+        l.overwritten = overwritten;
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -140,11 +196,13 @@ pub fn finish(
     run_id: &str,
     samples: &[SampleRow],
     out_dir: &Path,
-    clock: Option<&crate::clock_check::ClockStamps>,
+    stamps: &crate::run::KernelStamps,
 ) -> anyhow::Result<ProbeOutcome> {
-    let report: ProbeReport = session
+    let clock = stamps.clock.as_ref();
+    let mut report: ProbeReport = session
         .finish()
         .context("collecting the probe timestamps")?;
+    merge_xdp_stamps(&mut report, &stamps.xdp);
     // Lines about the trace, after the probe summary.
     let mut report_lines_pre: Vec<String> = Vec::new();
     let measured: HashMap<u64, &SampleRow> = samples.iter().map(|s| (s.packet_id, s)).collect();

@@ -326,6 +326,16 @@ impl RunConfig {
     }
 }
 
+/// Timestamps the kernel took outside the probe session, for the probe files.
+#[derive(Debug, Default)]
+pub struct KernelStamps {
+    /// `--so-timestamping`: the SO_TIMESTAMPING stamps of a cyclic udp run.
+    pub clock: Option<crate::clock_check::ClockStamps>,
+    /// xdp path with probes: each side's XDP program arrival stamps, with the crossing they
+    /// are (0: the first arrival of a packet, at B; 1: a ping-pong echo, at A).
+    pub xdp: Vec<(u8, uadpbench_sender::transport::XdpStamps)>,
+}
+
 /// What a run produced.
 #[derive(Debug, Clone)]
 pub struct RunOutcome {
@@ -528,7 +538,7 @@ pub fn run(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Re
         report.push(format!("  timing: {}", cfg.timing_source()));
     }
 
-    let mut clock_stamps: Option<crate::clock_check::ClockStamps> = None;
+    let mut kernel_stamps = KernelStamps::default();
     let measured = match cfg.mode {
         Mode::Pingpong => run_pingpong(
             cfg,
@@ -539,6 +549,7 @@ pub fn run(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Re
             &mut rows,
             &mut samples,
             &mut report,
+            &mut kernel_stamps,
         ),
         Mode::Cyclic => run_cyclic(
             cfg,
@@ -549,7 +560,7 @@ pub fn run(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Re
             &mut rows,
             &mut samples,
             &mut report,
-            &mut clock_stamps,
+            &mut kernel_stamps,
         ),
         Mode::Flood => run_flood(cfg, &topo, codec, &stop, &mut rows, &mut report),
     };
@@ -588,12 +599,12 @@ pub fn run(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Re
             &run_id,
             &samples,
             out_dir,
-            clock_stamps.as_ref(),
+            &kernel_stamps,
         )?),
         None => None,
     };
     // The clock cross-check: with probes it was done in `finish` (with the layer stamps).
-    let clock_check = match (&probe_outcome, &clock_stamps) {
+    let clock_check = match (&probe_outcome, &kernel_stamps.clock) {
         (Some(p), _) => p.clock.clone(),
         (None, Some(c)) => Some(crate::clock_check::evaluate(&run_id, c, &samples, None)),
         (None, None) => None,
@@ -683,6 +694,8 @@ fn spawn_side<T: Send + 'static>(
 ) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<T>>> {
     let t2 = Arc::clone(topo);
     let (path, encap, mut opts) = (cfg.path, cfg.encap, cfg.path_options.clone());
+    // Probe runs on the xdp path: the XDP program stamps arrivals (the xdp_ingress layer).
+    opts.xdp_stamps = cfg.path == PathKind::Xdp && (cfg.probes_enabled() || cfg.trace.is_some());
     if cfg.mode != Mode::Flood {
         // Latency modes handle one message at a time: plain send/recv system calls, no
         // batching (recvmmsg would only add its own overhead, and the probes' receive-side
@@ -726,6 +739,7 @@ fn run_pingpong(
     rows: &mut Rows<'_>,
     samples: &mut Vec<SampleRow>,
     report: &mut Vec<String>,
+    kernel_stamps: &mut KernelStamps,
 ) -> anyhow::Result<()> {
     let reflector_stop = Arc::new(AtomicBool::new(false));
     let (ready_tx, ready_rx) = mpsc::channel();
@@ -753,6 +767,13 @@ fn run_pingpong(
     reflector_stop.store(true, Ordering::Relaxed);
     let refl = join(reflector, "reflector")?;
     let r = result?;
+    // The XDP program of each side stamps what arrives there: pings at B, echoes at A.
+    if let Some(x) = &refl.xdp {
+        kernel_stamps.xdp.push((0, x.clone()));
+    }
+    if let Some(x) = &r.xdp {
+        kernel_stamps.xdp.push((1, x.clone()));
+    }
 
     let measured = r.round_trips.len() as u64;
     let received = r
@@ -845,7 +866,7 @@ fn run_cyclic(
     rows: &mut Rows<'_>,
     samples: &mut Vec<SampleRow>,
     report: &mut Vec<String>,
-    clock_stamps: &mut Option<crate::clock_check::ClockStamps>,
+    kernel_stamps: &mut KernelStamps,
 ) -> anyhow::Result<()> {
     let offset_before = cfg
         .path_options
@@ -881,7 +902,7 @@ fn run_cyclic(
     let sub = join(subscriber, "subscriber")?;
     let p = pub_result?;
     if let Some(before) = offset_before {
-        *clock_stamps = Some(crate::clock_check::ClockStamps {
+        kernel_stamps.clock = Some(crate::clock_check::ClockStamps {
             tx: p.tx_stamps.clone(),
             rx: sub.rx_stamps.clone(),
             before,
@@ -889,6 +910,9 @@ fn run_cyclic(
         });
     }
 
+    if let Some(x) = &sub.xdp {
+        kernel_stamps.xdp.push((0, x.clone()));
+    }
     let measured = p.publications.len() as u64;
     let a = Accounting {
         sent: measured,

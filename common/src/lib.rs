@@ -57,6 +57,11 @@ pub enum XdpCounter {
     MatchedEth = 4,
     /// Matched as UADP over UDP/IPv4 (destination port == [`XdpConfig::udp_port`]).
     MatchedUdp = 5,
+    /// With [`XDP_FLAG_STAMP`]: a benchmark message's arrival written to `XDP_STAMPS`.
+    Stamped = 6,
+    /// With [`XDP_FLAG_STAMP`]: a stamp overwrote another packet's stamp not yet read (more
+    /// packets in flight than [`XDP_STAMP_SLOTS`]).
+    StampOverwritten = 7,
 }
 
 impl XdpCounter {
@@ -68,6 +73,8 @@ impl XdpCounter {
         XdpCounter::PassedMalformed,
         XdpCounter::MatchedEth,
         XdpCounter::MatchedUdp,
+        XdpCounter::Stamped,
+        XdpCounter::StampOverwritten,
     ];
 
     /// Index in the `XDP_COUNTERS` array.
@@ -85,12 +92,14 @@ impl XdpCounter {
             XdpCounter::PassedMalformed => "passed_malformed",
             XdpCounter::MatchedEth => "matched_eth",
             XdpCounter::MatchedUdp => "matched_udp",
+            XdpCounter::Stamped => "stamped",
+            XdpCounter::StampOverwritten => "stamp_overwritten",
         }
     }
 }
 
 /// Number of entries of the `XDP_COUNTERS` array.
-pub const XDP_COUNTER_COUNT: u32 = 6;
+pub const XDP_COUNTER_COUNT: u32 = 8;
 
 /// [`XdpConfig::flags`]: redirect UADP over Ethernet (EtherType 0xB62C).
 pub const XDP_FLAG_REDIRECT_ETH: u32 = 1 << 0;
@@ -98,8 +107,18 @@ pub const XDP_FLAG_REDIRECT_ETH: u32 = 1 << 0;
 pub const XDP_FLAG_REDIRECT_UDP: u32 = 1 << 1;
 /// [`XdpConfig::flags`]: also look behind one 802.1Q / 802.1ad VLAN tag.
 pub const XDP_FLAG_VLAN: u32 = 1 << 2;
-/// All defined [`XdpConfig::flags`] bits.
+/// [`XdpConfig::flags`]: stamp each benchmark message (`bpf_ktime_get_ns`, CLOCK_MONOTONIC)
+/// into `XDP_STAMPS` at slot `packet_id & (XDP_STAMP_SLOTS - 1)`: the `xdp_ingress` probe
+/// layer. Needs [`XdpConfig::publisher_id`] to recognise the benchmark message.
+pub const XDP_FLAG_STAMP: u32 = 1 << 3;
+/// Name of the `Array<Stamp>` of [`XDP_FLAG_STAMP`].
+pub const XDP_STAMPS_MAP_NAME: &str = "XDP_STAMPS";
+/// Entries of `XDP_STAMPS` (a power of two).
+pub const XDP_STAMP_SLOTS: u32 = 1 << 16;
+/// All redirect [`XdpConfig::flags`] bits (the default configuration).
 pub const XDP_FLAGS_ALL: u32 = XDP_FLAG_REDIRECT_ETH | XDP_FLAG_REDIRECT_UDP | XDP_FLAG_VLAN;
+/// Every defined [`XdpConfig::flags`] bit.
+pub const XDP_FLAGS_KNOWN: u32 = XDP_FLAGS_ALL | XDP_FLAG_STAMP;
 
 /// Configuration of the XDP program: the global `XDP_CONFIG` in `.rodata`, fixed at load time.
 #[repr(C)]
@@ -109,8 +128,8 @@ pub struct XdpConfig {
     pub flags: u32,
     /// UDP destination port (host byte order) of UADP over UDP frames to redirect.
     pub udp_port: u16,
-    /// Explicit padding; must be zero.
-    pub _reserved: u16,
+    /// PublisherId (UInt16) of the benchmark messages to stamp ([`XDP_FLAG_STAMP`]).
+    pub publisher_id: u16,
 }
 
 impl XdpConfig {
@@ -118,7 +137,7 @@ impl XdpConfig {
     pub const DEFAULT: XdpConfig = XdpConfig {
         flags: XDP_FLAGS_ALL,
         udp_port: UADP_UDP_PORT,
-        _reserved: 0,
+        publisher_id: 2234,
     };
 
     /// Whether all bits of `flag` are set.
@@ -166,7 +185,7 @@ mod tests {
         assert_eq!(align_of::<XdpConfig>(), 4);
         assert_eq!(core::mem::offset_of!(XdpConfig, flags), 0);
         assert_eq!(core::mem::offset_of!(XdpConfig, udp_port), 4);
-        assert_eq!(core::mem::offset_of!(XdpConfig, _reserved), 6);
+        assert_eq!(core::mem::offset_of!(XdpConfig, publisher_id), 6);
     }
 
     #[test]

@@ -112,10 +112,12 @@ pub enum LayerId {
     SockSendLength = 11,
     /// `syscalls:sys_exit_sendto`.
     SysExitSendto = 12,
-    /// The XDP program of the `xdp` path (external hook, see the module docs).
-    XdpIngress = 13,
     /// `net:netif_receive_skb`: the receive path takes the packet from the backlog.
-    NetifReceiveSkb = 14,
+    NetifReceiveSkb = 13,
+    /// The XDP program of the `xdp` path (stamped by that program itself). In generic (SKB)
+    /// mode it runs after `netif_receive_skb`'s tracepoint (`do_xdp_generic` in
+    /// `__netif_receive_skb_core`); in native mode in the driver, before any skb exists.
+    XdpIngress = 14,
     /// `ip_rcv` entry (fentry/kprobe).
     IpRcv = 15,
     /// `udp_rcv` entry (fentry/kprobe).
@@ -157,8 +159,8 @@ impl LayerId {
         LayerId::NetDevXmit,
         LayerId::SockSendLength,
         LayerId::SysExitSendto,
-        LayerId::XdpIngress,
         LayerId::NetifReceiveSkb,
+        LayerId::XdpIngress,
         LayerId::IpRcv,
         LayerId::UdpRcv,
         LayerId::PacketRcv,

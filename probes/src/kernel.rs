@@ -147,8 +147,8 @@ impl KernelInfo {
                 }
             }
             (Mechanism::Xdp, _) => Err(
-                "stamped by the xdp path's XDP program, which does not write probe slots yet \
-                 (see docs/probes.md, \"XDP hook\")"
+                "stamped by the xdp path's own XDP program during `uadpbench run --path xdp` \
+                 (not by a probe session; docs/probes.md, \"XDP hook\")"
                     .to_owned(),
             ),
             (m, a) => Err(format!("{m} cannot attach to {a}")),

@@ -584,7 +584,7 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
     Layer {
         id: LayerId::NetDevStartXmit,
         direction: Direction::Send,
-        paths: UDP | ETH | XDP,
+        paths: UDP | ETH,
         optional: false,
         description: "driver transmit called (net:net_dev_start_xmit)",
         only_when: None,
@@ -604,11 +604,11 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
     Layer {
         id: LayerId::NetifRx,
         direction: Direction::Send,
-        paths: UDP | ETH,
+        paths: UDP | ETH | XDP,
         optional: false,
         description: "veth hands the packet to the peer's backlog (net:netif_rx, inside the \
                       driver transmit)",
-        only_when: Some("veth without XDP/GRO on the peer"),
+        only_when: Some("veth without native-mode XDP or GRO on the peer"),
         in_sequence: true,
         candidates: &[
             tp_btf("btf_netif_rx", "netif_rx", 0),
@@ -625,7 +625,7 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
     Layer {
         id: LayerId::NetDevXmit,
         direction: Direction::Send,
-        paths: UDP | ETH | XDP,
+        paths: UDP | ETH,
         optional: false,
         description: "driver transmit returned (net:net_dev_xmit)",
         only_when: None,
@@ -677,25 +677,9 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
         requires: &[Requirement::Layer(LayerId::SysEnterSendto)],
     },
     Layer {
-        id: LayerId::XdpIngress,
-        direction: Direction::Receive,
-        paths: XDP,
-        optional: false,
-        description: "XDP program at the receiving device (before redirect to AF_XDP)",
-        only_when: None,
-        in_sequence: true,
-        candidates: &[Candidate {
-            mechanism: Mechanism::Xdp,
-            program: "",
-            attach: AttachPoint::External("the xdp path's XDP program (xdp-ebpf)"),
-            correlation: Correlation::XdpPacket,
-        }],
-        requires: &[],
-    },
-    Layer {
         id: LayerId::NetifReceiveSkb,
         direction: Direction::Receive,
-        paths: UDP | ETH,
+        paths: UDP | ETH | XDP,
         optional: false,
         description: "receive path takes the packet (net:netif_receive_skb)",
         only_when: None,
@@ -710,6 +694,23 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
                 Correlation::SkbMap,
             ),
         ],
+        requires: &[],
+    },
+    Layer {
+        id: LayerId::XdpIngress,
+        direction: Direction::Receive,
+        paths: XDP,
+        optional: false,
+        description: "XDP program at the receiving device, before the redirect to AF_XDP \
+                      (generic mode: after netif_receive_skb)",
+        only_when: None,
+        in_sequence: true,
+        candidates: &[Candidate {
+            mechanism: Mechanism::Xdp,
+            program: "",
+            attach: AttachPoint::External("the xdp path's XDP program (xdp-ebpf)"),
+            correlation: Correlation::XdpPacket,
+        }],
         requires: &[],
     },
     Layer {

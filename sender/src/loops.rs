@@ -8,8 +8,8 @@ use std::time::Duration;
 use crate::clock::{monotonic_ns, sleep_until, thread_cpu_time};
 use crate::codec::MessageCodec;
 use crate::sequence::{Arrival, SeqStats, SeqTracker};
-use crate::transport::TxStamp;
 use crate::transport::{Transport, TransportCounters, TransportError};
+use crate::transport::{TxStamp, XdpStamps};
 
 /// CPU time a loop's thread used.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -70,6 +70,8 @@ pub struct PingPongConfig {
 pub struct PingPongResult {
     /// One per measured message (warm-up excluded), in send order.
     pub round_trips: Vec<RoundTrip>,
+    /// The XDP program's arrival stamps of the echoes (xdp path, probe runs).
+    pub xdp: Option<XdpStamps>,
     pub seq: SeqStats,
     /// Echoes that arrived after their message was already counted lost.
     pub late: u64,
@@ -142,8 +144,10 @@ pub fn ping_pong(
         }
     }
     let wall_ns = monotonic_ns() - start;
+    let xdp = t.xdp_stamps()?;
     Ok(PingPongResult {
         round_trips,
+        xdp,
         seq: seq.stats(),
         late,
         rejects,
@@ -154,9 +158,11 @@ pub fn ping_pong(
 }
 
 /// What the reflector did.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ReflectorResult {
     pub reflected: u64,
+    /// The XDP program's arrival stamps of the pings (xdp path, probe runs).
+    pub xdp: Option<XdpStamps>,
     pub rejects: RejectCounts,
     pub transport: TransportCounters,
     pub cpu: CpuTime,
@@ -184,6 +190,7 @@ pub fn reflect(
     }
     r.transport = t.counters();
     r.cpu = cpu.stop();
+    r.xdp = t.xdp_stamps()?;
     Ok(r)
 }
 
@@ -371,6 +378,8 @@ pub struct SubscribeResult {
     /// `SO_TIMESTAMPING` receive stamps (packet id, CLOCK_REALTIME ns) of the recorded
     /// receptions, with the udp path's `so_timestamping`.
     pub rx_stamps: Vec<(u64, u64)>,
+    /// The XDP program's arrival stamps (xdp path, probe runs).
+    pub xdp: Option<XdpStamps>,
     pub seq: SeqStats,
     /// Distinct measured (non-warm-up) ids received.
     pub measured_received: u64,
@@ -468,9 +477,11 @@ pub fn subscribe(
             }
         }
     }
+    let xdp = t.xdp_stamps()?;
     Ok(SubscribeResult {
         receptions,
         rx_stamps,
+        xdp,
         seq: seq.stats(),
         measured_received,
         rejects,

@@ -55,6 +55,9 @@ pub struct PathOptions {
     /// udp: `SO_TIMESTAMPING` software transmit and receive stamps (the clock cross-check of
     /// the probes; receives use `recvmsg`).
     pub so_timestamping: bool,
+    /// xdp: the XDP program stamps each benchmark message's arrival (the `xdp_ingress` probe
+    /// layer; set by probe runs).
+    pub xdp_stamps: bool,
     /// How long a receive call waits before returning with nothing.
     #[serde(skip)]
     pub recv_timeout: Duration,
@@ -75,6 +78,7 @@ impl Default for PathOptions {
             xdp_need_wakeup: true,
             allow_disruptive_interface: false,
             so_timestamping: false,
+            xdp_stamps: false,
             recv_timeout: Duration::from_millis(100),
         }
     }

@@ -97,6 +97,17 @@ pub struct TxStamp {
     pub realtime_ns: u64,
 }
 
+/// Arrival stamps the xdp path's XDP program wrote (probe runs): the `xdp_ingress` layer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct XdpStamps {
+    /// One per slot that holds a stamp (the latest packet of that slot).
+    pub stamps: Vec<uadpbench_common::Stamp>,
+    /// Stamps the program wrote (`XdpCounter::Stamped`).
+    pub stamped: u64,
+    /// Stamps written over another packet's unread stamp (`XdpCounter::StampOverwritten`).
+    pub overwritten: u64,
+}
+
 /// Errors of a transport.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
@@ -161,6 +172,11 @@ pub trait Transport: Send {
     /// last successful [`Transport::recv`] returned.
     fn last_rx_stamp(&self) -> Option<u64> {
         None
+    }
+
+    /// The XDP program's arrival stamps (xdp path with `xdp_stamps`; `None` elsewhere).
+    fn xdp_stamps(&mut self) -> Result<Option<XdpStamps>, TransportError> {
+        Ok(None)
     }
 
     /// Moves the transmit stamps queued so far (without waiting) into `out`.

@@ -44,7 +44,7 @@ use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
 
 use crate::frame::{parse_uadp, FrameBuilder, PeerFilter, Rejected, VlanTag};
 use crate::open::{max_message_len, LinkInfo, PathOptions};
-use crate::transport::{Encap, PathKind, Transport, TransportCounters, TransportError};
+use crate::transport::{Encap, PathKind, Transport, TransportCounters, TransportError, XdpStamps};
 use crate::xdp_program::{XdpAttachMode, XdpCounters, XdpProgram};
 
 /// `XDP_PACKET_HEADROOM`: bytes the kernel reserves in front of each UMEM frame's data.
@@ -248,10 +248,15 @@ impl XdpTransport {
                 Encap::Eth => XDP_FLAG_REDIRECT_ETH,
                 Encap::Udp => XDP_FLAG_REDIRECT_UDP,
             };
+        let flags = if options.xdp_stamps {
+            flags | uadpbench_common::XDP_FLAG_STAMP
+        } else {
+            flags
+        };
         let mut program = XdpProgram::load(XdpConfig {
             flags,
             udp_port: link.udp_port,
-            _reserved: 0,
+            publisher_id: crate::bench_message::DEFAULT_PUBLISHER_ID,
         })
         .map_err(|e| setup(error_chain(&e)))?;
         let mode = if options.xdp_driver_mode {
@@ -586,6 +591,19 @@ impl Transport for XdpTransport {
 
     fn counters(&self) -> TransportCounters {
         self.counters
+    }
+
+    fn xdp_stamps(&mut self) -> Result<Option<XdpStamps>, TransportError> {
+        if !self.program.config().has(uadpbench_common::XDP_FLAG_STAMP) {
+            return Ok(None);
+        }
+        let stamps = self.program.stamps().map_err(|e| setup(error_chain(&e)))?;
+        let c = self.program_counters()?;
+        Ok(Some(XdpStamps {
+            stamps,
+            stamped: c.get(uadpbench_common::XdpCounter::Stamped),
+            overwritten: c.get(uadpbench_common::XdpCounter::StampOverwritten),
+        }))
     }
 }
 

@@ -20,14 +20,14 @@
 use std::{error::Error as StdError, ffi::CString, fmt, io};
 
 use aya::{
-    maps::{MapData, MapError, PerCpuArray, XskMap},
+    maps::{Array, MapData, MapError, PerCpuArray, XskMap},
     programs::xdp::XdpLinkId,
     programs::{ProgramError, ProgramInfo, Xdp, XdpMode},
     Ebpf, EbpfError, EbpfLoader,
 };
 use uadpbench_common::{
-    XdpConfig, XdpCounter, XDP_CONFIG_GLOBAL_NAME, XDP_COUNTERS_MAP_NAME, XDP_COUNTER_COUNT,
-    XDP_FLAGS_ALL, XDP_PROGRAM_NAME, XSKS_MAP_NAME,
+    Stamp, XdpConfig, XdpCounter, XDP_CONFIG_GLOBAL_NAME, XDP_COUNTERS_MAP_NAME, XDP_COUNTER_COUNT,
+    XDP_FLAGS_KNOWN, XDP_PROGRAM_NAME, XDP_STAMPS_MAP_NAME, XSKS_MAP_NAME,
 };
 
 /// The `xdp-ebpf` object built by `build.rs` (empty when built with `AYA_BUILD_SKIP=1`).
@@ -242,7 +242,7 @@ impl fmt::Debug for XdpProgram {
 impl XdpProgram {
     /// Loads the embedded object with `config` and verifies the program (not attached yet).
     pub fn load(config: XdpConfig) -> Result<Self, XdpProgramError> {
-        if config.flags & !XDP_FLAGS_ALL != 0 {
+        if config.flags & !XDP_FLAGS_KNOWN != 0 {
             return Err(XdpProgramError::InvalidConfig {
                 config,
                 reason: "unknown flag bits",
@@ -252,12 +252,6 @@ impl XdpProgram {
             return Err(XdpProgramError::InvalidConfig {
                 config,
                 reason: "UDP port 0",
-            });
-        }
-        if config._reserved != 0 {
-            return Err(XdpProgramError::InvalidConfig {
-                config,
-                reason: "_reserved must be 0",
             });
         }
         if XDP_OBJECT.is_empty() {
@@ -383,6 +377,35 @@ impl XdpProgram {
                     source: Box::new(source),
                 })?;
             out.values[c.index() as usize] = per_cpu.iter().copied().fold(0u64, u64::wrapping_add);
+        }
+        Ok(out)
+    }
+
+    /// The arrival stamps written with [`uadpbench_common::XDP_FLAG_STAMP`] (slots with a
+    /// stamp, in slot order).
+    pub fn stamps(&self) -> Result<Vec<Stamp>, XdpProgramError> {
+        let map = self
+            .ebpf
+            .map(XDP_STAMPS_MAP_NAME)
+            .ok_or(XdpProgramError::Missing {
+                kind: "map",
+                name: XDP_STAMPS_MAP_NAME,
+            })?;
+        let array = Array::<_, Stamp>::try_from(map).map_err(|source| XdpProgramError::Map {
+            map: XDP_STAMPS_MAP_NAME,
+            op: "opening as array",
+            source: Box::new(source),
+        })?;
+        let mut out = Vec::new();
+        for s in array.iter() {
+            let s = s.map_err(|source| XdpProgramError::Map {
+                map: XDP_STAMPS_MAP_NAME,
+                op: "reading",
+                source: Box::new(source),
+            })?;
+            if s.t_ns != 0 {
+                out.push(s);
+            }
         }
         Ok(out)
     }

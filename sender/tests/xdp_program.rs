@@ -472,7 +472,7 @@ fn custom_config_port_and_flags() {
     let config = XdpConfig {
         flags: XDP_FLAG_REDIRECT_UDP,
         udp_port: 4999,
-        _reserved: 0,
+        publisher_id: 2234,
     };
     let mut prog = XdpProgram::load(config).expect("load");
     assert_eq!(prog.config(), config);

@@ -5,6 +5,9 @@
 //! both optionally behind one 802.1Q/802.1ad tag. A matched frame for which no socket is bound
 //! is passed to the kernel stack (`XDP_PASS`); everything else is passed untouched.
 //! Outcomes are counted in the per-CPU array `XDP_COUNTERS` (indices: `XdpCounter`).
+//! With `XDP_FLAG_STAMP` (probe runs) every benchmark message's arrival is also stamped
+//! (`bpf_ktime_get_ns`, CLOCK_MONOTONIC, taken first thing) into `XDP_STAMPS` at slot
+//! `packet_id & (XDP_STAMP_SLOTS - 1)`: the `xdp_ingress` layer of the probes.
 //!
 //! Built for `bpfel-unknown-none` by `aya-build` from `sender/build.rs`. On the host the crate
 //! compiles to an empty binary so that `cargo build/clippy --workspace` work.
@@ -13,14 +16,16 @@
 mod prog {
     use aya_ebpf::{
         bindings::xdp_action,
+        helpers::{bpf_get_smp_processor_id, bpf_ktime_get_ns},
         macros::{map, xdp},
-        maps::{PerCpuArray, XskMap},
+        maps::{Array, PerCpuArray, XskMap},
         programs::XdpContext,
     };
     use uadpbench_common::{
-        XdpConfig, XdpCounter, ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_VLAN, IPPROTO_UDP,
-        UADP_ETHERTYPE, XDP_COUNTER_COUNT, XDP_FLAG_REDIRECT_ETH, XDP_FLAG_REDIRECT_UDP,
-        XDP_FLAG_VLAN, XSKS_MAX_ENTRIES,
+        Stamp, XdpConfig, XdpCounter, ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_VLAN, IPPROTO_UDP,
+        UADP_BYTE0, UADP_BYTE1, UADP_ETHERTYPE, UADP_PACKET_ID_OFFSET, UADP_PROBE_LEN,
+        XDP_COUNTER_COUNT, XDP_FLAG_REDIRECT_ETH, XDP_FLAG_REDIRECT_UDP, XDP_FLAG_STAMP,
+        XDP_FLAG_VLAN, XDP_STAMP_SLOTS, XSKS_MAX_ENTRIES,
     };
 
     /// AF_XDP sockets keyed by rx queue index.
@@ -30,6 +35,10 @@ mod prog {
     /// Outcome counters, see `XdpCounter`.
     #[map]
     static XDP_COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(XDP_COUNTER_COUNT, 0);
+
+    /// Arrival stamps of benchmark messages (`XDP_FLAG_STAMP`), slot = packet id & mask.
+    #[map]
+    static XDP_STAMPS: Array<Stamp> = Array::with_max_entries(XDP_STAMP_SLOTS, 0);
 
     /// Configuration, a read-only global the loader overrides with `EbpfLoader::set_global`.
     #[no_mangle]
@@ -66,8 +75,8 @@ mod prog {
     }
 
     enum Verdict {
-        /// A benchmark frame: try the XSKMAP.
-        Match(XdpCounter),
+        /// A benchmark frame (its UADP message at this offset): try the XSKMAP.
+        Match(XdpCounter, usize),
         Foreign,
         Malformed,
     }
@@ -91,7 +100,7 @@ mod prog {
 
         if ethertype == UADP_ETHERTYPE {
             return if cfg.has(XDP_FLAG_REDIRECT_ETH) {
-                Verdict::Match(XdpCounter::MatchedEth)
+                Verdict::Match(XdpCounter::MatchedEth, l3)
             } else {
                 Verdict::Foreign
             };
@@ -132,10 +141,49 @@ mod prog {
             return Verdict::Malformed;
         };
         if dport == cfg.udp_port {
-            Verdict::Match(XdpCounter::MatchedUdp)
+            Verdict::Match(XdpCounter::MatchedUdp, l4 + UDP_HLEN)
         } else {
             Verdict::Foreign
         }
+    }
+
+    /// Stamps the benchmark message at `off` (arrival time `t_ns`) into `XDP_STAMPS`.
+    #[inline(always)]
+    fn stamp(ctx: &XdpContext, cfg: &XdpConfig, off: usize, t_ns: u64) {
+        let Some(b) = bytes::<UADP_PROBE_LEN>(ctx, off) else {
+            return;
+        };
+        if b[0] != UADP_BYTE0
+            || b[1] != UADP_BYTE1
+            || u16::from_le_bytes([b[2], b[3]]) != cfg.publisher_id
+        {
+            return;
+        }
+        let p = UADP_PACKET_ID_OFFSET;
+        let id = u64::from_le_bytes([
+            b[p],
+            b[p + 1],
+            b[p + 2],
+            b[p + 3],
+            b[p + 4],
+            b[p + 5],
+            b[p + 6],
+            b[p + 7],
+        ]);
+        let Some(slot) = XDP_STAMPS.get_ptr_mut((id as u32) & (XDP_STAMP_SLOTS - 1)) else {
+            return;
+        };
+        // SAFETY: array map value; plain integers. Userspace reads the slots after the run.
+        unsafe {
+            if (*slot).t_ns != 0 && (*slot).packet_id != id {
+                count(XdpCounter::StampOverwritten);
+            }
+            (*slot).packet_id = id;
+            (*slot).tid = 0;
+            (*slot).cpu = bpf_get_smp_processor_id();
+            (*slot).t_ns = t_ns;
+        }
+        count(XdpCounter::Stamped);
     }
 
     #[xdp]
@@ -143,9 +191,19 @@ mod prog {
         // SAFETY: a plain read of a global; volatile so that the loader's value is used rather
         // than the compile-time default.
         let cfg = unsafe { core::ptr::read_volatile(&XDP_CONFIG) };
+        let stamping = cfg.has(XDP_FLAG_STAMP);
+        // SAFETY: helper without preconditions. First thing, so the stamp is the arrival.
+        let t_ns = if stamping {
+            unsafe { bpf_ktime_get_ns() }
+        } else {
+            0
+        };
         match classify(&ctx, &cfg) {
-            Verdict::Match(kind) => {
+            Verdict::Match(kind, off) => {
                 count(kind);
+                if stamping {
+                    stamp(&ctx, &cfg, off, t_ns);
+                }
                 // Lower bits of flags = the action returned when the queue has no socket.
                 match XSKS.redirect(ctx.rx_queue_index(), u64::from(xdp_action::XDP_PASS)) {
                     Ok(action) => {
