@@ -401,6 +401,29 @@ pub fn finish(
             events_lost: c.events_lost,
         })
         .collect();
+    let mut costs = costs;
+    // The xdp path's XDP program stamps xdp_ingress: its cost (with the stamping) per side.
+    for (crossing, x) in &stamps.xdp {
+        if x.run_count == 0 {
+            continue;
+        }
+        costs.push(CostRow {
+            run_id,
+            program: "uadpbench_xdp",
+            role: if *crossing == 0 {
+                "xdp path program, side B (redirect + xdp_ingress stamp)"
+            } else {
+                "xdp path program, side A (redirect + xdp_ingress stamp)"
+            },
+            mechanism: "xdp".into(),
+            run_count: x.run_count,
+            run_time_ns: x.run_time_ns,
+            ns_per_run: Some(x.run_time_ns as f64 / x.run_count as f64),
+            missed_runs: 0,
+            events_recorded: x.stamped,
+            events_lost: x.overwritten,
+        });
+    }
     results::write_csv(&out_dir.join("probe_cost.csv"), &costs)?;
 
     let n_received = received.len().max(1) as f64;

@@ -106,6 +106,10 @@ pub struct XdpStamps {
     pub stamped: u64,
     /// Stamps written over another packet's unread stamp (`XdpCounter::StampOverwritten`).
     pub overwritten: u64,
+    /// The XDP program's runs and BPF run time so far (`BPF_ENABLE_STATS` must be on, as it
+    /// is during a probe session; zero otherwise).
+    pub run_count: u64,
+    pub run_time_ns: u64,
 }
 
 /// Errors of a transport.

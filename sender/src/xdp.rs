@@ -599,10 +599,16 @@ impl Transport for XdpTransport {
         }
         let stamps = self.program.stamps().map_err(|e| setup(error_chain(&e)))?;
         let c = self.program_counters()?;
+        let (run_count, run_time_ns) = self
+            .program
+            .program_info()
+            .map_or((0, 0), |i| (i.run_count(), i.run_time().as_nanos() as u64));
         Ok(Some(XdpStamps {
             stamps,
             stamped: c.get(uadpbench_common::XdpCounter::Stamped),
             overwritten: c.get(uadpbench_common::XdpCounter::StampOverwritten),
+            run_count,
+            run_time_ns,
         }))
     }
 }
