@@ -175,6 +175,23 @@ fn check(path: PathKind, encap: Encap, min_layers: usize) {
                 && r[ns].parse::<f64>().is_ok_and(|v| v > 0.0)),
         "{name}: no program cost measured"
     );
+    if path == PathKind::Xdp {
+        // The path's XDP program, one row per side: every arrival stamped, none overwritten.
+        let (prog, rec, lost) = (
+            col(&h, "program"),
+            col(&h, "events_recorded"),
+            col(&h, "events_lost"),
+        );
+        let xdp: Vec<_> = cost
+            .iter()
+            .filter(|r| &r[prog] == "uadpbench_xdp")
+            .collect();
+        assert_eq!(xdp.len(), 2, "{name}: XDP program rows");
+        for r in xdp {
+            assert_eq!(r[rec].parse::<u64>().unwrap(), 10_200, "{name}: stamps");
+            assert_eq!(&r[lost], "0", "{name}");
+        }
+    }
     std::fs::remove_dir_all(&dir).ok();
 }
 
