@@ -973,12 +973,19 @@ fn probes_list(path: Option<String>) -> anyhow::Result<ExitCode> {
                 .only_when
                 .map(|w| format!("  [fires only when: {w}]"))
                 .unwrap_or_default();
+            // The probe session cannot attach xdp_ingress itself: the xdp path's own XDP
+            // program stamps it in probe runs.
+            let outcome = if l.layer == uadpbench_probes::LayerId::XdpIngress {
+                "xdp: stamped by the xdp path's own XDP program in probe runs (XDP_FLAG_STAMP)"
+                    .to_owned()
+            } else {
+                l.outcome.to_string()
+            };
             println!(
-                "  {:>2} {:<24} {:<8} {}{when}",
+                "  {:>2} {:<24} {:<8} {outcome}{when}",
                 l.layer_index,
                 l.name,
                 format!("{:?}", l.direction).to_lowercase(),
-                l.outcome
             );
         }
     }

@@ -74,3 +74,28 @@ fn invalid_run_options_exit_2_before_any_setup() {
     let (code, _, err) = uadpbench(&["run", "--path", "bogus"]);
     assert_eq!(code, 2, "{err}");
 }
+
+/// `probes list` names every layer of a path with how it attaches here or why not; on the xdp
+/// path the XDP program's own stamp and the peer's skb layers.
+#[test]
+fn probes_list_shows_each_paths_layers() {
+    let (code, out, err) = uadpbench(&["probes", "list", "--path", "xdp"]);
+    assert_eq!(code, 0, "{err}");
+    let line = |name: &str| {
+        out.lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(name))
+            .unwrap_or_else(|| panic!("no {name} line in:\n{out}"))
+            .to_owned()
+    };
+    assert!(line("xdp_ingress").contains("own XDP program"), "{out}");
+    for name in ["netif_rx", "netif_receive_skb", "dev_direct_xmit"] {
+        line(name);
+    }
+    assert!(
+        !out.contains("net_dev_start_xmit"),
+        "AF_XDP's direct transmit never fires net_dev_start_xmit: {out}"
+    );
+    let (code, _, err) = uadpbench(&["probes", "list", "--path", "carrier-pigeon"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--path"), "{err}");
+}
