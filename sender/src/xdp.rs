@@ -192,21 +192,40 @@ impl XdpTransport {
         } else {
             BindFlags::XDP_COPY
         };
-        let socket_config = SocketConfig::builder()
-            .rx_queue_size(queue_size)
-            .tx_queue_size(queue_size)
-            .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
-            .bind_flags(bind)
-            .build();
+        let socket_config = || {
+            SocketConfig::builder()
+                .rx_queue_size(queue_size)
+                .tx_queue_size(queue_size)
+                .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
+                .bind_flags(bind)
+                .build()
+        };
         let ifname = link.ifname.parse().map_err(|_| {
             setup(format!(
                 "interface name `{}` contains a NUL byte",
                 link.ifname
             ))
         })?;
-        // SAFETY: the UMEM is fresh and no other socket is bound to this interface/queue by us;
-        // the kernel refuses (EBUSY) a second socket on the same queue.
-        let (tx_q, rx_q, rings) = unsafe { Socket::new(socket_config, &umem, &ifname, QUEUE_ID) }.map_err(|e| {
+        // A socket closed just before on the same queue (e.g. the previous run on a reused
+        // interface) releases its binding asynchronously, once the XSKMAP that referenced it is
+        // freed: EBUSY for a moment. Retry for up to a second before giving up.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        let created = loop {
+            // SAFETY: the UMEM is fresh and no other socket is bound to this interface/queue by
+            // us; the kernel refuses (EBUSY) a second socket on the same queue.
+            let r = unsafe { Socket::new(socket_config(), &umem, &ifname, QUEUE_ID) };
+            let errno = r.as_ref().err().and_then(|e| {
+                e.source()
+                    .and_then(|s| s.downcast_ref::<io::Error>())
+                    .and_then(io::Error::raw_os_error)
+            });
+            if errno == Some(libc::EBUSY) && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                continue;
+            }
+            break r;
+        };
+        let (tx_q, rx_q, rings) = created.map_err(|e| {
             let errno = e.source().and_then(|s| s.downcast_ref::<io::Error>()).and_then(io::Error::raw_os_error);
             let hint = match errno {
                 Some(libc::EPERM) => "run as root (CAP_NET_RAW, CAP_NET_ADMIN, CAP_BPF)",

@@ -27,7 +27,7 @@ use aya::{
 };
 use uadpbench_common::{
     Stamp, XdpConfig, XdpCounter, XDP_CONFIG_GLOBAL_NAME, XDP_COUNTERS_MAP_NAME, XDP_COUNTER_COUNT,
-    XDP_FLAGS_KNOWN, XDP_PROGRAM_NAME, XDP_STAMPS_MAP_NAME, XSKS_MAP_NAME,
+    XDP_FLAGS_KNOWN, XDP_FLAG_STAMP, XDP_PROGRAM_NAME, XDP_STAMPS_MAP_NAME, XSKS_MAP_NAME,
 };
 
 /// The `xdp-ebpf` object built by `build.rs` (empty when built with `AYA_BUILD_SKIP=1`).
@@ -265,10 +265,13 @@ impl XdpProgram {
                 XdpProgramError::Load(Box::new(e))
             }
         };
-        let mut ebpf = EbpfLoader::new()
-            .override_global(XDP_CONFIG_GLOBAL_NAME, &config, true)
-            .load(XDP_OBJECT)
-            .map_err(load_err)?;
+        let mut loader = EbpfLoader::new();
+        loader.override_global(XDP_CONFIG_GLOBAL_NAME, &config, true);
+        if !config.has(XDP_FLAG_STAMP) {
+            // The stamp array is only written with XDP_FLAG_STAMP: one entry otherwise.
+            loader.map_max_entries(XDP_STAMPS_MAP_NAME, 1);
+        }
+        let mut ebpf = loader.load(XDP_OBJECT).map_err(load_err)?;
         let prog = xdp_mut(&mut ebpf)?;
         prog.load()
             .map_err(|e| load_err(EbpfError::ProgramError(e)))?;
