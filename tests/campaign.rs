@@ -379,6 +379,7 @@ const SCHEMAS: &[(&str, Schema)] = &[
             ("extra_crossings", "int"),
             ("read_failures", "int"),
             ("mismatches", "int"),
+            ("stale_matches", "int"),
             ("missed_runs", "int"),
             ("lost", "int"),
             ("coverage_crossing0", "float?"),

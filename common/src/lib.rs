@@ -200,7 +200,8 @@ mod tests {
         assert_eq!(core::mem::offset_of!(ThreadState, send_id), 8);
         assert_eq!(core::mem::offset_of!(ThreadState, recv_ubuf), 24);
         assert_eq!(core::mem::offset_of!(ThreadState, libc_ubuf), 48);
-        assert_eq!(size_of::<SkbId>(), 16);
+        assert_eq!(size_of::<SkbId>(), 24);
+        assert_eq!(core::mem::offset_of!(SkbId, tagged_ns), 16);
         assert_eq!(size_of::<KernelOffsets>(), 16);
         assert_eq!(size_of::<ProbeGlobals>(), 44);
         assert_eq!(core::mem::offset_of!(ProbeGlobals, netns_inum), 16);

@@ -272,6 +272,11 @@ pub enum LayerCounter {
     /// tracepoint reports differs from the tagged packet's (a stale entry of a freed skb whose
     /// memory now holds another packet): no stamp written.
     Mismatch = 4,
+    /// Classic tracepoint variants: the skb map knew the skb address, but the entry is stale:
+    /// tagged longer than [`SKB_ID_MAX_AGE_NS`] ago, or older than the packet that already
+    /// holds this layer's slot (the skb was freed without a tracepoint and its memory reused).
+    /// No stamp written, the entry is removed.
+    Stale = 5,
 }
 
 /// Counters per layer in [`PROBE_COUNTERS_MAP_NAME`].
@@ -357,7 +362,21 @@ pub struct SkbId {
     pub crossing: u32,
     /// Length of the frame (from the Ethernet header) when it was tagged.
     pub frame_len: u32,
+    /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC) when the entry was written: matches older than
+    /// [`SKB_ID_MAX_AGE_NS`] are stale.
+    pub tagged_ns: u64,
 }
+
+/// Oldest skb map entry a classic tracepoint still trusts, in ns since it was tagged.
+///
+/// UDP frees most skbs without a tracepoint (NAPI cache, deferred free), so `consume_skb` and
+/// `kfree_skb` cannot forget every tagged address; when the allocator hands the same address to
+/// a later skb (another packet, or a netlink message of the same process), a lookup would
+/// attribute it to the old packet. A benchmark packet lives in the stack for microseconds to a
+/// few milliseconds (a full default socket receive queue drains in ~3 ms even at 100 kpps);
+/// 50 ms rejects reused addresses while keeping every packet of a stalled receiver that is not
+/// already lost. Rejected matches are counted as [`LayerCounter::Stale`].
+pub const SKB_ID_MAX_AGE_NS: u64 = 50_000_000;
 
 /// Byte offsets of the few kernel struct fields the BTF-typed probes read, resolved from
 /// `/sys/kernel/btf/vmlinux` by the loader (the eBPF programs are built without CO-RE).

@@ -46,9 +46,10 @@ mod prog {
         LayerCounter, LayerId, ProbeGlobals, SkbId, Stamp, ThreadState, BPF_F_MMAPABLE,
         ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_VLAN, IPPROTO_UDP, PROBE_COUNTER_COUNT,
         PROBE_DEFAULT_SLOTS, PROBE_FLAG_NETNS_FILTER, PROBE_FLAG_OFFSETS, PROBE_SKB_IDS_ENTRIES,
-        PROBE_THREAD_SLOTS, RECORD_MASKS, RECORD_MASK_CLASSIC, RECORD_MASK_MAIN, THREAD_LIBC_RECV,
-        THREAD_RECV, THREAD_RECV_ID, THREAD_SEND, UADP_BYTE0, UADP_BYTE1, UADP_ETHERTYPE,
-        UADP_PACKET_ID_OFFSET, UADP_PROBE_LEN, USER_FORMAT_ETHERNET, USER_FORMAT_UADP,
+        PROBE_THREAD_SLOTS, RECORD_MASKS, RECORD_MASK_CLASSIC, RECORD_MASK_MAIN, SKB_ID_MAX_AGE_NS,
+        THREAD_LIBC_RECV, THREAD_RECV, THREAD_RECV_ID, THREAD_SEND, UADP_BYTE0, UADP_BYTE1,
+        UADP_ETHERTYPE, UADP_PACKET_ID_OFFSET, UADP_PROBE_LEN, USER_FORMAT_ETHERNET,
+        USER_FORMAT_UADP,
     };
     use uadpbench_common::{sched_switch_format as ssf, SchedSwitch, PROBE_SCHED_MIN_BYTES};
 
@@ -847,6 +848,29 @@ mod prog {
     /// with the tagged frame length, `None` if it reports none.
     type FrameLen = Option<u32>;
 
+    /// Whether the skb map entry `e` found at this layer belongs to an skb that was freed
+    /// without a tracepoint and whose address now holds another skb: tagged more than
+    /// [`SKB_ID_MAX_AGE_NS`] ago, or older than the packet whose stamp already holds this
+    /// layer's slot (packet ids grow during a run, so a later packet in the slot means the
+    /// entry's own packet passed this layer long ago).
+    #[inline(always)]
+    fn stale(layer: LayerId, e: &SkbId) -> bool {
+        // SAFETY: helper without preconditions.
+        let now = unsafe { bpf_ktime_get_ns() };
+        if now.wrapping_sub(e.tagged_ns) > SKB_ID_MAX_AGE_NS {
+            return true;
+        }
+        let slot = stamp_index(layer, e.crossing & 1, e.packet_id, g!(slot_mask));
+        let Some(s) = PROBE_SLOTS.get_ptr(slot) else {
+            return false;
+        };
+        // SAFETY: array map value; plain integers.
+        unsafe {
+            read_volatile(&raw const (*s).t_ns) != 0
+                && read_volatile(&raw const (*s).packet_id) > e.packet_id
+        }
+    }
+
     /// A classic skb tracepoint (`skbaddr` at `skb_off`).
     #[inline(always)]
     fn on_skbaddr(
@@ -866,6 +890,7 @@ mod prog {
                             packet_id: (*ts).send_id,
                             crossing: (*ts).send_crossing,
                             frame_len: (*ts).send_len,
+                            tagged_ns: bpf_ktime_get_ns(),
                         },
                     )
                 };
@@ -888,6 +913,11 @@ mod prog {
         let Some(e) = (unsafe { PROBE_SKB_IDS.get(skb) }).copied() else {
             return;
         };
+        if stale(layer, &e) {
+            let _ = PROBE_SKB_IDS.remove(skb);
+            bump_layer(layer, LayerCounter::Stale);
+            return;
+        }
         if role == SkbRole::Free {
             let _ = PROBE_SKB_IDS.remove(skb);
         }

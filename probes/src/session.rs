@@ -275,6 +275,9 @@ pub struct LayerLoss {
     /// Classic variants: skb map entries whose frame length did not match (stale entries of
     /// freed skbs); no stamp written.
     pub mismatches: u64,
+    /// Classic variants: skb map entries rejected as stale (tagged too long ago, or older than
+    /// the packet already stamped at this layer: a freed skb's address reused); no stamp written.
+    pub stale_matches: u64,
     /// Runs of the layer's program the kernel skipped (`recursion_misses`, e.g. a classic
     /// tracepoint firing inside another BPF program on the same CPU).
     pub missed_runs: u64,
@@ -1220,6 +1223,7 @@ impl ProbeSession {
                     extra_crossings: c(LayerCounter::ExtraCrossing),
                     read_failures: c(LayerCounter::ReadFailed),
                     mismatches: c(LayerCounter::Mismatch),
+                    stale_matches: c(LayerCounter::Stale),
                     missed_runs,
                 }
             })

@@ -24,6 +24,15 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// Fails (never skips) a test that needs root for `what`.
+fn require_root(what: &str) {
+    assert!(
+        is_root(),
+        "needs root ({what}): run the tests as root (sudo scripts/test.sh); a test that \
+         cannot run fails instead of passing"
+    );
+}
+
 fn gettid() -> u32 {
     // SAFETY: no preconditions.
     unsafe { libc::gettid() as u32 }
@@ -284,10 +293,7 @@ fn session_config(topo: &Topology, publisher_id: u16) -> ProbeConfig {
 
 #[test]
 fn udp_one_way_every_layer() {
-    if !is_root() {
-        eprintln!("skipping: needs root (topology, BPF)");
-        return;
-    }
+    require_root("topology, BPF");
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let topo = Topology::create(Default::default()).expect("topology");
     let pubid = unique_publisher_id(1);
@@ -366,17 +372,15 @@ fn udp_one_way_every_layer() {
     assert_nothing_left(&ids);
 }
 
-/// fentry works on kernels that allow it; this one (see toolchain.md) does not.
+/// fentry works on kernels that allow it; this one does not (no kprobes, fentry refused with
+/// EPERM: docs/probes.md, "Layers").
 fn kernel_allows_fentry_or_kprobes() -> bool {
     std::path::Path::new("/sys/bus/event_source/devices/kprobe/type").exists()
 }
 
 #[test]
 fn classic_tracepoint_fallback() {
-    if !is_root() {
-        eprintln!("skipping: needs root (topology, BPF)");
-        return;
-    }
+    require_root("topology, BPF");
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let topo = Topology::create(Default::default()).expect("topology");
     let pubid = unique_publisher_id(2);
@@ -423,10 +427,7 @@ fn classic_tracepoint_fallback() {
 
 #[test]
 fn libc_uprobes() {
-    if !is_root() {
-        eprintln!("skipping: needs root (topology, BPF)");
-        return;
-    }
+    require_root("topology, BPF");
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let topo = Topology::create(Default::default()).expect("topology");
     let pubid = unique_publisher_id(3);
@@ -502,10 +503,7 @@ fn packet_socket(ifindex: u32) -> std::os::fd::OwnedFd {
 
 #[test]
 fn eth_one_way_every_layer() {
-    if !is_root() {
-        eprintln!("skipping: needs root (topology, BPF)");
-        return;
-    }
+    require_root("topology, BPF");
     use std::os::fd::AsRawFd as _;
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let topo = Topology::create(Default::default()).expect("topology");
@@ -634,17 +632,14 @@ fn eth_one_way_every_layer() {
 
 #[test]
 fn the_verifier_accepts_every_program() {
-    if !is_root() {
-        eprintln!("skipping: needs root (loads programs)");
-        return;
-    }
+    require_root("loads programs");
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let checks = uadpbench_probes::verify_programs().expect("load the object");
     assert!(checks.len() >= 35, "{} programs", checks.len());
     for c in &checks {
         eprintln!("{:<30} {:<10} {:?}", c.program, c.mechanism, c.result);
         match c.mechanism {
-            // Refused by this kernel before verification (see toolchain.md).
+            // Refused by this kernel before verification (docs/probes.md, "Layers").
             Mechanism::FEntry if !kernel_allows_fentry_or_kprobes() => {
                 let e = c.result.as_ref().expect_err("fentry refused here");
                 assert!(e.contains("EPERM"), "{}: {e}", c.program);
@@ -676,9 +671,7 @@ fn plan_lists_every_layer_of_each_path() {
                 }
             );
         }
-        if !is_root() {
-            continue;
-        }
+        require_root("attaches every layer");
         for l in &p {
             let row = layer(l.layer);
             eprintln!("{path} {:<24} {}", l.name, l.outcome);

@@ -28,10 +28,11 @@ fn is_root() -> bool {
 
 macro_rules! require_root {
     () => {
-        if !is_root() {
-            eprintln!("skipping: needs root (network namespaces, raw sockets, XDP)");
-            return;
-        }
+        assert!(
+            is_root(),
+            "needs root (network namespaces, raw sockets, XDP): run the tests as root \
+             (sudo scripts/test.sh); a test that cannot run fails instead of passing"
+        );
     };
 }
 

@@ -31,6 +31,15 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// Fails (never skips) a test that loads and attaches XDP when not run as root.
+fn require_root() {
+    assert!(
+        is_root(),
+        "needs root (loads and attaches XDP): run the tests as root (sudo scripts/test.sh); \
+         a test that cannot run fails instead of passing"
+    );
+}
+
 fn ip(args: &[&str]) {
     let out = Command::new("ip")
         .args(args)
@@ -356,10 +365,7 @@ fn wait_counters(
 }
 
 fn check_default_config(mode: XdpAttachMode, tag: &str) {
-    if !is_root() {
-        eprintln!("skipping: needs root (loads and attaches XDP)");
-        return;
-    }
+    require_root();
     let topo = Topology::new(tag);
     let mut prog = XdpProgram::load(XdpConfig::default()).expect("load the XDP program");
     let base = prog.counters().expect("counters");
@@ -464,10 +470,7 @@ fn driver_mode_on_veth() {
 /// The loader's config reaches the program (global `XDP_CONFIG` in .rodata).
 #[test]
 fn custom_config_port_and_flags() {
-    if !is_root() {
-        eprintln!("skipping: needs root (loads and attaches XDP)");
-        return;
-    }
+    require_root();
     let topo = Topology::new("cfg");
     let config = XdpConfig {
         flags: XDP_FLAG_REDIRECT_UDP,
@@ -518,9 +521,7 @@ fn errors_are_explicit() {
         XdpProgram::load(zero_port),
         Err(XdpProgramError::InvalidConfig { .. })
     ));
-    if !is_root() {
-        return;
-    }
+    require_root();
     let mut prog = XdpProgram::load(XdpConfig::default()).expect("load");
     let err = prog
         .attach_name("uadpbench-nope0", XdpAttachMode::Skb)

@@ -134,7 +134,7 @@ mod tests {
     use crate::interop::layout::{LayoutConfig, MessageEncoder};
     use uadp::{BuiltinType, DateTime, NetworkMessage, PublisherId};
 
-    /// The open62541 v1.5.7 vectors (/work/shared/uadp-vectors).
+    /// The open62541 v1.5.7 conformance vectors (copied into the tests of the `uadp` crate).
     const V2: &str = "f101ba08016400014df4e11000c08976453cda01010000000200000004000d00c08976453cda0106d6ffffff08cb04fb711f0100000101";
     const V3: &str = "b101ba080f640078563412010007001b0700000001000000020000000300000004000000";
     const JAN_2024: DateTime = DateTime(0x01da_3c45_7689_c000);
