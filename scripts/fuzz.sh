@@ -23,7 +23,8 @@ for line in open("uadp/tests/vectors/open62541-v1.5.7.txt"):
         (out / parts[0]).write_bytes(b"\x04" + bytes.fromhex(parts[1]))
 PY
 
-# parse_frame seeds: a UADP-in-Ethernet frame and a UADP-in-UDP/IPv4 frame from the peer.
+# parse_frame seeds: a UADP-in-Ethernet frame and a UADP-in-UDP/IPv4 frame from the peer, and
+# IEEE 802.3 length-field frames with LLC/SNAP and with bare UADP (open62541 v1.4's capture).
 mkdir -p fuzz/corpus/parse_frame
 python3 - <<'PY'
 import pathlib, struct
@@ -42,6 +43,13 @@ out = pathlib.Path("fuzz/corpus/parse_frame")
 (out / "eth").write_bytes(eth)
 (out / "udp").write_bytes(ipv4)
 (out / "vlan").write_bytes(dst + src + b"\x81\x00\x60\x05\xb6\x2c" + v2)
+llc_snap = bytes.fromhex("aaaa03000000b62c")
+(out / "ieee8023-llc-snap").write_bytes(dst + src + struct.pack("!H", len(llc_snap) + len(v2)) + llc_snap + v2)
+(out / "ieee8023-bare").write_bytes(dst + src + struct.pack("!H", len(v2)) + v2)
+(out / "open62541-ieee8023-bare").write_bytes(bytes.fromhex(
+    "01005e7f000162eac941d008003b"
+    "f101ba080964000000014df4e9100000a8bbac9d3b82dd01080a3d7836093d7804000dc6bbac9d3b82dd01"
+    "06000000000800000000000000000101"))
 PY
 
 log=$(mktemp)

@@ -279,6 +279,10 @@ const SCHEMAS: &[(&str, Schema)] = &[
             ("statistic", "str"),
             ("value", "float"),
             ("unit", "str"),
+            ("placement", "str"),
+            ("cpu_a", "int?"),
+            ("cpu_b", "int?"),
+            ("quality", "str"),
         ],
     ),
     (

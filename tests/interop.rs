@@ -6,21 +6,25 @@
 //! * UDP multicast (224.0.0.22:4840, sent with IP_MULTICAST_IF on A's veth, joined on B's
 //!   veth: never the host's interfaces; the namespaces have no route for the group at all),
 //! * raw Ethernet with EtherType 0xB62C (unicast to B's MAC, and 802.1Q-tagged),
-//! * raw Ethernet in IEEE 802.3 length-field frames with LLC/SNAP (to a multicast MAC joined
-//!   on the subscriber's socket),
+//! * raw Ethernet in IEEE 802.3 length-field frames with LLC/SNAP, and with the UADP message
+//!   right after the length field (bare, as open62541 v1.4 sends), to a multicast MAC joined
+//!   on the subscriber's socket,
 //!
 //! and every received value is checked field by field against what the publisher's
-//! generators produce for that message. Nothing of the topology is left afterwards.
+//! generators produce for that message. A frame open62541 v1.4 sent (bare 802.3) is replayed
+//! on the veth, next to STP and a truncated frame, and must be accepted with its values while
+//! the others count as other traffic / malformed. Nothing of the topology is left afterwards.
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
+use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use uadp::DateTime;
 use uadpbench::interop::fields::{FieldList, OwnedScalar};
 use uadpbench::interop::layout::{Layout, PublisherIdValue};
-use uadpbench::interop::net::MulticastOptions;
+use uadpbench::interop::net::{EthSocket, MulticastOptions};
 use uadpbench::interop::preset::Preset;
 use uadpbench::interop::publish::{PublishConfig, PublishReport, Publisher};
 use uadpbench::interop::subscribe::{
@@ -92,18 +96,11 @@ struct Outcome {
     window: (i64, i64),
 }
 
-fn exchange(topo: &Topology, case: Case) -> Outcome {
-    let mut sub_cfg = SubscribeConfig {
-        target: Some(case.listen_at),
-        interface: case.listen_on.clone(),
-        disruptive_interface: false,
-        filter: ReaderFilter::default(),
-        raw_layout: Some(case.layout.field_types()),
-        count: Some(COUNT),
-        duration: Some(Duration::from_secs(10)),
-        ..Default::default()
-    };
-    (case.tweak)(&mut sub_cfg);
+/// A subscriber running in B (opened when this returns); join it for its report and messages.
+fn start_subscriber(
+    topo: &Topology,
+    sub_cfg: SubscribeConfig,
+) -> JoinHandle<Option<(SubscribeReport, Vec<Got>)>> {
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
     let subscriber = topo
         .spawn_in(Side::B, "interop-sub", move || {
@@ -126,6 +123,22 @@ fn exchange(topo: &Topology, case: Case) -> Outcome {
         .recv_timeout(Duration::from_secs(10))
         .expect("subscriber thread answers")
         .unwrap_or_else(|e| panic!("opening the subscriber: {e}"));
+    subscriber
+}
+
+fn exchange(topo: &Topology, case: Case) -> Outcome {
+    let mut sub_cfg = SubscribeConfig {
+        target: Some(case.listen_at),
+        interface: case.listen_on.clone(),
+        disruptive_interface: false,
+        filter: ReaderFilter::default(),
+        raw_layout: Some(case.layout.field_types()),
+        count: Some(COUNT),
+        duration: Some(Duration::from_secs(10)),
+        ..Default::default()
+    };
+    (case.tweak)(&mut sub_cfg);
+    let subscriber = start_subscriber(topo, sub_cfg);
 
     let start = now_ticks();
     let pub_cfg = PublishConfig {
@@ -303,6 +316,14 @@ fn run_each_preset(
             },
         );
         check(preset, what, &o);
+        if matches!(listen_at, Target::Eth { .. }) {
+            // Every frame arrived in the framing it was sent in.
+            assert_eq!(
+                o.subscribed.eth_framings,
+                vec![(framing, COUNT)],
+                "{preset} over {what}"
+            );
+        }
     }
 }
 
@@ -399,6 +420,140 @@ fn raw_ethernet_8023_length_field_frames_each_preset() {
         true,
         EthFraming::Ieee8023Snap,
     );
+}
+
+#[test]
+fn raw_ethernet_8023_bare_frames_each_preset() {
+    let topo = topology();
+    // open62541 v1.4's framing, to the multicast MAC of its examples.
+    let to = eth_target([0x01, 0x00, 0x5e, 0x7f, 0x00, 0x01], "");
+    run_each_preset(
+        &topo,
+        "IEEE 802.3, bare UADP",
+        to,
+        to,
+        true,
+        EthFraming::Ieee8023Bare,
+    );
+}
+
+/// A frame open62541 v1.4 sent (SDK tutorial publisher to opc.eth://01-00-5e-7f-00-01): IEEE
+/// 802.3 length 0x003b, then the 59-byte UADP NetworkMessage, no LLC header.
+const OPEN62541_BARE_8023: &str = "01005e7f000162eac941d008003bf101ba080964000000014df4e9100000a8bbac9d3b82dd01080a3d7836093d7804000dc6bbac9d3b82dd0106000000000800000000000000000101";
+/// Where the sequence numbers lie in that frame (little endian): the GroupHeader's
+/// NetworkMessage SequenceNumber and the DataSetMessage SequenceNumber.
+const NM_SEQ_AT: usize = 14 + 7;
+const DSM_SEQ_AT: usize = 14 + 14;
+
+#[test]
+fn open62541_bare_8023_frames_replayed_on_the_veth_are_accepted_with_values() {
+    let topo = topology();
+    let group = [0x01, 0x00, 0x5e, 0x7f, 0x00, 0x01];
+    let captured: Vec<u8> = (0..OPEN62541_BARE_8023.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&OPEN62541_BARE_8023[i..i + 2], 16).expect("hex"))
+        .collect();
+    assert_eq!(captured.len(), 14 + 59);
+    assert_eq!(&captured[NM_SEQ_AT..NM_SEQ_AT + 2], &[0, 0]);
+    assert_eq!(&captured[DSM_SEQ_AT..DSM_SEQ_AT + 2], &[0, 0]);
+
+    // Other traffic first: STP (802.3, LLC 42-42-03), a bare frame whose length runs past
+    // the frame, and the captured frame to another destination.
+    let mut stp = vec![0x01, 0x80, 0xc2, 0x00, 0x00, 0x00];
+    stp.extend_from_slice(&captured[6..12]);
+    stp.extend_from_slice(&[0x00, 0x27, 0x42, 0x42, 0x03, 0, 0, 0, 0]);
+    stp.resize(60, 0);
+    let mut too_long = captured.clone();
+    too_long[12..14].copy_from_slice(&60u16.to_be_bytes());
+    let mut elsewhere = captured.clone();
+    elsewhere[..6].copy_from_slice(&[0x01, 0x00, 0x5e, 0x7f, 0x00, 0x02]);
+    let mut frames = vec![stp, too_long, elsewhere];
+    // Then the captured frame COUNT times, with sequence numbers 0, 1, 2, …
+    for i in 0..COUNT as u16 {
+        let mut f = captured.clone();
+        f[NM_SEQ_AT..NM_SEQ_AT + 2].copy_from_slice(&i.to_le_bytes());
+        f[DSM_SEQ_AT..DSM_SEQ_AT + 2].copy_from_slice(&i.to_le_bytes());
+        frames.push(f);
+    }
+
+    let subscriber = start_subscriber(
+        &topo,
+        SubscribeConfig {
+            target: Some(eth_target(group, "")),
+            interface: Some(topo.b().ifname().to_owned()),
+            disruptive_interface: false,
+            filter: ReaderFilter::default(),
+            raw_layout: None,
+            count: Some(COUNT),
+            duration: Some(Duration::from_secs(10)),
+            ..Default::default()
+        },
+    );
+    let a_if = topo.a().ifname().to_owned();
+    topo.spawn_in(Side::A, "interop-replay", move || {
+        let mut sock = EthSocket::open(&a_if, None, Duration::from_millis(100), false)
+            .expect("AF_PACKET socket on A's veth");
+        for f in &frames {
+            sock.send(f).expect("send a frame");
+            std::thread::sleep(INTERVAL);
+        }
+    })
+    .expect("spawn the replay in A")
+    .join()
+    .expect("replay thread");
+    let (s, got) = subscriber
+        .join()
+        .expect("subscriber thread")
+        .expect("subscriber opened");
+    eprintln!("--- open62541 bare 802.3 replay\n{}", s.lines().join("\n"));
+
+    assert_eq!(s.accepted, COUNT, "{}", s.lines().join("\n"));
+    assert_eq!(s.decode_failures, 0);
+    assert_eq!(s.eth_framings, vec![(EthFraming::Ieee8023Bare, COUNT)]);
+    assert_eq!(s.malformed_frames, 1, "the frame whose length runs past it");
+    // STP and the other destination; the kernel may add IPv6 neighbour discovery.
+    assert!(s.foreign_frames >= 2, "{}", s.lines().join("\n"));
+    assert!(
+        s.lines().iter().any(|l| l.contains(&format!(
+            "raw Ethernet framing: {COUNT} IEEE 802.3, bare UADP"
+        ))),
+        "{}",
+        s.lines().join("\n")
+    );
+    assert_eq!(s.writers.len(), 1);
+    let w = &s.writers[0];
+    assert_eq!(w.messages, COUNT);
+    assert_eq!(w.field_errors, 0);
+    assert_eq!(w.sequence_source, Some("DataSetMessage SequenceNumber"));
+    assert_eq!(
+        (w.sequence.lost, w.sequence.duplicates, w.sequence.reordered),
+        (0, 0, 0)
+    );
+    assert_eq!(got.len() as u64, COUNT);
+    for (i, g) in got.iter().enumerate() {
+        let ctx = format!("replayed message {i}");
+        assert_eq!(
+            g.publisher_id,
+            Some(PublisherIdValue::UInt16(2234)),
+            "{ctx}"
+        );
+        assert_eq!(g.writer_group_id, Some(100), "{ctx}");
+        assert_eq!(g.network_sequence, Some(i as u16), "{ctx}");
+        assert_eq!(g.dataset_messages.len(), 1, "{ctx}");
+        let (writer_id, seq, values) = &g.dataset_messages[0];
+        assert_eq!((*writer_id, *seq), (Some(62541), Some(i as u16)), "{ctx}");
+        // The SDK tutorial's DataSet as open62541 filled it: the time, 0, 0, true.
+        assert_eq!(
+            values,
+            &vec![
+                Some(OwnedScalar::DateTime(DateTime(0x01dd_823b_9dac_bbc6))),
+                Some(OwnedScalar::Int32(0)),
+                Some(OwnedScalar::Int64(0)),
+                Some(OwnedScalar::Boolean(true)),
+            ],
+            "{ctx}"
+        );
+    }
 }
 
 fn latency_from_send_log(c: &mut SubscribeConfig) {

@@ -29,7 +29,11 @@ fn summary(dir: &Path) -> HashMap<(String, String), f64> {
             "metric",
             "statistic",
             "value",
-            "unit"
+            "unit",
+            "placement",
+            "cpu_a",
+            "cpu_b",
+            "quality"
         ]
     );
     r.records()

@@ -21,6 +21,12 @@
 #     RTT and the BPF run time per round trip of each, and their ratio (target: uadpbench ≤ 1/5
 #     of bpftrace).
 #
+# Conditions, the same for every tool: PLACEMENT=cross-cpu (default; the client/initiator on CPU_A,
+# the server/reflector on CPU_B, two distinct CPUs) or same-cpu (both on one CPU). sockperf and
+# iperf3 run under `taskset -c` on those CPUs, uadpbench with --cpu-a/--cpu-b; the script holds PM
+# QoS (/dev/cpu_dma_latency = 0, as cyclictest and uadpbench do) for its whole duration, so no
+# tool pays for waking a halted CPU.
+#
 # uadpbench creates its own namespaces per run; sockperf and iperf3 run in uadpbench-cmp<PID>-a/b,
 # created here and removed on exit (`uadpbench cleanup` also finds leftovers by the prefix).
 # Needs: sockperf, iperf3, bpftrace, python3 (scripts/setup.sh installs them).
@@ -40,6 +46,23 @@ if ! { [ -x "$bin" ] && "$bin" overhead --help >/dev/null 2>&1; }; then
   echo "building $bin ..." >&2
   cargo build --release -p uadpbench >&2
 fi
+
+placement="${PLACEMENT:-cross-cpu}"
+# Default CPUs as uadpbench chooses them: B the highest usable CPU, A the next one below.
+read -r def_a def_b < <(python3 -c '
+import os
+u = sorted(os.sched_getaffinity(0))
+print(u[-2] if len(u) > 1 else u[-1], u[-1])')
+case "$placement" in
+  cross-cpu) cpu_a="${CPU_A:-$def_a}"; cpu_b="${CPU_B:-$def_b}" ;;
+  same-cpu) cpu_a="${CPU_A:-$def_b}"; cpu_b="${CPU_B:-$cpu_a}" ;;
+  *) echo "PLACEMENT must be cross-cpu or same-cpu" >&2; exit 2 ;;
+esac
+# PM QoS: held while fd 9 is open (until the script exits).
+exec 9>/dev/cpu_dma_latency
+printf '\x00\x00\x00\x00' >&9
+pin_a=(taskset -c "$cpu_a"); pin_b=(taskset -c "$cpu_b")
+ub_place=(--placement "$placement" --cpu-a "$cpu_a" --cpu-b "$cpu_b")
 
 id="cmp$$"
 a="uadpbench-$id-a"; b="uadpbench-$id-b"
@@ -62,7 +85,7 @@ ip -n "$a" link set "ub${id}a" mtu 1500 up; ip -n "$b" link set "ub${id}b" mtu 1
 sleep 1
 
 # Starts a server in namespace b in the background; `ip netns exec` execs it, so $! is its pid.
-start_server() { ip netns exec "$b" "$@" >/dev/null 2>&1 & pids+=("$!"); sleep 0.5; }
+start_server() { ip netns exec "$b" "${pin_b[@]}" "$@" >/dev/null 2>&1 & pids+=("$!"); sleep 0.5; }
 stop_server() {
   local p="${pids[-1]}"
   kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true
@@ -73,7 +96,7 @@ stop_server() {
 sockperf_p50() {
   start_server sockperf server -i 198.18.0.2 -p 11111
   local out
-  out=$(ip netns exec "$a" sockperf ping-pong -i 198.18.0.2 -p 11111 -m "$payload" -t "$secs" --full-rtt 2>&1) || true
+  out=$(ip netns exec "$a" "${pin_a[@]}" sockperf ping-pong -i 198.18.0.2 -p 11111 -m "$payload" -t "$secs" --full-rtt 2>&1) || true
   stop_server
   echo "$out" | awk '/percentile 50.000/ {print $NF * 1000; found=1} END {if (!found) print "nan"}'
 }
@@ -83,13 +106,13 @@ summary_value() { awk -F, -v m="$2" -v s="$3" '$6==m && $7==s {print $8; f=1} EN
 
 uadpbench_p50() {
   local dir="$work/pingpong-r$1"
-  "$bin" run --path udp --mode pingpong --count "$count" --warmup 2000 --payload "$payload" --out "$dir" >/dev/null 2>&1
+  "$bin" run --path udp --mode pingpong --count "$count" --warmup 2000 --payload "$payload" "${ub_place[@]}" --out "$dir" >/dev/null 2>&1
   summary_value "$dir" rtt p50
 }
 
 uadpbench_flood() {
   local dir="$work/flood-batch$2-r$1"
-  "$bin" run --path udp --mode flood --duration "$secs" --batch "$2" --payload "$payload" --out "$dir" >/dev/null 2>&1
+  "$bin" run --path udp --mode flood --duration "$secs" --batch "$2" --payload "$payload" "${ub_place[@]}" --out "$dir" >/dev/null 2>&1
   summary_value "$dir" rate received_per_second
 }
 
@@ -97,7 +120,7 @@ uadpbench_flood() {
 iperf3_rate() {
   start_server iperf3 -s -1 -B 198.18.0.2 -p 5201
   local json
-  json=$(ip netns exec "$a" iperf3 -c 198.18.0.2 -p 5201 -u -b 0 -l "$payload" -t "$secs" --json 2>&1) || true
+  json=$(ip netns exec "$a" "${pin_a[@]}" iperf3 -c 198.18.0.2 -p 5201 -u -b 0 -l "$payload" -t "$secs" --json 2>&1) || true
   stop_server
   python3 -c '
 import json, sys
@@ -111,6 +134,7 @@ except Exception:
 median() { printf '%s\n' "$@" | grep -v nan | sort -g | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 ratio() { awk -v x="$1" -v y="$2" 'BEGIN { if (x=="nan" || y=="nan" || y==0) print "n/a"; else printf "%.3f", x/y }'; }
 
+echo "conditions: placement $placement (client/initiator CPU $cpu_a, server/reflector CPU $cpu_b), PM QoS /dev/cpu_dma_latency held at 0"
 echo "side by side: $rounds rounds, $payload-byte messages, ${secs} s per sockperf/iperf3/flood run; results in $work"
 s_all=(); u_all=(); f1_all=(); f32_all=(); i_all=()
 for r in $(seq 1 "$rounds"); do
@@ -126,7 +150,7 @@ im=$(median "${i_all[@]}"); f1m=$(median "${f1_all[@]}"); f32m=$(median "${f32_a
 echo "(c) uadpbench overhead --bpftrace, $rounds repetitions per arm ..."
 ov="$work/overhead"
 "$bin" overhead --path udp --mode pingpong --count "$count" --payload "$payload" \
-  --repetitions "$rounds" --bpftrace --out "$ov" >"$work/overhead.txt" 2>&1 \
+  --repetitions "$rounds" --bpftrace "${ub_place[@]}" --out "$ov" >"$work/overhead.txt" 2>&1 \
   || { cat "$work/overhead.txt" >&2; exit 1; }
 # overhead.csv: path,encap,mode,payload_bytes,metric,statistic,arm,repetitions,mean_off,mean_arm,delta,ci_low,ci_high,unit
 ov_col() { awk -F, -v arm="$1" -v col="$2" '$5=="rtt" && $6=="p50" && $7==arm {print $col; f=1} END {if (!f) print "nan"}' "$ov/overhead.csv"; }
@@ -140,7 +164,7 @@ np=$(cost_col probes 7); nb=$(cost_col bpftrace 7)
 
 {
 echo
-echo "== side by side ($(uname -r), $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ)) =="
+echo "== side by side ($(uname -r), $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ); placement $placement, CPUs $cpu_a/$cpu_b, PM QoS 0) =="
 awk -v s="$sm" -v u="$um" -v q="$(ratio "$um" "$sm")" 'BEGIN {
   printf "(a) RTT p50, median of rounds:  sockperf %.0f ns   uadpbench %.0f ns   uadpbench/sockperf = %s\n", s, u, q }'
 awk -v i="$im" -v f1="$f1m" -v f32="$f32m" -v q1="$(ratio "$f1m" "$im")" -v q32="$(ratio "$f32m" "$im")" 'BEGIN {

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use uadpbench_sender::sched::ThreadSched;
 use uadpbench_sender::transport::{Encap, PathKind};
 
+use crate::conditions::{IdleLatency, Placement};
 use crate::interop::layout::LayoutConfig;
 use crate::interop::preset::Preset;
 use crate::paths::PathOptions;
@@ -39,6 +40,50 @@ pub struct Campaign {
     /// of `uadpbench publish`, docs/interop.md).
     #[serde(default)]
     pub layouts: BTreeMap<String, LayoutConfig>,
+}
+
+/// Whether a campaign name can be used as a directory name under results/ (no separator, no
+/// `..`, nothing hidden).
+pub fn name_is_safe(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// What differs between two campaigns, as `key: old → new` lines (the description aside,
+/// which changes no result).
+pub fn differences(old: &Campaign, new: &Campaign) -> Vec<String> {
+    fn flatten(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    flatten(&key, v, out);
+                }
+            }
+            other => {
+                out.insert(prefix.to_owned(), other.to_string());
+            }
+        }
+    }
+    let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
+    flatten("", &serde_json::to_value(old).unwrap_or_default(), &mut a);
+    flatten("", &serde_json::to_value(new).unwrap_or_default(), &mut b);
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    keys.into_iter()
+        .filter(|k| k.as_str() != "description")
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| {
+            let show = |m: &BTreeMap<String, String>| m.get(k).cloned().unwrap_or("(unset)".into());
+            format!("{k}: {} → {}", show(&a), show(&b))
+        })
+        .collect()
 }
 
 /// The `matrix.layouts` name of the benchmark's own message.
@@ -67,8 +112,15 @@ pub struct Matrix {
     /// packet id in the benchmark message).
     #[serde(default = "default_layouts")]
     pub layouts: Vec<String>,
+    /// CPU placements of the two timed threads: "cross-cpu" (default), "same-cpu", "none".
+    #[serde(default = "default_placements")]
+    pub placements: Vec<Placement>,
     #[serde(default = "one")]
     pub repetitions: u32,
+}
+
+fn default_placements() -> Vec<Placement> {
+    vec![Placement::CrossCpu]
 }
 
 /// Per-run parameters shared by every run of the campaign.
@@ -135,9 +187,12 @@ pub enum OrderKind {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Sched {
+    /// Override the placement's CPU for side A / side B.
     pub cpu_a: Option<usize>,
     pub cpu_b: Option<usize>,
     pub fifo_priority: Option<i32>,
+    /// PM QoS CPU latency limit (µs, or "off") held while each run is timed; default 0.
+    pub idle_latency_us: IdleLatency,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -249,8 +304,14 @@ impl PlannedRun {
         } else {
             format!("-layout_{}", self.layout)
         };
+        // The default placement keeps the ids of campaigns written before placements existed.
+        let placement = if c.placement == Placement::CrossCpu {
+            String::new()
+        } else {
+            format!("-{}", c.placement)
+        };
         format!(
-            "{}-{}-{}-{}B{interval}{layout}-probes_{}-r{}",
+            "{}-{}-{}-{}B{interval}{layout}{placement}-probes_{}-r{}",
             c.path,
             c.encap,
             c.mode.name(),
@@ -290,8 +351,9 @@ impl Campaign {
 
     /// Reads and parses a campaign file.
     pub fn load(path: &Path) -> anyhow::Result<(Campaign, String)> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read campaign file {}", path.display()))?;
+        let text =
+            crate::input::read_text_bounded(path, crate::input::MAX_CONFIG_BYTES, "campaign files")
+                .context("reading the campaign file")?;
         match Campaign::parse(&text, &path.display().to_string()) {
             Ok(c) => Ok((c, text)),
             Err(errors) => {
@@ -312,6 +374,15 @@ impl Campaign {
                 message,
             });
         };
+        if !name_is_safe(&self.name) {
+            err(
+                "name",
+                format!(
+                    "name {:?} names the results directory: use 1-64 letters, digits, '-', '_' or '.', not starting with '.'",
+                    self.name
+                ),
+            );
+        }
         let m = &self.matrix;
         for (key, empty) in [
             ("paths", m.paths.is_empty()),
@@ -320,6 +391,7 @@ impl Campaign {
             ("intervals_us", m.intervals_us.is_empty()),
             ("probes", m.probes.is_empty()),
             ("encaps", m.encaps.is_empty()),
+            ("placements", m.placements.is_empty()),
         ] {
             if empty {
                 err(key, format!("matrix.{key} is empty: nothing to run"));
@@ -443,15 +515,18 @@ impl Campaign {
                                     if !benchmark && probes != "none" {
                                         continue;
                                     }
-                                    combos.push((
-                                        *path,
-                                        encap,
-                                        *mode,
-                                        payload,
-                                        *interval,
-                                        probes.to_owned(),
-                                        layout.clone(),
-                                    ));
+                                    for placement in &m.placements {
+                                        combos.push((
+                                            *path,
+                                            encap,
+                                            *mode,
+                                            payload,
+                                            *interval,
+                                            probes.to_owned(),
+                                            layout.clone(),
+                                            *placement,
+                                        ));
+                                    }
                                 }
                             }
                         }
@@ -461,7 +536,7 @@ impl Campaign {
         }
         let mut runs = Vec::new();
         for rep in 1..=m.repetitions {
-            for (path, encap, mode, payload, interval, probes, layout) in &combos {
+            for (path, encap, mode, payload, interval, probes, layout, placement) in &combos {
                 let d = &self.run;
                 let config = RunConfig {
                     label: None,
@@ -486,6 +561,8 @@ impl Campaign {
                             && *mode == Mode::Cyclic,
                         ..PathOptions::default()
                     },
+                    placement: *placement,
+                    idle_latency: self.sched.idle_latency_us,
                     sched_a: ThreadSched {
                         cpu: self.sched.cpu_a,
                         fifo_priority: self.sched.fifo_priority,
@@ -585,6 +662,77 @@ count = 100
             runs.iter().map(|r| r.index).collect::<Vec<_>>(),
             (1..=runs.len()).collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn placements_are_an_axis_with_unique_ids() {
+        let text = SMALL.replace(
+            "repetitions = 2",
+            "placements = [\"cross-cpu\", \"same-cpu\", \"none\"]\nrepetitions = 2",
+        );
+        let c = Campaign::parse(&text, "t.toml").unwrap_or_else(|e| panic!("{e:?}"));
+        let runs = c.expand();
+        assert_eq!(runs.len(), 3 * 3 * 2 * 2 * 2 * 3);
+        let ids: BTreeSet<String> = runs.iter().map(|r| r.id()).collect();
+        assert_eq!(ids.len(), runs.len(), "run ids are unique");
+        let of = |p: Placement| runs.iter().filter(|r| r.config.placement == p).count();
+        assert_eq!(of(Placement::CrossCpu), runs.len() / 3);
+        assert_eq!(of(Placement::None), runs.len() / 3);
+        // The default placement keeps the old ids; the others name theirs.
+        assert!(runs
+            .iter()
+            .filter(|r| r.config.placement == Placement::CrossCpu)
+            .all(|r| !r.id().contains("cpu")));
+        assert!(runs
+            .iter()
+            .filter(|r| r.config.placement == Placement::SameCpu)
+            .all(|r| r.id().contains("-same-cpu-")));
+        // Defaults: cross-cpu, PM QoS 0.
+        let d = Campaign::parse(SMALL, "t.toml").unwrap();
+        assert!(d
+            .expand()
+            .iter()
+            .all(|r| r.config.placement == Placement::CrossCpu
+                && r.config.idle_latency == IdleLatency::Hold(0)));
+        let off = format!("{SMALL}\n[sched]\nidle_latency_us = \"off\"\n");
+        let o = Campaign::parse(&off, "t.toml").unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(o
+            .expand()
+            .iter()
+            .all(|r| r.config.idle_latency == IdleLatency::Off));
+        let bad = SMALL.replace("repetitions = 2", "placements = []\nrepetitions = 2");
+        let errs = Campaign::parse(&bad, "t.toml").unwrap_err();
+        assert!(errs
+            .iter()
+            .any(|e| e.to_string().contains("matrix.placements is empty")));
+        let bad = SMALL.replace(
+            "repetitions = 2",
+            "placements = [\"sideways\"]\nrepetitions = 2",
+        );
+        assert!(Campaign::parse(&bad, "t.toml").is_err());
+    }
+
+    #[test]
+    fn names_that_escape_results_are_refused() {
+        for bad in ["../../escaped", "/abs/path", "a/b", ".hidden", "", "x y"] {
+            let text = SMALL.replace("name = \"t\"", &format!("name = {bad:?}"));
+            let errs = Campaign::parse(&text, "c.toml").unwrap_err();
+            assert!(
+                errs.iter()
+                    .any(|e| e.to_string().contains("names the results directory")),
+                "{bad}: {errs:?}"
+            );
+        }
+        assert!(name_is_safe("default"));
+        assert!(name_is_safe("smoke-2.v1_x"));
+    }
+
+    #[test]
+    fn differences_name_the_changed_keys() {
+        let a = Campaign::parse(SMALL, "t").unwrap();
+        let b = Campaign::parse(&SMALL.replace("count = 100", "count = 700"), "t").unwrap();
+        assert_eq!(differences(&a, &b), vec!["run.count: 100 → 700".to_owned()]);
+        assert!(differences(&a, &a).is_empty());
     }
 
     #[test]

@@ -110,21 +110,7 @@ fn is_complete(dir: &Path) -> bool {
 
 fn read_summary(dir: &Path) -> anyhow::Result<Vec<SummaryRow>> {
     let mut r = csv::Reader::from_path(dir.join("summary.csv"))?;
-    let mut rows = Vec::new();
-    for rec in r.records() {
-        let rec = rec?;
-        rows.push(SummaryRow {
-            run_id: rec[0].to_owned(),
-            path: rec[1].to_owned(),
-            encap: rec[2].to_owned(),
-            mode: rec[3].to_owned(),
-            payload_bytes: rec[4].parse()?,
-            metric: rec[5].to_owned(),
-            statistic: rec[6].to_owned(),
-            value: rec[7].parse()?,
-            unit: rec[8].to_owned(),
-        });
-    }
+    let rows = r.deserialize().collect::<Result<Vec<SummaryRow>, _>>()?;
     Ok(rows)
 }
 
@@ -286,25 +272,52 @@ pub fn run_campaign(
                     d.display()
                 )
             })?;
-            if previous != campaign_text {
-                bail!(
-                    "{} was started with a different campaign file; resume with the same file (a copy is in {}/campaign.toml)",
+            let original = Campaign::parse(&previous, "campaign.toml").map_err(|e| {
+                anyhow::anyhow!(
+                    "{}/campaign.toml no longer parses ({}); start a new directory",
                     d.display(),
+                    e.first().map(ToString::to_string).unwrap_or_default()
+                )
+            })?;
+            let diff = crate::campaign::differences(&original, campaign);
+            if !diff.is_empty() {
+                bail!(
+                    "{} was started with a different campaign; its finished runs would be mixed with runs of other settings:\n  {}\nresume with the original settings (a copy is in {}/campaign.toml) or start a new directory",
+                    d.display(),
+                    diff.join("\n  "),
                     d.display()
                 );
             }
             d.clone()
         }
-        (None, Some(d)) => d.clone(),
+        (None, Some(d)) => {
+            if d.join("campaign.toml").exists() {
+                bail!(
+                    "--out {} already holds a campaign: continue it with --resume {} (the same campaign file), or choose a new directory",
+                    d.display(),
+                    d.display()
+                );
+            }
+            if std::fs::read_dir(d).is_ok_and(|mut e| e.next().is_some()) {
+                bail!(
+                    "--out {} is not empty: choose a new directory for the campaign",
+                    d.display()
+                );
+            }
+            d.clone()
+        }
         (None, None) => PathBuf::from("results").join(format!("{}-{}", campaign.name, utc_stamp())),
     };
     std::fs::create_dir_all(dir.join("runs"))
         .with_context(|| format!("cannot create {}", dir.display()))?;
-    results::write_atomically(&dir.join("campaign.toml"), |w| {
-        use std::io::Write;
-        w.write_all(campaign_text.as_bytes())?;
-        Ok(())
-    })?;
+    if options.resume.is_none() {
+        // On resume the original file stays: it is what the finished runs were made with.
+        results::write_atomically(&dir.join("campaign.toml"), |w| {
+            use std::io::Write;
+            w.write_all(campaign_text.as_bytes())?;
+            Ok(())
+        })?;
+    }
     let started = rfc3339_now();
     let env = Environment::current();
     let write_meta = |finished: Option<String>, interrupted: bool| {
@@ -413,7 +426,7 @@ pub fn run_campaign(
         done_ms += est_ms;
         overall.set_position(done_ms);
         match result {
-            Ok(_) if stop.load(Ordering::Relaxed) => {
+            Ok(o) if o.interrupted => {
                 // Cut short by a signal: its numbers cover only part of the run. Drop it so
                 // that --resume runs it again in full.
                 let _ = std::fs::remove_dir_all(&rdir);

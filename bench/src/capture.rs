@@ -1,16 +1,21 @@
 //! Finding UADP NetworkMessages in captures: pcap and pcapng files, Ethernet / Linux cooked
 //! (SLL, SLL2) / raw IP link types; UADP is taken from EtherType 0xB62C frames (VLAN-tagged or
-//! not) and from UDP datagrams with a port in 4840–4850.
+//! not), from IEEE 802.3 length-field frames that carry it behind LLC/SNAP or bare (right after
+//! the length field, as open62541 v1.4 sends; the length field cuts the padding off) — the
+//! frame parser of `subscribe`, [`uadpbench_sender::frame::parse_raw_uadp`] — and from UDP
+//! datagrams with a port in 4840–4850. Linux cooked captures (`tcpdump -i any`) keep no length
+//! field: their 802.2 frames (protocol ETH_P_802_2) are taken whole, padding included.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Read;
 use std::ops::RangeInclusive;
 
-use etherparse::{EtherType, SlicedPacket, TransportSlice};
+use etherparse::{EtherType, LinkSlice, SlicedPacket, TransportSlice};
 use pcap_file::pcap::PcapReader;
 use pcap_file::pcapng::{Block, PcapNgReader};
 use pcap_file::DataLink;
+use uadpbench_sender::frame::{parse_raw_uadp, uadp_in_8023_data, EthFraming, MAX_8023_LENGTH};
 
 /// UDP ports whose payloads are taken as UADP.
 pub const UADP_UDP_PORTS: RangeInclusive<u16> = 4840..=4850;
@@ -27,9 +32,19 @@ pub struct Frame<'a> {
 /// Where a UADP message was found in a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Carrier {
-    Ethernet,
-    Udp { src_port: u16, dst_port: u16 },
+    /// Directly in Ethernet, in this framing.
+    Ethernet(EthFraming),
+    Udp {
+        src_port: u16,
+        dst_port: u16,
+    },
 }
+
+/// Linux's protocol number for IEEE 802.2 LLC frames (`ETH_P_802_2`): what a cooked capture
+/// records for an 802.3 length-field frame that is not Novell raw IPX.
+const ETH_P_802_2: u16 = 0x0004;
+/// `ARPHRD_ETHER`: the cooked header's link-layer type for Ethernet devices.
+const ARPHRD_ETHER: u16 = 1;
 
 /// Errors reading a capture.
 #[derive(Debug, thiserror::Error)]
@@ -118,8 +133,22 @@ pub fn read_frames(mut input: impl Read) -> Result<Vec<Frame<'static>>, CaptureE
 /// The UADP bytes a frame carries, if any.
 pub fn uadp_payload(link: DataLink, data: &[u8]) -> Option<(Carrier, &[u8])> {
     let sliced = match link {
-        DataLink::ETHERNET => SlicedPacket::from_ethernet(data).ok()?,
-        DataLink::LINUX_SLL => SlicedPacket::from_linux_sll(data).ok()?,
+        DataLink::ETHERNET => {
+            // Every framing `subscribe` accepts (untagged or one tag); anything else, e.g.
+            // UDP/IPv4 or two VLAN tags, goes through etherparse.
+            if let Ok(raw) = parse_raw_uadp(data) {
+                return Some((Carrier::Ethernet(raw.framing), raw.uadp));
+            }
+            SlicedPacket::from_ethernet(data).ok()?
+        }
+        DataLink::LINUX_SLL => {
+            // Header: packet type, ARPHRD type, address length, address (8), protocol.
+            let (hatype, proto) = (be16(data, 2)?, be16(data, 14)?);
+            if hatype == ARPHRD_ETHER && proto == ETH_P_802_2 {
+                return llc_payload(data.get(16..)?);
+            }
+            SlicedPacket::from_linux_sll(data).ok()?
+        }
         DataLink::LINUX_SLL2 => return sll2_payload(data),
         DataLink::RAW | DataLink::IPV4 | DataLink::IPV6 => SlicedPacket::from_ip(data).ok()?,
         DataLink::NULL | DataLink::LOOP => SlicedPacket::from_ip(data.get(4..)?).ok()?,
@@ -137,15 +166,46 @@ fn uadp_in<'a>(sliced: &SlicedPacket<'a>) -> Option<(Carrier, &'a [u8])> {
         return None;
     }
     let p = sliced.ether_payload()?;
-    (p.ether_type == EtherType(uadp::UADP_ETHERTYPE)).then_some((Carrier::Ethernet, p.payload))
+    if p.ether_type == EtherType(uadp::UADP_ETHERTYPE) {
+        return Some((Carrier::Ethernet(EthFraming::EthernetII), p.payload));
+    }
+    // A length field after Ethernet (and its VLAN tags); a cooked header's protocol is never
+    // a length.
+    let cooked = matches!(
+        sliced.link,
+        Some(LinkSlice::LinuxSll(_) | LinkSlice::LinuxSllPayload(_))
+    );
+    if !cooked && p.ether_type.0 <= MAX_8023_LENGTH {
+        let (uadp, framing) = uadp_in_8023_data(p.payload, Some(p.ether_type.0)).ok()?;
+        return Some((Carrier::Ethernet(framing), uadp));
+    }
+    None
 }
 
-/// Linux cooked capture v2: 20-byte header, protocol type in the first two bytes (big endian).
+fn be16(data: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([*data.get(at)?, *data.get(at + 1)?]))
+}
+
+/// The UADP message of 802.2 client data without its length field (LLC/SNAP or bare).
+fn llc_payload(data: &[u8]) -> Option<(Carrier, &[u8])> {
+    let (uadp, framing) = uadp_in_8023_data(data, None).ok()?;
+    Some((Carrier::Ethernet(framing), uadp))
+}
+
+/// Linux cooked capture v2: 20-byte header, protocol type in the first two bytes (big endian),
+/// ARPHRD type at byte 8.
 fn sll2_payload(data: &[u8]) -> Option<(Carrier, &[u8])> {
-    let proto = u16::from_be_bytes([*data.first()?, *data.get(1)?]);
+    let proto = be16(data, 0)?;
     let payload = data.get(20..)?;
     if proto == uadp::UADP_ETHERTYPE {
-        return Some((Carrier::Ethernet, payload));
+        return Some((Carrier::Ethernet(EthFraming::EthernetII), payload));
+    }
+    if proto == ETH_P_802_2 && be16(data, 8)? == ARPHRD_ETHER {
+        return llc_payload(payload);
+    }
+    if proto <= MAX_8023_LENGTH {
+        // Linux's other pseudo protocols below 0x0600; never a length field here.
+        return None;
     }
     let sliced = etherparse::SlicedPacket::from_ether_type(EtherType(proto), payload).ok()?;
     uadp_in(&sliced)
@@ -179,7 +239,7 @@ mod tests {
         eth.extend_from_slice(&uadp);
         assert_eq!(
             uadp_payload(DataLink::ETHERNET, &eth),
-            Some((Carrier::Ethernet, &uadp[..]))
+            Some((Carrier::Ethernet(EthFraming::EthernetII), &uadp[..]))
         );
 
         // Foreign UDP port: not UADP.
@@ -200,8 +260,89 @@ mod tests {
         eth.extend_from_slice(&uadp);
         assert_eq!(
             uadp_payload(DataLink::ETHERNET, &eth),
-            Some((Carrier::Ethernet, &uadp[..]))
+            Some((Carrier::Ethernet(EthFraming::EthernetII), &uadp[..]))
         );
+    }
+
+    /// open62541 v1.4's frame: 802.3 length 0x003b, then 59 bytes of UADP, no LLC header.
+    const OPEN62541_BARE_8023: &str = "01005e7f000162eac941d008003bf101ba080964000000014df4e9100000a8bbac9d3b82dd01080a3d7836093d7804000dc6bbac9d3b82dd0106000000000800000000000000000101";
+
+    fn unhex(s: &str) -> Vec<u8> {
+        hex::decode(s).unwrap()
+    }
+
+    #[test]
+    fn ieee_8023_frames_bare_and_llc_snap() {
+        let frame = unhex(OPEN62541_BARE_8023);
+        assert_eq!(
+            uadp_payload(DataLink::ETHERNET, &frame),
+            Some((Carrier::Ethernet(EthFraming::Ieee8023Bare), &frame[14..]))
+        );
+        // Padded to 60 bytes: the length field bounds the message.
+        let uadp = [0xf1u8, 0x01, 0xba, 0x08];
+        let mut bare = vec![1, 0, 0x5e, 0x7f, 0, 1, 2, 0, 0, 0, 0, 1, 0x00, 0x04];
+        bare.extend_from_slice(&uadp);
+        bare.resize(60, 0);
+        assert_eq!(
+            uadp_payload(DataLink::ETHERNET, &bare),
+            Some((Carrier::Ethernet(EthFraming::Ieee8023Bare), &uadp[..]))
+        );
+        let mut snap = vec![1, 0, 0x5e, 0x7f, 0, 1, 2, 0, 0, 0, 0, 1, 0x00, 0x0c];
+        snap.extend_from_slice(&[0xaa, 0xaa, 0x03, 0, 0, 0, 0xb6, 0x2c]);
+        snap.extend_from_slice(&uadp);
+        snap.resize(60, 0);
+        assert_eq!(
+            uadp_payload(DataLink::ETHERNET, &snap),
+            Some((Carrier::Ethernet(EthFraming::Ieee8023Snap), &uadp[..]))
+        );
+        // Two VLAN tags (etherparse's path), then a bare length-field frame.
+        let mut qinq = vec![1, 0, 0x5e, 0x7f, 0, 1, 2, 0, 0, 0, 0, 1];
+        qinq.extend_from_slice(&[0x88, 0xa8, 0, 5, 0x81, 0x00, 0, 7, 0x00, 0x04]);
+        qinq.extend_from_slice(&uadp);
+        qinq.resize(64, 0);
+        assert_eq!(
+            uadp_payload(DataLink::ETHERNET, &qinq),
+            Some((Carrier::Ethernet(EthFraming::Ieee8023Bare), &uadp[..]))
+        );
+        // A length beyond the frame, STP: no UADP.
+        let mut long = bare.clone();
+        long[12..14].copy_from_slice(&47u16.to_be_bytes());
+        assert_eq!(uadp_payload(DataLink::ETHERNET, &long), None);
+        let mut stp = vec![1, 0x80, 0xc2, 0, 0, 0, 2, 0, 0, 0, 0, 1, 0x00, 0x27];
+        stp.extend_from_slice(&[0x42, 0x42, 0x03, 0, 0, 0, 0]);
+        stp.resize(60, 0);
+        assert_eq!(uadp_payload(DataLink::ETHERNET, &stp), None);
+    }
+
+    #[test]
+    fn cooked_captures_of_8022_frames() {
+        let frame = unhex(OPEN62541_BARE_8023);
+        // SLL: packet type 2 (multicast), ARPHRD_ETHER, address length 6, address, ETH_P_802_2.
+        let mut sll = vec![0, 2, 0, 1, 0, 6];
+        sll.extend_from_slice(&frame[6..12]);
+        sll.extend_from_slice(&[0, 0, 0x00, 0x04]);
+        sll.extend_from_slice(&frame[14..]);
+        assert_eq!(
+            uadp_payload(DataLink::LINUX_SLL, &sll),
+            Some((Carrier::Ethernet(EthFraming::Ieee8023Bare), &frame[14..]))
+        );
+        // SLL2: protocol ETH_P_802_2, reserved, ifindex, ARPHRD_ETHER, packet type, length, address.
+        let mut sll2 = vec![0x00, 0x04, 0, 0, 0, 0, 0, 2, 0, 1, 2, 6];
+        sll2.extend_from_slice(&frame[6..12]);
+        sll2.extend_from_slice(&[0, 0]);
+        sll2.extend_from_slice(&frame[14..]);
+        assert_eq!(
+            uadp_payload(DataLink::LINUX_SLL2, &sll2),
+            Some((Carrier::Ethernet(EthFraming::Ieee8023Bare), &frame[14..]))
+        );
+        // STP in a cooked capture is not UADP.
+        let mut stp = sll2[..20].to_vec();
+        stp.extend_from_slice(&[0x42, 0x42, 0x03, 0, 0]);
+        assert_eq!(uadp_payload(DataLink::LINUX_SLL2, &stp), None);
+        // A pseudo protocol number (ETH_P_802_3, Novell raw) is not a length field.
+        let mut novell = sll2.clone();
+        novell[..2].copy_from_slice(&[0x00, 0x01]);
+        assert_eq!(uadp_payload(DataLink::LINUX_SLL2, &novell), None);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! A thread moved into namespace B opens an AF_PACKET socket (`ETH_P_ALL`, bound to B's veth)
 //! before the measurement starts and reads until it is told to stop after the loops end. It
 //! keeps frames the veth *received* (not those B sent, e.g. the reflector's echoes) that carry
-//! UADP: EtherType 0xB62C (optionally 802.1Q-tagged) or IPv4/UDP with a port in 4840–4850.
+//! UADP: EtherType 0xB62C (optionally 802.1Q-tagged), IEEE 802.3 length-field frames with
+//! LLC/SNAP or bare UADP, or IPv4/UDP with a port in 4840–4850.
 //!
 //! Notes for readers of the file:
 //! * Timestamps are CLOCK_REALTIME taken when the capture thread read the frame (what pcap
@@ -28,6 +29,8 @@ use anyhow::{bail, Context};
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 use pcap_file::{DataLink, TsResolution};
 use uadpbench_topology::{Side, Topology};
+
+use uadpbench_sender::frame::{uadp_in_8023_data, MAX_8023_LENGTH};
 
 use crate::capture::UADP_UDP_PORTS;
 
@@ -79,6 +82,10 @@ pub fn is_benchmark_frame(frame: &[u8]) -> bool {
     let l3 = off + 2;
     match ethertype {
         ETHERTYPE_UADP => true,
+        // An IEEE 802.3 length field: UADP behind LLC/SNAP or bare, within the length.
+        len if len <= MAX_8023_LENGTH => frame
+            .get(l3..)
+            .is_some_and(|data| uadp_in_8023_data(data, Some(len)).is_ok()),
         ETHERTYPE_IPV4 => {
             let Some(&vihl) = frame.get(l3) else {
                 return false;
@@ -391,6 +398,18 @@ mod tests {
         ip[9] = 6; // TCP
         assert!(!is_benchmark_frame(&eth(0x0800, &ip)));
         assert!(!is_benchmark_frame(&eth(0x0806, &[0; 28])));
+        // IEEE 802.3 length-field frames: bare UADP and LLC/SNAP are kept, STP and lengths
+        // beyond the frame are not.
+        assert!(is_benchmark_frame(&eth(2, &[0xf1, 0x01, 0, 0])));
+        assert!(is_benchmark_frame(&eth(
+            10,
+            &[0xaa, 0xaa, 0x03, 0, 0, 0, 0xb6, 0x2c, 0xf1, 0x01]
+        )));
+        assert!(!is_benchmark_frame(&eth(3, &[0xf1, 0x01])));
+        assert!(!is_benchmark_frame(&eth(
+            39,
+            &[0x42, 0x42, 0x03, 0, 0, 0, 0]
+        )));
         assert!(!is_benchmark_frame(&[0; 10]));
     }
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use uadp::{BuiltinType, DecodeOptions, NetworkMessage};
+use uadpbench_sender::frame::EthFraming;
 
 use crate::capture::{self, Carrier};
 use crate::json;
@@ -55,6 +56,15 @@ fn hex_bytes(text: &str) -> anyhow::Result<Vec<u8>> {
             "--hex is not valid hex ({e}); give the message bytes as hex digits, e.g. f101ba08..."
         )
     })
+}
+
+/// How the `source` of a message found directly in Ethernet names its framing.
+fn framing_name(framing: EthFraming) -> &'static str {
+    match framing {
+        EthFraming::EthernetII => "ethernet-ii",
+        EthFraming::Ieee8023Snap => "ieee8023-llc-snap",
+        EthFraming::Ieee8023Bare => "ieee8023-bare",
+    }
 }
 
 /// Decodes one message and writes its JSON (or an error line) — returns whether it decoded.
@@ -107,13 +117,15 @@ pub fn run(
     match input {
         DecodeInput::Hex(text) => count(emit(&hex_bytes(text)?, &options, None, "", out, err)?),
         DecodeInput::File(path) => {
-            let bytes =
-                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let bytes = crate::input::read_bounded(
+                path,
+                crate::input::MAX_RAW_MESSAGE_BYTES,
+                "a raw UADP message (decode --pcap reads captures of any size)",
+            )?;
             count(emit(&bytes, &options, None, "", out, err)?)
         }
         DecodeInput::Pcap(path) => {
-            let file = std::fs::File::open(path)
-                .with_context(|| format!("cannot open {}", path.display()))?;
+            let file = crate::input::regular_file(path)?;
             let frames = capture::read_frames(std::io::BufReader::new(file))
                 .with_context(|| format!("reading capture {}", path.display()))?;
             for f in &frames {
@@ -122,9 +134,9 @@ pub fn run(
                     continue;
                 };
                 let ctx = match carrier {
-                    Carrier::Ethernet => {
-                        serde_json::json!({ "frame": f.number, "carrier": "ethernet" })
-                    }
+                    Carrier::Ethernet(framing) => serde_json::json!({
+                        "frame": f.number, "carrier": "ethernet", "framing": framing_name(framing)
+                    }),
                     Carrier::Udp { src_port, dst_port } => serde_json::json!({
                         "frame": f.number, "carrier": "udp", "src_port": src_port, "dst_port": dst_port
                     }),

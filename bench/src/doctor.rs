@@ -97,6 +97,12 @@ fn command_exists(cmd: &str) -> bool {
 }
 
 /// Runs every check.
+/// Whether this process may create namespaces and load BPF: root, or every capability needed.
+pub fn privileged() -> bool {
+    nix::unistd::geteuid().is_root()
+        || effective_caps().is_some_and(|c| CAPS.iter().all(|(_, bit, _)| c & (1 << bit) != 0))
+}
+
 pub fn run_checks() -> Vec<Check> {
     let mut out = Vec::new();
     let caps = effective_caps();
@@ -104,7 +110,7 @@ pub fn run_checks() -> Vec<Check> {
     out.push(check(
         "privileges",
         "everything",
-        euid.is_root() || caps.is_some_and(|c| CAPS.iter().all(|(_, bit, _)| c & (1 << bit) != 0)),
+        privileged(),
         Status::Missing,
         format!("euid {euid}, effective capabilities {}", caps.map_or("unknown".into(), |c| format!("{c:#x}"))),
         "run as root (sudo) or grant CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN",
@@ -253,6 +259,117 @@ pub fn run_checks() -> Vec<Check> {
     out
 }
 
+/// What "needed for" says of the latency-condition checks.
+const LATENCY: &str = "stable latency numbers";
+
+/// The "latency conditions" section: what makes the same command give different numbers on
+/// this machine, with what uadpbench does about it or the flag/fix for each. None of it stops
+/// a run (status ok or LIMITED).
+pub fn latency_checks() -> Vec<Check> {
+    use crate::conditions::MachineConditions;
+    let m = MachineConditions::read();
+    let mut out = Vec::new();
+    let driver = m.cpuidle_driver.clone().unwrap_or_else(|| "none".into());
+    let deepest = m.deepest_idle_latency_us();
+    out.push(check(
+        "idle states",
+        LATENCY,
+        true,
+        Status::Limited,
+        format!(
+            "cpuidle driver {driver}, governor {}, states {} (deepest exit latency {deepest} µs); runs hold PM QoS /dev/cpu_dma_latency at 0 while timed (--idle-latency-us)",
+            m.cpuidle_governor.as_deref().unwrap_or("none"),
+            if m.idle_states.is_empty() {
+                "none".into()
+            } else {
+                m.idle_states
+                    .iter()
+                    .map(|s| format!("{}({} µs)", s.name, s.latency_us))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            }
+        ),
+        "",
+    ));
+    let pm_qos = std::fs::OpenOptions::new()
+        .write(true)
+        .open(crate::conditions::pm_qos::CPU_DMA_LATENCY);
+    out.push(check(
+        "PM QoS device",
+        LATENCY,
+        pm_qos.is_ok(),
+        Status::Limited,
+        match &pm_qos {
+            Ok(_) => format!("{} writable", crate::conditions::pm_qos::CPU_DMA_LATENCY),
+            Err(e) => format!("{}: {e}", crate::conditions::pm_qos::CPU_DMA_LATENCY),
+        },
+        "run as root; without it pass --idle-latency-us off, and expect round trips that include waking halted CPUs",
+    ));
+    if let Some(ns) = m.guest_halt_poll_ns {
+        out.push(check(
+            "haltpoll",
+            LATENCY,
+            ns > 0,
+            Status::Limited,
+            format!("guest_halt_poll_ns={ns}: an idle vCPU {}", if ns > 0 { "polls before it halts" } else { "halts at once (waking it costs tens of µs)" }),
+            "uadpbench holds PM QoS at 0 during runs, which keeps CPUs polling; for other tools set haltpoll.guest_halt_poll_ns=200000 on the kernel command line, or hold /dev/cpu_dma_latency",
+        ));
+    }
+    let governors: std::collections::BTreeSet<&String> = m.cpufreq_governors.values().collect();
+    let perf = governors.iter().all(|g| g.as_str() == "performance");
+    out.push(check(
+        "CPU frequency",
+        LATENCY,
+        governors.is_empty() || perf,
+        Status::Limited,
+        if governors.is_empty() {
+            "no cpufreq (fixed or host-controlled frequency)".into()
+        } else {
+            format!("scaling governors: {}", governors.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(", "))
+        },
+        "cpupower frequency-set -g performance (or echo performance > /sys/devices/system/cpu/cpu*/cpufreq/scaling_governor)",
+    ));
+    let smt = m.smt_active.unwrap_or(false);
+    out.push(check(
+        "SMT",
+        LATENCY,
+        true,
+        Status::Limited,
+        format!(
+            "{}; the cross-cpu placement avoids putting the two sides on SMT siblings",
+            if smt {
+                "active (siblings share a core)"
+            } else {
+                "off or absent"
+            }
+        ),
+        "",
+    ));
+    let isolated = m.isolated_cpus.clone().unwrap_or_default();
+    out.push(check(
+        "isolated CPUs",
+        LATENCY,
+        !isolated.is_empty(),
+        Status::Limited,
+        format!(
+            "isolcpus: {}, nohz_full: {}",
+            if isolated.is_empty() { "none" } else { &isolated },
+            m.nohz_full.as_deref().filter(|s| !s.is_empty()).unwrap_or("none")
+        ),
+        "for the quietest numbers boot with isolcpus=CPUS nohz_full=CPUS and pin the sides there with --cpu-a/--cpu-b",
+    ));
+    let cs = m.clocksource.clone().unwrap_or_else(|| "unknown".into());
+    out.push(check(
+        "clocksource",
+        LATENCY,
+        matches!(cs.as_str(), "tsc" | "kvm-clock" | "arch_sys_counter"),
+        Status::Limited,
+        format!("{cs} (every timestamp is a CLOCK_MONOTONIC read through it)"),
+        "a slow clocksource (hpet, acpi_pm) adds ~0.5–1 µs per clock read: check dmesg for why tsc was rejected",
+    ));
+    out
+}
+
 /// The report as lines; the exit status is non-zero iff something required is missing.
 pub fn report(checks: &[Check]) -> (Vec<String>, bool) {
     let mut lines = Vec::new();
@@ -283,6 +400,17 @@ mod tests {
     fn root_machine_passes_the_required_checks() {
         let checks = run_checks();
         assert!(checks.iter().any(|c| c.name == "AF_XDP"));
+        let latency = latency_checks();
+        assert!(latency.iter().any(|c| c.name == "idle states"));
+        assert!(latency.iter().any(|c| c.name == "clocksource"));
+        for c in latency.iter().filter(|c| c.status != Status::Ok) {
+            assert!(!c.fix.is_empty(), "{} has no fix", c.name);
+            assert_eq!(
+                c.status,
+                Status::Limited,
+                "latency conditions never stop a run"
+            );
+        }
         let (lines, fatal) = report(&checks);
         // The tests run as root on a kernel with namespaces (CI): nothing required is missing.
         assert!(!fatal, "{}", lines.join("\n"));

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
+use uadpbench::conditions::{IdleLatency, Placement};
 use uadpbench::decode::{self, DecodeInput};
 use uadpbench::interop::{
     self,
@@ -24,6 +25,20 @@ use uadpbench::run::{self, Mode, RunConfig};
 use uadpbench_sender::frame::EthFraming;
 use uadpbench_sender::sched::ThreadSched;
 use uadpbench_sender::transport::{Encap, PathKind};
+
+/// Prints a line on stdout. A closed pipe (`uadpbench … | head -1`) ends the program quietly
+/// with status 0, as other command-line tools do, instead of panicking; results are written
+/// before anything is printed.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -176,12 +191,8 @@ struct RunArgs {
     /// The subscriber then receives with recvmsg.
     #[arg(long)]
     so_timestamping: bool,
-    /// Pin the thread in namespace A (initiator/publisher) to this CPU.
-    #[arg(long, value_name = "CPU")]
-    cpu_a: Option<usize>,
-    /// Pin the thread in namespace B (reflector/subscriber) to this CPU.
-    #[arg(long, value_name = "CPU")]
-    cpu_b: Option<usize>,
+    #[command(flatten)]
+    conditions: ConditionsArgs,
     /// Run both timed threads under SCHED_FIFO with this priority (1-99).
     #[arg(long, value_name = "PRIO")]
     fifo: Option<i32>,
@@ -197,9 +208,12 @@ struct RunArgs {
     /// counter field) and the sender's send log; --probes must stay none.
     #[arg(long, value_name = "PRESET|FILE")]
     layout: Option<String>,
-    /// Results directory (default: results/<UTC time>-<run id>).
+    /// Results directory (default: results/<UTC time>-<run id>). Must not hold results yet.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// With --out: replace the results of an earlier run there (its files are removed first).
+    #[arg(long)]
+    force: bool,
     /// Write the benchmark frames received on namespace B's veth (warm-up included) to this
     /// pcap file; read it back with `uadpbench decode --pcap FILE`. Timestamps are
     /// CLOCK_REALTIME at capture, not the benchmark clock. Capturing costs CPU (one more
@@ -262,7 +276,8 @@ struct DecodeArgs {
     /// The message as hex digits.
     #[arg(long, conflicts_with_all = ["file", "pcap"])]
     hex: Option<String>,
-    /// A capture (pcap or pcapng): UDP ports 4840-4850 and EtherType 0xB62C frames.
+    /// A capture (pcap or pcapng): UDP ports 4840-4850, EtherType 0xB62C frames and IEEE 802.3
+    /// length-field frames with LLC/SNAP or bare UADP (open62541 v1.4).
     #[arg(long, value_name = "FILE", conflicts_with = "file")]
     pcap: Option<PathBuf>,
     /// A file holding one message's raw bytes.
@@ -345,10 +360,15 @@ impl LayoutArgs {
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum FramingArg {
-    /// Ethernet II, EtherType 0xB62C (Part 14).
+    /// Ethernet II, EtherType 0xB62C (Part 14): what open62541 v1.4 subscribers receive.
     EthernetIi,
-    /// IEEE 802.3 length field + LLC/SNAP header carrying 0xB62C.
+    /// IEEE 802.3 length field + LLC/SNAP header carrying 0xB62C (RFC 1042 encapsulation);
+    /// open62541 v1.4 discards these frames.
     Ieee8023,
+    /// IEEE 802.3 length field, then the UADP message with no LLC header: what open62541 v1.4
+    /// publishers send.
+    #[value(name = "ieee8023-bare")]
+    Ieee8023Bare,
 }
 
 #[derive(Debug, Args)]
@@ -378,7 +398,7 @@ struct PublishArgs {
     /// Busy-wait this many microseconds before each deadline (more precise, burns CPU).
     #[arg(long, default_value_t = 0)]
     spin_us: u64,
-    /// opc.eth: frame format.
+    /// opc.eth: frame format. `subscribe` accepts all three whatever is chosen here.
     #[arg(long, value_enum, default_value = "ethernet-ii")]
     eth_framing: FramingArg,
     /// Multicast TTL (1: the link only).
@@ -393,12 +413,16 @@ struct PublishArgs {
     /// Print the resolved layout and message 0 (hex and JSON); send nothing.
     #[arg(long)]
     dry_run: bool,
+    #[command(flatten)]
+    conditions: EndpointConditionsArgs,
 }
 
 #[derive(Debug, Args)]
 struct SubscribeArgs {
     /// Where to listen: opc.udp://ADDR:PORT (a local address, 0.0.0.0, or a multicast group)
-    /// or opc.eth://MAC (the destination MAC of the frames).
+    /// or opc.eth://MAC (the destination MAC of the frames; Ethernet II 0xB62C and IEEE 802.3
+    /// length-field frames, with LLC/SNAP or bare UADP as open62541 v1.4 sends, are all
+    /// accepted).
     #[arg(long, value_name = "URL", default_value = "opc.udp://224.0.0.22:4840")]
     target: Target,
     /// Interface to listen on; required for multicast and opc.eth.
@@ -445,6 +469,88 @@ struct SubscribeArgs {
     /// A uadpbench publisher's send log: latency joined on the sequence number.
     #[arg(long, value_name = "FILE")]
     send_log: Option<PathBuf>,
+    #[command(flatten)]
+    conditions: EndpointConditionsArgs,
+}
+
+/// Conditions of `publish`/`subscribe`: one timed thread.
+#[derive(Debug, Args, Clone)]
+struct EndpointConditionsArgs {
+    /// Pin the publishing/subscribing thread to this CPU (default: not pinned).
+    #[arg(long, value_name = "CPU")]
+    cpu: Option<usize>,
+    /// PM QoS CPU latency limit held while running, in µs (0, the default: idle CPUs only
+    /// poll, so a wake-up does not add tens of µs to the timing), or `off`.
+    #[arg(long, value_name = "US|off", default_value = "0")]
+    idle_latency_us: IdleLatency,
+}
+
+impl EndpointConditionsArgs {
+    /// Problems to refuse with exit status 2.
+    fn problems(&self) -> Vec<String> {
+        let Some(cpu) = self.cpu else {
+            return Vec::new();
+        };
+        match uadpbench::conditions::placement::usable_cpus() {
+            Ok(u) if u.contains(&cpu) => Vec::new(),
+            Ok(u) => vec![format!(
+                "--cpu {cpu}: offline or outside this process's CPU affinity mask; usable CPUs: {}",
+                uadpbench::conditions::placement::cpu_list(&u)
+            )],
+            Err(e) => vec![format!("--cpu {cpu}: {e}")],
+        }
+    }
+
+    /// Pins the calling thread and holds PM QoS; the guard releases it.
+    fn apply(&self) -> anyhow::Result<Option<uadpbench::conditions::PmQosGuard>> {
+        uadpbench_sender::sched::ThreadSched {
+            cpu: self.cpu,
+            fifo_priority: None,
+        }
+        .apply_to_current_thread()?;
+        let guard = self.idle_latency_us.hold()?;
+        eprintln!(
+            "conditions: {}; idle states: {}",
+            self.cpu
+                .map_or("thread not pinned".into(), |c| format!("pinned to CPU {c}")),
+            match self.idle_latency_us {
+                IdleLatency::Hold(us) => format!("PM QoS CPU latency limit {us} µs held"),
+                IdleLatency::Off => "not controlled".into(),
+            }
+        );
+        Ok(guard)
+    }
+}
+
+/// Controlled conditions of the timed part: CPU placement and idle states.
+#[derive(Debug, Args, Clone)]
+struct ConditionsArgs {
+    /// Where the two timed threads run: cross-cpu (sides A and B pinned to two distinct CPUs,
+    /// chosen deterministically and printed: the analogue of two hosts), same-cpu (both on one
+    /// CPU), or none (the scheduler decides; results then change from run to run).
+    #[arg(long, value_enum, default_value = "cross-cpu")]
+    placement: Placement,
+    /// Pin the thread in namespace A (initiator/publisher) to this CPU (overrides the
+    /// placement's choice; must be online and in this process's affinity mask).
+    #[arg(long, value_name = "CPU")]
+    cpu_a: Option<usize>,
+    /// Pin the thread in namespace B (reflector/subscriber) to this CPU.
+    #[arg(long, value_name = "CPU")]
+    cpu_b: Option<usize>,
+    /// PM QoS CPU latency limit held while the run is timed, in µs: 0 (default) lets idle CPUs
+    /// only poll, as cyclictest does; `off` leaves idle states alone (waking a halted CPU can
+    /// cost tens of µs per message on a VM).
+    #[arg(long, value_name = "US|off", default_value = "0")]
+    idle_latency_us: IdleLatency,
+}
+
+impl ConditionsArgs {
+    fn apply(&self, cfg: &mut RunConfig) {
+        cfg.placement = self.placement;
+        cfg.idle_latency = self.idle_latency_us;
+        cfg.sched_a.cpu = self.cpu_a;
+        cfg.sched_b.cpu = self.cpu_b;
+    }
 }
 
 #[derive(Debug, Args)]
@@ -485,6 +591,8 @@ struct OverheadArgs {
     /// Bootstrap resamples for the confidence intervals.
     #[arg(long, default_value_t = uadpbench::overhead::DEFAULT_RESAMPLES)]
     resamples: usize,
+    #[command(flatten)]
+    conditions: ConditionsArgs,
     /// Results directory (default: results/overhead-<UTC time>-<run id>).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -506,7 +614,7 @@ fn overhead_command(a: OverheadArgs) -> anyhow::Result<ExitCode> {
         (Mode::Flood, None) => Some(2.0),
         (_, d) => d,
     };
-    let cfg = OverheadConfig {
+    let mut cfg = OverheadConfig {
         run: RunConfig {
             path,
             encap,
@@ -524,6 +632,7 @@ fn overhead_command(a: OverheadArgs) -> anyhow::Result<ExitCode> {
         resamples: a.resamples,
         seed: DEFAULT_SEED,
     };
+    a.conditions.apply(&mut cfg.run);
     let problems = cfg.validate();
     if !problems.is_empty() {
         for p in &problems {
@@ -547,10 +656,10 @@ fn overhead_command(a: OverheadArgs) -> anyhow::Result<ExitCode> {
     let stop = stop_on_signal()?;
     let outcome = run_overhead(&cfg, &out, Arc::clone(&stop))?;
     for line in &outcome.report {
-        println!("{line}");
+        say!("{line}");
     }
     let d = outcome.dir.display();
-    println!("results: {d}/overhead.csv, {d}/overhead_cost.csv, meta.json and runs/*/ (columns in docs/csv-schema.md)");
+    say!("results: {d}/overhead.csv, {d}/overhead_cost.csv, meta.json and runs/*/ (columns in docs/csv-schema.md)");
     if outcome.interrupted {
         eprintln!("interrupted: the table covers the repetitions finished before the signal");
         return Ok(ExitCode::from(130));
@@ -578,7 +687,7 @@ fn publish_command(a: PublishArgs) -> anyhow::Result<ExitCode> {
     let layout = a.layout.resolve()?;
     if a.dry_run {
         for l in interop::publish::preview(&layout)? {
-            println!("{l}");
+            say!("{l}");
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -594,6 +703,7 @@ fn publish_command(a: PublishArgs) -> anyhow::Result<ExitCode> {
         framing: match a.eth_framing {
             FramingArg::EthernetIi => EthFraming::EthernetII,
             FramingArg::Ieee8023 => EthFraming::Ieee8023Snap,
+            FramingArg::Ieee8023Bare => EthFraming::Ieee8023Bare,
         },
         multicast: MulticastOptions {
             ttl: a.multicast_ttl,
@@ -601,19 +711,21 @@ fn publish_command(a: PublishArgs) -> anyhow::Result<ExitCode> {
         },
         send_log: a.send_log,
     };
-    let problems = cfg.problems();
+    let mut problems = cfg.problems();
+    problems.extend(a.conditions.problems());
     if !problems.is_empty() {
         for p in &problems {
             eprintln!("error: {p}");
         }
         return Ok(ExitCode::from(2));
     }
+    let _pm_qos = a.conditions.apply()?;
     let mut publisher = Publisher::open(cfg)?;
     let stop = stop_on_signal()?;
     eprintln!("{} (Ctrl-C stops)", publisher.describe());
     let report = publisher.run(&stop)?;
     for l in report.lines() {
-        println!("{l}");
+        say!("{l}");
     }
     Ok(if report.interrupted {
         ExitCode::from(130)
@@ -647,19 +759,21 @@ fn subscribe_command(a: SubscribeArgs) -> anyhow::Result<ExitCode> {
         send_time_field: a.send_time_field,
         send_log: a.send_log,
     };
-    let problems = cfg.problems();
+    let mut problems = cfg.problems();
+    problems.extend(a.conditions.problems());
     if !problems.is_empty() {
         for p in &problems {
             eprintln!("error: {p}");
         }
         return Ok(ExitCode::from(2));
     }
+    let _pm_qos = a.conditions.apply()?;
     let mut subscriber = Subscriber::open(cfg)?;
     let stop = stop_on_signal()?;
     eprintln!("{} (Ctrl-C stops)", subscriber.describe());
     let report = subscriber.run(&stop, &mut |_| {})?;
     for l in report.lines() {
-        println!("{l}");
+        say!("{l}");
     }
     Ok(if report.interrupted && bounded {
         ExitCode::from(130)
@@ -765,12 +879,14 @@ fn run_command(a: RunArgs) -> anyhow::Result<ExitCode> {
             so_timestamping: a.so_timestamping,
             ..PathOptions::default()
         },
+        placement: a.conditions.placement,
+        idle_latency: a.conditions.idle_latency_us,
         sched_a: ThreadSched {
-            cpu: a.cpu_a,
+            cpu: a.conditions.cpu_a,
             fifo_priority: a.fifo,
         },
         sched_b: ThreadSched {
-            cpu: a.cpu_b,
+            cpu: a.conditions.cpu_b,
             fifo_priority: a.fifo,
         },
         probes: a.probes.clone(),
@@ -800,8 +916,23 @@ fn run_command(a: RunArgs) -> anyhow::Result<ExitCode> {
             now.minute(),
             now.second()
         );
-        PathBuf::from("results").join(format!("{stamp}-{}", cfg.run_id()))
+        let base = PathBuf::from("results").join(format!("{stamp}-{}", cfg.run_id()));
+        // Two runs in the same second: the second gets its own directory.
+        (1..)
+            .map(|n| {
+                if n == 1 {
+                    base.clone()
+                } else {
+                    PathBuf::from(format!("{}-{n}", base.display()))
+                }
+            })
+            .find(|d| !d.exists())
+            .unwrap_or(base)
     });
+    if let Err(e) = uadpbench::results::prepare_run_dir(&out, a.force) {
+        eprintln!("error: {e}");
+        return Ok(ExitCode::from(2));
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let s = Arc::clone(&stop);
     // SIGINT/SIGTERM/SIGHUP end the measurement loops; the topology is then removed normally.
@@ -815,17 +946,17 @@ fn run_command(a: RunArgs) -> anyhow::Result<ExitCode> {
     );
     let outcome = run::run(&cfg, &out, Arc::clone(&stop))?;
     for line in &outcome.report {
-        println!("{line}");
+        say!("{line}");
     }
-    println!(
+    say!(
         "results: {}/ (summary.csv, samples.csv, meta.json; columns in docs/csv-schema.md)",
         outcome.dir.display()
     );
-    println!(
+    say!(
         "plot:    python3 scripts/plot_run.py {}",
         outcome.dir.display()
     );
-    if stop.load(Ordering::Relaxed) {
+    if outcome.interrupted {
         eprintln!("interrupted: the results cover the messages measured before the signal");
         return Ok(ExitCode::from(130));
     }
@@ -845,6 +976,10 @@ fn campaign_command(a: CampaignArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(e),
     };
     let planned = campaign.expand();
+    if !a.dry_run && !uadpbench::doctor::privileged() {
+        eprintln!("error: a campaign's runs create network namespaces and load BPF programs: run it as root (sudo), or with CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN, CAP_NET_RAW and CAP_SYS_ADMIN (uadpbench doctor checks)");
+        return Ok(ExitCode::from(2));
+    }
     eprintln!(
         "campaign {}: {} runs, about {:.0} s",
         campaign.name,
@@ -853,7 +988,7 @@ fn campaign_command(a: CampaignArgs) -> anyhow::Result<ExitCode> {
     );
     if a.dry_run {
         for r in &planned {
-            println!("{:4} {}", r.index, r.id());
+            say!("{:4} {}", r.index, r.id());
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -896,13 +1031,16 @@ fn campaign_command(a: CampaignArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .filter(|r| r.status == "failed")
         .collect();
-    println!("{} of {} runs finished", ok, outcome.runs.len());
-    println!(
+    say!("{} of {} runs finished", ok, outcome.runs.len());
+    say!(
         "{:<58} {:>8} {:>8} {:>6}",
-        "run", "sent", "received", "lost"
+        "run",
+        "sent",
+        "received",
+        "lost"
     );
     for r in outcome.runs.iter().filter(|r| r.status == "ok") {
-        println!(
+        say!(
             "{:<58} {:>8} {:>8} {:>6}",
             r.run_id,
             r.sent.unwrap_or(0),
@@ -911,7 +1049,10 @@ fn campaign_command(a: CampaignArgs) -> anyhow::Result<ExitCode> {
         );
     }
     for r in &failed {
-        println!("FAILED {}: {}", r.run_id, r.error);
+        say!("FAILED {}: {}", r.run_id, r.error);
+    }
+    for line in uadpbench::conditions::consistency::consistency_lines(&outcome.dir)? {
+        say!("{line}");
     }
     let d = outcome.dir.display();
     let overhead = if outcome.dir.join("overhead.csv").is_file() {
@@ -919,10 +1060,10 @@ fn campaign_command(a: CampaignArgs) -> anyhow::Result<ExitCode> {
     } else {
         ""
     };
-    println!("results: {d}/ (runs.csv, summary.csv, samples.csv{overhead}, meta.json, runs/*; columns in docs/csv-schema.md)");
-    println!("plot:    uadpbench report {d}   (comparison table + SVG plots in {d}/plots)");
+    say!("results: {d}/ (runs.csv, summary.csv, samples.csv{overhead}, meta.json, runs/*; columns in docs/csv-schema.md)");
+    say!("plot:    uadpbench report {d}   (comparison table + SVG plots in {d}/plots)");
     if let Some((file, n)) = &outcome.trace {
-        println!(
+        say!(
             "trace:   {} ({n} runs, one process group each; open it at https://ui.perfetto.dev → \"Open trace file\")",
             file.display()
         );
@@ -942,17 +1083,20 @@ fn report_command(a: ReportArgs) -> anyhow::Result<ExitCode> {
     let data = uadpbench::report::load(&a.dir)?;
     if !data.is_empty() {
         for line in uadpbench::report::table(&data) {
-            println!("{line}");
+            say!("{line}");
         }
     }
     for line in uadpbench::report::overhead_table(&a.dir)? {
-        println!("{line}");
+        say!("{line}");
+    }
+    for line in uadpbench::conditions::consistency::consistency_lines(&a.dir)? {
+        say!("{line}");
     }
     if !a.no_plots {
         let files = uadpbench::report::plots(&a.dir, &data)?;
-        println!("plots ({}): {}/plots/", files.len(), a.dir.display());
+        say!("plots ({}): {}/plots/", files.len(), a.dir.display());
         for f in files {
-            println!("  {}", f.display());
+            say!("  {}", f.display());
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -967,7 +1111,7 @@ fn probes_list(path: Option<String>) -> anyhow::Result<ExitCode> {
         None => ProbePath::ALL.to_vec(),
     };
     for p in paths {
-        println!("path {p}:");
+        say!("path {p}:");
         for l in plan(p, &Selection::All) {
             let when = l
                 .only_when
@@ -981,7 +1125,7 @@ fn probes_list(path: Option<String>) -> anyhow::Result<ExitCode> {
             } else {
                 l.outcome.to_string()
             };
-            println!(
+            say!(
                 "  {:>2} {:<24} {:<8} {outcome}{when}",
                 l.layer_index,
                 l.name,
@@ -1000,10 +1144,10 @@ fn cleanup_command(a: CleanupArgs) -> anyhow::Result<ExitCode> {
     };
     let removed = uadpbench_topology::remove_leftovers(scope)?;
     if removed.is_empty() {
-        println!("nothing to clean up");
+        say!("nothing to clean up");
     }
     for r in &removed {
-        println!("removed {:?} {}", r.kind, r.name);
+        say!("removed {:?} {}", r.kind, r.name);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -1018,7 +1162,12 @@ fn main() -> ExitCode {
         Command::Doctor => {
             let (lines, fatal) = uadpbench::doctor::report(&uadpbench::doctor::run_checks());
             for l in lines {
-                println!("{l}");
+                say!("{l}");
+            }
+            say!("\nlatency conditions (what makes the same command give different numbers):");
+            let (lines, _) = uadpbench::doctor::report(&uadpbench::doctor::latency_checks());
+            for l in lines {
+                say!("{l}");
             }
             Ok(if fatal {
                 ExitCode::from(1)
@@ -1034,6 +1183,15 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // stdout closed by the reader (`| head`): not an error of ours.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)

@@ -1158,7 +1158,7 @@ pub fn run_overhead(
                 repetition: rep,
                 dir,
                 summary: outcome.summary,
-                interrupted: stop.load(Ordering::Relaxed),
+                interrupted: outcome.interrupted,
                 bpftrace_pid,
                 bpftrace_events,
             });

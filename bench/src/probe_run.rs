@@ -36,6 +36,11 @@ pub fn start(cfg: &RunConfig, topo: &Topology) -> anyhow::Result<Option<ProbeSes
     };
     let mut pc = ProbeConfig::new(path);
     pc.selection = selection;
+    let (slots, warning) = slots_for(cfg);
+    pc.slots = slots;
+    if let Some(w) = warning {
+        eprintln!("warning: {w}");
+    }
     pc.netns = vec![
         topo.a().netns_path().to_owned(),
         topo.b().netns_path().to_owned(),
@@ -190,6 +195,37 @@ pub struct ProbeOutcome {
     pub clock: Option<crate::clock_check::ClockCheck>,
 }
 
+/// Most packet slots of the stamp map (151 MB of stamps at 1 152 bytes per slot).
+pub const MAX_PROBE_SLOTS: u32 = 1 << 17;
+
+/// Packet slots for a run: enough for every message of a ping-pong or cyclic run (warm-up
+/// included), so that no stamp is overwritten before the run ends, up to [`MAX_PROBE_SLOTS`].
+/// Beyond that the stamps of older packets are overwritten (counted in probe_layers.csv), which
+/// the returned warning says before the run.
+pub fn slots_for(cfg: &RunConfig) -> (u32, Option<String>) {
+    use uadpbench_probes::PROBE_DEFAULT_SLOTS;
+    if cfg.mode == crate::run::Mode::Flood {
+        return (PROBE_DEFAULT_SLOTS, Some(format!(
+            "flood runs keep probe stamps of the last {PROBE_DEFAULT_SLOTS} packet ids only: layer coverage (probe_layers.csv) will be low"
+        )));
+    }
+    let total = cfg.measured_count().saturating_add(cfg.warmup);
+    let want = total
+        .max(PROBE_DEFAULT_SLOTS as u64)
+        .checked_next_power_of_two()
+        .unwrap_or(u64::MAX);
+    if want > MAX_PROBE_SLOTS as u64 {
+        return (
+            MAX_PROBE_SLOTS,
+            Some(format!(
+                "{total} messages with probes: the probes keep stamps of {MAX_PROBE_SLOTS} packet ids, so only about the last {MAX_PROBE_SLOTS} packets are stamped (coverage in probe_layers.csv); use --count ≤ {} for full coverage",
+                MAX_PROBE_SLOTS as u64 - cfg.warmup.min(MAX_PROBE_SLOTS as u64)
+            )),
+        );
+    }
+    (want as u32, None)
+}
+
 /// Finishes the session and writes the probe files into `out_dir`.
 pub fn finish(
     session: ProbeSession,
@@ -321,10 +357,41 @@ pub fn finish(
         }
     };
     let mut segments = Vec::new();
-    let mut lines = vec![format!(
-        "  per-layer segments (p50 µs, in crossing order; {complete} of {} packets stamped at every point):",
-        received.len()
-    )];
+    // Layers that stamped but too few packets to be in the chain: say so, with the same
+    // coverage as probe_layers.csv, rather than claim completeness over the rest.
+    let mut left_out: Vec<String> = coverage
+        .iter()
+        .filter(|(_, &n)| n < threshold.max(1))
+        .map(|(&(li, c), &n)| {
+            format!(
+                "{} (crossing {c}) {:.1} %",
+                name_of.get(&li).copied().unwrap_or("unknown"),
+                100.0 * n as f64 / received.len().max(1) as f64
+            )
+        })
+        .collect();
+    left_out.sort();
+    let layer_points = chain
+        .iter()
+        .filter(|p| matches!(p, Point::Layer { .. }))
+        .count();
+    let mut lines = vec![if layer_points == 0 {
+        format!(
+            "  per-layer segments: no layer stamped ≥ 99 % of the {} received packets, so there is no layer breakdown",
+            received.len()
+        )
+    } else {
+        format!(
+            "  per-layer segments (p50 µs, in crossing order; {complete} of {} packets stamped at all {layer_points} layer points of the chain):",
+            received.len()
+        )
+    }];
+    if !left_out.is_empty() {
+        lines.push(format!(
+            "  layers left out of the chain (stamped < 99 % of the packets; see probe_layers.csv): {}",
+            left_out.join(", ")
+        ));
+    }
     // Segments over the packets that stamped every point, so that for each of them (and for
     // the means) the segments add up exactly to the end-to-end latency.
     let complete_packets: Vec<&BTreeMap<Point, u64>> = received

@@ -9,12 +9,25 @@ use anyhow::Context;
 use serde::Serialize;
 
 /// Writes `path` atomically: `write` fills `path.tmp`, which is flushed, synced and renamed.
+/// On any error (a full disk, say) the partial `path.tmp` is removed.
 pub fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<File>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let tmp = tmp_name(path);
-    let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    let r = write_tmp_then_rename(path, &tmp, write);
+    if r.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    r
+}
+
+fn write_tmp_then_rename(
+    path: &Path,
+    tmp: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let file = File::create(tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
     let mut w = BufWriter::new(file);
     write(&mut w)?;
     w.flush()
@@ -24,8 +37,68 @@ pub fn write_atomically(
         .map_err(|e| anyhow::anyhow!("writing {}: {}", tmp.display(), e.error()))?;
     file.sync_all()
         .with_context(|| format!("syncing {}", tmp.display()))?;
-    fs::rename(&tmp, path)
+    fs::rename(tmp, path)
         .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    Ok(())
+}
+
+/// Files a run writes into its directory (besides `*.tmp` of an interrupted write).
+pub const RUN_FILES: &[&str] = &[
+    "summary.csv",
+    "samples.csv",
+    "meta.json",
+    "layers.csv",
+    "segments.csv",
+    "probe_cost.csv",
+    "probe_layers.csv",
+    "clock_check.csv",
+    "trace.json",
+];
+
+/// A `--out` directory that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum OutDirError {
+    #[error("--out {0} already holds results ({1}); choose another directory, or pass --force to replace them (uadpbench removes its own files there first)")]
+    NotEmpty(String, String),
+    #[error("--out {0} is not a directory")]
+    NotADirectory(String),
+    #[error("--out {0}: {1}")]
+    Io(String, std::io::Error),
+}
+
+/// Checks a run's `--out` before anything is set up: it must not exist, or be empty. With
+/// `force`, the files a run writes ([`RUN_FILES`] and `*.tmp`) are removed first so that no
+/// stale file of an earlier run stays beside the new ones; other files are left alone.
+pub fn prepare_run_dir(dir: &Path, force: bool) -> Result<(), OutDirError> {
+    let d = || dir.display().to_string();
+    if !dir.exists() {
+        return Ok(());
+    }
+    if !dir.is_dir() {
+        return Err(OutDirError::NotADirectory(d()));
+    }
+    let names: Vec<String> = fs::read_dir(dir)
+        .map_err(|e| OutDirError::Io(d(), e))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    if names.is_empty() {
+        return Ok(());
+    }
+    if !force {
+        let mut shown: Vec<&str> = names.iter().map(String::as_str).take(4).collect();
+        shown.sort_unstable();
+        let more = if names.len() > 4 { ", …" } else { "" };
+        return Err(OutDirError::NotEmpty(
+            d(),
+            format!("{}{more}", shown.join(", ")),
+        ));
+    }
+    for n in &names {
+        if RUN_FILES.contains(&n.as_str()) || n.ends_with(".tmp") {
+            fs::remove_file(dir.join(n)).map_err(|e| OutDirError::Io(d(), e))?;
+        }
+    }
     Ok(())
 }
 
@@ -61,7 +134,7 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
 }
 
 /// One row of summary.csv (long format: one metric statistic per row).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct SummaryRow {
     pub run_id: String,
     pub path: String,
@@ -72,6 +145,18 @@ pub struct SummaryRow {
     pub statistic: String,
     pub value: f64,
     pub unit: String,
+    /// `cross-cpu`, `same-cpu` or `none` (empty in files written before placements existed).
+    #[serde(default)]
+    pub placement: String,
+    /// CPU side A's timed thread was pinned to (empty: not pinned).
+    #[serde(default)]
+    pub cpu_a: Option<usize>,
+    /// CPU side B's timed thread was pinned to (empty: not pinned).
+    #[serde(default)]
+    pub cpu_b: Option<usize>,
+    /// `ok`, or what was not controlled: `multimodal`, `migrated`, `deep_idle` joined by `+`.
+    #[serde(default)]
+    pub quality: String,
 }
 
 /// One row of samples.csv: one message.
@@ -98,6 +183,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn out_dir_is_refused_unless_empty_or_forced() {
+        let dir = std::env::temp_dir().join(format!("uadpbench-outdir-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        prepare_run_dir(&dir, false).unwrap();
+        fs::create_dir_all(&dir).unwrap();
+        prepare_run_dir(&dir, false).unwrap();
+        fs::write(dir.join("summary.csv"), "x").unwrap();
+        fs::write(dir.join("layers.csv.tmp"), "x").unwrap();
+        fs::write(dir.join("notes.txt"), "mine").unwrap();
+        let e = prepare_run_dir(&dir, false).unwrap_err();
+        assert!(e.to_string().contains("--force"), "{e}");
+        prepare_run_dir(&dir, true).unwrap();
+        assert!(!dir.join("summary.csv").exists());
+        assert!(!dir.join("layers.csv.tmp").exists());
+        assert!(dir.join("notes.txt").exists(), "other files are the user's");
+        fs::write(dir.join("f"), "x").unwrap();
+        assert!(matches!(
+            prepare_run_dir(&dir.join("f"), false),
+            Err(OutDirError::NotADirectory(_))
+        ));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_tmp() {
+        let dir = std::env::temp_dir().join(format!("uadpbench-failwrite-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("x.csv");
+        let r = write_atomically(&path, |_| anyhow::bail!("disk full"));
+        assert!(r.is_err());
+        assert!(!tmp_name(&path).exists());
+        assert!(!path.exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn csv_is_written_whole_and_tmp_is_gone() {
         let dir =
             std::env::temp_dir().join(format!("uadpbench-results-test-{}", std::process::id()));
@@ -113,13 +234,24 @@ mod tests {
             statistic: "p50".into(),
             value: 1.5,
             unit: "ns".into(),
+            placement: "cross-cpu".into(),
+            cpu_a: Some(0),
+            cpu_b: Some(1),
+            quality: "ok".into(),
         };
-        write_csv(&path, &[row.clone(), row]).unwrap();
+        write_csv(&path, &[row.clone(), row.clone()]).unwrap();
         let text = fs::read_to_string(&path).unwrap();
-        assert!(
-            text.starts_with("run_id,path,encap,mode,payload_bytes,metric,statistic,value,unit\n")
-        );
+        assert!(text.starts_with(
+            "run_id,path,encap,mode,payload_bytes,metric,statistic,value,unit,placement,cpu_a,cpu_b,quality\n"
+        ));
         assert_eq!(text.lines().count(), 3);
+        // The same type reads it back.
+        let back: Vec<SummaryRow> = csv::Reader::from_path(&path)
+            .unwrap()
+            .deserialize()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(back, vec![row.clone(), row]);
         assert!(!tmp_name(&path).exists());
         fs::remove_dir_all(&dir).unwrap();
     }

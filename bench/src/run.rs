@@ -15,12 +15,18 @@ use uadpbench_sender::bench_message::{
 use uadpbench_sender::clock::monotonic_ns;
 use uadpbench_sender::codec::MessageCodec;
 use uadpbench_sender::loops::{
-    self, CpuTime, CyclicConfig, FloodConfig, PingPongConfig, RejectCounts, SubscribeConfig,
+    self, CpuTime, CyclicConfig, FloodConfig, PingPongConfig, RejectCounts, SchedDelta,
+    SubscribeConfig,
 };
 use uadpbench_sender::sched::ThreadSched;
 use uadpbench_sender::transport::{Encap, PathKind, Transport, TransportCounters};
 use uadpbench_topology::{Side, Topology, TopologyOptions};
 
+use crate::conditions::machine::deep_idle_entries;
+use crate::conditions::{
+    find_modes, quality_label, IdleCounters, IdleLatency, MachineConditions, Placement,
+    PlacementError, QualityFlag, ResolvedPlacement,
+};
 use crate::interop::layout::LayoutConfig;
 use crate::interop::layout_codec::LayoutCodec;
 use crate::meta::Environment;
@@ -52,6 +58,60 @@ impl Mode {
     }
 }
 
+/// Why an output file named on the command line cannot be written (checked before setup, so
+/// that a run is not measured for nothing).
+pub fn output_file_problem(flag: &str, f: &Path) -> Option<String> {
+    if f.is_dir() {
+        return Some(format!(
+            "{flag} {}: is a directory; give a file name",
+            f.display()
+        ));
+    }
+    // Missing directories are created (e.g. a file inside --out); the nearest existing one
+    // must be a directory.
+    let existing = f
+        .ancestors()
+        .skip(1)
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
+        .find(|p| p.exists())
+        .unwrap_or(Path::new("."));
+    if !existing.is_dir() {
+        return Some(format!(
+            "{flag} {}: {} is not a directory",
+            f.display(),
+            existing.display()
+        ));
+    }
+    None
+}
+
+/// Whether a stop signal cut the measurement short: not when it came after every planned
+/// message was sent (it then only stopped the program from lingering). Flood runs end by time,
+/// so any signal during them counts.
+pub fn cut_short(signalled: bool, mode: Mode, sent: u64, planned: u64) -> bool {
+    signalled && (mode == Mode::Flood || sent < planned)
+}
+
+/// Most messages (measured or warm-up) one run takes: samples are kept in memory.
+pub const MAX_MESSAGES: u64 = 20_000_000;
+/// Longest cyclic interval, µs.
+pub const MAX_INTERVAL_US: u64 = 10_000_000;
+/// Longest `--duration`, s.
+pub const MAX_DURATION_S: f64 = 86_400.0;
+/// Longest ping-pong reply timeout, ms.
+pub const MAX_TIMEOUT_MS: u64 = 60_000;
+/// Largest `--batch` (UIO_MAXIOV).
+pub const MAX_BATCH: usize = 1024;
+/// MTU range of the veth pair.
+pub const MIN_MTU: u64 = 68;
+pub const MAX_MTU: u64 = 65_535;
+
 /// Everything a run needs, validated by [`RunConfig::validate`] before anything is set up.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunConfig {
@@ -79,6 +139,10 @@ pub struct RunConfig {
     /// MTU of the veth pair.
     pub mtu: usize,
     pub path_options: PathOptions,
+    /// Where the two timed threads run; `sched_a.cpu`/`sched_b.cpu` override its choice.
+    pub placement: Placement,
+    /// PM QoS CPU latency limit held while the run is timed (default 0: polling idle only).
+    pub idle_latency: IdleLatency,
     /// Scheduling of the thread in namespace A (initiator / publisher).
     pub sched_a: ThreadSched,
     /// Scheduling of the thread in namespace B (reflector / subscriber).
@@ -118,6 +182,8 @@ impl Default for RunConfig {
             timeout_ms: 200,
             mtu: 1500,
             path_options: PathOptions::default(),
+            placement: Placement::default(),
+            idle_latency: IdleLatency::default(),
             sched_a: ThreadSched::default(),
             sched_b: ThreadSched::default(),
             probes: "none".into(),
@@ -192,9 +258,21 @@ impl RunConfig {
         }
     }
 
+    /// The placement with the CPUs it uses on this machine (`--cpu-a/--cpu-b` override).
+    pub fn resolve_placement(&self) -> Result<ResolvedPlacement, PlacementError> {
+        crate::conditions::placement::resolve_here(
+            self.placement,
+            self.sched_a.cpu,
+            self.sched_b.cpu,
+        )
+    }
+
     /// Every problem with the configuration, one message each (empty: valid).
     pub fn validate(&self) -> Vec<String> {
         let mut problems = Vec::new();
+        if let Err(e) = self.resolve_placement() {
+            problems.push(format!("--placement {}: {e}", self.placement));
+        }
         if let Err(e) = self.probe_selection() {
             problems.push(format!("--probes {:?}: {e}", self.probes));
         }
@@ -245,7 +323,7 @@ impl RunConfig {
         }
         match self.mode {
             Mode::Flood => {
-                if self.duration_s.is_none_or(|d| d <= 0.0) {
+                if self.duration_s.is_none() {
                     problems.push("flood mode needs --duration SECS (> 0)".into());
                 }
             }
@@ -257,21 +335,15 @@ impl RunConfig {
         }
         if self.mode == Mode::Cyclic {
             let res_ns = uadpbench_sender::clock::monotonic_resolution_ns();
-            if self.interval_us == 0 || self.interval_us * 1000 < res_ns.max(1) * 10 {
+            if self.interval_us.saturating_mul(1000) < res_ns.max(1).saturating_mul(10) {
                 problems.push(format!(
                     "--interval-us {} is below what CLOCK_MONOTONIC (resolution {res_ns} ns) can schedule",
                     self.interval_us
                 ));
             }
         }
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        for (side, s) in [("A", &self.sched_a), ("B", &self.sched_b)] {
-            if let Some(cpu) = s.cpu.filter(|c| *c >= cpus) {
-                problems.push(format!(
-                    "CPU {cpu} for side {side} does not exist: this machine has CPUs 0..{}",
-                    cpus - 1
-                ));
-            }
+        for s in [&self.sched_a, &self.sched_b] {
+            // CPUs are checked by the placement (online, in the affinity mask).
             if let Some(p) = s.fifo_priority.filter(|p| !(1..=99).contains(p)) {
                 problems.push(format!("SCHED_FIFO priority {p} is outside 1..=99"));
             }
@@ -297,10 +369,96 @@ impl RunConfig {
                 o.xdp_ring_size
             ));
         }
-        if self.timeout_ms == 0 {
-            problems.push("--timeout-ms must be > 0".into());
+        problems.extend(self.bound_problems());
+        for (flag, file) in [
+            ("--pcap", self.pcap.as_deref()),
+            ("--trace", self.trace.as_ref().map(|t| t.file.as_path())),
+        ] {
+            if let Some(f) = file {
+                problems.extend(output_file_problem(flag, f));
+            }
         }
+        // One message per problem (both sides share --fifo, for one).
+        let mut seen = std::collections::HashSet::new();
+        problems.retain(|p| seen.insert(p.clone()));
         problems
+    }
+
+    /// Numeric options outside what the code can represent or what makes sense: a value that
+    /// wraps or is truncated would give a valid-looking wrong result (limits: docs/safety.md).
+    fn bound_problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        let mut range = |flag: &str, v: u64, lo: u64, hi: u64, why: &str| {
+            if !(lo..=hi).contains(&v) {
+                p.push(format!("{flag} {v} is outside {lo}..={hi}{why}"));
+            }
+        };
+        range(
+            "--count",
+            self.count,
+            0, // 0: "nothing to measure" says it
+            MAX_MESSAGES,
+            " (every measured message keeps a sample in memory, ~200 bytes each: split longer measurements into repetitions of a campaign)",
+        );
+        range("--warmup", self.warmup, 0, MAX_MESSAGES, "");
+        range(
+            "--interval-us",
+            self.interval_us,
+            1,
+            MAX_INTERVAL_US,
+            " (10 s)",
+        );
+        range(
+            "--spin-us",
+            self.spin_us,
+            0,
+            self.interval_us.clamp(1, MAX_INTERVAL_US),
+            " (at most the interval)",
+        );
+        range(
+            "--timeout-ms",
+            self.timeout_ms,
+            1,
+            MAX_TIMEOUT_MS,
+            " (one minute)",
+        );
+        range(
+            "--mtu",
+            self.mtu as u64,
+            MIN_MTU,
+            MAX_MTU,
+            " (what a veth accepts)",
+        );
+        let o = &self.path_options;
+        range(
+            "--batch",
+            o.batch as u64,
+            1,
+            MAX_BATCH as u64,
+            " (sendmmsg/recvmmsg take at most 1024 messages)",
+        );
+        range(
+            "--busy-poll-us",
+            o.busy_poll_us as u64,
+            0,
+            1_000_000,
+            " (one second)",
+        );
+        range("--xdp-ring-size", o.xdp_ring_size as u64, 64, 1 << 16, "");
+        if let Some(d) = self.duration_s {
+            if !d.is_finite() || d <= 0.0 || d > MAX_DURATION_S {
+                p.push(format!(
+                    "--duration {d} is outside (0, {MAX_DURATION_S}] seconds (one day)"
+                ));
+            } else if self.mode == Mode::Cyclic && self.measured_count() > MAX_MESSAGES {
+                p.push(format!(
+                    "--duration {d} at --interval-us {} is {} messages, more than {MAX_MESSAGES} (every measured message keeps a sample in memory)",
+                    self.interval_us,
+                    self.measured_count()
+                ));
+            }
+        }
+        p
     }
 
     /// The run id: path, encapsulation, mode and size.
@@ -342,6 +500,9 @@ pub struct RunOutcome {
     pub run_id: String,
     pub dir: PathBuf,
     pub summary: Vec<SummaryRow>,
+    /// A signal stopped the measurement before it was complete (a signal after the last
+    /// message does not count).
+    pub interrupted: bool,
     /// Human-readable lines for the terminal.
     pub report: Vec<String>,
 }
@@ -364,6 +525,9 @@ struct Rows<'a> {
     cfg: &'a RunConfig,
     run_id: &'a str,
     rows: Vec<SummaryRow>,
+    placement: ResolvedPlacement,
+    /// What the scheduler did to each timed thread (role, delta).
+    sched: Vec<(String, SchedDelta)>,
 }
 
 impl Rows<'_> {
@@ -378,6 +542,10 @@ impl Rows<'_> {
             statistic: statistic.to_owned(),
             value,
             unit: unit.to_owned(),
+            placement: self.placement.placement.name().to_owned(),
+            cpu_a: self.placement.cpu_a,
+            cpu_b: self.placement.cpu_b,
+            quality: String::new(),
         });
     }
 
@@ -414,6 +582,23 @@ impl Rows<'_> {
     }
 
     fn cpu(&mut self, role: &str, cpu: CpuTime, messages: u64) {
+        let s = cpu.sched;
+        if let Some(m) = s.migrations {
+            self.push(&format!("sched_{role}"), "migrations", m as f64, "events");
+        }
+        self.push(
+            &format!("sched_{role}"),
+            "involuntary_switches",
+            s.involuntary_switches as f64,
+            "events",
+        );
+        self.push(
+            &format!("sched_{role}"),
+            "voluntary_switches",
+            s.voluntary_switches as f64,
+            "events",
+        );
+        self.sched.push((role.to_owned(), s));
         let per = |d: Duration| {
             if messages == 0 {
                 0.0
@@ -489,6 +674,17 @@ fn accounting_line(a: &Accounting) -> String {
 
 /// Runs one measurement and writes its files into `out_dir` (created if needed).
 pub fn run(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Result<RunOutcome> {
+    let created = !out_dir.exists();
+    let r = run_in(cfg, out_dir, stop);
+    if r.is_err() && created {
+        // A run that failed before writing anything (not root, no such kernel feature, too
+        // many open files) leaves no empty directory behind; `remove_dir` keeps a non-empty one.
+        let _ = std::fs::remove_dir(out_dir);
+    }
+    r
+}
+
+fn run_in(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Result<RunOutcome> {
     let problems = cfg.validate();
     if !problems.is_empty() {
         bail!(
@@ -496,10 +692,28 @@ pub fn run(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Re
             problems.join("\n  - ")
         );
     }
+    let placement = cfg.resolve_placement()?;
+    let mut pinned = cfg.clone();
+    pinned.sched_a.cpu = placement.cpu_a;
+    pinned.sched_b.cpu = placement.cpu_b;
+    let cfg = &pinned;
+    let machine = MachineConditions::read();
     let codec = cfg.codec()?;
     let codec = codec.as_ref();
     std::fs::create_dir_all(out_dir)
         .with_context(|| format!("cannot create the results directory {}", out_dir.display()))?;
+    for f in [
+        cfg.pcap.as_deref(),
+        cfg.trace.as_ref().map(|t| t.file.as_path()),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if let Some(parent) = f.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create the directory of {}", f.display()))?;
+        }
+    }
     let env = Environment::current();
     let started = time::OffsetDateTime::now_utc();
 
@@ -521,6 +735,8 @@ pub fn run(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Re
         cfg,
         run_id: &run_id,
         rows: Vec::new(),
+        placement,
+        sched: Vec::new(),
     };
     let mut samples = Vec::new();
     let mut report = vec![format!(
@@ -537,6 +753,27 @@ pub fn run(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Re
         );
         report.push(format!("  timing: {}", cfg.timing_source()));
     }
+
+    report.push(format!("  {}", placement.describe()));
+    let timed_cpus = match placement.pinned_cpus() {
+        p if p.is_empty() => crate::conditions::placement::usable_cpus().unwrap_or_default(),
+        p => p,
+    };
+    report.push(match cfg.idle_latency {
+        IdleLatency::Hold(us) => format!(
+            "  idle states: PM QoS CPU latency limit {us} µs held while timed (cpuidle driver {})",
+            machine.cpuidle_driver.as_deref().unwrap_or("none")
+        ),
+        IdleLatency::Off => format!(
+            "  idle states: not controlled (--idle-latency-us off; cpuidle driver {})",
+            machine.cpuidle_driver.as_deref().unwrap_or("none")
+        ),
+    });
+    let pm_qos = cfg
+        .idle_latency
+        .hold()
+        .context("holding the PM QoS CPU latency limit (/dev/cpu_dma_latency)")?;
+    let idle_before = IdleCounters::read(&timed_cpus);
 
     let mut kernel_stamps = KernelStamps::default();
     let measured = match cfg.mode {
@@ -564,6 +801,21 @@ pub fn run(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Re
         ),
         Mode::Flood => run_flood(cfg, &topo, codec, &stop, &mut rows, &mut report),
     };
+    let idle_during = idle_before.delta(&IdleCounters::read(&timed_cpus));
+    drop(pm_qos);
+    // Interrupted = the signal cut the measurement short, not one that came after the loops
+    // had sent every message (flood runs end by time: any signal during them counts).
+    let sent = rows
+        .rows
+        .iter()
+        .find(|r| r.metric == "messages" && r.statistic == "sent")
+        .map_or(0, |r| r.value as u64);
+    let interrupted = cut_short(
+        stop.load(Ordering::Relaxed),
+        cfg.mode,
+        sent,
+        cfg.measured_count(),
+    );
     let capture_stats = match (capture, measured) {
         (Some(c), Ok(())) => Some(c.finish()?),
         (Some(c), Err(e)) => {
@@ -644,6 +896,91 @@ pub fn run(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Re
         Err(_) => bail!("internal error: a measurement thread still holds the topology"),
     }
 
+    // What could not be controlled.
+    let main_latencies: Vec<u64> = samples
+        .iter()
+        .filter_map(|s| s.rtt_ns.or(s.one_way_ns))
+        .collect();
+    let modes = find_modes(&main_latencies);
+    let mut flags = Vec::new();
+    if modes.is_some() {
+        flags.push(QualityFlag::Multimodal);
+    }
+    let migrated: Vec<&(String, SchedDelta)> = rows
+        .sched
+        .iter()
+        .filter(|(_, s)| {
+            s.migrations.is_some_and(|m| m > 0)
+                || (s.first_cpu.is_some() && s.first_cpu != s.last_cpu)
+        })
+        .collect();
+    if !migrated.is_empty() {
+        flags.push(QualityFlag::Migrated);
+    }
+    let deep_idle = deep_idle_entries(&idle_during);
+    if deep_idle > 0 {
+        flags.push(QualityFlag::DeepIdle);
+    }
+    let quality = quality_label(&flags);
+    for r in &mut rows.rows {
+        r.quality = quality.clone();
+    }
+    if let Some(m) = &modes {
+        report.push(format!(
+            "  WARNING: two separated modes around {} and {} µs ({:.0} % in the upper one): the result mixes two conditions{}",
+            fmt_us(m.low_ns),
+            fmt_us(m.high_ns),
+            m.high_fraction * 100.0,
+            if placement.placement == Placement::None {
+                " — the threads were not pinned (--placement none)"
+            } else {
+                ""
+            }
+        ));
+    }
+    for (role, s) in &migrated {
+        report.push(format!(
+            "  WARNING: the {role} thread migrated between CPUs {} time(s) during the run (CPU {} → {}): pin it with --placement",
+            s.migrations.unwrap_or(1),
+            s.first_cpu.map_or("?".into(), |c| c.to_string()),
+            s.last_cpu.map_or("?".into(), |c| c.to_string()),
+        ));
+    }
+    if deep_idle > 0 {
+        report.push(format!(
+            "  WARNING: the timed CPUs entered idle states deeper than polling {deep_idle} time(s) ({}): waking them adds latency; keep the default --idle-latency-us 0",
+            idle_during
+                .iter()
+                .filter(|d| !d.polling && d.entries > 0)
+                .map(|d| format!("CPU {} {} ×{}", d.cpu, d.state, d.entries))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    report.push(format!("  quality: {quality}"));
+    let conditions_meta = serde_json::json!({
+        "placement": placement,
+        "idle_latency_us": cfg.idle_latency.to_string(),
+        "pm_qos": match cfg.idle_latency {
+            IdleLatency::Hold(us) => format!("/dev/cpu_dma_latency held at {us} µs from before the timed threads started until they ended"),
+            IdleLatency::Off => "not held".into(),
+        },
+        "timed_cpus": timed_cpus,
+        "idle_during_run": idle_during,
+        "threads": rows.sched.iter().map(|(role, s)| serde_json::json!({
+            "role": role,
+            "migrations": s.migrations,
+            "involuntary_switches": s.involuntary_switches,
+            "voluntary_switches": s.voluntary_switches,
+            "first_cpu": s.first_cpu,
+            "last_cpu": s.last_cpu,
+            "window": "the timed loop, warm-up included",
+        })).collect::<Vec<_>>(),
+        "machine": machine,
+        "quality": quality,
+        "modes": modes,
+    });
+
     results::write_csv(&out_dir.join("summary.csv"), &rows.rows)?;
     if !samples.is_empty() {
         results::write_csv(&out_dir.join("samples.csv"), &samples)?;
@@ -655,7 +992,8 @@ pub fn run(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Re
         "config": cfg,
         "environment": env,
         "topology": topology_meta,
-        "interrupted": stop.load(Ordering::Relaxed),
+        "conditions": conditions_meta,
+        "interrupted": interrupted,
         "message_layout": match &cfg.layout {
             None => "UADP-Periodic-Fixed (Part 14 A.2.1), RawData fields: UInt64 send time (CLOCK_MONOTONIC ns), UInt64 packet id, ByteString filler".to_owned(),
             Some(l) => l.resolve().map(|l| l.describe().join("; ")).unwrap_or_default(),
@@ -680,6 +1018,7 @@ pub fn run(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Re
         dir: out_dir.to_owned(),
         summary,
         report,
+        interrupted,
     })
 }
 
@@ -1076,4 +1415,147 @@ fn run_flood(
         (sub.cpu.user + sub.cpu.system).as_nanos() as f64 / sub.seq.received.max(1) as f64,
     ));
     Ok(())
+}
+
+#[cfg(test)]
+mod bound_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Extreme and ordinary values of a u64 option.
+    fn u64_values() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            Just(0u64),
+            Just(1),
+            Just(u64::MAX),
+            Just(u64::MAX / 1000 + 1),
+            Just(u32::MAX as u64 + 1),
+            Just(MAX_MESSAGES),
+            Just(MAX_MESSAGES + 1),
+            0u64..100_000,
+            any::<u64>(),
+        ]
+    }
+
+    fn f64_values() -> impl Strategy<Value = Option<f64>> {
+        prop_oneof![
+            Just(None),
+            Just(Some(f64::NAN)),
+            Just(Some(f64::INFINITY)),
+            Just(Some(-1.0)),
+            Just(Some(0.0)),
+            Just(Some(1e300)),
+            Just(Some(1e-12)),
+            (0.0f64..100.0).prop_map(Some),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+        /// Whatever the numbers, a configuration that validates can be run without overflow,
+        /// truncation or a panic: its sizes fit in memory limits and its times in `Duration`.
+        #[test]
+        fn validated_numbers_are_representable(
+            count in u64_values(),
+            warmup in u64_values(),
+            interval_us in u64_values(),
+            spin_us in u64_values(),
+            timeout_ms in u64_values(),
+            mtu in u64_values(),
+            batch in u64_values(),
+            duration_s in f64_values(),
+            mode in prop_oneof![Just(Mode::Pingpong), Just(Mode::Cyclic), Just(Mode::Flood)],
+        ) {
+            let cfg = RunConfig {
+                count,
+                warmup,
+                interval_us,
+                spin_us,
+                timeout_ms,
+                mtu: mtu as usize,
+                duration_s,
+                mode,
+                placement: Placement::None,
+                path_options: PathOptions { batch: batch as usize, ..PathOptions::default() },
+                ..RunConfig::default()
+            };
+            if cfg.validate().is_empty() {
+                prop_assert!(cfg.count + cfg.warmup <= 2 * MAX_MESSAGES);
+                prop_assert!(cfg.measured_count() <= MAX_MESSAGES);
+                prop_assert!(cfg.measured_count() > 0 || mode == Mode::Flood);
+                prop_assert!(cfg.interval_us.checked_mul(1000).is_some());
+                prop_assert!(cfg.interval_us >= 1);
+                prop_assert!(cfg.spin_us <= cfg.interval_us);
+                prop_assert!((1..=MAX_TIMEOUT_MS).contains(&cfg.timeout_ms));
+                prop_assert!((MIN_MTU..=MAX_MTU).contains(&(cfg.mtu as u64)));
+                prop_assert!((1..=MAX_BATCH).contains(&cfg.path_options.batch));
+                if let Some(d) = cfg.duration_s {
+                    prop_assert!(Duration::try_from_secs_f64(d).is_ok());
+                }
+                if mode == Mode::Flood {
+                    prop_assert!(cfg.duration_s.is_some_and(|d| d > 0.0));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_signal_after_the_last_message_is_not_an_interruption() {
+        assert!(!cut_short(true, Mode::Pingpong, 1000, 1000));
+        assert!(!cut_short(true, Mode::Cyclic, 1000, 1000));
+        assert!(cut_short(true, Mode::Pingpong, 999, 1000));
+        assert!(!cut_short(false, Mode::Pingpong, 10, 1000));
+        assert!(cut_short(true, Mode::Flood, 10, 0));
+    }
+
+    #[test]
+    fn reported_wraps_are_refused() {
+        let wrap = RunConfig {
+            mode: Mode::Cyclic,
+            interval_us: u64::MAX,
+            placement: Placement::None,
+            ..RunConfig::default()
+        };
+        assert!(
+            wrap.validate().iter().any(|p| p.contains("--interval-us")),
+            "{:?}",
+            wrap.validate()
+        );
+        for count in [1_000_000_000_000u64, u64::MAX] {
+            let c = RunConfig {
+                count,
+                placement: Placement::None,
+                ..RunConfig::default()
+            };
+            assert!(c.validate().iter().any(|p| p.contains("--count")));
+        }
+        for d in [f64::NAN, 1e300, -1.0] {
+            let c = RunConfig {
+                mode: Mode::Flood,
+                duration_s: Some(d),
+                placement: Placement::None,
+                ..RunConfig::default()
+            };
+            assert!(
+                c.validate().iter().any(|p| p.contains("--duration")),
+                "{d}: {:?}",
+                c.validate()
+            );
+        }
+        let b = RunConfig {
+            path_options: PathOptions {
+                batch: 0,
+                ..PathOptions::default()
+            },
+            placement: Placement::None,
+            ..RunConfig::default()
+        };
+        assert!(b.validate().iter().any(|p| p.contains("--batch")));
+        let m = RunConfig {
+            mtu: 100_000,
+            placement: Placement::None,
+            ..RunConfig::default()
+        };
+        assert!(m.validate().iter().any(|p| p.contains("--mtu")));
+    }
 }

@@ -36,6 +36,7 @@ pub use session::{
     ProbeConfig, ProbeReport, ProbeSession, ProgramCheck, ProgramCost, SchedEvent,
     DEFAULT_SCHED_BUFFER_BYTES,
 };
+pub use uadpbench_common::PROBE_DEFAULT_SLOTS;
 
 /// The `probes-ebpf` object built by `build.rs` (empty when built with `AYA_BUILD_SKIP=1`).
 static PROBES_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/probes-ebpf"));

@@ -88,6 +88,50 @@ pub fn sleep_until(deadline_ns: u64, spin_ns: u64) {
     }
 }
 
+/// Scheduler counters of the calling thread, cumulative.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ThreadSchedCounts {
+    /// `se.nr_migrations` of `/proc/thread-self/sched` (None where the kernel does not show it).
+    pub migrations: Option<u64>,
+    /// Times the thread was switched out while runnable (preempted): `ru_nivcsw`.
+    pub involuntary_switches: u64,
+    /// Times the thread gave up the CPU to wait (blocking receive, sleep): `ru_nvcsw`.
+    pub voluntary_switches: u64,
+    /// The CPU the thread runs on now.
+    pub cpu: Option<u32>,
+}
+
+/// Reads [`ThreadSchedCounts`] of the calling thread (a few µs: call it outside timed loops).
+pub fn thread_sched_counts() -> ThreadSchedCounts {
+    let (nvcsw, nivcsw) =
+        match nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_THREAD) {
+            Ok(u) => (
+                u.voluntary_context_switches() as u64,
+                u.involuntary_context_switches() as u64,
+            ),
+            Err(_) => (0, 0),
+        };
+    let migrations = std::fs::read_to_string("/proc/thread-self/sched")
+        .ok()
+        .and_then(|s| parse_sched_field(&s, "se.nr_migrations"));
+    // SAFETY: no preconditions.
+    let cpu = unsafe { libc::sched_getcpu() };
+    ThreadSchedCounts {
+        migrations,
+        involuntary_switches: nivcsw,
+        voluntary_switches: nvcsw,
+        cpu: u32::try_from(cpu).ok(),
+    }
+}
+
+/// The value of `field` in a `/proc/<pid>/sched` text (`name   :   value`).
+pub fn parse_sched_field(text: &str, field: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        (k.trim() == field).then(|| v.trim().parse().ok())?
+    })
+}
+
 /// CPU time (user, system) consumed so far by the calling thread.
 pub fn thread_cpu_time() -> (Duration, Duration) {
     match nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_THREAD) {
@@ -104,6 +148,17 @@ pub fn thread_cpu_time() -> (Duration, Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sched_counts_parse_and_read() {
+        let text = "x (1, #threads: 1)\n---\nse.exec_start   :   12.5\nse.nr_migrations                             :                    3\nnr_switches  : 9\n";
+        assert_eq!(parse_sched_field(text, "se.nr_migrations"), Some(3));
+        assert_eq!(parse_sched_field(text, "nr_switches"), Some(9));
+        assert_eq!(parse_sched_field(text, "se.exec_start"), None);
+        assert_eq!(parse_sched_field(text, "missing"), None);
+        let c = thread_sched_counts();
+        assert!(c.cpu.is_some());
+    }
 
     #[test]
     fn monotonic_advances() {

@@ -5,7 +5,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::clock::{monotonic_ns, sleep_until, thread_cpu_time};
+use crate::clock::{
+    monotonic_ns, sleep_until, thread_cpu_time, thread_sched_counts, ThreadSchedCounts,
+};
 use crate::codec::MessageCodec;
 use crate::sequence::{Arrival, SeqStats, SeqTracker};
 use crate::transport::{Transport, TransportCounters, TransportError};
@@ -16,19 +18,52 @@ use crate::transport::{TxStamp, XdpStamps};
 pub struct CpuTime {
     pub user: Duration,
     pub system: Duration,
+    /// What the scheduler did to the timed thread during the loop (warm-up included).
+    pub sched: SchedDelta,
 }
 
-struct CpuMeter((Duration, Duration));
+/// Scheduler events of a timed thread between the start and the end of its loop.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SchedDelta {
+    /// Moves to another CPU (None where the kernel does not count them per thread).
+    pub migrations: Option<u64>,
+    /// Times it was preempted (switched out while runnable).
+    pub involuntary_switches: u64,
+    /// Times it blocked (waited for a message or a deadline).
+    pub voluntary_switches: u64,
+    /// CPU at the start and at the end of the loop.
+    pub first_cpu: Option<u32>,
+    pub last_cpu: Option<u32>,
+}
+
+struct CpuMeter((Duration, Duration), ThreadSchedCounts);
 
 impl CpuMeter {
     fn start() -> Self {
-        CpuMeter(thread_cpu_time())
+        let sched = thread_sched_counts();
+        CpuMeter(thread_cpu_time(), sched)
     }
     fn stop(self) -> CpuTime {
         let (u, s) = thread_cpu_time();
+        let end = thread_sched_counts();
+        let start = self.1;
         CpuTime {
             user: u.saturating_sub(self.0 .0),
             system: s.saturating_sub(self.0 .1),
+            sched: SchedDelta {
+                migrations: start
+                    .migrations
+                    .zip(end.migrations)
+                    .map(|(a, b)| b.saturating_sub(a)),
+                involuntary_switches: end
+                    .involuntary_switches
+                    .saturating_sub(start.involuntary_switches),
+                voluntary_switches: end
+                    .voluntary_switches
+                    .saturating_sub(start.voluntary_switches),
+                first_cpu: start.cpu,
+                last_cpu: end.cpu,
+            },
         }
     }
 }

@@ -378,3 +378,50 @@ fn leftovers_are_found_and_only_orphans_removed() {
     // And it still works.
     check_exchange(&exchange(&t, "after", 8, 32), "after", 32);
 }
+
+/// The interface guard goes by the namespace, not the name: a veth named like uadpbench's in a
+/// namespace uadpbench did not create is foreign; the same name inside a topology is its own.
+#[test]
+fn a_lookalike_veth_in_a_foreign_namespace_is_not_own() {
+    let t = Topology::create(TopologyOptions::default()).expect("topology");
+    let own = t.a().ifname().to_owned();
+    let in_topology = t
+        .spawn_in(Side::A, "guard", move || {
+            (
+                uadpbench_topology::is_own_link(&own),
+                uadpbench_topology::in_own_namespace(),
+            )
+        })
+        .expect("spawn")
+        .join()
+        .expect("join");
+    assert_eq!(in_topology, (true, true));
+    // The root namespace is not uadpbench's, whatever the name.
+    assert!(!uadpbench_topology::in_own_namespace());
+    assert!(!uadpbench_topology::is_own_link(t.a().ifname()));
+
+    // A foreign namespace holding a veth with an uadpbench-style name.
+    let ns = format!("ubforeign{}", std::process::id());
+    let lookalike = "ub000123400000a";
+    sh("ip", &["netns", "add", &ns]);
+    let result = std::panic::catch_unwind(|| {
+        sh(
+            "ip",
+            &[
+                "-n", &ns, "link", "add", lookalike, "type", "veth", "peer", "name", "ubpeer0",
+            ],
+        );
+        let path = std::path::PathBuf::from(NETNS_DIR).join(&ns);
+        uadpbench_topology::spawn_in(&path, "foreign", move || {
+            (
+                uadpbench_topology::is_own_link(lookalike),
+                uadpbench_topology::in_own_namespace(),
+            )
+        })
+        .expect("spawn in the foreign namespace")
+        .join()
+        .expect("join")
+    });
+    sh("ip", &["netns", "del", &ns]);
+    assert_eq!(result.expect("foreign check"), (false, false));
+}

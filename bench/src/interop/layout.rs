@@ -447,8 +447,9 @@ impl LayoutConfig {
 
     /// Reads a TOML file holding a `LayoutConfig` (the keys above).
     pub fn load(path: &std::path::Path) -> Result<Self, LayoutError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| LayoutError::Invalid(format!("cannot read {}: {e}", path.display())))?;
+        let text =
+            crate::input::read_text_bounded(path, crate::input::MAX_CONFIG_BYTES, "layout files")
+                .map_err(|e| LayoutError::Invalid(e.to_string()))?;
         toml::from_str(&text).map_err(|e| LayoutError::Invalid(format!("{}: {e}", path.display())))
     }
 

@@ -21,7 +21,7 @@ use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use pnet_datalink::{Channel, ChannelType, DataLinkReceiver, DataLinkSender, NetworkInterface};
-use uadpbench_sender::frame::{EthFraming, VlanTag, LLC_SNAP_UADP};
+use uadpbench_sender::frame::{EthFraming, VlanTag, LLC_SNAP_UADP, MAX_8023_LENGTH};
 
 /// Why a socket could not be opened or used; every message says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -435,9 +435,10 @@ pub const MIN_FRAME: usize = 60;
 pub fn max_eth_payload(framing: EthFraming, mtu: usize) -> usize {
     match framing {
         EthFraming::EthernetII => mtu,
-        EthFraming::Ieee8023Snap => mtu
-            .min(usize::from(uadpbench_sender::frame::MAX_8023_LENGTH))
-            .saturating_sub(LLC_SNAP_UADP.len()),
+        // The length field counts the LLC/SNAP header (if any) and the message: ≤ 1500.
+        EthFraming::Ieee8023Snap | EthFraming::Ieee8023Bare => mtu
+            .min(usize::from(MAX_8023_LENGTH))
+            .saturating_sub(framing.llc_len()),
     }
 }
 
@@ -460,11 +461,13 @@ pub fn build_eth_frame(
     }
     match framing {
         EthFraming::EthernetII => out.extend_from_slice(&uadp::UADP_ETHERTYPE.to_be_bytes()),
-        EthFraming::Ieee8023Snap => {
+        EthFraming::Ieee8023Snap | EthFraming::Ieee8023Bare => {
             // Callers keep `uadp` within `max_eth_payload`, so the length fits 1500.
-            let len = (LLC_SNAP_UADP.len() + uadp.len()) as u16;
+            let len = (framing.llc_len() + uadp.len()) as u16;
             out.extend_from_slice(&len.to_be_bytes());
-            out.extend_from_slice(&LLC_SNAP_UADP);
+            if framing == EthFraming::Ieee8023Snap {
+                out.extend_from_slice(&LLC_SNAP_UADP);
+            }
         }
     }
     out.extend_from_slice(uadp);
@@ -484,11 +487,11 @@ mod tests {
     use uadpbench_sender::frame::parse_raw_uadp;
 
     #[test]
-    fn frames_parse_back_in_both_framings() {
+    fn frames_parse_back_in_every_framing() {
         let dst = [1, 0, 0x5e, 0, 0, 0x16];
         let src = [2, 0x75, 0x62, 0, 0, 1];
         let mut buf = Vec::new();
-        for framing in [EthFraming::EthernetII, EthFraming::Ieee8023Snap] {
+        for framing in EthFraming::ALL {
             for vlan in [None, Some(VlanTag { id: 7, pcp: 5 })] {
                 build_eth_frame(&mut buf, dst, src, vlan, framing, &[0xf1, 1, 2]);
                 assert_eq!(buf.len(), MIN_FRAME);
@@ -498,13 +501,34 @@ mod tests {
                     (dst, src, vlan, framing)
                 );
                 match framing {
-                    EthFraming::Ieee8023Snap => assert_eq!(raw.uadp, &[0xf1, 1, 2]),
+                    EthFraming::Ieee8023Snap | EthFraming::Ieee8023Bare => {
+                        assert_eq!(raw.uadp, &[0xf1, 1, 2])
+                    }
                     EthFraming::EthernetII => assert_eq!(&raw.uadp[..3], &[0xf1, 1, 2]),
                 }
             }
         }
+        // Bare: the length field (3), then the message, no LLC header.
+        build_eth_frame(
+            &mut buf,
+            dst,
+            src,
+            None,
+            EthFraming::Ieee8023Bare,
+            &[0xf1, 1, 2],
+        );
+        assert_eq!(&buf[12..17], &[0x00, 0x03, 0xf1, 1, 2]);
+        assert_eq!(&buf[17..], &[0; MIN_FRAME - 17]);
+        // The largest bare message fills the 1500-byte length exactly.
+        let big = [0xf1; 1500];
+        build_eth_frame(&mut buf, dst, src, None, EthFraming::Ieee8023Bare, &big);
+        assert_eq!((buf.len(), &buf[12..14]), (1514, &[0x05, 0xdc][..]));
+        assert_eq!(parse_raw_uadp(&buf).unwrap().uadp.len(), 1500);
         assert_eq!(max_eth_payload(EthFraming::Ieee8023Snap, 1500), 1492);
         assert_eq!(max_eth_payload(EthFraming::Ieee8023Snap, 9000), 1492);
+        assert_eq!(max_eth_payload(EthFraming::Ieee8023Bare, 1500), 1500);
+        assert_eq!(max_eth_payload(EthFraming::Ieee8023Bare, 9000), 1500);
+        assert_eq!(max_eth_payload(EthFraming::Ieee8023Bare, 1280), 1280);
         assert_eq!(max_eth_payload(EthFraming::EthernetII, 9000), 9000);
         assert!(is_multicast_mac(&dst) && !is_multicast_mac(&src) && !is_multicast_mac(&[0xff; 6]));
     }

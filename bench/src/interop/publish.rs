@@ -41,7 +41,8 @@ pub struct PublishConfig {
     pub interval: Duration,
     /// Busy-wait this long before each deadline (more precise wake-ups, burns CPU).
     pub spin: Duration,
-    /// Raw Ethernet: Ethernet II (0xB62C) or IEEE 802.3 length field + LLC/SNAP.
+    /// Raw Ethernet: Ethernet II (0xB62C), or an IEEE 802.3 length field followed by LLC/SNAP
+    /// or (bare, as open62541 v1.4 sends) by the UADP message itself.
     pub framing: EthFraming,
     pub multicast: MulticastOptions,
     /// Where to write the send log (CSV).
@@ -278,10 +279,7 @@ impl Publisher {
                 " via {} ({}, {})",
                 sock.ifname,
                 uadpbench_topology::format_mac(&sock.mac),
-                match framing {
-                    EthFraming::EthernetII => "Ethernet II 0xB62C",
-                    EthFraming::Ieee8023Snap => "IEEE 802.3 + LLC/SNAP",
-                }
+                framing.describe()
             ),
         };
         format!(

@@ -28,7 +28,7 @@ use std::time::Duration;
 use serde::Serialize;
 use uadp::{BuiltinType, DecodeOptions, NetworkMessage};
 use uadpbench_sender::clock::monotonic_ns;
-use uadpbench_sender::frame::{parse_raw_uadp, Rejected};
+use uadpbench_sender::frame::{parse_raw_uadp, EthFraming, Rejected};
 
 use super::fields::{field_scalar, OwnedScalar};
 use super::layout::{LayoutError, PublisherIdType, PublisherIdValue};
@@ -278,6 +278,9 @@ pub struct SubscribeReport {
     /// Raw Ethernet: frames of other protocols / truncated frames.
     pub foreign_frames: u64,
     pub malformed_frames: u64,
+    /// Raw Ethernet: UADP frames to the target MAC per framing (those seen at least once, in
+    /// the order of [`EthFraming::ALL`]).
+    pub eth_framings: Vec<(EthFraming, u64)>,
     pub writers: Vec<WriterReport>,
     pub elapsed: Duration,
     pub interrupted: bool,
@@ -322,6 +325,14 @@ impl SubscribeReport {
                 "  filtered: {} by PublisherId, {} by WriterGroupId, {} by DataSetWriterId, {} encrypted",
                 f.publisher_id, f.writer_group_id, f.writer_id, f.encrypted
             ));
+        }
+        if !self.eth_framings.is_empty() {
+            let by: Vec<String> = self
+                .eth_framings
+                .iter()
+                .map(|(f, n)| format!("{n} {}", f.describe()))
+                .collect();
+            l.push(format!("  raw Ethernet framing: {}", by.join(", ")));
         }
         if self.foreign_frames + self.malformed_frames > 0 {
             l.push(format!(
@@ -477,6 +488,8 @@ struct State {
     first_decode_error: Option<String>,
     foreign: u64,
     malformed: u64,
+    /// UADP frames to the target per framing, indexed like [`EthFraming::ALL`].
+    framings: [u64; EthFraming::ALL.len()],
     writers: Vec<(WriterKey, WriterState)>,
     index: HashMap<WriterKey, usize>,
     out: Outputs,
@@ -756,6 +769,7 @@ impl Subscriber {
             first_decode_error: None,
             foreign: 0,
             malformed: 0,
+            framings: [0; EthFraming::ALL.len()],
             writers: Vec::new(),
             index: HashMap::new(),
             out: Outputs { json, samples },
@@ -822,6 +836,11 @@ impl Subscriber {
                         let recv_ns = monotonic_ns();
                         match parse_raw_uadp(frame) {
                             Ok(raw) if raw.destination == dst => {
+                                if let Some(i) =
+                                    EthFraming::ALL.iter().position(|f| *f == raw.framing)
+                                {
+                                    self.state.framings[i] += 1;
+                                }
                                 let from = mac_text(&raw.source);
                                 let layout = self.cfg.raw_layout.as_deref();
                                 self.state
@@ -935,6 +954,11 @@ impl Subscriber {
             first_decode_error: s.first_decode_error.clone(),
             foreign_frames: s.foreign,
             malformed_frames: s.malformed,
+            eth_framings: EthFraming::ALL
+                .into_iter()
+                .zip(s.framings)
+                .filter(|(_, n)| *n > 0)
+                .collect(),
             writers,
             elapsed,
             interrupted,

@@ -1,0 +1,247 @@
+//! Inputs a careful, hostile user tries: each must end in a clean refusal (exit status 2, a
+//! message saying what to do, nothing set up or left behind) or a correct run — never a panic,
+//! a wrapped number, an unbounded read or results of two runs mixed in one directory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const UADPBENCH: &str = env!("CARGO_BIN_EXE_uadpbench");
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("uadpbench-hostile-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn ub(args: &[&str]) -> Output {
+    Command::new(UADPBENCH)
+        .args(args)
+        .output()
+        .expect("run uadpbench")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// uadpbench namespaces that exist now.
+fn namespaces() -> Vec<String> {
+    let out = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip netns");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("uadpbench-"))
+        .map(|l| l.split_whitespace().next().unwrap_or("").to_owned())
+        .collect()
+}
+
+#[test]
+fn extreme_numbers_are_refused_before_setup() {
+    let before = namespaces();
+    for args in [
+        &["--count", "1000000000000"][..],
+        &["--count", "18446744073709551615"][..],
+        &["--mode", "cyclic", "--interval-us", "18446744073709551615"][..],
+        &["--mode", "cyclic", "--interval-us", "0"][..],
+        &["--mode", "flood", "--duration", "nan"][..],
+        &["--mode", "flood", "--duration", "1e300"][..],
+        &["--mode", "flood", "--duration", "inf"][..],
+        &["--mode", "flood", "--duration", "2", "--batch", "0"][..],
+        &["--fifo", "200"][..],
+        &["--mtu", "100000"][..],
+        &["--payload", "65000"][..],
+        &["--timeout-ms", "0"][..],
+        &["--warmup", "99999999999"][..],
+    ] {
+        let dir = tmp("extreme");
+        let mut a = vec!["run", "--path", "udp"];
+        a.extend_from_slice(args);
+        let dir_s = dir.display().to_string();
+        a.extend_from_slice(&["--out", &dir_s]);
+        let t = Instant::now();
+        let o = ub(&a);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        // One message per problem.
+        let lines: Vec<&str> = err.lines().collect();
+        let mut unique = lines.clone();
+        unique.dedup();
+        assert_eq!(lines, unique, "{args:?}: repeated message");
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{args:?}: refused late"
+        );
+        assert!(!dir.exists(), "{args:?}: a refused run writes nothing");
+    }
+    assert_eq!(namespaces(), before, "a refused run left namespaces");
+}
+
+#[test]
+fn dev_zero_is_refused_within_a_second() {
+    for args in [
+        &["campaign", "--dry-run", "/dev/zero"][..],
+        &["decode", "/dev/zero"][..],
+        &["decode", "--pcap", "/dev/zero"][..],
+        &["run", "--layout", "/dev/zero"][..],
+        &["publish", "--layout-file", "/dev/zero", "--dry-run"][..],
+    ] {
+        let t = Instant::now();
+        let o = ub(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(t.elapsed() < Duration::from_secs(1), "{args:?}");
+    }
+}
+
+#[test]
+fn output_paths_are_checked_before_setup() {
+    let dir = tmp("pcapdir");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let d = dir.display().to_string();
+    for (flag, value) in [
+        ("--pcap", d.clone()),
+        ("--trace", d.clone()),
+        ("--pcap", "/etc/hostname/x.pcap".into()),
+    ] {
+        let out = tmp("pcapout");
+        let t = Instant::now();
+        let o = ub(&[
+            "run",
+            "--path",
+            "udp",
+            "--count",
+            "10",
+            flag,
+            &value,
+            "--out",
+            &out.display().to_string(),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{flag} {value}: {}", stderr(&o));
+        assert!(t.elapsed() < Duration::from_secs(5));
+        assert!(!out.exists());
+    }
+    // Nothing beside the directory either (no DIR.tmp).
+    assert!(!PathBuf::from(format!("{d}.tmp")).exists());
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+#[test]
+fn a_second_run_into_the_same_out_is_refused_and_force_replaces() {
+    let dir = tmp("sameout");
+    let d = dir.display().to_string();
+    // A probe run leaves layers.csv …
+    let o = ub(&[
+        "run", "--path", "udp", "--count", "200", "--warmup", "10", "--probes", "all", "--out", &d,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(dir.join("layers.csv").is_file());
+    let first = std::fs::read(dir.join("summary.csv")).expect("summary");
+    // … a second run into the same directory is refused and changes nothing …
+    let o = ub(&[
+        "run", "--path", "udp", "--count", "100", "--warmup", "10", "--out", &d,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(dir.join("summary.csv")).expect("summary"),
+        first
+    );
+    // … and with --force replaces it whole: no stale probe file of the first run stays.
+    let o = ub(&[
+        "run", "--path", "udp", "--count", "100", "--warmup", "10", "--out", &d, "--force",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        !dir.join("layers.csv").exists(),
+        "stale layers.csv of the first run"
+    );
+    assert!(!dir.join("segments.csv").exists());
+    let text = std::fs::read_to_string(dir.join("summary.csv")).expect("summary");
+    assert!(
+        text.lines().any(|l| l.contains(",messages,sent,100.0,")),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+fn write_campaign(path: &Path, name: &str, count: u32) {
+    std::fs::write(
+        path,
+        format!(
+            "name = \"{name}\"\n[matrix]\npaths = [\"udp\"]\nmodes = [\"pingpong\"]\npayload_bytes = [64]\n[run]\ncount = {count}\nwarmup = 10\n"
+        ),
+    )
+    .expect("write campaign");
+}
+
+#[test]
+fn campaigns_are_not_mixed_and_stay_in_results() {
+    let base = tmp("campaign");
+    std::fs::create_dir_all(&base).expect("dir");
+    let file = base.join("c.toml");
+    write_campaign(&file, "hostile", 200);
+    let out = base.join("out");
+    let (f, o) = (file.display().to_string(), out.display().to_string());
+    let r = ub(&["campaign", &f, "--out", &o]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let original = std::fs::read_to_string(out.join("campaign.toml")).expect("campaign.toml");
+
+    // --out of an existing campaign without --resume: refused.
+    let r = ub(&["campaign", &f, "--out", &o]);
+    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+    assert!(stderr(&r).contains("--resume"), "{}", stderr(&r));
+
+    // A resume with other settings: refused, the difference shown, nothing overwritten.
+    write_campaign(&file, "hostile", 300);
+    let r = ub(&["campaign", &f, "--resume", &o]);
+    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+    assert!(
+        stderr(&r).contains("run.count: 200 → 300"),
+        "{}",
+        stderr(&r)
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("campaign.toml")).expect("campaign.toml"),
+        original
+    );
+    // The same settings with another comment resume fine.
+    std::fs::write(&file, format!("# a comment\n{original}")).expect("write");
+    let r = ub(&["campaign", &f, "--resume", &o]);
+    assert!(r.status.success(), "{}", stderr(&r));
+
+    // Names that would write outside results/ are refused.
+    for bad in ["../../escaped", "/abs/path"] {
+        write_campaign(&file, bad, 10);
+        let r = ub(&["campaign", "--dry-run", &f]);
+        assert_eq!(r.status.code(), Some(2), "{bad}: {}", stderr(&r));
+        assert!(
+            stderr(&r).contains("names the results directory"),
+            "{}",
+            stderr(&r)
+        );
+    }
+    std::fs::remove_dir_all(&base).expect("cleanup");
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    use std::process::Stdio;
+    for args in [&["probes", "list"][..], &["doctor"][..], &["--help"][..]] {
+        let mut child = Command::new(UADPBENCH)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        // Close the read end at once, like `| head -0`.
+        drop(child.stdout.take());
+        let o = child.wait_with_output().expect("wait");
+        let err = stderr(&o);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(o.status.success(), "{args:?}: {:?} {err}", o.status);
+    }
+}
