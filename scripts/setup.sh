@@ -117,6 +117,22 @@ install_python_packages() {
     || fail "pip install pandas matplotlib nbconvert ipykernel failed (see above)"
 }
 
+# asyncua (opcua-asyncio, pure Python): the third-party OPC UA PubSub stack that
+# bench/tests/asyncua_interop.rs runs against `uadpbench publish` / `subscribe`. Pinned: the
+# tests and docs/interop.md describe exactly this release.
+ASYNCUA_VERSION=2.1.0
+install_asyncua() {
+  command -v python3 >/dev/null || fail "python3 is missing: apt-get install python3 python3-pip"
+  if python3 -c "import importlib.metadata as m, sys, asyncua.pubsub; sys.exit(m.version('asyncua') != '$ASYNCUA_VERSION')" >/dev/null 2>&1; then
+    say "python asyncua $ASYNCUA_VERSION: present"
+    return
+  fi
+  say "python: installing asyncua==$ASYNCUA_VERSION from PyPI"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+      "asyncua==$ASYNCUA_VERSION" >&2 \
+    || fail "pip install asyncua==$ASYNCUA_VERSION failed (see above)"
+}
+
 # Classic tracepoints need tracefs; some machines boot without it mounted.
 mount_tracefs() {
   if [ -e /sys/kernel/tracing/events ] || [ -e /sys/kernel/debug/tracing/events ]; then
@@ -141,6 +157,7 @@ check_rustup
 install_bpf_linker
 install_cargo_fuzz
 install_python_packages
+install_asyncua
 mount_tracefs
 check_kernel
 say "ready"
