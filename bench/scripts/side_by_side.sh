@@ -152,13 +152,13 @@ ov="$work/overhead"
 "$bin" overhead --path udp --mode pingpong --count "$count" --payload "$payload" \
   --repetitions "$rounds" --bpftrace "${ub_place[@]}" --out "$ov" >"$work/overhead.txt" 2>&1 \
   || { cat "$work/overhead.txt" >&2; exit 1; }
-# overhead.csv: path,encap,mode,payload_bytes,metric,statistic,arm,repetitions,mean_off,mean_arm,delta,ci_low,ci_high,unit
-ov_col() { awk -F, -v arm="$1" -v col="$2" '$5=="rtt" && $6=="p50" && $7==arm {print $col; f=1} END {if (!f) print "nan"}' "$ov/overhead.csv"; }
+# overhead.csv: path,encap,mode,payload_bytes,interval_us,metric,statistic,arm,probes,repetitions,mean_off,mean_arm,delta,ci_low,ci_high,unit
+ov_col() { awk -F, -v arm="$1" -v col="$2" '$6=="rtt" && $7=="p50" && $8==arm {print $col; f=1} END {if (!f) print "nan"}' "$ov/overhead.csv"; }
 # overhead_cost.csv: arm,program,mechanism,runs,run_count,run_time_ns,mean_ns_per_run,ns_per_message
 cost_col() { awk -F, -v arm="$1" -v col="$2" '$1==arm && $2=="total" {print ($col=="" ? "nan" : $col); f=1} END {if (!f) print "nan"}' "$ov/overhead_cost.csv"; }
-off=$(ov_col probes 9)
-dp=$(ov_col probes 11); dpl=$(ov_col probes 12); dph=$(ov_col probes 13)
-db=$(ov_col bpftrace 11); dbl=$(ov_col bpftrace 12); dbh=$(ov_col bpftrace 13)
+off=$(ov_col probes 11)
+dp=$(ov_col probes 13); dpl=$(ov_col probes 14); dph=$(ov_col probes 15)
+db=$(ov_col bpftrace 13); dbl=$(ov_col bpftrace 14); dbh=$(ov_col bpftrace 15)
 cp=$(cost_col probes 8); cb=$(cost_col bpftrace 8)
 np=$(cost_col probes 7); nb=$(cost_col bpftrace 7)
 

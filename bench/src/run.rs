@@ -25,7 +25,7 @@ use uadpbench_topology::{Side, Topology, TopologyOptions};
 use crate::conditions::machine::deep_idle_entries;
 use crate::conditions::{
     find_modes, quality_label, IdleCounters, IdleLatency, MachineConditions, Placement,
-    PlacementError, QualityFlag, ResolvedPlacement,
+    PlacementError, QualityFlag, ResolvedPlacement, StealCounters,
 };
 use crate::interop::layout::LayoutConfig;
 use crate::interop::layout_codec::LayoutCodec;
@@ -773,7 +773,14 @@ fn run_in(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Res
         .idle_latency
         .hold()
         .context("holding the PM QoS CPU latency limit (/dev/cpu_dma_latency)")?;
+    // A CPU that was already halted when the request was made is woken by it; give it a moment
+    // so that its earlier idle period is not counted as entered during the run.
+    if pm_qos.is_some() {
+        std::thread::sleep(Duration::from_millis(2));
+    }
     let idle_before = IdleCounters::read(&timed_cpus);
+    let steal_before = StealCounters::read();
+    let timed_started = std::time::Instant::now();
 
     let mut kernel_stamps = KernelStamps::default();
     let measured = match cfg.mode {
@@ -802,6 +809,8 @@ fn run_in(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Res
         Mode::Flood => run_flood(cfg, &topo, codec, &stop, &mut rows, &mut report),
     };
     let idle_during = idle_before.delta(&IdleCounters::read(&timed_cpus));
+    let steal_ms = steal_before.delta_ms(&StealCounters::read(), &timed_cpus);
+    let timed_ms = timed_started.elapsed().as_secs_f64() * 1e3;
     drop(pm_qos);
     // Interrupted = the signal cut the measurement short, not one that came after the loops
     // had sent every message (flood runs end by time: any signal during them counts).
@@ -921,6 +930,11 @@ fn run_in(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Res
     if deep_idle > 0 {
         flags.push(QualityFlag::DeepIdle);
     }
+    let steal_max_ms = steal_ms.values().copied().fold(0.0, f64::max);
+    let stolen = timed_ms > 0.0 && steal_max_ms > 0.01 * timed_ms;
+    if stolen {
+        flags.push(QualityFlag::Steal);
+    }
     let quality = quality_label(&flags);
     for r in &mut rows.rows {
         r.quality = quality.clone();
@@ -957,6 +971,11 @@ fn run_in(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Res
                 .join(", ")
         ));
     }
+    if stolen {
+        report.push(format!(
+            "  WARNING: the hypervisor ran something else on the timed vCPUs for {steal_max_ms:.1} ms of the {timed_ms:.0} ms run (steal time): the latencies include waiting for the host"
+        ));
+    }
     report.push(format!("  quality: {quality}"));
     let conditions_meta = serde_json::json!({
         "placement": placement,
@@ -967,6 +986,8 @@ fn run_in(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Res
         },
         "timed_cpus": timed_cpus,
         "idle_during_run": idle_during,
+        "steal_ms_during_run": steal_ms,
+        "timed_ms": timed_ms,
         "threads": rows.sched.iter().map(|(role, s)| serde_json::json!({
             "role": role,
             "migrations": s.migrations,

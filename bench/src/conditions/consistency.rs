@@ -1,7 +1,7 @@
 //! Across runs: do the repetitions of each configuration agree, and which runs were flagged?
 //! Printed at the end of a campaign and by `report`.
 
-use super::quality::REPETITION_MAX_RATIO;
+use super::quality::{check_repetitions, Repetition, REPETITION_MAX_RATIO};
 
 /// Checks every configuration of a results directory (summary.csv of a campaign or run):
 /// repetitions whose p50 disagree by more than [`REPETITION_MAX_RATIO`], and runs flagged by
@@ -14,13 +14,18 @@ pub fn consistency_lines(dir: &std::path::Path) -> anyhow::Result<Vec<String>> {
     }
     let mut rd = csv::Reader::from_path(&path)
         .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-    // configuration → run id → (p50, quality, placement)
-    let mut configs: BTreeMap<String, BTreeMap<String, (f64, String, String)>> = BTreeMap::new();
+    // configuration → run id → repetition
+    let mut configs: BTreeMap<String, BTreeMap<String, Repetition>> = BTreeMap::new();
     let mut flagged: BTreeMap<String, String> = BTreeMap::new();
+    // run id → CPU time per message of its timed threads (both sides), ns
+    let mut cpu: BTreeMap<String, f64> = BTreeMap::new();
     for row in rd.deserialize::<crate::results::SummaryRow>() {
         let r = row.map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
         if !r.quality.is_empty() && r.quality != "ok" {
             flagged.insert(r.run_id.clone(), r.quality.clone());
+        }
+        if r.metric.starts_with("cpu_") && r.statistic == "total_per_message" {
+            *cpu.entry(r.run_id.clone()).or_default() += r.value;
         }
         if !(r.statistic == "p50" && (r.metric == "rtt" || r.metric == "one_way")) {
             continue;
@@ -31,15 +36,25 @@ pub fn consistency_lines(dir: &std::path::Path) -> anyhow::Result<Vec<String>> {
             }
             _ => r.run_id.clone(),
         };
-        configs
-            .entry(config)
-            .or_default()
-            .insert(r.run_id, (r.value, r.quality, r.placement));
+        configs.entry(config).or_default().insert(
+            r.run_id,
+            Repetition {
+                p50_ns: r.value,
+                quality: r.quality,
+                placement: r.placement,
+                cpu_per_message_ns: None,
+            },
+        );
+    }
+    for runs in configs.values_mut() {
+        for (id, rep) in runs.iter_mut() {
+            rep.cpu_per_message_ns = cpu.get(id).copied();
+        }
     }
     let mut lines = Vec::new();
     for (config, runs) in &configs {
-        let reps: Vec<(f64, String, String)> = runs.values().cloned().collect();
-        if let Some(d) = super::quality::check_repetitions(&reps) {
+        let reps: Vec<Repetition> = runs.values().cloned().collect();
+        if let Some(d) = check_repetitions(&reps) {
             lines.push(format!(
                 "  {config}: repetitions disagree (p50 {:.2}–{:.2} µs, ×{:.2}); likely cause: {}",
                 d.min_p50_ns / 1e3,
@@ -72,7 +87,7 @@ pub fn consistency_lines(dir: &std::path::Path) -> anyhow::Result<Vec<String>> {
                 "conditions check: {} of {} configuration(s) with disagreeing repetitions (max/min of p50 > {REPETITION_MAX_RATIO})",
                 configs
                     .values()
-                    .filter(|r| super::quality::check_repetitions(&r.values().cloned().collect::<Vec<_>>()).is_some())
+                    .filter(|r| check_repetitions(&r.values().cloned().collect::<Vec<_>>()).is_some())
                     .count(),
                 configs.len()
             ),

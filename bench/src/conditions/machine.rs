@@ -192,6 +192,49 @@ impl IdleCounters {
     }
 }
 
+/// Cumulative time the hypervisor ran something else while a vCPU wanted to run ("steal",
+/// the 8th value of a `cpuN` line of `/proc/stat`), per CPU, in USER_HZ ticks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StealCounters(BTreeMap<usize, u64>);
+
+impl StealCounters {
+    /// Reads the steal time of every CPU.
+    pub fn read() -> StealCounters {
+        StealCounters(
+            std::fs::read_to_string("/proc/stat")
+                .map(|s| parse_steal(&s))
+                .unwrap_or_default(),
+        )
+    }
+
+    /// Steal time of `cpus` between `self` (before) and `after`, ms.
+    pub fn delta_ms(&self, after: &StealCounters, cpus: &[usize]) -> BTreeMap<usize, f64> {
+        // SAFETY: sysconf has no preconditions.
+        let hz = match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
+            v if v > 0 => v as f64,
+            _ => 100.0,
+        };
+        cpus.iter()
+            .filter_map(|c| {
+                let (a, b) = (self.0.get(c)?, after.0.get(c)?);
+                Some((*c, b.saturating_sub(*a) as f64 * 1000.0 / hz))
+            })
+            .collect()
+    }
+}
+
+/// `cpuN` → steal ticks from a `/proc/stat` text.
+pub fn parse_steal(text: &str) -> BTreeMap<usize, u64> {
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let cpu: usize = f.next()?.strip_prefix("cpu")?.parse().ok()?;
+            let steal = f.nth(7)?.parse().ok()?;
+            Some((cpu, steal))
+        })
+        .collect()
+}
+
 /// Idle-state use of one CPU during a run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdleDelta {
@@ -225,6 +268,22 @@ mod tests {
         if let Some(c) = &m.kernel_cmdline {
             assert!(!c.contains(" -- "));
         }
+    }
+
+    #[test]
+    fn steal_is_parsed_per_cpu() {
+        let text = "cpu  342255 0 76348 108359 2805 0 1454 1814 0 0\ncpu0 1 2 3 4 5 6 7 80 0 0\ncpu1 1 2 3 4 5 6 7 90 0 0\nintr 5\n";
+        let s = parse_steal(text);
+        assert_eq!(s.get(&0), Some(&80));
+        assert_eq!(s.get(&1), Some(&90));
+        assert_eq!(s.len(), 2);
+        let before = StealCounters(s);
+        let after = StealCounters(parse_steal(&text.replace(" 80 ", " 85 ")));
+        let d = before.delta_ms(&after, &[0, 1, 7]);
+        assert!(d[&0] > 0.0);
+        assert_eq!(d[&1], 0.0);
+        assert!(!d.contains_key(&7));
+        assert!(!StealCounters::read().0.is_empty());
     }
 
     #[test]

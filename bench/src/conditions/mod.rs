@@ -13,7 +13,7 @@ pub mod placement;
 pub mod pm_qos;
 pub mod quality;
 
-pub use machine::{IdleCounters, IdleDelta, MachineConditions};
+pub use machine::{IdleCounters, IdleDelta, MachineConditions, StealCounters};
 pub use placement::{Placement, PlacementError, ResolvedPlacement};
 pub use pm_qos::{IdleLatency, PmQosGuard};
 pub use quality::{find_modes, quality_label, Modes, QualityFlag};

@@ -114,6 +114,8 @@ pub enum QualityFlag {
     Migrated,
     /// A timed CPU entered an idle state deeper than polling.
     DeepIdle,
+    /// The hypervisor took the timed CPUs away for more than 1 % of the run (steal time).
+    Steal,
 }
 
 impl QualityFlag {
@@ -122,6 +124,7 @@ impl QualityFlag {
             QualityFlag::Multimodal => "multimodal",
             QualityFlag::Migrated => "migrated",
             QualityFlag::DeepIdle => "deep_idle",
+            QualityFlag::Steal => "steal",
         }
     }
 }
@@ -145,26 +148,52 @@ pub struct Disagreement {
     pub likely_cause: String,
 }
 
-/// What the repetitions of one configuration tell: `p50s` with each repetition's quality
-/// label and placement name.
-pub fn check_repetitions(reps: &[(f64, String, String)]) -> Option<Disagreement> {
-    let p: Vec<f64> = reps.iter().map(|r| r.0).filter(|v| *v > 0.0).collect();
-    if p.len() < 2 {
+/// One repetition of a configuration, as recorded in summary.csv.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Repetition {
+    /// Median latency, ns.
+    pub p50_ns: f64,
+    /// The run's `quality` label.
+    pub quality: String,
+    /// Its placement name.
+    pub placement: String,
+    /// CPU time (user + system) of both timed threads per message, ns, when recorded.
+    pub cpu_per_message_ns: Option<f64>,
+}
+
+/// What the repetitions of one configuration tell: disagreement (max/min of p50 above
+/// [`REPETITION_MAX_RATIO`]) with the likely cause, read from the recorded conditions.
+pub fn check_repetitions(reps: &[Repetition]) -> Option<Disagreement> {
+    let valid: Vec<&Repetition> = reps.iter().filter(|r| r.p50_ns > 0.0).collect();
+    if valid.len() < 2 {
         return None;
     }
-    let min = p.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = p.iter().copied().fold(0.0, f64::max);
+    let fastest = valid.iter().min_by(|a, b| a.p50_ns.total_cmp(&b.p50_ns))?;
+    let slowest = valid.iter().max_by(|a, b| a.p50_ns.total_cmp(&b.p50_ns))?;
+    let (min, max) = (fastest.p50_ns, slowest.p50_ns);
     let ratio = max / min;
     if ratio <= REPETITION_MAX_RATIO {
         return None;
     }
-    let has = |flag: &str| reps.iter().any(|r| r.1.split('+').any(|f| f == flag));
-    let likely_cause = if reps.iter().any(|r| r.2 == "none") {
+    let has = |flag: &str| reps.iter().any(|r| r.quality.split('+').any(|f| f == flag));
+    // The same work took more CPU time in the slow repetition: the machine itself was slower.
+    let cpu_ratio = fastest
+        .cpu_per_message_ns
+        .zip(slowest.cpu_per_message_ns)
+        .filter(|(f, _)| *f > 0.0)
+        .map(|(f, s)| s / f);
+    let likely_cause = if reps.iter().any(|r| r.placement == "none") {
         "threads not pinned (placement none): the scheduler put the two sides on the same CPU in some repetitions and on different CPUs in others; use --placement cross-cpu or same-cpu".to_owned()
+    } else if has("steal") {
+        "the hypervisor ran other guests on the timed vCPUs (steal time above 1 % in some repetitions): measure on a quieter host or dedicated CPUs".to_owned()
     } else if has("deep_idle") {
         "timed CPUs entered deep idle states: waking them costs tens of µs; hold PM QoS (the default --idle-latency-us 0) and check `uadpbench doctor`".to_owned()
     } else if has("migrated") {
         "a timed thread migrated between CPUs: pin it (--placement) or isolate CPUs".to_owned()
+    } else if let Some(c) = cpu_ratio.filter(|c| *c - 1.0 >= 0.5 * (ratio - 1.0)) {
+        format!(
+            "the machine itself was slower in the slow repetition: the same messages took ×{c:.2} the CPU time (threads pinned, CPUs polling) — contention on the host (other VMs, shared caches, frequency), not the transport; interleave and compare medians of repetitions"
+        )
     } else if has("multimodal") {
         "bimodal repetitions with pinned threads and polling idle: other load on the timed CPUs (interrupts, other processes, the hypervisor); run on a quiet or isolated CPU".to_owned()
     } else {
@@ -263,7 +292,12 @@ mod tests {
 
     #[test]
     fn repetitions_agree_or_name_a_cause() {
-        let rep = |p: f64, q: &str, pl: &str| (p, q.to_owned(), pl.to_owned());
+        let rep = |p: f64, q: &str, pl: &str| Repetition {
+            p50_ns: p,
+            quality: q.to_owned(),
+            placement: pl.to_owned(),
+            cpu_per_message_ns: None,
+        };
         assert_eq!(
             check_repetitions(&[rep(3.2, "ok", "cross-cpu"), rep(3.5, "ok", "cross-cpu")]),
             None
@@ -282,5 +316,26 @@ mod tests {
         let d = check_repetitions(&[rep(4.1, "ok", "same-cpu"), rep(6.0, "ok", "same-cpu")])
             .expect("disagree");
         assert!(d.likely_cause.contains("other load"), "{}", d.likely_cause);
+        // CPU time per message rose with the latency: the machine was slower.
+        let with_cpu = |p: f64, cpu: f64| Repetition {
+            cpu_per_message_ns: Some(cpu),
+            ..rep(p, "ok", "cross-cpu")
+        };
+        let d = check_repetitions(&[with_cpu(11.6, 14_900.0), with_cpu(14.6, 18_800.0)])
+            .expect("disagree");
+        assert!(
+            d.likely_cause.contains("machine itself was slower"),
+            "{}",
+            d.likely_cause
+        );
+        assert!(d.likely_cause.contains("×1.26"), "{}", d.likely_cause);
+        // Same CPU time, higher latency: not the machine's speed.
+        let d = check_repetitions(&[with_cpu(11.6, 15_000.0), with_cpu(14.6, 15_100.0)])
+            .expect("disagree");
+        assert!(
+            d.likely_cause.contains("no recorded condition"),
+            "{}",
+            d.likely_cause
+        );
     }
 }
