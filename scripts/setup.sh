@@ -13,10 +13,12 @@ fail() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
 #  - iproute2: `ip netns` / veth for the test topology;
 #  - bpftool: inspecting loaded programs in tests and `uadpbench cleanup`;
 #  - sockperf, iperf3, bpftrace: the independent instruments we compare against;
-#  - tshark-free: pcap files are read by our own code, so no capture tool is required.
+#  - tshark-free: pcap files are read by our own code, so no capture tool is required;
+#  - chromium: the tests render report.html in a real headless browser.
 APT_PACKAGES=(
   build-essential clang llvm m4 make gcc pkg-config libelf-dev zlib1g-dev libclang-dev
   libbpf-dev libpcap-dev iproute2 bpftool sockperf iperf3 bpftrace ethtool procps
+  chromium
 )
 
 need_root() {

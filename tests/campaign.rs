@@ -367,6 +367,7 @@ const SCHEMAS: &[(&str, Schema)] = &[
             ("ci_low", "float"),
             ("ci_high", "float"),
             ("unit", "str"),
+            ("placement", "str"),
         ],
     ),
     (

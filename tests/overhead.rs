@@ -55,7 +55,8 @@ fn overhead_csv(dir: &Path) -> HashMap<(String, String, String), csv::StringReco
             "delta",
             "ci_low",
             "ci_high",
-            "unit"
+            "unit",
+            "placement"
         ]
     );
     r.records()

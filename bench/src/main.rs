@@ -75,6 +75,26 @@ enum Command {
     /// Measure what the probes cost: the same workload with probes off and on (and optionally
     /// under bpftrace), interleaved, with bootstrap confidence intervals; writes overhead.csv.
     Overhead(OverheadArgs),
+    /// Compare two runs or campaigns (A = before, B = after): p50/p99/rate per configuration
+    /// with the change, a bootstrap CI and better/worse/no change; conditions that differ first.
+    Compare(CompareArgs),
+}
+
+#[derive(Debug, Args)]
+struct CompareArgs {
+    /// The reference results directory (a run or a campaign).
+    a: PathBuf,
+    /// The results directory compared with it.
+    b: PathBuf,
+    /// Smallest change (%) called better or worse when its 95 % CI excludes 0.
+    #[arg(long, value_name = "PCT", default_value_t = 3.0)]
+    threshold: f64,
+    /// Exit with status 1 if any statistic got worse by more than PCT % (for CI scripts).
+    #[arg(long, value_name = "PCT")]
+    fail_if_worse: Option<f64>,
+    /// Where to write the comparison as CSV (default: B/compare.csv).
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -249,9 +269,12 @@ struct CampaignArgs {
 struct ReportArgs {
     /// A campaign or run results directory.
     dir: PathBuf,
-    /// Only print the table, draw no plots.
+    /// Only print the table, draw no plots (report.html then has no charts but the waterfalls).
     #[arg(long)]
     no_plots: bool,
+    /// Do not write DIR/report.html (written by default: one self-contained page).
+    #[arg(long)]
+    no_html: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -1031,28 +1054,24 @@ fn campaign_command(a: CampaignArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .filter(|r| r.status == "failed")
         .collect();
-    say!("{} of {} runs finished", ok, outcome.runs.len());
+    let lost: u64 = outcome.runs.iter().filter_map(|r| r.lost).sum();
+    let sent: u64 = outcome.runs.iter().filter_map(|r| r.sent).sum();
     say!(
-        "{:<58} {:>8} {:>8} {:>6}",
-        "run",
-        "sent",
-        "received",
-        "lost"
+        "{} of {} runs finished; {sent} messages measured, {lost} lost (per run: runs.csv)",
+        ok,
+        outcome.runs.len()
     );
-    for r in outcome.runs.iter().filter(|r| r.status == "ok") {
-        say!(
-            "{:<58} {:>8} {:>8} {:>6}",
-            r.run_id,
-            r.sent.unwrap_or(0),
-            r.received.unwrap_or(0),
-            r.lost.unwrap_or(0)
-        );
-    }
     for r in &failed {
         say!("FAILED {}: {}", r.run_id, r.error);
     }
     for line in uadpbench::conditions::consistency::consistency_lines(&outcome.dir)? {
         say!("{line}");
+    }
+    if outcome.dir.join("summary.csv").is_file() {
+        say!("");
+        for line in uadpbench::verdict::write_verdict(&outcome.dir)? {
+            say!("{line}");
+        }
     }
     let d = outcome.dir.display();
     let overhead = if outcome.dir.join("overhead.csv").is_file() {
@@ -1079,25 +1098,89 @@ fn campaign_command(a: CampaignArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+fn compare_command(a: CompareArgs) -> anyhow::Result<ExitCode> {
+    for (flag, v) in [
+        ("--threshold", Some(a.threshold)),
+        ("--fail-if-worse", a.fail_if_worse),
+    ] {
+        if let Some(v) = v.filter(|v| !(v.is_finite() && (0.0..=1000.0).contains(v))) {
+            eprintln!("error: {flag} {v}: give a percentage in 0..=1000");
+            return Ok(ExitCode::from(2));
+        }
+    }
+    let c = uadpbench::compare::compare(&a.a, &a.b, a.threshold)?;
+    for l in uadpbench::compare::lines(&c, &a.a, &a.b) {
+        say!("{l}");
+    }
+    let csv = a.csv.unwrap_or_else(|| a.b.join("compare.csv"));
+    uadpbench::results::write_csv(&csv, &c.rows)?;
+    say!(
+        "comparison: {} (columns in docs/csv-schema.md)",
+        csv.display()
+    );
+    if let Some(pct) = a.fail_if_worse {
+        let worse = uadpbench::compare::worse_than(&c, pct);
+        if !worse.is_empty() {
+            eprintln!(
+                "{} statistic(s) worse by more than {pct} %: {}",
+                worse.len(),
+                worse
+                    .iter()
+                    .map(|r| format!("{} {} {:+.1} %", r.config, r.statistic, r.change_percent))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            return Ok(ExitCode::from(1));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn report_command(a: ReportArgs) -> anyhow::Result<ExitCode> {
     let data = uadpbench::report::load(&a.dir)?;
-    if !data.is_empty() {
-        for line in uadpbench::report::table(&data) {
-            say!("{line}");
-        }
+    let table = if data.is_empty() {
+        Vec::new()
+    } else {
+        uadpbench::report::table(&data)
+    };
+    for line in &table {
+        say!("{line}");
     }
     for line in uadpbench::report::overhead_table(&a.dir)? {
         say!("{line}");
     }
-    for line in uadpbench::conditions::consistency::consistency_lines(&a.dir)? {
+    let consistency = uadpbench::conditions::consistency::consistency_lines(&a.dir)?;
+    for line in &consistency {
         say!("{line}");
     }
-    if !a.no_plots {
-        let files = uadpbench::report::plots(&a.dir, &data)?;
-        say!("plots ({}): {}/plots/", files.len(), a.dir.display());
-        for f in files {
-            say!("  {}", f.display());
+    let verdict = if a.dir.join("summary.csv").is_file() {
+        say!("");
+        let v = uadpbench::verdict::write_verdict(&a.dir)?;
+        for line in &v {
+            say!("{line}");
         }
+        v
+    } else {
+        Vec::new()
+    };
+    let files = if a.no_plots {
+        Vec::new()
+    } else {
+        uadpbench::report::plots(&a.dir, &data)?
+    };
+    let d = a.dir.display();
+    if !a.no_plots {
+        say!("plots ({}): {d}/plots/ (SVG)", files.len());
+    }
+    if a.dir.join("summary.csv").is_file() {
+        say!("verdict: {d}/verdict.md");
+    }
+    if !a.no_html {
+        let html = uadpbench::html::write_report(&a.dir, &table, &verdict, &consistency, &files)?;
+        say!(
+            "report:  {} (self-contained; open it in a browser)",
+            html.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -1180,6 +1263,7 @@ fn main() -> ExitCode {
         Command::Publish(a) => publish_command(a),
         Command::Subscribe(a) => subscribe_command(a),
         Command::Overhead(a) => overhead_command(a),
+        Command::Compare(a) => compare_command(a),
     };
     match result {
         Ok(code) => code,

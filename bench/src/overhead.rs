@@ -144,8 +144,9 @@ pub struct ArmRun {
     pub bpftrace_events: BTreeMap<String, u64>,
 }
 
-/// One row of overhead.csv: one statistic of one arm against the off arm.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// One row of overhead.csv: one statistic of one arm against the off arm (written by
+/// `overhead` and campaigns, read by `report`, the verdict and `compare`).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct OverheadRow {
     pub path: String,
     pub encap: String,
@@ -167,6 +168,9 @@ pub struct OverheadRow {
     pub ci_low: f64,
     pub ci_high: f64,
     pub unit: String,
+    /// CPU placement of the workload (empty in files written before placements existed).
+    #[serde(default)]
+    pub placement: String,
 }
 
 /// Per-program BPF cost of an arm, over its runs (one row of overhead_cost.csv).
@@ -316,6 +320,7 @@ pub fn overhead_rows(
             ci_low: ci.low,
             ci_high: ci.high,
             unit: unit.into(),
+            placement: workload.placement.name().into(),
         });
     }
     rows

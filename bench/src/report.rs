@@ -542,6 +542,8 @@ struct OverheadIn {
     ci_low: f64,
     ci_high: f64,
     unit: String,
+    #[serde(default)]
+    placement: String,
 }
 
 impl OverheadIn {
@@ -549,8 +551,13 @@ impl OverheadIn {
         let interval = self
             .interval_us
             .map_or(String::new(), |i| format!(" {i}µs"));
+        let placement = if self.placement.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", self.placement)
+        };
         format!(
-            "{}/{} {} {}B{interval}",
+            "{}/{} {} {}B{interval}{placement}",
             self.path, self.encap, self.mode, self.payload_bytes
         )
     }
