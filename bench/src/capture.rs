@@ -60,7 +60,25 @@ pub enum CaptureError {
 }
 
 /// Reads every frame of a pcap or pcapng capture.
-pub fn read_frames(mut input: impl Read) -> Result<Vec<Frame<'static>>, CaptureError> {
+pub fn read_frames(input: impl Read) -> Result<Vec<Frame<'static>>, CaptureError> {
+    let r = read_frames_partial(input)?;
+    match r.error {
+        Some(e) => Err(e),
+        None => Ok(r.frames),
+    }
+}
+
+/// The frames of a capture up to the first bad record, and that record's error.
+pub struct FramesRead {
+    pub frames: Vec<Frame<'static>>,
+    /// Why reading stopped before the end (a truncated last record, say).
+    pub error: Option<CaptureError>,
+}
+
+/// Like [`read_frames`], but keeps every complete frame before a bad or truncated record
+/// (`Err` only when the file is not a capture at all).
+pub fn read_frames_partial(mut input: impl Read) -> Result<FramesRead, CaptureError> {
+    let mut error = None;
     let mut bytes = Vec::new();
     input.read_to_end(&mut bytes)?;
     let magic: [u8; 4] = match bytes.get(..4) {
@@ -75,7 +93,14 @@ pub fn read_frames(mut input: impl Read) -> Result<Vec<Frame<'static>>, CaptureE
             let mut next_if = 0u32;
             let mut n = 0u64;
             while let Some(block) = r.next_block() {
-                match block? {
+                let block = match block {
+                    Ok(b) => b,
+                    Err(e) => {
+                        error = Some(e.into());
+                        break;
+                    }
+                };
+                match block {
                     Block::SectionHeader(_) => {
                         links.clear();
                         next_if = 0;
@@ -117,17 +142,24 @@ pub fn read_frames(mut input: impl Read) -> Result<Vec<Frame<'static>>, CaptureE
             let link = r.header().datalink;
             let mut n = 0u64;
             while let Some(p) = r.next_packet() {
+                let p = match p {
+                    Ok(p) => p,
+                    Err(e) => {
+                        error = Some(e.into());
+                        break;
+                    }
+                };
                 n += 1;
                 frames.push(Frame {
                     number: n,
                     link,
-                    data: Cow::Owned(p?.data.into_owned()),
+                    data: Cow::Owned(p.data.into_owned()),
                 });
             }
         }
         other => return Err(CaptureError::UnknownFormat(other)),
     }
-    Ok(frames)
+    Ok(FramesRead { frames, error })
 }
 
 /// The UADP bytes a frame carries, if any.

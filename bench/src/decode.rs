@@ -126,9 +126,9 @@ pub fn run(
         }
         DecodeInput::Pcap(path) => {
             let file = crate::input::regular_file(path)?;
-            let frames = capture::read_frames(std::io::BufReader::new(file))
+            let read = capture::read_frames_partial(std::io::BufReader::new(file))
                 .with_context(|| format!("reading capture {}", path.display()))?;
-            for f in &frames {
+            for f in &read.frames {
                 let Some((carrier, payload)) = capture::uadp_payload(f.link, &f.data) else {
                     summary.skipped_frames += 1;
                     continue;
@@ -144,6 +144,16 @@ pub fn run(
                 let label = format!("frame {}: ", f.number);
                 count(emit(payload, &options, Some(ctx), &label, out, err)?);
             }
+            if let Some(e) = read.error {
+                // Every complete frame was printed; the bad record is reported and counted.
+                writeln!(
+                    err,
+                    "frame {}: cannot read the record ({e}); {} complete frame(s) before it were decoded",
+                    read.frames.len() + 1,
+                    read.frames.len()
+                )?;
+                count(false);
+            }
         }
     }
     Ok(summary)
@@ -154,6 +164,51 @@ mod tests {
     use super::*;
 
     const V2: &str = "f101ba08016400014df4e11000c08976453cda01010000000200000004000d00c08976453cda0106d6ffffff08cb04fb711f0100000101";
+
+    #[test]
+    fn a_truncated_last_pcap_record_keeps_the_complete_frames() {
+        use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+        let uadp = hex::decode(V2).unwrap();
+        let mut frame = vec![
+            0x01, 0x00, 0x5e, 0x7f, 0x00, 0x01, 0x02, 0, 0, 0, 0, 1, 0xb6, 0x2c,
+        ];
+        frame.extend_from_slice(&uadp);
+        let mut w = PcapWriter::with_header(
+            Vec::new(),
+            PcapHeader {
+                datalink: pcap_file::DataLink::ETHERNET,
+                ..PcapHeader::default()
+            },
+        )
+        .unwrap();
+        for i in 0..3 {
+            let p = PcapPacket::new(
+                std::time::Duration::from_millis(i),
+                frame.len() as u32,
+                &frame,
+            );
+            w.write_packet(&p).unwrap();
+        }
+        let mut bytes = w.into_writer();
+        bytes.truncate(bytes.len() - 10); // the third record is cut short
+        let file =
+            std::env::temp_dir().join(format!("uadpbench-trunc-{}.pcap", std::process::id()));
+        std::fs::write(&file, &bytes).unwrap();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let s = run(&DecodeInput::Pcap(file.clone()), None, &mut out, &mut err).unwrap();
+        std::fs::remove_file(&file).unwrap();
+        let (out, err) = (
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        );
+        assert_eq!(s.decoded, 2, "{err}");
+        assert_eq!(
+            s.failed, 1,
+            "the truncated record counts as a failure (exit status 1)"
+        );
+        assert_eq!(out.lines().count(), 2, "{out}");
+        assert!(err.contains("frame 3: cannot read the record"), "{err}");
+    }
 
     fn decode_hex(hex: &str) -> (DecodeSummary, String, String) {
         let (mut out, mut err) = (Vec::new(), Vec::new());

@@ -292,6 +292,10 @@ struct CleanupArgs {
     /// Also remove topologies whose owning process still runs (default: orphans only).
     #[arg(long)]
     all: bool,
+    /// Results tree to clear of partial files (`*.tmp` of interrupted writes, empty SVGs)
+    /// older than a minute; complete results are never touched.
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    results: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -1226,11 +1230,22 @@ fn cleanup_command(a: CleanupArgs) -> anyhow::Result<ExitCode> {
         uadpbench_topology::LeftoverScope::Orphaned
     };
     let removed = uadpbench_topology::remove_leftovers(scope)?;
-    if removed.is_empty() {
-        say!("nothing to clean up");
-    }
     for r in &removed {
         say!("removed {:?} {}", r.kind, r.name);
+    }
+    let partial = if a.results.is_dir() {
+        uadpbench::results::remove_partial_files(&a.results, std::time::Duration::from_secs(60))
+            .map_err(|e| {
+                anyhow::anyhow!("clearing partial files under {}: {e}", a.results.display())
+            })?
+    } else {
+        Vec::new()
+    };
+    for p in &partial {
+        say!("removed partial file {}", p.display());
+    }
+    if removed.is_empty() && partial.is_empty() {
+        say!("nothing to clean up");
     }
     Ok(ExitCode::SUCCESS)
 }

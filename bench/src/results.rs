@@ -42,6 +42,50 @@ fn write_tmp_then_rename(
     Ok(())
 }
 
+/// Removes what interrupted writes left under `root` (a results tree): `*.tmp` files (a
+/// result file is written to `NAME.tmp` and renamed when complete, so a `.tmp` is never a
+/// result) and empty `*.svg` plots, if unmodified for `min_age` (a live run may be writing
+/// one). Complete files are never touched. Returns the removed paths.
+pub fn remove_partial_files(
+    root: &Path,
+    min_age: std::time::Duration,
+) -> std::io::Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    let mut stack = vec![(root.to_path_buf(), 0usize)];
+    while let Some((dir, depth)) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            let Ok(meta) = e.metadata() else { continue };
+            if meta.is_dir() {
+                // results/<campaign>/runs/<run>/plots: a few levels suffice.
+                if depth < 6 && !meta.file_type().is_symlink() {
+                    stack.push((path, depth + 1));
+                }
+                continue;
+            }
+            if !meta.is_file() {
+                continue;
+            }
+            let name = e.file_name().to_string_lossy().into_owned();
+            let partial = name.ends_with(".tmp") || (name.ends_with(".svg") && meta.len() == 0);
+            let old = meta
+                .modified()
+                .ok()
+                .and_then(|m| m.elapsed().ok())
+                .is_some_and(|age| age >= min_age);
+            if partial && old {
+                fs::remove_file(&path)?;
+                removed.push(path);
+            }
+        }
+    }
+    removed.sort();
+    Ok(removed)
+}
+
 /// Files a run writes into its directory (besides `*.tmp` of an interrupted write).
 pub const RUN_FILES: &[&str] = &[
     "summary.csv",
@@ -204,6 +248,30 @@ mod tests {
             Err(OutDirError::NotADirectory(_))
         ));
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn cleanup_removes_partial_files_only() {
+        let root = std::env::temp_dir().join(format!("uadpbench-partial-{}", std::process::id()));
+        let run = root.join("camp/runs/0001-x");
+        fs::create_dir_all(run.join("plots")).unwrap();
+        fs::write(run.join("summary.csv"), "complete").unwrap();
+        fs::write(run.join("layers.csv.tmp"), "half").unwrap();
+        fs::write(run.join("plots/a.svg"), "").unwrap();
+        fs::write(run.join("plots/b.svg"), "<svg/>").unwrap();
+        // Too young: a live run may be writing it.
+        assert!(
+            remove_partial_files(&root, std::time::Duration::from_secs(3600))
+                .unwrap()
+                .is_empty()
+        );
+        let removed = remove_partial_files(&root, std::time::Duration::ZERO).unwrap();
+        assert_eq!(
+            removed,
+            vec![run.join("layers.csv.tmp"), run.join("plots/a.svg")]
+        );
+        assert!(run.join("summary.csv").is_file() && run.join("plots/b.svg").is_file());
+        fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

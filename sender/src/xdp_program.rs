@@ -106,6 +106,17 @@ pub enum XdpProgramError {
         /// The interface name.
         name: String,
     },
+    /// Looking the interface up failed for another reason than its absence (e.g. EMFILE: the
+    /// lookup needs a socket).
+    #[error("cannot look up network interface `{name}`: {source}{hint}")]
+    InterfaceLookup {
+        /// The interface name.
+        name: String,
+        /// What the kernel said.
+        source: io::Error,
+        /// What to do about it.
+        hint: &'static str,
+    },
     /// Already attached: one [`XdpProgram`] serves one interface.
     #[error("the XDP program is already attached to ifindex {ifindex}: detach it first")]
     AlreadyAttached {
@@ -464,7 +475,19 @@ pub fn ifindex_of(name: &str) -> Result<u32, XdpProgramError> {
     // SAFETY: `c` is a valid NUL-terminated string for the duration of the call.
     let ifindex = unsafe { libc::if_nametoindex(c.as_ptr()) };
     if ifindex == 0 {
-        return Err(not_found());
+        let source = io::Error::last_os_error();
+        return Err(match source.raw_os_error() {
+            Some(0) | Some(libc::ENODEV) | Some(libc::ENXIO) | None => not_found(),
+            Some(code) => XdpProgramError::InterfaceLookup {
+                name: name.to_owned(),
+                hint: if code == libc::EMFILE || code == libc::ENFILE {
+                    " (too many open files: raise the limit with `ulimit -n`)"
+                } else {
+                    ""
+                },
+                source,
+            },
+        });
     }
     Ok(ifindex)
 }
