@@ -245,3 +245,51 @@ fn a_closed_pipe_ends_quietly() {
         assert!(o.status.success(), "{args:?}: {:?} {err}", o.status);
     }
 }
+
+/// More messages than the probes keep stamps for: said before the run, and the printed layer
+/// summary agrees with probe_layers.csv instead of claiming every packet was stamped.
+#[test]
+fn probe_coverage_is_not_claimed_beyond_the_slots() {
+    let dir = tmp("coverage");
+    let d = dir.display().to_string();
+    let o = ub(&[
+        "run", "--path", "udp", "--count", "140000", "--warmup", "1000", "--probes", "all",
+        "--out", &d,
+    ]);
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), stderr(&o));
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("only about the last 131072 packets are stamped"),
+        "no warning before the run: {err}"
+    );
+    let mut rd = csv::Reader::from_path(dir.join("probe_layers.csv")).expect("probe_layers.csv");
+    let h = rd.headers().expect("header").clone();
+    let col = |n: &str| h.iter().position(|x| x == n).expect(n);
+    let (layer, cov0, cov1) = (
+        col("layer"),
+        col("coverage_crossing0"),
+        col("coverage_crossing1"),
+    );
+    let mut low = Vec::new();
+    for rec in rd.records() {
+        let rec = rec.expect("row");
+        for (c, i) in [(0, cov0), (1, cov1)] {
+            if let Ok(v) = rec[i].parse::<f64>() {
+                if v < 0.99 {
+                    low.push((rec[layer].to_owned(), c));
+                }
+            }
+        }
+    }
+    assert!(
+        !low.is_empty(),
+        "140 000 packets cannot all be stamped in 131 072 slots"
+    );
+    for (l, c) in &low {
+        assert!(
+            out.contains(&format!("{l} (crossing {c})")),
+            "{l} crossing {c} has low coverage in probe_layers.csv but the summary does not say so:\n{out}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
