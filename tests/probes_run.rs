@@ -395,3 +395,148 @@ fn so_timestamping_agrees_with_the_probe_clock() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The wake-up layers on the udp path (`--probes all`, ping-pong: each side sleeps in
+/// `recvfrom` until the other's packet wakes it): ≥ 99 % of the packets they apply to (the
+/// receiver slept until the packet came) have `sched_waking` and `sched_switch_in`, in order per
+/// packet between `netif_receive_skb` and `sock_recv_length`, and the segment chain runs from
+/// the receive path through the wake-up to the receive system call:
+/// netif_receive_skb → sk_data_ready → sched_waking → … → sched_switch_in → sock_recv_length.
+#[test]
+fn udp_wake_up_layers() {
+    wake_up_layers(PathKind::Udp, Encap::Udp);
+}
+
+/// The same on the eth path, whose receiver (pnet) sleeps in `poll()` before its `recvfrom`.
+#[test]
+fn eth_wake_up_layers() {
+    wake_up_layers(PathKind::Eth, Encap::Eth);
+}
+
+fn wake_up_layers(path: PathKind, encap: Encap) {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = std::env::temp_dir().join(format!(
+        "uadpbench-e2e-probes-wake-{path}-{}",
+        std::process::id()
+    ));
+    let cfg = RunConfig {
+        path,
+        encap,
+        count: 5_000,
+        warmup: 200,
+        probes: "all".into(),
+        ..RunConfig::default()
+    };
+    let outcome =
+        run(&cfg, &dir, Arc::new(AtomicBool::new(false))).unwrap_or_else(|e| panic!("{e:#}"));
+    for l in &outcome.report {
+        eprintln!("{l}");
+    }
+    let (h, layers) = rows(&dir.join("probe_layers.csv"));
+    let cov = |name: &str, c: &str| -> f64 {
+        let r = layers
+            .iter()
+            .find(|r| &r[col(&h, "layer")] == name)
+            .unwrap_or_else(|| panic!("no row for {name}"));
+        assert_eq!(&r[col(&h, "attached")], "true", "{name}");
+        assert_eq!(&r[col(&h, "lost")], "0", "{name}");
+        r[col(&h, c)].parse().unwrap_or(0.0)
+    };
+    // The wake-up applies to the packets whose receiver slept in recvfrom until they came
+    // (not to one already queued when recvfrom was called): the probes count those.
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).expect("meta"))
+            .expect("meta.json");
+    let wake = &meta["probes"]["wake"];
+    let applicable = wake["applicable"].as_u64().expect("applicable");
+    assert!(
+        applicable >= 5_200,
+        "the receiver slept for only {applicable} of 10 400 packets: {wake}"
+    );
+    for name in ["sched_waking", "sched_switch_in"] {
+        let n = wake[name].as_u64().expect("count");
+        assert!(
+            n * 100 >= applicable * 99 && n <= applicable,
+            "{name}: {n} of {applicable} packets: {wake}"
+        );
+        for c in ["coverage_crossing0", "coverage_crossing1"] {
+            let v = cov(name, c);
+            assert!(v > 0.5, "{name} {c}: {v}");
+        }
+    }
+    // Per packet and crossing, the wake-up stamps lie in order between the packet's
+    // netif_receive_skb and its sock_recv_length.
+    let (h, ev) = rows(&dir.join("layers.csv"));
+    let (pid, lname, cross, t) = (
+        col(&h, "packet_id"),
+        col(&h, "layer"),
+        col(&h, "crossing"),
+        col(&h, "t_ns"),
+    );
+    let order = [
+        "netif_receive_skb",
+        "sk_data_ready",
+        "sched_waking",
+        "cpu_idle_exit",
+        "sched_switch_in",
+        "sock_recv_length",
+    ];
+    let mut per: HashMap<(u64, u8), BTreeMap<usize, u64>> = HashMap::new();
+    for r in &ev {
+        if let Some(i) = order.iter().position(|n| *n == &r[lname]) {
+            per.entry((r[pid].parse().unwrap(), r[cross].parse().unwrap()))
+                .or_default()
+                .insert(i, r[t].parse().unwrap());
+        }
+    }
+    let woken: Vec<_> = per.values().filter(|m| m.contains_key(&2)).collect();
+    let out_of_order = woken
+        .iter()
+        .filter(|m| m.values().zip(m.values().skip(1)).any(|(a, b)| b < a))
+        .count();
+    assert!(
+        out_of_order * 1000 <= woken.len(),
+        "{out_of_order} of {} woken packets out of order",
+        woken.len()
+    );
+    // When (nearly) every packet found its receiver asleep, the segment chain (segments.csv)
+    // passes through the wake-up: netif_receive_skb → … → sched_waking → sched_switch_in →
+    // sock_recv_length.
+    let (h, seg) = rows(&dir.join("segments.csv"));
+    let (from, to, stat) = (
+        col(&h, "from_layer"),
+        col(&h, "to_layer"),
+        col(&h, "statistic"),
+    );
+    let chain: Vec<String> = seg
+        .iter()
+        .filter(|r| &r[stat] == "count")
+        .flat_map(|r| [r[from].to_owned(), r[to].to_owned()])
+        .fold(Vec::new(), |mut v, x| {
+            if v.last() != Some(&x) {
+                v.push(x);
+            }
+            v
+        });
+    eprintln!("chain: {chain:?}");
+    let in_chain = ["sched_waking", "sched_switch_in"].iter().all(|n| {
+        ["coverage_crossing0", "coverage_crossing1"]
+            .iter()
+            .all(|c| cov(n, c) >= 0.99)
+    });
+    if in_chain {
+        let pos = |name: &str| {
+            chain
+                .iter()
+                .position(|x| x == name)
+                .unwrap_or_else(|| panic!("{name} not in the chain {chain:?}"))
+        };
+        assert!(
+            pos("netif_receive_skb") < pos("sched_waking")
+                && pos("sched_waking") < pos("sched_switch_in")
+                && pos("sched_switch_in") < pos("sock_recv_length"),
+            "{chain:?}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

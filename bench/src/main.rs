@@ -216,7 +216,7 @@ struct RunArgs {
     /// Run both timed threads under SCHED_FIFO with this priority (1-99).
     #[arg(long, value_name = "PRIO")]
     fifo: Option<i32>,
-    /// Kernel probes: none, all, or a comma-separated list of layer names (see `uadpbench
+    /// Kernel probes: none, all, minimal, or a comma-separated list of layer names (`uadpbench
     /// probes list`). Adds layers.csv, segments.csv, probe_cost.csv and probe_layers.csv.
     #[arg(long, default_value = "none")]
     probes: String,
@@ -1219,6 +1219,7 @@ fn probes_list(path: Option<String>) -> anyhow::Result<ExitCode> {
                 format!("{:?}", l.direction).to_lowercase(),
             );
         }
+        say!("  {}", uadpbench_probes::minimal_description(p));
     }
     Ok(ExitCode::SUCCESS)
 }

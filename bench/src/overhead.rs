@@ -334,6 +334,14 @@ fn value_of(summary: &[SummaryRow], metric: &str, statistic: &str) -> Option<f64
 }
 
 /// Messages a run pushed through the probes: measured ones plus the warm-up.
+/// Messages inside the BPF-statistics window of a probe run, when the statistics covered only
+/// the calibration phase (meta.json `probes.stats.off_at_packet`).
+fn calibration_messages(dir: &Path) -> Option<f64> {
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).ok()?).ok()?;
+    meta.pointer("/probes/stats/off_at_packet")?.as_f64()
+}
+
 fn messages_of(cfg: &RunConfig, summary: &[SummaryRow]) -> Option<f64> {
     let sent = value_of(summary, "messages", "sent")?;
     Some(match cfg.mode {
@@ -896,7 +904,11 @@ fn aggregate_costs(arm: Arm, runs: &[&ArmRun], file: &str, cfg: &RunConfig) -> V
         if rows.is_empty() {
             continue;
         }
-        let messages = messages_of(cfg, &r.summary).filter(|m| *m > 0.0);
+        // probe_cost.csv of a probe run covers its calibration window (the warm-up packets
+        // before `off_at_packet`) unless BPF statistics ran for the whole run.
+        let messages = calibration_messages(&r.dir)
+            .or_else(|| messages_of(cfg, &r.summary))
+            .filter(|m| *m > 0.0);
         let mut run_total = 0u64;
         for (program, mechanism, count, time) in rows {
             let a = by_program.entry(program).or_default();

@@ -45,6 +45,17 @@ pub fn start(cfg: &RunConfig, topo: &Topology) -> anyhow::Result<Option<ProbeSes
         topo.a().netns_path().to_owned(),
         topo.b().netns_path().to_owned(),
     ];
+    // BPF run-time statistics: on for the warm-up (calibration), off for the measured packets,
+    // unless asked otherwise (they add two clock reads to every program run).
+    let stats_mode = match StatsMode::from_env() {
+        Ok(m) => m,
+        Err(e) => anyhow::bail!("{e}"),
+    };
+    pc.stats = match stats_mode {
+        StatsMode::Calibrate => cfg.warmup > 0,
+        StatsMode::Run => true,
+        StatsMode::Off => false,
+    };
     // --trace: context switches too (every CPU, for the whole run: the window is cut out
     // afterwards).
     pc.sched_switch = cfg.trace.is_some();
@@ -61,7 +72,152 @@ pub fn start(cfg: &RunConfig, topo: &Topology) -> anyhow::Result<Option<ProbeSes
             uadpbench_probes::Mechanism::Xdp,
         );
     }
+    if stats_mode == StatsMode::Calibrate {
+        // Packet ids 0..warmup are the warm-up: the first stamp of the first measured packet
+        // ends the calibration window.
+        session
+            .stop_stats_at_packet(cfg.warmup)
+            .context("starting the probe cost calibration")?;
+    }
     Ok(Some(session))
+}
+
+/// Name of the environment variable that says when the probes' BPF run-time statistics
+/// (`BPF_ENABLE_STATS`, the source of probe_cost.csv) are on.
+pub const STATS_ENV: &str = "UADPBENCH_PROBE_STATS";
+
+/// When the probes' BPF run-time statistics are on ([`STATS_ENV`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatsMode {
+    /// During the warm-up only (default): probe_cost.csv comes from the warm-up packets, the
+    /// measured packets run without the statistics' clock reads.
+    Calibrate,
+    /// For the whole run (measured packets included, as before).
+    Run,
+    /// Never: probe_cost.csv has run counts of 0.
+    Off,
+}
+
+impl StatsMode {
+    /// `calibrate`, `run`, `off`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            StatsMode::Calibrate => "calibrate",
+            StatsMode::Run => "run",
+            StatsMode::Off => "off",
+        }
+    }
+
+    /// From [`STATS_ENV`] (unset or empty: [`StatsMode::Calibrate`]).
+    pub fn from_env() -> Result<Self, String> {
+        match std::env::var(STATS_ENV) {
+            Err(_) => Ok(StatsMode::Calibrate),
+            Ok(v) => match v.trim() {
+                "" | "calibrate" => Ok(StatsMode::Calibrate),
+                "run" => Ok(StatsMode::Run),
+                "off" => Ok(StatsMode::Off),
+                other => Err(format!(
+                    "{STATS_ENV}={other:?}: use calibrate (default: BPF statistics during the \
+                     warm-up only), run (the whole run) or off"
+                )),
+            },
+        }
+    }
+}
+
+/// meta.json's description of the window probe_cost.csv covers.
+fn stats_meta(report: &ProbeReport, cfg: &RunConfig) -> serde_json::Value {
+    let w = report.stats_window;
+    let mode = StatsMode::from_env().unwrap_or(StatsMode::Calibrate);
+    let window = match (w.on_ns, w.off_ns, w.off_at_packet) {
+        (None, _, _) => "none".to_owned(),
+        (Some(_), Some(_), Some(p)) => {
+            format!("calibration: warm-up packets 0..{p}, off at the first stamp of packet {p}")
+        }
+        (Some(_), Some(_), None) => "partial".to_owned(),
+        (Some(_), None, _) if mode == StatsMode::Calibrate => {
+            "whole run (the first measured packet was never stamped)".to_owned()
+        }
+        (Some(_), None, _) => "whole run".to_owned(),
+    };
+    let sysctl = std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled")
+        .ok()
+        .map(|s| s.trim() == "1");
+    serde_json::json!({
+        "mode": mode.name(),
+        "window": window,
+        "on_ns": w.on_ns,
+        "off_ns": w.off_ns,
+        "off_at_packet": w.off_at_packet,
+        "warmup_messages": cfg.warmup,
+        "kernel_bpf_stats_enabled": sysctl,
+    })
+}
+
+/// Recorded stamps of a layer (0 if not recorded).
+fn recorded(report: &ProbeReport, id: uadpbench_probes::LayerId) -> u64 {
+    report
+        .lost_per_layer
+        .iter()
+        .find(|l| l.layer == id)
+        .map_or(0, |l| l.recorded)
+}
+
+/// meta.json's account of the wake-up layers (warm-up included): how many received packets
+/// found their receiver asleep (`applicable`), and how many of them each layer stamped.
+fn wake_meta(report: &ProbeReport) -> serde_json::Value {
+    use uadpbench_probes::LayerId;
+    let Some(w) = report
+        .lost_per_layer
+        .iter()
+        .find(|l| l.layer == LayerId::SchedWaking)
+    else {
+        return serde_json::Value::Null;
+    };
+    let mut m = serde_json::Map::new();
+    m.insert("applicable".into(), w.applicable.into());
+    for id in [
+        LayerId::SkDataReady,
+        LayerId::SchedWaking,
+        LayerId::CpuIdleExit,
+        LayerId::SchedSwitchIn,
+    ] {
+        m.insert(id.name().into(), recorded(report, id).into());
+    }
+    serde_json::Value::Object(m)
+}
+
+/// One report line about the wake-up layers.
+fn wake_line(report: &ProbeReport) -> Option<String> {
+    use uadpbench_probes::LayerId;
+    let w = report
+        .lost_per_layer
+        .iter()
+        .find(|l| l.layer == LayerId::SchedWaking)?;
+    Some(format!(
+        "  wake-up layers (warm-up included): the receiver slept until its packet for {} packet(s); stamped: sched_waking {}, sched_switch_in {}, sk_data_ready {}, cpu_idle_exit {} (its CPU was idle)",
+        w.applicable,
+        w.recorded,
+        recorded(report, LayerId::SchedSwitchIn),
+        recorded(report, LayerId::SkDataReady),
+        recorded(report, LayerId::CpuIdleExit),
+    ))
+}
+
+/// One report line about the stats window.
+fn stats_line(report: &ProbeReport) -> String {
+    let w = report.stats_window;
+    match (w.on_ns, w.off_ns, w.off_at_packet) {
+        (None, _, _) => format!(
+            "  probe cost: not measured (BPF statistics off: {}; {STATS_ENV}=run measures it during the run)",
+            report.stats_error.as_deref().unwrap_or("off")
+        ),
+        (Some(on), Some(off), Some(p)) => format!(
+            "  probe cost (probe_cost.csv): calibrated on the warm-up (packets 0..{p}, {:.1} ms with BPF statistics on); measured packets ran without them",
+            (off.saturating_sub(on)) as f64 / 1e6
+        ),
+        (Some(_), _, _) => "  probe cost (probe_cost.csv): BPF statistics on for the whole run (they add two clock reads to every program run)".to_owned(),
+    }
 }
 
 /// Adds the XDP program's arrival stamps to the report as the `xdp_ingress` layer (one
@@ -195,7 +351,7 @@ pub struct ProbeOutcome {
     pub clock: Option<crate::clock_check::ClockCheck>,
 }
 
-/// Most packet slots of the stamp map (151 MB of stamps at 1 152 bytes per slot).
+/// Most packet slots of the stamp map (176 MB of stamps at 1 344 bytes per slot).
 pub const MAX_PROBE_SLOTS: u32 = 1 << 17;
 
 /// Packet slots for a run: enough for every message of a ping-pong or cyclic run (warm-up
@@ -551,12 +707,18 @@ pub fn finish(
 
     let attached = report.layers.iter().filter(|s| s.recorded()).count();
     let lost: u64 = report.lost_per_layer.iter().map(|l| l.lost()).sum();
-    let mut report_lines = vec![format!(
-        "  probes: {attached} layer(s) attached, {} event(s) of measured packets, {lost} lost",
-        rows.len()
-    )];
+    let mut report_lines = vec![
+        format!(
+            "  probes: {attached} layer(s) attached, {} event(s) of measured packets, {lost} lost",
+            rows.len()
+        ),
+        stats_line(&report),
+    ];
     for s in report.layers.iter().filter(|s| !s.recorded()) {
         report_lines.push(format!("    not recorded: {:<26} {}", s.name, s.outcome));
+    }
+    if let Some(l) = wake_line(&report) {
+        report_lines.push(l);
     }
     report_lines.extend(lines);
     report_lines.extend(report_lines_pre);
@@ -569,6 +731,8 @@ pub fn finish(
         "thread_slot_evictions": report.thread_slot_evictions,
         "skb_map_insert_failures": report.skb_map_insert_failures,
         "stats_error": report.stats_error,
+        "stats": stats_meta(&report, cfg),
+        "wake": wake_meta(&report),
     });
     let clock = clock.map(|c| {
         let first_crossing: HashMap<(u64, uadpbench_probes::LayerId), u64> = report

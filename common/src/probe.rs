@@ -35,12 +35,12 @@
 use crate::UADP_UDP_PORT;
 
 /// Layer regions in [`PROBE_SLOTS_MAP_NAME`]: room for every [`LayerId`] (id < this).
-pub const PROBE_MAX_LAYERS: usize = 24;
+pub const PROBE_MAX_LAYERS: usize = 28;
 /// How often one packet id can cross the same layer and be recorded (out and echo).
 pub const PROBE_MAX_CROSSINGS: usize = 2;
 /// Default number of packet slots (a power of two): stamps of the last 16384 packet ids are
 /// kept until drained. Each slot is `PROBE_MAX_LAYERS × PROBE_MAX_CROSSINGS` stamps of 24
-/// bytes (1152 bytes): 16384 slots are 18 MiB.
+/// bytes (1344 bytes): 16384 slots are 21 MiB.
 pub const PROBE_DEFAULT_SLOTS: u32 = 16384;
 
 /// Name of the stamp array (`Array<Stamp>`, [`stamp_entries`] entries, `BPF_F_MMAPABLE`) in
@@ -124,21 +124,32 @@ pub enum LayerId {
     UdpRcv = 16,
     /// `packet_rcv` entry (fentry/kprobe), AF_PACKET.
     PacketRcv = 17,
+    /// `sock:sk_data_ready`: the packet was queued to the receiving socket, which wakes its
+    /// reader (context: stamped only for a receiving thread that slept in `recvfrom` until
+    /// this packet woke it; the time of the last `sk_data_ready` on the waker's CPU).
+    SkDataReady = 18,
+    /// `sched:sched_waking` of the receiving thread asleep in `recvfrom` (context).
+    SchedWaking = 19,
+    /// `power:cpu_idle` exit on the receiving thread's CPU before it was switched in
+    /// (context: only when that CPU was idle).
+    CpuIdleExit = 20,
+    /// `sched:sched_switch` with `next` = the receiving thread, after its wake-up (context).
+    SchedSwitchIn = 21,
     /// `skb:skb_copy_datagram_iovec`: the payload is copied to the user buffer.
-    SkbCopyDatagramIovec = 18,
+    SkbCopyDatagramIovec = 22,
     /// `sock:sock_recv_length`: the protocol's `recvmsg` returned.
-    SockRecvLength = 19,
+    SockRecvLength = 23,
     /// `syscalls:sys_exit_recvfrom`.
-    SysExitRecvfrom = 20,
+    SysExitRecvfrom = 24,
     /// uretprobe on libc `recv`/`recvfrom`: the user/libc boundary after the system call.
-    LibcRecvfrom = 21,
+    LibcRecvfrom = 25,
     /// `skb:consume_skb`: the received skb is freed, during `recvfrom` or later on the CPU
     /// that allocated it (deferred free); not ordered relative to the socket layers.
-    ConsumeSkb = 22,
+    ConsumeSkb = 26,
 }
 
 /// Number of [`LayerId`]s.
-pub const LAYER_COUNT: usize = 23;
+pub const LAYER_COUNT: usize = 27;
 
 // Every layer has a region in the stamp array and a bit in the u32 record masks.
 const _: () = assert!(LAYER_COUNT <= PROBE_MAX_LAYERS && LAYER_COUNT <= 32);
@@ -164,6 +175,10 @@ impl LayerId {
         LayerId::IpRcv,
         LayerId::UdpRcv,
         LayerId::PacketRcv,
+        LayerId::SkDataReady,
+        LayerId::SchedWaking,
+        LayerId::CpuIdleExit,
+        LayerId::SchedSwitchIn,
         LayerId::SkbCopyDatagramIovec,
         LayerId::SockRecvLength,
         LayerId::SysExitRecvfrom,
@@ -207,6 +222,10 @@ impl LayerId {
             LayerId::IpRcv => "ip_rcv",
             LayerId::UdpRcv => "udp_rcv",
             LayerId::PacketRcv => "packet_rcv",
+            LayerId::SkDataReady => "sk_data_ready",
+            LayerId::SchedWaking => "sched_waking",
+            LayerId::CpuIdleExit => "cpu_idle_exit",
+            LayerId::SchedSwitchIn => "sched_switch_in",
             LayerId::SkbCopyDatagramIovec => "skb_copy_datagram_iovec",
             LayerId::ConsumeSkb => "consume_skb",
             LayerId::SockRecvLength => "sock_recv_length",
@@ -277,6 +296,10 @@ pub enum LayerCounter {
     /// holds this layer's slot (the skb was freed without a tracepoint and its memory reused).
     /// No stamp written, the entry is removed.
     Stale = 5,
+    /// Wake-up layers ([`LayerId::SchedWaking`] only): received benchmark packets whose
+    /// receiving thread slept in the `recvfrom` that returned them, i.e. the packets the
+    /// wake-up layers apply to (stamped or not).
+    Applicable = 6,
 }
 
 /// Counters per layer in [`PROBE_COUNTERS_MAP_NAME`].
@@ -324,6 +347,15 @@ pub const THREAD_RECV_ID: u32 = 1 << 2;
 /// [`ThreadState::flags`]: `libc_ubuf` holds the buffer of the libc `recv`/`recvfrom` in
 /// progress.
 pub const THREAD_LIBC_RECV: u32 = 1 << 3;
+/// [`ThreadState::flags`]: the thread went to sleep (switched out not runnable) during the
+/// `recvfrom` in progress; the `wake_*` fields describe its last wake-up since.
+pub const THREAD_SLEPT: u32 = 1 << 4;
+/// [`ThreadState::flags`]: the thread is in `poll()` (a receiver that waits there, then reads
+/// with `recvfrom`, e.g. pnet on the eth path): its sleep counts like one in `recvfrom`.
+pub const THREAD_POLL: u32 = 1 << 5;
+/// [`ThreadState::flags`]: the last system call was a `poll()`; the next `recvfrom` keeps
+/// its [`THREAD_SLEPT`] and wake-up.
+pub const THREAD_POLLED: u32 = 1 << 6;
 
 /// Per-thread context of the system-call layers (value of [`PROBE_THREADS_MAP_NAME`]).
 #[repr(C)]
@@ -350,7 +382,49 @@ pub struct ThreadState {
     pub _reserved: u32,
     /// User buffer of the libc `recv`/`recvfrom` in progress.
     pub libc_ubuf: u64,
+    /// Wake-up of the sleeping receiver ([`THREAD_SLEPT`]): the `sk_data_ready` before its
+    /// `sched_waking` on the waker's CPU (0: none).
+    pub wake_data_ready_ns: u64,
+    /// Its `sched_waking` (0: not woken yet, or not by a packet).
+    pub wake_waking_ns: u64,
+    /// The `cpu_idle` exit of the CPU it was switched in on (0: that CPU was not idle).
+    pub wake_idle_exit_ns: u64,
+    /// Its `sched_switch` in (0: not yet).
+    pub wake_switch_ns: u64,
+    /// The waker's thread.
+    pub wake_waker_tid: u32,
+    /// The waker's CPU.
+    pub wake_waker_cpu: u32,
+    /// The CPU it was switched in on.
+    pub wake_switch_cpu: u32,
+    /// The idle state that CPU left (`power:cpu_idle` state of the preceding entry).
+    pub wake_idle_state: u32,
 }
+
+/// Per-CPU context of the wake-up layers (value of [`PROBE_CPU_MAP_NAME`], one entry).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct CpuState {
+    /// Last `sock:sk_data_ready` on this CPU.
+    pub data_ready_ns: u64,
+    /// Last `power:cpu_idle` exit on this CPU.
+    pub idle_exit_ns: u64,
+    /// State of the last `power:cpu_idle` entry on this CPU.
+    pub idle_enter_state: u32,
+    /// State that the last exit left.
+    pub idle_exit_state: u32,
+}
+
+/// Name of the per-CPU wake-up context (`PerCpuArray<CpuState>`, 1 entry).
+pub const PROBE_CPU_MAP_NAME: &str = "PROBE_CPU";
+
+/// Longest time from a `sock:sk_data_ready` to the `sched:sched_waking` it causes on the same
+/// CPU (they are one call chain: `sock_def_readable` → `try_to_wake_up`); a waking later than
+/// this after the CPU's last `sk_data_ready` was not caused by a packet.
+pub const WAKE_DATA_READY_MAX_NS: u64 = 50_000;
+
+/// `power:cpu_idle` state of an exit event (`PWR_EVENT_EXIT`).
+pub const CPU_IDLE_EXIT: u32 = u32::MAX;
 
 /// Value of [`PROBE_SKB_IDS_MAP_NAME`].
 #[repr(C)]
@@ -404,6 +478,10 @@ pub const PROBE_FLAG_OFFSETS: u32 = 1 << 0;
 /// [`ProbeGlobals::flags`]: device-level layers only record packets on devices in the network
 /// namespaces [`ProbeGlobals::netns_inum`].
 pub const PROBE_FLAG_NETNS_FILTER: u32 = 1 << 1;
+/// [`ProbeGlobals::flags`]: the `sock:sk_data_ready` program is attached: a receiver's
+/// `sched_waking` counts as its packet wake-up only right after an `sk_data_ready` on the
+/// waker's CPU ([`WAKE_DATA_READY_MAX_NS`]); without it, any wake-up in `recvfrom` counts.
+pub const PROBE_FLAG_DATA_READY: u32 = 1 << 2;
 
 /// [`ProbeGlobals::user_format`]: the user buffer of `sendto`/`recvfrom` is the UADP message
 /// (UDP socket).

@@ -52,6 +52,10 @@ mod prog {
         USER_FORMAT_UADP,
     };
     use uadpbench_common::{sched_switch_format as ssf, SchedSwitch, PROBE_SCHED_MIN_BYTES};
+    use uadpbench_common::{
+        CpuState, CPU_IDLE_EXIT, PROBE_FLAG_DATA_READY, THREAD_POLL, THREAD_POLLED, THREAD_SLEPT,
+        WAKE_DATA_READY_MAX_NS,
+    };
 
     /// The stamps, `[layer][crossing][packet slot]` (`BPF_F_MMAPABLE`: userspace maps and
     /// drains them). The loader sets the size for its number of slots.
@@ -79,6 +83,10 @@ mod prog {
     /// `sched_switch` records of the trace window (the loader sizes it; one page by default).
     #[map]
     static PROBE_SCHED: RingBuf = RingBuf::with_byte_size(PROBE_SCHED_MIN_BYTES, 0);
+
+    /// Per-CPU context of the wake-up layers: last `sk_data_ready`, last idle exit.
+    #[map]
+    static PROBE_CPU: PerCpuArray<CpuState> = PerCpuArray::with_max_entries(1, 0);
 
     /// Trace window switch: entry 0 non-zero = record context switches. Written by userspace.
     #[map]
@@ -202,6 +210,34 @@ mod prog {
         }
         bump_layer(layer, LayerCounter::Recorded);
         c
+    }
+
+    /// Writes a stamp of `layer` for packet `id` at `crossing` with a time, thread and CPU
+    /// taken earlier (the wake-up layers: their events happen before the packet id is known).
+    #[inline(always)]
+    fn record_at(layer: LayerId, id: u64, crossing: u32, t_ns: u64, tid: u32, cpu: u32) {
+        if t_ns == 0 || !recording(layer, RECORD_MASK_MAIN) {
+            return;
+        }
+        let Some(s) = PROBE_SLOTS.get_ptr_mut(stamp_index(layer, crossing, id, g!(slot_mask)))
+        else {
+            return;
+        };
+        // SAFETY: as in `record_masked`.
+        unsafe {
+            if read_volatile(&raw const (*s).t_ns) != 0 {
+                if read_volatile(&raw const (*s).packet_id) == id {
+                    bump_layer(layer, LayerCounter::ExtraCrossing);
+                    return;
+                }
+                bump_layer(layer, LayerCounter::Overwritten);
+            }
+            write_volatile(&raw mut (*s).packet_id, id);
+            write_volatile(&raw mut (*s).tid, tid);
+            write_volatile(&raw mut (*s).cpu, cpu);
+            write_volatile(&raw mut (*s).t_ns, t_ns);
+        }
+        bump_layer(layer, LayerCounter::Recorded);
     }
 
     // ------------------------------------------------------------------ threads
@@ -675,7 +711,7 @@ mod prog {
         // SAFETY: array map value owned by this thread.
         unsafe {
             (*ts).recv_ubuf = ubuf;
-            (*ts).flags = ((*ts).flags & !(THREAD_RECV | THREAD_RECV_ID)) | THREAD_RECV;
+            (*ts).flags = recv_entry_flags((*ts).flags);
         }
         0
     }
@@ -697,6 +733,7 @@ mod prog {
                     (*ts).recv_id = id;
                     (*ts).recv_crossing = c;
                     (*ts).flags |= THREAD_RECV_ID;
+                    emit_wake(ts, (*ts).flags & THREAD_SLEPT != 0, id, c, tid);
                 }
                 Parsed::ReadFailed => bump_layer(LayerId::SockRecvLength, LayerCounter::ReadFailed),
                 Parsed::Foreign => {}
@@ -729,7 +766,7 @@ mod prog {
         // SAFETY: array map value owned by this thread.
         unsafe {
             (*ts).recv_ubuf = base;
-            (*ts).flags = ((*ts).flags & !(THREAD_RECV | THREAD_RECV_ID)) | THREAD_RECV;
+            (*ts).flags = recv_entry_flags((*ts).flags);
         }
         0
     }
@@ -754,7 +791,7 @@ mod prog {
             if flags & THREAD_RECV == 0 {
                 return;
             }
-            (*ts).flags = flags & !(THREAD_RECV | THREAD_RECV_ID);
+            (*ts).flags = flags & !(THREAD_RECV | THREAD_RECV_ID | THREAD_SLEPT);
             if ret <= 0 {
                 return;
             }
@@ -769,7 +806,8 @@ mod prog {
             }
             match user_id((*ts).recv_ubuf, ret as u64) {
                 Parsed::Id(id) => {
-                    record(LayerId::SysExitRecvfrom, id, Crossing::Next, tid);
+                    let c = record(LayerId::SysExitRecvfrom, id, Crossing::Next, tid);
+                    emit_wake(ts, flags & THREAD_SLEPT != 0, id, c, tid);
                 }
                 Parsed::ReadFailed => {
                     bump_layer(LayerId::SysExitRecvfrom, LayerCounter::ReadFailed)
@@ -1168,6 +1206,224 @@ mod prog {
                 }
                 Parsed::ReadFailed => bump_layer(LayerId::LibcRecvfrom, LayerCounter::ReadFailed),
                 Parsed::Foreign => {}
+            }
+        }
+        0
+    }
+
+    // ------------------------------------------------------------------ wake-up layers
+
+    /// The packet `id` (crossing `c`) is the one the thread's `recvfrom` got: if the thread
+    /// slept in that `recvfrom` and a packet woke it, stamp the wake-up layers with the times
+    /// saved when they happened, and forget them.
+    #[inline(always)]
+    unsafe fn emit_wake(ts: *mut ThreadState, slept: bool, id: u64, c: u32, tid: u32) {
+        // SAFETY: array map value owned by this thread (the caller's).
+        unsafe {
+            if !slept {
+                return;
+            }
+            bump_layer(LayerId::SchedWaking, LayerCounter::Applicable);
+            if (*ts).wake_waking_ns == 0 {
+                (*ts).flags &= !THREAD_SLEPT;
+                return;
+            }
+            let (waker, wcpu) = ((*ts).wake_waker_tid, (*ts).wake_waker_cpu);
+            record_at(
+                LayerId::SkDataReady,
+                id,
+                c,
+                (*ts).wake_data_ready_ns,
+                waker,
+                wcpu,
+            );
+            record_at(
+                LayerId::SchedWaking,
+                id,
+                c,
+                (*ts).wake_waking_ns,
+                waker,
+                wcpu,
+            );
+            let scpu = (*ts).wake_switch_cpu;
+            if (*ts).wake_switch_ns != 0 {
+                // The idle task (tid 0) ran on that CPU until the exit.
+                record_at(
+                    LayerId::CpuIdleExit,
+                    id,
+                    c,
+                    (*ts).wake_idle_exit_ns,
+                    0,
+                    scpu,
+                );
+            }
+            record_at(
+                LayerId::SchedSwitchIn,
+                id,
+                c,
+                (*ts).wake_switch_ns,
+                tid,
+                scpu,
+            );
+            (*ts).flags &= !THREAD_SLEPT;
+            (*ts).wake_waking_ns = 0;
+        }
+    }
+
+    /// Flags at the entry of a receive system call: receiving, no packet yet; a sleep (and
+    /// wake-up) is kept only if the previous system call was a `poll()` that waited for it.
+    #[inline(always)]
+    fn recv_entry_flags(flags: u32) -> u32 {
+        let keep = if flags & THREAD_POLLED != 0 {
+            THREAD_SLEPT
+        } else {
+            0
+        };
+        (flags & !(THREAD_RECV | THREAD_RECV_ID | THREAD_SLEPT | THREAD_POLL | THREAD_POLLED))
+            | (flags & keep)
+            | THREAD_RECV
+    }
+
+    /// Helper (no layer): `poll()` entered — a receiver may wait here before its `recvfrom`.
+    #[tracepoint(category = "syscalls", name = "sys_enter_poll")]
+    pub fn tp_sys_enter_poll(_ctx: TracePointContext) -> u32 {
+        let Some((ts, _)) = claim_thread() else {
+            return 0;
+        };
+        // SAFETY: array map value owned by this thread.
+        unsafe {
+            (*ts).flags = ((*ts).flags & !(THREAD_SLEPT | THREAD_POLLED)) | THREAD_POLL;
+            (*ts).wake_waking_ns = 0;
+        }
+        0
+    }
+
+    /// Helper (no layer): `poll()` returns; its sleep and wake-up pass to the next `recvfrom`.
+    #[tracepoint(category = "syscalls", name = "sys_exit_poll")]
+    pub fn tp_sys_exit_poll(_ctx: TracePointContext) -> u32 {
+        let Some((ts, _)) = own_thread() else {
+            return 0;
+        };
+        // SAFETY: array map value owned by this thread.
+        unsafe {
+            if (*ts).flags & THREAD_POLL != 0 {
+                (*ts).flags = ((*ts).flags & !THREAD_POLL) | THREAD_POLLED;
+            }
+        }
+        0
+    }
+
+    /// The context slot of thread `tid` if it owns it and is in a receive system call.
+    #[inline(always)]
+    fn receiving(tid: u32) -> Option<*mut ThreadState> {
+        if tid == 0 {
+            return None;
+        }
+        let ts = thread_state(tid)?;
+        // SAFETY: array map value.
+        unsafe {
+            ((*ts).tid == tid && (*ts).flags & (THREAD_RECV | THREAD_POLL) != 0).then_some(ts)
+        }
+    }
+
+    /// `sched:sched_switch`, for the wake-up layers: a receiver in `recvfrom` switched out
+    /// asleep starts a wake-up; switched in after a packet woke it, ends it (with the idle
+    /// exit of its CPU when it was the idle task that it replaced).
+    #[tracepoint(category = "sched", name = "sched_switch")]
+    pub fn tp_sched_switch_wake(ctx: TracePointContext) -> u32 {
+        let prev: i32 = tp_field(&ctx, ssf::PREV_PID);
+        let next: i32 = tp_field(&ctx, ssf::NEXT_PID);
+        if let Some(ts) = receiving(prev as u32) {
+            let state: i64 = tp_field(&ctx, ssf::PREV_STATE);
+            if state != 0 {
+                // SAFETY: array map value; the thread is being switched out on this CPU.
+                unsafe {
+                    (*ts).flags |= THREAD_SLEPT;
+                    (*ts).wake_waking_ns = 0;
+                    (*ts).wake_data_ready_ns = 0;
+                    (*ts).wake_idle_exit_ns = 0;
+                    (*ts).wake_switch_ns = 0;
+                }
+            }
+        }
+        if let Some(ts) = receiving(next as u32) {
+            // SAFETY: array map value; the thread is being switched in on this CPU.
+            unsafe {
+                if (*ts).flags & THREAD_SLEPT != 0
+                    && (*ts).wake_waking_ns != 0
+                    && (*ts).wake_switch_ns == 0
+                {
+                    let now = bpf_ktime_get_ns();
+                    (*ts).wake_switch_ns = now;
+                    (*ts).wake_switch_cpu = bpf_get_smp_processor_id();
+                    if prev == 0 {
+                        if let Some(cs) = PROBE_CPU.get_ptr(0) {
+                            let exit = (*cs).idle_exit_ns;
+                            if exit >= (*ts).wake_waking_ns && exit <= now {
+                                (*ts).wake_idle_exit_ns = exit;
+                                (*ts).wake_idle_state = (*cs).idle_exit_state;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        0
+    }
+
+    /// `sched:sched_waking`: a receiver asleep in `recvfrom` is woken; it is its packet's
+    /// wake-up when an `sk_data_ready` ran on this CPU just before (same call chain).
+    #[tracepoint(category = "sched", name = "sched_waking")]
+    pub fn tp_sched_waking(ctx: TracePointContext) -> u32 {
+        let pid: i32 = tp_field(&ctx, 24);
+        let Some(ts) = receiving(pid as u32) else {
+            return 0;
+        };
+        // SAFETY: array map value; helpers without preconditions.
+        unsafe {
+            if (*ts).flags & THREAD_SLEPT == 0 || (*ts).wake_waking_ns != 0 {
+                return 0;
+            }
+            let now = bpf_ktime_get_ns();
+            let mut ready = 0;
+            if let Some(cs) = PROBE_CPU.get_ptr(0) {
+                ready = (*cs).data_ready_ns;
+            }
+            let recent = ready != 0 && now.wrapping_sub(ready) <= WAKE_DATA_READY_MAX_NS;
+            if g!(flags) & PROBE_FLAG_DATA_READY != 0 && !recent {
+                return 0;
+            }
+            (*ts).wake_data_ready_ns = if recent { ready } else { 0 };
+            (*ts).wake_waking_ns = now;
+            (*ts).wake_waker_tid = bpf_get_current_pid_tgid() as u32;
+            (*ts).wake_waker_cpu = bpf_get_smp_processor_id();
+        }
+        0
+    }
+
+    /// `sock:sk_data_ready`: remembers when this CPU last queued data to a socket.
+    #[tracepoint(category = "sock", name = "sk_data_ready")]
+    pub fn tp_sk_data_ready(_ctx: TracePointContext) -> u32 {
+        if let Some(cs) = PROBE_CPU.get_ptr_mut(0) {
+            // SAFETY: this CPU's entry; helper without preconditions.
+            unsafe { (*cs).data_ready_ns = bpf_ktime_get_ns() };
+        }
+        0
+    }
+
+    /// `power:cpu_idle`: remembers the state this CPU entered, and when it left it.
+    #[tracepoint(category = "power", name = "cpu_idle")]
+    pub fn tp_cpu_idle(ctx: TracePointContext) -> u32 {
+        let state: u32 = tp_field(&ctx, 8);
+        if let Some(cs) = PROBE_CPU.get_ptr_mut(0) {
+            // SAFETY: this CPU's entry; helper without preconditions.
+            unsafe {
+                if state == CPU_IDLE_EXIT {
+                    (*cs).idle_exit_ns = bpf_ktime_get_ns();
+                    (*cs).idle_exit_state = (*cs).idle_enter_state;
+                } else {
+                    (*cs).idle_enter_state = state;
+                }
             }
         }
         0

@@ -221,6 +221,9 @@ pub enum Correlation {
     SkbMap,
     /// The XDP program reads the packet itself.
     XdpPacket,
+    /// Context of the receiving thread's wake-up: saved in its `recvfrom` context (receiver
+    /// tid) when it happens, stamped with the packet that `recvfrom` returns.
+    WakeContext,
 }
 
 impl Correlation {
@@ -235,6 +238,10 @@ impl Correlation {
             }
             Correlation::SkbMap => "skb address -> packet map filled on transmit",
             Correlation::XdpPacket => "read by the XDP program from the packet",
+            Correlation::WakeContext => {
+                "wake-up of the thread whose recvfrom returns the packet (receiver tid, time \
+                 window after the packet's last stack layer)"
+            }
         }
     }
 }
@@ -262,6 +269,11 @@ pub enum Helper {
     SysEnterRecvmsg,
     /// `syscalls:sys_exit_recvmsg`: stamps the `sys_exit_recvfrom` layer for a `recvmsg`.
     SysExitRecvmsg,
+    /// `syscalls:sys_enter_poll`: a receiver that waits in `poll()` before `recvfrom` (pnet,
+    /// the eth path): its sleep counts for the wake-up layers.
+    SysEnterPoll,
+    /// `syscalls:sys_exit_poll`: passes the `poll()`'s sleep and wake-up to the next `recvfrom`.
+    SysExitPoll,
 }
 
 impl Helper {
@@ -307,6 +319,26 @@ impl Helper {
                 },
                 correlation: Correlation::RecvThread,
             },
+            Helper::SysEnterPoll => Candidate {
+                mechanism: Mechanism::Tracepoint,
+                program: "tp_sys_enter_poll",
+                attach: AttachPoint::Tracepoint {
+                    category: "syscalls",
+                    name: "sys_enter_poll",
+                    fields: &[("ufds", 16)],
+                },
+                correlation: Correlation::WakeContext,
+            },
+            Helper::SysExitPoll => Candidate {
+                mechanism: Mechanism::Tracepoint,
+                program: "tp_sys_exit_poll",
+                attach: AttachPoint::Tracepoint {
+                    category: "syscalls",
+                    name: "sys_exit_poll",
+                    fields: &[("ret", 16)],
+                },
+                correlation: Correlation::WakeContext,
+            },
             Helper::KfreeSkb => Candidate {
                 mechanism: Mechanism::Tracepoint,
                 program: "tp_kfree_skb",
@@ -328,6 +360,8 @@ impl Helper {
             Helper::KfreeSkb => "helper:kfree_skb",
             Helper::SysEnterRecvmsg => "helper:sys_enter_recvmsg",
             Helper::SysExitRecvmsg => "helper:sys_exit_recvmsg",
+            Helper::SysEnterPoll => "helper:sys_enter_poll",
+            Helper::SysExitPoll => "helper:sys_exit_poll",
         }
     }
 }
@@ -427,6 +461,25 @@ const fn tracepoint(
 const SEND_CONTEXT: &[Requirement] = &[
     Requirement::Layer(LayerId::SysEnterSendto),
     Requirement::Layer(LayerId::SysExitSendto),
+];
+
+/// When the wake-up layers apply.
+const WOKEN: &str = "the receiving thread slept in recvfrom (or in the poll() before it) until \
+                     the packet woke it (not when the packet was already queued, nor for a \
+                     busy-polling receiver)";
+
+/// What the wake-up layers need: the receive context (`recvfrom` entered — or `poll()` before
+/// it —, the packet id read where it returns) and each other (a wake-up starts when the receiver is switched out asleep
+/// and is stamped once the packet id is known).
+const WAKE_CONTEXT: &[Requirement] = &[
+    Requirement::Helper(Helper::SysEnterRecvfrom),
+    Requirement::Helper(Helper::SysEnterRecvmsg),
+    Requirement::Helper(Helper::SysExitRecvmsg),
+    Requirement::Helper(Helper::SysEnterPoll),
+    Requirement::Helper(Helper::SysExitPoll),
+    Requirement::Layer(LayerId::SysExitRecvfrom),
+    Requirement::Layer(LayerId::SchedWaking),
+    Requirement::Layer(LayerId::SchedSwitchIn),
 ];
 
 /// The layer table, indexed by [`LayerId`].
@@ -756,6 +809,96 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
         requires: &[],
     },
     Layer {
+        id: LayerId::SkDataReady,
+        direction: Direction::Receive,
+        paths: UDP | ETH,
+        optional: false,
+        description: "the packet is queued to the receiving socket, which wakes its reader \
+                      (sock:sk_data_ready; context of the wake-up)",
+        only_when: Some(WOKEN),
+        in_sequence: true,
+        candidates: &[tracepoint(
+            "tp_sk_data_ready",
+            "sock",
+            "sk_data_ready",
+            &[("skaddr", 8)],
+            Correlation::WakeContext,
+        )],
+        requires: &[Requirement::Layer(LayerId::SchedWaking)],
+    },
+    Layer {
+        id: LayerId::SchedWaking,
+        direction: Direction::Receive,
+        paths: UDP | ETH,
+        optional: false,
+        description: "the receiving thread, asleep in recvfrom, is woken (sched:sched_waking, \
+                      on the waker's CPU)",
+        only_when: Some(WOKEN),
+        in_sequence: true,
+        candidates: &[tracepoint(
+            "tp_sched_waking",
+            "sched",
+            "sched_waking",
+            &[("pid", 24)],
+            Correlation::WakeContext,
+        )],
+        requires: WAKE_CONTEXT,
+    },
+    Layer {
+        id: LayerId::CpuIdleExit,
+        direction: Direction::Receive,
+        paths: UDP | ETH,
+        optional: false,
+        description: "the receiving thread's CPU leaves its idle state (power:cpu_idle exit)",
+        only_when: Some(
+            "the receiving thread slept in recvfrom until the packet woke it, and its CPU was \
+             idle (the idle task was switched out for it)",
+        ),
+        in_sequence: true,
+        candidates: &[tracepoint(
+            "tp_cpu_idle",
+            "power",
+            "cpu_idle",
+            &[("state", 8), ("cpu_id", 12)],
+            Correlation::WakeContext,
+        )],
+        requires: &[
+            Requirement::Layer(LayerId::SchedWaking),
+            Requirement::Layer(LayerId::SchedSwitchIn),
+        ],
+    },
+    Layer {
+        id: LayerId::SchedSwitchIn,
+        direction: Direction::Receive,
+        paths: UDP | ETH,
+        optional: false,
+        description: "the woken receiving thread is switched in (sched:sched_switch, next = \
+                      the receiver)",
+        only_when: Some(WOKEN),
+        in_sequence: true,
+        candidates: &[tracepoint(
+            "tp_sched_switch_wake",
+            "sched",
+            "sched_switch",
+            &[
+                (
+                    "prev_pid",
+                    uadpbench_common::sched_switch_format::PREV_PID as u16,
+                ),
+                (
+                    "prev_state",
+                    uadpbench_common::sched_switch_format::PREV_STATE as u16,
+                ),
+                (
+                    "next_pid",
+                    uadpbench_common::sched_switch_format::NEXT_PID as u16,
+                ),
+            ],
+            Correlation::WakeContext,
+        )],
+        requires: WAKE_CONTEXT,
+    },
+    Layer {
         id: LayerId::SkbCopyDatagramIovec,
         direction: Direction::Receive,
         paths: UDP | ETH,
@@ -881,6 +1024,34 @@ pub fn layer_index(path: ProbePath, layer: LayerId) -> Option<usize> {
     path_layers(path).position(|l| l.id == layer)
 }
 
+/// The layers of `--probes minimal`: the first and the last stamp of each side that the
+/// packet id is read at — `sys_enter_sendto`, `netif_receive_skb`, `sock_recv_length`,
+/// `sys_exit_recvfrom` on the udp and eth paths, `netif_receive_skb` and `xdp_ingress` (the
+/// path's XDP program) on the xdp path. [`Selection::Layers`] keeps the ones on the path.
+pub const MINIMAL: [LayerId; 5] = [
+    LayerId::SysEnterSendto,
+    LayerId::NetifReceiveSkb,
+    LayerId::XdpIngress,
+    LayerId::SockRecvLength,
+    LayerId::SysExitRecvfrom,
+];
+
+/// The layers of [`MINIMAL`] that `path` crosses, in path order.
+pub fn minimal_layers(path: ProbePath) -> impl Iterator<Item = &'static Layer> {
+    path_layers(path).filter(|l| MINIMAL.contains(&l.id))
+}
+
+/// One line for `uadpbench probes list`: what `--probes minimal` traces on `path`.
+pub fn minimal_description(path: ProbePath) -> String {
+    format!(
+        "--probes minimal: {} (the rest of `all` left out: fewer program runs per packet)",
+        minimal_layers(path)
+            .map(Layer::name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
 /// Which layers to trace.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub enum Selection {
@@ -895,27 +1066,32 @@ pub enum Selection {
 
 impl FromStr for Selection {
     type Err = String;
-    /// `all`, `none` or a comma-separated list of layer names.
+    /// `all`, `minimal` ([`MINIMAL`], as a layer list), `none` or a comma-separated list of
+    /// layer names.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim() {
             "all" => Ok(Selection::All),
+            "minimal" => Ok(Selection::Layers(MINIMAL.to_vec())),
             "none" | "" => Ok(Selection::None),
-            list => {
-                list.split(',')
-                    .map(str::trim)
-                    .filter(|n| !n.is_empty())
-                    .map(|n| {
-                        LayerId::from_name(n).ok_or_else(|| {
-                            format!(
-                            "unknown probe layer `{n}`: use all, none or a comma-separated list \
-                             of {}",
-                            LAYERS.iter().map(Layer::name).collect::<Vec<_>>().join(", ")
+            list => list
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(|n| {
+                    LayerId::from_name(n).ok_or_else(|| {
+                        format!(
+                            "unknown probe layer `{n}`: use all, minimal, none or a \
+                             comma-separated list of {}",
+                            LAYERS
+                                .iter()
+                                .map(Layer::name)
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         )
-                        })
                     })
-                    .collect::<Result<Vec<_>, _>>()
-                    .map(Selection::Layers)
-            }
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Selection::Layers),
         }
     }
 }
@@ -1009,6 +1185,36 @@ mod tests {
         );
         let e = "net_dev_queue,bogus".parse::<Selection>().unwrap_err();
         assert!(e.contains("bogus") && e.contains("sys_enter_sendto"), "{e}");
+    }
+
+    #[test]
+    fn minimal_is_first_and_last_per_side() {
+        let m = "minimal".parse::<Selection>().unwrap();
+        let traced = |p| {
+            let r = resolve(p, &m);
+            LAYERS
+                .iter()
+                .filter(|l| r[l.id.index()] != Selected::No)
+                .map(|l| l.name())
+                .collect::<Vec<_>>()
+        };
+        for p in [ProbePath::Udp, ProbePath::Eth] {
+            assert_eq!(
+                traced(p),
+                [
+                    "sys_enter_sendto",
+                    "netif_receive_skb",
+                    "sock_recv_length",
+                    "sys_exit_recvfrom"
+                ],
+                "{p}"
+            );
+        }
+        assert_eq!(traced(ProbePath::Xdp), ["netif_receive_skb", "xdp_ingress"]);
+        assert!(minimal_description(ProbePath::Udp).contains("sock_recv_length"));
+        let all = resolve(ProbePath::Udp, &Selection::All);
+        let n_all = all.iter().filter(|s| **s != Selected::No).count();
+        assert!(traced(ProbePath::Udp).len() * 2 < n_all);
     }
 
     #[test]

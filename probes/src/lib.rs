@@ -28,13 +28,14 @@ use std::{ffi::CStr, io, path::Path};
 
 pub use btf::{kernel_offsets, KernelBtf, VMLINUX_BTF};
 pub use layers::{
-    layer, layer_index, path_layers, AttachPoint, Candidate, Correlation, Direction, Helper, Layer,
-    LayerId, Mechanism, ProbePath, Requirement, Selected, Selection, LAYERS,
+    layer, layer_index, minimal_description, minimal_layers, path_layers, AttachPoint, Candidate,
+    Correlation, Direction, Helper, Layer, LayerId, Mechanism, ProbePath, Requirement, Selected,
+    Selection, LAYERS, MINIMAL,
 };
 pub use session::{
     plan, plan_with, verify_programs, LayerEvent, LayerLoss, LayerPlan, LayerStatus, Outcome,
-    ProbeConfig, ProbeReport, ProbeSession, ProgramCheck, ProgramCost, SchedEvent,
-    DEFAULT_SCHED_BUFFER_BYTES,
+    ProbeConfig, ProbeReport, ProbeSession, ProgramCheck, ProgramCost, SchedEvent, StatsWindow,
+    DEFAULT_SCHED_BUFFER_BYTES, STATS_WATCH_INTERVAL,
 };
 pub use uadpbench_common::PROBE_DEFAULT_SLOTS;
 

@@ -19,10 +19,10 @@ use aya::{
 };
 use uadpbench_common::{
     global_counter_index, layer_counter_index, stamp_entries, GlobalCounter, LayerCounter,
-    ProbeGlobals, PROBE_COUNTERS_MAP_NAME, PROBE_DEFAULT_SLOTS, PROBE_FLAG_NETNS_FILTER,
-    PROBE_FLAG_OFFSETS, PROBE_GLOBALS_NAME, PROBE_RECORD_MAP_NAME, PROBE_SLOTS_MAP_NAME,
-    RECORD_MASK_CLASSIC, RECORD_MASK_MAIN, UADP_UDP_PORT, USER_FORMAT_ETHERNET, USER_FORMAT_NONE,
-    USER_FORMAT_UADP,
+    ProbeGlobals, PROBE_COUNTERS_MAP_NAME, PROBE_DEFAULT_SLOTS, PROBE_FLAG_DATA_READY,
+    PROBE_FLAG_NETNS_FILTER, PROBE_FLAG_OFFSETS, PROBE_GLOBALS_NAME, PROBE_RECORD_MAP_NAME,
+    PROBE_SLOTS_MAP_NAME, RECORD_MASK_CLASSIC, RECORD_MASK_MAIN, UADP_UDP_PORT,
+    USER_FORMAT_ETHERNET, USER_FORMAT_NONE, USER_FORMAT_UADP,
 };
 use uadpbench_common::{
     sched_switch_format, SchedSwitch, PROBE_SCHED_MAP_NAME, PROBE_SCHED_MIN_BYTES,
@@ -112,7 +112,10 @@ pub struct ProbeConfig {
     /// Mechanisms not to use even if the kernel offers them (e.g. `[TpBtf]` to test the
     /// classic tracepoint fallback).
     pub deny: Vec<Mechanism>,
-    /// Turn on `BPF_ENABLE_STATS` (run count and time of every program) for the session.
+    /// Turn on `BPF_ENABLE_STATS` (run count and time of every program) from the start of the
+    /// session. It adds two clock reads to every program run (of every BPF program on the
+    /// machine): turn it off for measured packets with [`ProbeSession::stop_stats_at_packet`]
+    /// (calibration) or [`ProbeSession::stop_stats`].
     pub stats: bool,
     /// Also attach the `sched:sched_switch` program and record every context switch on every
     /// CPU while the trace window is open ([`ProbeSession::set_sched_window`]; open from the
@@ -281,6 +284,10 @@ pub struct LayerLoss {
     /// Runs of the layer's program the kernel skipped (`recursion_misses`, e.g. a classic
     /// tracepoint firing inside another BPF program on the same CPU).
     pub missed_runs: u64,
+    /// `sched_waking`: received packets whose receiving thread slept in the `recvfrom` that
+    /// returned them — the packets the wake-up layers apply to (`recorded / applicable` is
+    /// their coverage). 0 for the other layers.
+    pub applicable: u64,
 }
 
 impl LayerLoss {
@@ -339,6 +346,9 @@ pub struct ProbeReport {
     pub skb_map_insert_failures: u64,
     /// Why `BPF_ENABLE_STATS` is off, if it is.
     pub stats_error: Option<String>,
+    /// When `BPF_ENABLE_STATS` was on: the window [`program_costs`](Self::program_costs)
+    /// covers.
+    pub stats_window: StatsWindow,
     /// Context switches recorded while the trace window was open ([`ProbeConfig::sched_switch`];
     /// empty without it), in time order.
     pub sched_events: Vec<SchedEvent>,
@@ -346,6 +356,80 @@ pub struct ProbeReport {
     pub sched_dropped: u64,
     /// Why the `sched_switch` program could not be attached, if it was requested and failed.
     pub sched_error: Option<String>,
+}
+
+/// How often the calibration watcher ([`ProbeSession::stop_stats_at_packet`]) looks at the
+/// stamps: the statistics stay on for at most about this long into the measured packets.
+pub const STATS_WATCH_INTERVAL: std::time::Duration = std::time::Duration::from_micros(100);
+
+/// When `BPF_ENABLE_STATS` was on during a session (CLOCK_MONOTONIC ns): the window the
+/// programs' run counts and times cover.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatsWindow {
+    /// When it was turned on (`None`: never: not requested, or refused).
+    pub on_ns: Option<u64>,
+    /// When it was turned off before the session ended (`None`: on until the end, or never).
+    pub off_ns: Option<u64>,
+    /// The packet whose stamp turned it off ([`ProbeSession::stop_stats_at_packet`]).
+    pub off_at_packet: Option<u64>,
+}
+
+fn monotonic_ns() -> u64 {
+    // SAFETY: a valid timespec out-parameter.
+    let mut ts: libc::timespec = unsafe { zeroed() };
+    // SAFETY: as above.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// The `BPF_ENABLE_STATS` file descriptor (statistics are on while it is open), shared with the
+/// calibration watcher.
+#[derive(Clone)]
+struct StatsHold(std::sync::Arc<std::sync::Mutex<(Option<OwnedFd>, StatsWindow)>>);
+
+impl StatsHold {
+    fn new(fd: Option<OwnedFd>) -> Self {
+        let window = StatsWindow {
+            on_ns: fd.as_ref().map(|_| monotonic_ns()),
+            ..StatsWindow::default()
+        };
+        StatsHold(std::sync::Arc::new(std::sync::Mutex::new((fd, window))))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Option<OwnedFd>, StatsWindow)> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn is_on(&self) -> bool {
+        self.lock().0.is_some()
+    }
+
+    fn stop(&self, at_packet: Option<u64>) {
+        let mut g = self.lock();
+        if g.0.take().is_some() {
+            g.1.off_ns = Some(monotonic_ns());
+            g.1.off_at_packet = at_packet;
+        }
+    }
+
+    fn window(&self) -> StatsWindow {
+        self.lock().1
+    }
+}
+
+/// The calibration watcher thread; dropping it stops and joins it.
+struct StatsWatch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for StatsWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
 }
 
 /// An owned attachment: dropping it detaches.
@@ -598,6 +682,17 @@ fn globals(config: &ProbeConfig, kernel: &KernelInfo) -> Result<ProbeGlobals, Pr
         g.netns_inum[i] = netns_inode(ns)?;
         g.flags |= PROBE_FLAG_NETNS_FILTER;
     }
+    // A receiver's wake-up counts as its packet's only right after an sk_data_ready on the
+    // waker's CPU, when that tracepoint will be attached.
+    let data_ready = layer(LayerId::SkDataReady);
+    if resolve(config.path, &config.selection)[LayerId::SkDataReady.index()] != Selected::No
+        && data_ready
+            .candidates
+            .iter()
+            .any(|c| !config.deny.contains(&c.mechanism) && kernel.preflight(c).is_ok())
+    {
+        g.flags |= PROBE_FLAG_DATA_READY;
+    }
     Ok(g)
 }
 
@@ -716,6 +811,8 @@ pub fn verify_programs() -> Result<Vec<ProgramCheck>, ProbeError> {
                 Helper::KfreeSkb,
                 Helper::SysEnterRecvmsg,
                 Helper::SysExitRecvmsg,
+                Helper::SysEnterPoll,
+                Helper::SysExitPoll,
             ]
             .map(Helper::candidate),
         )
@@ -774,8 +871,9 @@ pub struct ProbeSession {
     links: Vec<OwnedLink>,
     slots: SlotMap,
     ebpf: Ebpf,
-    stats: Option<OwnedFd>,
+    stats: StatsHold,
     stats_error: Option<String>,
+    stats_watch: Option<StatsWatch>,
     path: ProbePath,
     slot_count: u32,
     status: Vec<LayerStatus>,
@@ -1002,8 +1100,9 @@ impl ProbeSession {
             links,
             slots,
             ebpf,
-            stats,
+            stats: StatsHold::new(stats),
             stats_error,
+            stats_watch: None,
             path,
             slot_count: config.slots,
             status: status_list,
@@ -1096,9 +1195,72 @@ impl ProbeSession {
         self.path
     }
 
-    /// Whether `BPF_ENABLE_STATS` is on for this session.
+    /// Whether `BPF_ENABLE_STATS` is (still) on for this session.
     pub fn stats_enabled(&self) -> bool {
-        self.stats.is_some()
+        self.stats.is_on()
+    }
+
+    /// Turns `BPF_ENABLE_STATS` off now (the run counts and times of the programs keep what
+    /// they counted so far). A no-op if it is off.
+    pub fn stop_stats(&mut self) {
+        self.stats.stop(None);
+    }
+
+    /// Calibration: keeps `BPF_ENABLE_STATS` on until the probes stamp packet `packet_id` (at
+    /// any layer this session records, either crossing), then turns it off. A watcher thread
+    /// looks at the stamps every [`STATS_WATCH_INTERVAL`]; it ends when it has turned the
+    /// statistics off or when the session finishes. Use it with the id of the first measured
+    /// packet: the programs' costs then come from the warm-up, and the measured packets run
+    /// without the two clock reads per program run that the statistics add. Call it after
+    /// [`record_external`](Self::record_external) (external layers are not watched).
+    pub fn stop_stats_at_packet(&mut self, packet_id: u64) -> Result<(), ProbeError> {
+        if !self.stats.is_on() || self.stats_watch.is_some() {
+            return Ok(());
+        }
+        let layers: Vec<LayerId> = self
+            .recorded
+            .iter()
+            .copied()
+            .filter(|l| *l != LayerId::XdpIngress)
+            .collect();
+        if layers.is_empty() {
+            return Ok(());
+        }
+        let map = self
+            .ebpf
+            .map(PROBE_SLOTS_MAP_NAME)
+            .ok_or(ProbeError::MissingMap(PROBE_SLOTS_MAP_NAME))?;
+        let fd = map_fd(map).ok_or(ProbeError::MissingMap(PROBE_SLOTS_MAP_NAME))?;
+        // Its own mapping of the stamps: the watcher never touches the session's.
+        let view = SlotMap::map(fd, self.slot_count).map_err(|source| ProbeError::Mmap {
+            bytes: SlotMap::bytes(self.slot_count),
+            source,
+        })?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let hold = self.stats.clone();
+        let stop_w = std::sync::Arc::clone(&stop);
+        let handle = std::thread::Builder::new()
+            .name("probe-stats".into())
+            .spawn(move || {
+                while !stop_w.load(std::sync::atomic::Ordering::Relaxed) {
+                    if view.holds_packet(&layers, packet_id) {
+                        hold.stop(Some(packet_id));
+                        return;
+                    }
+                    std::thread::sleep(STATS_WATCH_INTERVAL);
+                }
+            })
+            .map_err(|e| ProbeError::Config(format!("cannot start the stats watcher: {e}")))?;
+        self.stats_watch = Some(StatsWatch {
+            stop,
+            handle: Some(handle),
+        });
+        Ok(())
+    }
+
+    /// When the run-time statistics were on so far.
+    pub fn stats_window(&self) -> StatsWindow {
+        self.stats.window()
     }
 
     /// Packet slots of the stamp map (a power of two).
@@ -1225,6 +1387,7 @@ impl ProbeSession {
                     mismatches: c(LayerCounter::Mismatch),
                     stale_matches: c(LayerCounter::Stale),
                     missed_runs,
+                    applicable: c(LayerCounter::Applicable),
                 }
             })
             .collect())
@@ -1271,6 +1434,7 @@ impl ProbeSession {
 
     /// Detaches everything, drains the remaining stamps and returns all results.
     pub fn finish(mut self) -> Result<ProbeReport, ProbeError> {
+        self.stats_watch = None;
         self.links.clear();
         self.drain();
         let sched_events = self.take_sched_events()?;
@@ -1293,6 +1457,7 @@ impl ProbeSession {
             thread_slot_evictions,
             skb_map_insert_failures,
             stats_error: self.stats_error.clone(),
+            stats_window: self.stats.window(),
             sched_events,
             sched_dropped,
             sched_error: self.sched_error.clone(),
@@ -1302,6 +1467,7 @@ impl ProbeSession {
 
 impl Drop for ProbeSession {
     fn drop(&mut self) {
+        self.stats_watch = None;
         // Detach before the programs and maps go (dropping `ebpf` would detach too).
         self.links.clear();
     }

@@ -57,6 +57,26 @@ impl SlotMap {
         Ok(SlotMap { base, slots, bytes })
     }
 
+    /// Whether a stamp of `packet_id` (either crossing) is in the slots of any of `layers`
+    /// (read only).
+    pub fn holds_packet(&self, layers: &[LayerId], packet_id: u64) -> bool {
+        let mask = self.slots - 1;
+        layers.iter().any(|&layer| {
+            (0..PROBE_MAX_CROSSINGS as u32).any(|crossing| {
+                let i = stamp_index(layer, crossing, packet_id, mask) as usize;
+                // SAFETY: `i < stamp_entries(slots)`, inside the mapping; volatile reads of
+                // plain integers the kernel writes concurrently (t_ns last).
+                unsafe {
+                    let s = self.base.as_ptr().add(i);
+                    ptr::read_volatile(ptr::addr_of!((*s).t_ns)) != 0 && {
+                        fence(Ordering::Acquire);
+                        ptr::read_volatile(ptr::addr_of!((*s).packet_id)) == packet_id
+                    }
+                }
+            })
+        })
+    }
+
     /// Copies out and frees every valid stamp of `layers` whose packet id is below `before`
     /// (all if `None`). Returns the number of stamps drained.
     pub fn drain(
