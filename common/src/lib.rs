@@ -196,10 +196,14 @@ mod tests {
         assert_eq!(core::mem::offset_of!(Stamp, t_ns), 8);
         assert_eq!(core::mem::offset_of!(Stamp, tid), 16);
         assert_eq!(core::mem::offset_of!(Stamp, cpu), 20);
-        assert_eq!(size_of::<ThreadState>(), 56);
+        assert_eq!(size_of::<ThreadState>(), 104);
         assert_eq!(core::mem::offset_of!(ThreadState, send_id), 8);
         assert_eq!(core::mem::offset_of!(ThreadState, recv_ubuf), 24);
         assert_eq!(core::mem::offset_of!(ThreadState, libc_ubuf), 48);
+        assert_eq!(core::mem::offset_of!(ThreadState, wake_data_ready_ns), 56);
+        assert_eq!(core::mem::offset_of!(ThreadState, wake_switch_ns), 80);
+        assert_eq!(core::mem::offset_of!(ThreadState, wake_waker_tid), 88);
+        assert_eq!(core::mem::offset_of!(ThreadState, wake_idle_state), 100);
         assert_eq!(size_of::<SkbId>(), 24);
         assert_eq!(core::mem::offset_of!(SkbId, tagged_ns), 16);
         assert_eq!(size_of::<KernelOffsets>(), 16);
