@@ -150,7 +150,8 @@ pub fn waterfall_svg(title: &str, segs: &[Segment]) -> String {
     let row_h = 18.0;
     let left = 330.0;
     let width = 900.0;
-    let chart_w = width - left - 20.0;
+    // Room on the right for the last value label and the axis note.
+    let chart_w = width - left - 70.0;
     let total: f64 = segs.iter().map(|s| s.p50_ns.max(0.0)).sum();
     let extent = segs
         .iter()
@@ -162,7 +163,7 @@ pub fn waterfall_svg(title: &str, segs: &[Segment]) -> String {
         .fold(total, f64::max)
         .max(1.0);
     let x = |ns: f64| left + chart_w * ns / extent;
-    let height = 40.0 + row_h * segs.len() as f64 + 30.0;
+    let height = 40.0 + row_h * segs.len() as f64 + 44.0;
     let mut s = String::new();
     let _ = write!(
         s,
@@ -199,7 +200,8 @@ pub fn waterfall_svg(title: &str, segs: &[Segment]) -> String {
     let axis_y = 30.0 + row_h * segs.len() as f64 + 8.0;
     let _ = write!(
         s,
-        r#"<line x1="{left}" x2="{r}" y1="{axis_y}" y2="{axis_y}" stroke="black"/><text x="{left}" y="{ly}" font-size="11">0</text><text x="{r}" y="{ly}" font-size="11" text-anchor="end">{e:.1} µs (bars: p50 of each segment, stacked; whiskers: p90)</text></svg>"#,
+        r#"<line x1="{left}" x2="{r}" y1="{axis_y}" y2="{axis_y}" stroke="black"/><text x="{left}" y="{ly}" font-size="11">0</text><text x="{r}" y="{ly}" font-size="11" text-anchor="end">{e:.1} µs</text><text x="{left}" y="{ly2}" font-size="10" fill="gray">bars: p50 of each segment, stacked in crossing order; whiskers: its p90</text></svg>"#,
+        ly2 = axis_y + 28.0,
         r = left + chart_w,
         ly = axis_y + 14.0,
         e = extent / 1e3

@@ -189,7 +189,7 @@ fn report_html_renders_in_a_real_browser_with_every_section_filled() {
         let wpng = Path::new(&dest).join("report-waterfall.png");
         let out = browser(
             &[
-                "--window-size=920,900",
+                "--window-size=960,1000",
                 &format!("--screenshot={}", wpng.display()),
                 &format!("file://{}", only.display()),
             ],
