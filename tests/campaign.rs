@@ -176,7 +176,10 @@ fn interrupted_smoke_campaign_resumes_without_losing_or_redoing_runs() {
     )
     .expect_err("different campaign file");
     let msg = err.to_string();
-    assert!(msg.contains("was started with a different campaign"), "{msg}");
+    assert!(
+        msg.contains("was started with a different campaign"),
+        "{msg}"
+    );
     assert!(msg.contains("order.seed: 1 → 2"), "{msg}");
     std::fs::remove_dir_all(&dir).ok();
 }
