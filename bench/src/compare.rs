@@ -145,24 +145,8 @@ fn samples_of(dir: &Path, limit: usize) -> BTreeMap<String, Vec<f64>> {
 /// The conditions of a run or campaign directory as flat `key → value` (from meta.json; a
 /// campaign's first run gives the run conditions).
 fn conditions_of(dir: &Path) -> BTreeMap<String, String> {
-    let read = |p: &Path| -> Option<serde_json::Value> {
-        serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()
-    };
     let mut out = BTreeMap::new();
-    let top = read(&dir.join("meta.json"));
-    let run_meta = if top.as_ref().is_some_and(|m| m.get("conditions").is_some()) {
-        top.clone()
-    } else {
-        let mut runs: Vec<_> = std::fs::read_dir(dir.join("runs"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path().join("meta.json"))
-            .filter(|p| p.is_file())
-            .collect();
-        runs.sort();
-        runs.first().and_then(|p| read(p))
-    };
+    let (top, run_meta) = crate::meta::read_metas(dir);
     let s = |v: &serde_json::Value| match v {
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Null => "-".into(),

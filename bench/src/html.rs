@@ -8,7 +8,6 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use serde::Deserialize;
 
 /// Escapes text for HTML.
 pub fn esc(s: &str) -> String {
@@ -67,17 +66,7 @@ fn colour(cat: &str) -> &'static str {
         .map_or("#7f7f7f", |(_, col)| col)
 }
 
-#[derive(Debug, Deserialize)]
-struct SegmentIn {
-    run_id: String,
-    segment_index: usize,
-    from_layer: String,
-    from_crossing: u8,
-    to_layer: String,
-    to_crossing: u8,
-    statistic: String,
-    value: f64,
-}
+use crate::report::SegmentIn;
 
 /// One segment of a waterfall.
 #[derive(Debug, Clone, PartialEq)]
@@ -223,23 +212,7 @@ fn legend() -> String {
 
 /// The conditions table: from the directory's meta.json, or its first run's.
 fn conditions_table(dir: &Path) -> String {
-    let read = |p: &Path| -> Option<serde_json::Value> {
-        serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()
-    };
-    let top = read(&dir.join("meta.json"));
-    let run = if top.as_ref().is_some_and(|m| m.get("conditions").is_some()) {
-        top.clone()
-    } else {
-        let mut metas: Vec<PathBuf> = std::fs::read_dir(dir.join("runs"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path().join("meta.json"))
-            .filter(|p| p.is_file())
-            .collect();
-        metas.sort();
-        metas.first().and_then(|p| read(p))
-    };
+    let (top, run) = crate::meta::read_metas(dir);
     let mut rows: Vec<(String, String)> = Vec::new();
     let v = |m: &Option<serde_json::Value>, p: &str| -> Option<String> {
         let x = m.as_ref()?.pointer(p)?;

@@ -3,6 +3,29 @@
 
 use serde::Serialize;
 
+/// meta.json of a run or campaign directory, and the meta.json that holds the run conditions:
+/// the directory's own for a run, its first run's (`runs/*/meta.json`) for a campaign.
+pub fn read_metas(dir: &std::path::Path) -> (Option<serde_json::Value>, Option<serde_json::Value>) {
+    let read = |p: &std::path::Path| -> Option<serde_json::Value> {
+        serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()
+    };
+    let top = read(&dir.join("meta.json"));
+    let run = if top.as_ref().is_some_and(|m| m.get("conditions").is_some()) {
+        top.clone()
+    } else {
+        let mut runs: Vec<std::path::PathBuf> = std::fs::read_dir(dir.join("runs"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path().join("meta.json"))
+            .filter(|p| p.is_file())
+            .collect();
+        runs.sort();
+        runs.first().and_then(|p| read(p))
+    };
+    (top, run)
+}
+
 /// Environment facts recorded with every run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Environment {

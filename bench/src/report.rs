@@ -365,18 +365,19 @@ mod tests {
     }
 }
 
+/// One row of segments.csv as the readers (plots, report.html) use it.
 #[derive(Debug, Deserialize)]
-struct SegmentIn {
-    run_id: String,
-    mode: String,
-    payload_bytes: usize,
-    segment_index: usize,
-    from_layer: String,
-    from_crossing: u8,
-    to_layer: String,
-    to_crossing: u8,
-    statistic: String,
-    value: f64,
+pub(crate) struct SegmentIn {
+    pub(crate) run_id: String,
+    pub(crate) mode: String,
+    pub(crate) payload_bytes: usize,
+    pub(crate) segment_index: usize,
+    pub(crate) from_layer: String,
+    pub(crate) from_crossing: u8,
+    pub(crate) to_layer: String,
+    pub(crate) to_crossing: u8,
+    pub(crate) statistic: String,
+    pub(crate) value: f64,
 }
 
 /// Per-layer stacked segments: one horizontal bar per configuration (repetitions pooled,
