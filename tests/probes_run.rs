@@ -519,11 +519,20 @@ fn wake_up_layers(path: PathKind, encap: Encap) {
             v
         });
     eprintln!("chain: {chain:?}");
-    let in_chain = ["sched_waking", "sched_switch_in"].iter().all(|n| {
-        ["coverage_crossing0", "coverage_crossing1"]
-            .iter()
-            .all(|c| cov(n, c) >= 0.99)
-    });
+    // The chain keeps the packets stamped at every one of its points ≥ 99 % of those
+    // received: the wake-up joins it when ≥ 99 % of the packets were woken on both crossings.
+    let mut woken_both: HashMap<u64, std::collections::HashSet<(String, String)>> = HashMap::new();
+    for r in &ev {
+        if ["sk_data_ready", "sched_waking", "sched_switch_in"].contains(&&r[lname]) {
+            woken_both
+                .entry(r[pid].parse().unwrap())
+                .or_default()
+                .insert((r[lname].to_owned(), r[cross].to_owned()));
+        }
+    }
+    let woken_on_both = woken_both.values().filter(|s| s.len() == 6).count();
+    let in_chain = woken_on_both * 100 >= 5_000 * 99;
+    eprintln!("woken on both crossings: {woken_on_both} of 5000");
     if in_chain {
         let pos = |name: &str| {
             chain
