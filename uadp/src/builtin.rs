@@ -184,7 +184,27 @@ impl BuiltinType {
     ];
 
     pub fn from_id(id: u8) -> Option<Self> {
-        Self::ALL.iter().copied().find(|t| *t as u8 == id)
+        use BuiltinType::*;
+        Some(match id {
+            1 => Boolean,
+            2 => SByte,
+            3 => Byte,
+            4 => Int16,
+            5 => UInt16,
+            6 => Int32,
+            7 => UInt32,
+            8 => Int64,
+            9 => UInt64,
+            10 => Float,
+            11 => Double,
+            12 => String,
+            13 => DateTime,
+            14 => Guid,
+            15 => ByteString,
+            16 => XmlElement,
+            19 => StatusCode,
+            _ => return None,
+        })
     }
 
     pub fn id(self) -> u8 {

@@ -3,7 +3,8 @@
 use crate::builtin::{BuiltinType, DateTime};
 use crate::cursor::{Reader, Writer};
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
-use crate::variant::{DataValue, Scalar, Variant};
+use crate::scalar_io::{layout_fixed_len, read_u16, read_u32, read_u64, write_scalars};
+use crate::variant::{skip_data_value, skip_scalar, skip_variant, DataValue, Scalar, Variant};
 
 /// How the fields of a DataSetMessage are encoded (DataSetFlags1 bits 1–2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -64,30 +65,22 @@ impl DataSetMessageHeader {
         n
     }
 
-    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+    /// Checks DataSetFlags1/2 and skips the header fields they announce (the same checks and
+    /// errors as decoding the header); returns the two flag bytes (0 for an absent Flags2).
+    #[inline]
+    fn validate(r: &mut Reader<'_>) -> Result<(u8, u8), DecodeError> {
         let at = r.offset();
         let f1 = r.u8("DataSetFlags1")?;
-        let field_encoding = match (f1 >> 1) & 0x03 {
-            0 => FieldEncoding::Variant,
-            1 => FieldEncoding::RawData,
-            2 => FieldEncoding::DataValue,
-            _ => {
-                return Err(DecodeError {
-                    offset: at,
-                    kind: DecodeErrorKind::ReservedFieldEncoding,
-                })
-            }
-        };
-        let mut h = DataSetMessageHeader {
-            valid: f1 & 0x01 != 0,
-            field_encoding,
-            ..Default::default()
-        };
+        if (f1 >> 1) & 0x03 == 3 {
+            return Err(DecodeError {
+                offset: at,
+                kind: DecodeErrorKind::ReservedFieldEncoding,
+            });
+        }
         let mut f2 = 0u8;
         if f1 & 0x80 != 0 {
             let at2 = r.offset();
             f2 = r.u8("DataSetFlags2")?;
-            h.flags2_present = true;
             if f2 & 0xC0 != 0 {
                 return Err(DecodeError {
                     offset: at2,
@@ -97,54 +90,91 @@ impl DataSetMessageHeader {
                     },
                 });
             }
-            h.message_type = match f2 & 0x0F {
-                0 => DataSetMessageType::KeyFrame,
-                1 => DataSetMessageType::DeltaFrame,
-                2 => DataSetMessageType::Event,
-                3 => DataSetMessageType::KeepAlive,
-                t => {
-                    return Err(DecodeError {
-                        offset: at2,
-                        kind: DecodeErrorKind::ReservedDataSetMessageType(t),
-                    })
-                }
-            };
+            if f2 & 0x0F > 3 {
+                return Err(DecodeError {
+                    offset: at2,
+                    kind: DecodeErrorKind::ReservedDataSetMessageType(f2 & 0x0F),
+                });
+            }
         }
         if f1 & 0x08 != 0 {
-            h.sequence_number = Some(r.u16("DataSetMessage SequenceNumber")?);
+            r.take(2, "DataSetMessage SequenceNumber")?;
         }
         if f2 & 0x10 != 0 {
-            h.timestamp = Some(DateTime(r.i64("DataSetMessage Timestamp")?));
+            r.take(8, "DataSetMessage Timestamp")?;
         }
         if f2 & 0x20 != 0 {
-            h.picoseconds = Some(r.u16("DataSetMessage PicoSeconds")?);
+            r.take(2, "DataSetMessage PicoSeconds")?;
         }
         if f1 & 0x10 != 0 {
-            h.status = Some(r.u16("DataSetMessage Status")?);
+            r.take(2, "DataSetMessage Status")?;
         }
         if f1 & 0x20 != 0 {
-            h.config_version_major = Some(r.u32("ConfigurationVersion MajorVersion")?);
+            r.take(4, "ConfigurationVersion MajorVersion")?;
         }
         if f1 & 0x40 != 0 {
-            h.config_version_minor = Some(r.u32("ConfigurationVersion MinorVersion")?);
+            r.take(4, "ConfigurationVersion MinorVersion")?;
         }
-        Ok(h)
+        Ok((f1, f2))
     }
 
-    fn encode(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
-        let flags2 = self.flags2_needed() || self.flags2_present;
-        let f1 = u8::from(self.valid)
+    /// Reads a header that [`DataSetMessageHeader::validate`] accepted, starting at its
+    /// DataSetFlags1 (`None` only for bytes it did not accept).
+    #[inline]
+    pub(crate) fn read(b: &[u8]) -> Option<Self> {
+        let f1 = *b.first()?;
+        let has_f2 = f1 & 0x80 != 0;
+        let f2 = if has_f2 { *b.get(1)? } else { 0 };
+        let mut p = 1 + usize::from(has_f2);
+        let mut h = DataSetMessageHeader {
+            valid: f1 & 0x01 != 0,
+            field_encoding: encoding_of(f1)?,
+            message_type: message_type_of(f2)?,
+            flags2_present: has_f2,
+            ..Default::default()
+        };
+        if f1 & 0x08 != 0 {
+            h.sequence_number = Some(read_u16(b, &mut p)?);
+        }
+        if f2 & 0x10 != 0 {
+            h.timestamp = Some(DateTime(read_u64(b, &mut p)? as i64));
+        }
+        if f2 & 0x20 != 0 {
+            h.picoseconds = Some(read_u16(b, &mut p)?);
+        }
+        if f1 & 0x10 != 0 {
+            h.status = Some(read_u16(b, &mut p)?);
+        }
+        if f1 & 0x20 != 0 {
+            h.config_version_major = Some(read_u32(b, &mut p)?);
+        }
+        if f1 & 0x40 != 0 {
+            h.config_version_minor = Some(read_u32(b, &mut p)?);
+        }
+        Some(h)
+    }
+
+    fn flags1(&self, flags2: bool) -> u8 {
+        u8::from(self.valid)
             | (self.field_encoding as u8) << 1
             | u8::from(self.sequence_number.is_some()) << 3
             | u8::from(self.status.is_some()) << 4
             | u8::from(self.config_version_major.is_some()) << 5
             | u8::from(self.config_version_minor.is_some()) << 6
-            | u8::from(flags2) << 7;
-        w.u8(f1)?;
+            | u8::from(flags2) << 7
+    }
+
+    fn flags2(&self) -> u8 {
+        self.message_type as u8
+            | u8::from(self.timestamp.is_some()) << 4
+            | u8::from(self.picoseconds.is_some()) << 5
+    }
+
+    fn encode(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
+        let flags2 = self.flags2_needed() || self.flags2_present;
+        w.u8(self.flags1(flags2))?;
         if flags2 {
-            w.u8(self.message_type as u8
-                | u8::from(self.timestamp.is_some()) << 4
-                | u8::from(self.picoseconds.is_some()) << 5)?;
+            w.u8(self.flags2())?;
         }
         if let Some(s) = self.sequence_number {
             w.u16(s)?;
@@ -214,7 +244,87 @@ fn has_field_count(header: &DataSetMessageHeader) -> bool {
     }
 }
 
-fn skip_value<'a>(
+#[inline(always)]
+fn encoding_of(f1: u8) -> Option<FieldEncoding> {
+    match (f1 >> 1) & 0x03 {
+        0 => Some(FieldEncoding::Variant),
+        1 => Some(FieldEncoding::RawData),
+        2 => Some(FieldEncoding::DataValue),
+        _ => None,
+    }
+}
+
+#[inline(always)]
+fn message_type_of(f2: u8) -> Option<DataSetMessageType> {
+    match f2 & 0x0F {
+        0 => Some(DataSetMessageType::KeyFrame),
+        1 => Some(DataSetMessageType::DeltaFrame),
+        2 => Some(DataSetMessageType::Event),
+        3 => Some(DataSetMessageType::KeepAlive),
+        _ => None,
+    }
+}
+
+/// Where the parts of a validated DataSetMessage are, relative to its first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct DsmLayout {
+    pub(crate) f1: u8,
+    /// DataSetFlags2, 0 when absent.
+    pub(crate) f2: u8,
+    /// FieldCount, or the layout's length for RawData key frames and events with a layout.
+    pub(crate) count: Option<u16>,
+    /// The encoded fields (after the FieldCount).
+    pub(crate) fields_at: usize,
+    pub(crate) fields_end: usize,
+}
+
+impl DsmLayout {
+    #[inline(always)]
+    pub(crate) fn encoding(&self) -> FieldEncoding {
+        encoding_of(self.f1).unwrap_or_default()
+    }
+
+    #[inline(always)]
+    pub(crate) fn message_type(&self) -> DataSetMessageType {
+        message_type_of(self.f2).unwrap_or_default()
+    }
+
+    /// The DataSetMessage at the start of `b`.
+    #[inline]
+    pub(crate) fn message<'a>(&self, b: &'a [u8], writer_id: Option<u16>) -> DataSetMessage<'a> {
+        DataSetMessage {
+            writer_id,
+            header: DataSetMessageHeader::read(b).unwrap_or_default(),
+            fields: Fields {
+                count: self.count,
+                bytes: b.get(self.fields_at..self.fields_end).unwrap_or(&[]),
+            },
+        }
+    }
+}
+
+/// Skips one field value (the checks and errors of decoding it).
+#[inline]
+fn skip_value(
+    r: &mut Reader<'_>,
+    encoding: FieldEncoding,
+    raw_type: Option<BuiltinType>,
+) -> Result<(), DecodeError> {
+    match encoding {
+        FieldEncoding::Variant => skip_variant(r),
+        FieldEncoding::DataValue => skip_data_value(r),
+        FieldEncoding::RawData => match raw_type {
+            Some(t) => skip_scalar(r, t),
+            None => Err(r.error(DecodeErrorKind::RawLayoutMismatch {
+                needed: 0,
+                available: r.remaining(),
+            })),
+        },
+    }
+}
+
+/// Decodes one field value.
+fn decode_value<'a>(
     r: &mut Reader<'a>,
     encoding: FieldEncoding,
     raw_type: Option<BuiltinType>,
@@ -235,71 +345,91 @@ fn skip_value<'a>(
 }
 
 impl<'a> DataSetMessage<'a> {
-    /// Decodes one DataSetMessage from `r`. The fields are walked once so that malformed input is
-    /// reported here, not later. `layout` is the RawData field layout, if the caller knows it.
-    pub(crate) fn decode(
+    /// Validates one DataSetMessage from `r` (header, FieldCount, every field) and returns
+    /// where its parts are. The fields are walked once so that malformed input is reported
+    /// here, not later. `layout` is the RawData field layout, if the caller knows it.
+    #[inline]
+    pub(crate) fn validate(
         r: &mut Reader<'a>,
-        writer_id: Option<u16>,
         layout: Option<&[BuiltinType]>,
-    ) -> Result<Self, DecodeError> {
-        let header = DataSetMessageHeader::decode(r)?;
-        let mut fields = Fields::default();
-        if header.message_type != DataSetMessageType::KeepAlive {
-            let raw = header.field_encoding == FieldEncoding::RawData;
-            if has_field_count(&header) {
-                let count = r.u16("FieldCount")?;
-                fields.count = Some(count);
-                let start = r.rest();
-                let start_off = r.offset();
-                let delta = header.message_type == DataSetMessageType::DeltaFrame;
-                if raw && layout.is_none() {
-                    // Without a layout the extent is unknown: everything left belongs to it.
-                    fields.bytes = r.take(r.remaining(), "fields")?;
-                } else {
-                    for i in 0..count {
-                        let index = if delta { r.u16("FieldIndex")? } else { i };
-                        let raw_type = match layout {
-                            Some(l) if raw => {
-                                Some(*l.get(usize::from(index)).ok_or_else(|| {
-                                    r.error(DecodeErrorKind::RawLayoutMismatch {
-                                        needed: usize::from(index) + 1,
-                                        available: l.len(),
-                                    })
-                                })?)
-                            }
-                            _ => None,
-                        };
-                        skip_value(r, header.field_encoding, raw_type)?;
-                    }
-                    fields.bytes = &start[..r.offset() - start_off];
+    ) -> Result<DsmLayout, DecodeError> {
+        let base = r.offset();
+        let (f1, f2) = DataSetMessageHeader::validate(r)?;
+        let mut dl = DsmLayout {
+            f1,
+            f2,
+            count: None,
+            fields_at: r.offset() - base,
+            fields_end: r.offset() - base,
+        };
+        let message_type = dl.message_type();
+        if message_type == DataSetMessageType::KeepAlive {
+            return Ok(dl);
+        }
+        let encoding = dl.encoding();
+        let raw = encoding == FieldEncoding::RawData;
+        if message_type == DataSetMessageType::DeltaFrame || !raw {
+            let count = r.u16("FieldCount")?;
+            dl.count = Some(count);
+            dl.fields_at = r.offset() - base;
+            let delta = message_type == DataSetMessageType::DeltaFrame;
+            if raw && layout.is_none() {
+                // Without a layout the extent is unknown: everything left belongs to it.
+                r.take(r.remaining(), "fields")?;
+            } else if !delta && encoding == FieldEncoding::Variant {
+                for _ in 0..count {
+                    skip_variant(r)?;
+                }
+            } else if !delta && encoding == FieldEncoding::DataValue {
+                for _ in 0..count {
+                    skip_data_value(r)?;
                 }
             } else {
-                // RawData key frame or event: no FieldCount on the wire.
-                match layout {
-                    None => fields.bytes = r.take(r.remaining(), "fields")?,
-                    Some(l) => {
-                        let start = r.rest();
-                        let start_off = r.offset();
-                        for t in l {
-                            Scalar::decode(r, *t).map_err(|e| DecodeError {
-                                offset: e.offset,
-                                kind: DecodeErrorKind::RawLayoutMismatch {
-                                    needed: l.iter().map(|t| t.fixed_size().unwrap_or(4)).sum(),
-                                    available: start.len(),
-                                },
-                            })?;
+                for i in 0..count {
+                    let index = if delta { r.u16("FieldIndex")? } else { i };
+                    let raw_type = match layout {
+                        Some(l) if raw => Some(*l.get(usize::from(index)).ok_or_else(|| {
+                            r.error(DecodeErrorKind::RawLayoutMismatch {
+                                needed: usize::from(index) + 1,
+                                available: l.len(),
+                            })
+                        })?),
+                        _ => None,
+                    };
+                    skip_value(r, encoding, raw_type)?;
+                }
+            }
+        } else {
+            // RawData key frame or event: no FieldCount on the wire.
+            match layout {
+                None => {
+                    r.take(r.remaining(), "fields")?;
+                }
+                Some(l) => {
+                    let available = r.remaining();
+                    match layout_fixed_len(l) {
+                        // Fixed-size layouts: their extent is all there is to check.
+                        Some(n) if n <= available => {
+                            r.take(n, "fields")?;
                         }
-                        fields.bytes = &start[..r.offset() - start_off];
-                        fields.count = u16::try_from(l.len()).ok();
+                        _ => {
+                            for t in l {
+                                skip_scalar(r, *t).map_err(|e| DecodeError {
+                                    offset: e.offset,
+                                    kind: DecodeErrorKind::RawLayoutMismatch {
+                                        needed: l.iter().map(|t| t.fixed_size().unwrap_or(4)).sum(),
+                                        available,
+                                    },
+                                })?;
+                            }
+                        }
                     }
+                    dl.count = u16::try_from(l.len()).ok();
                 }
             }
         }
-        Ok(DataSetMessage {
-            writer_id,
-            header,
-            fields,
-        })
+        dl.fields_end = r.offset() - base;
+        Ok(dl)
     }
 
     /// Bytes this DataSetMessage takes on the wire.
@@ -325,6 +455,48 @@ impl<'a> DataSetMessage<'a> {
             w.u16(count)?;
         }
         w.put(self.fields.bytes)
+    }
+
+    /// Encodes the header, then fields that `f(index, writer)` writes in place (with the
+    /// FieldCount it counted, where the wire has one).
+    pub(crate) fn encode_with<F>(
+        &self,
+        w: &mut Writer<'_>,
+        index: usize,
+        f: &mut F,
+    ) -> Result<(), EncodeError>
+    where
+        F: FnMut(usize, &mut FieldsWriter<'_>) -> Result<(), EncodeError>,
+    {
+        self.header.encode(w)?;
+        if self.header.message_type == DataSetMessageType::KeepAlive {
+            return Ok(());
+        }
+        let count_at = if has_field_count(&self.header) {
+            Some(w.reserve(2)?)
+        } else {
+            None
+        };
+        let (buf, pos) = w.buf_and_pos();
+        let base = *pos;
+        let rest = buf.get_mut(base..).unwrap_or_default();
+        // The writer's errors count from its own start: report them from the message's.
+        let shift = |e: EncodeError| match e {
+            EncodeError::BufferTooSmall { needed, available } => EncodeError::BufferTooSmall {
+                needed: needed + base,
+                available: available + base,
+            },
+            other => other,
+        };
+        let mut fw = FieldsWriter::new(rest, self.header.field_encoding);
+        f(index, &mut fw).map_err(shift)?;
+        let written = fw.finish().map_err(shift)?;
+        let (len, count) = (written.bytes.len(), written.count.unwrap_or(0));
+        *pos += len;
+        if let Some(at) = count_at {
+            w.patch(at, &count.to_le_bytes());
+        }
+        Ok(())
     }
 
     /// Iterates over the fields. RawData fields need their `layout` (one type per field of the
@@ -397,7 +569,7 @@ impl<'a> Iterator for FieldIter<'a, '_> {
                 }
                 _ => None,
             };
-            let value = skip_value(&mut self.reader, self.encoding, raw_type)?;
+            let value = decode_value(&mut self.reader, self.encoding, raw_type)?;
             Ok(Field { index, value })
         })();
         if item.is_err() {
@@ -472,6 +644,26 @@ impl<'b> FieldsWriter<'b> {
         self.check(value, self.count)?;
         self.value(value)?;
         self.count += 1;
+        Ok(self)
+    }
+
+    /// Appends the next fields of a RawData key frame or event from plain values: the same
+    /// bytes as [`FieldsWriter::push`] with each `FieldValue::Raw(value)`, in one call with one
+    /// type check and one store per value. On error nothing of `values` is kept.
+    pub fn push_raw_values(&mut self, values: &[Scalar<'_>]) -> Result<&mut Self, EncodeError> {
+        if self.encoding != FieldEncoding::RawData {
+            return Err(EncodeError::InvalidValue(
+                "a field whose kind differs from the field encoding",
+            ));
+        }
+        let layout = self.raw_layout_check.map(|l| (l, self.count));
+        let (buf, pos) = self.w.buf_and_pos();
+        let start = *pos;
+        if let Err(e) = write_scalars(buf, pos, values, layout) {
+            *pos = start;
+            return Err(e);
+        }
+        self.count += values.len();
         Ok(self)
     }
 

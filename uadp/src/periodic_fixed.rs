@@ -8,11 +8,13 @@
 //! DataSetFlags1 0x1B (valid, RawData, SequenceNumber, Status) and RawData fields.
 
 use crate::builtin::BuiltinType;
-use crate::cursor::{Reader, Writer};
+use crate::cursor::Reader;
 use crate::dataset_message::{DataSetMessage, DataSetMessageHeader, FieldEncoding, Fields};
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
 use crate::network_message::{GroupHeader, NetworkMessage, Payload, PublisherId};
-use crate::variant::Scalar;
+use crate::scalar_io::{layout_fixed_len, write_scalars, Runs};
+use crate::variant::{skip_scalar, Scalar};
+use crate::view::RawValues;
 
 const UADP_FLAGS: u8 = 0xB1;
 const EXT_FLAGS1: u8 = 0x01;
@@ -51,9 +53,18 @@ impl<'l> PeriodicFixedLayout<'l> {
 
     /// Size of the RawData fields if every field type has a fixed size.
     pub fn fields_len(&self) -> Option<usize> {
-        self.fields
-            .iter()
-            .try_fold(0usize, |n, t| t.fixed_size().map(|s| n + s))
+        layout_fixed_len(self.fields)
+    }
+
+    /// The layout with its sizes computed once: the codec to keep for a stream of messages
+    /// ([`PeriodicFixedLayout::encode`] and [`PeriodicFixedLayout::decode`] prepare on every
+    /// call, which walks the whole layout).
+    pub fn prepare(&self) -> PeriodicFixedCodec<'l> {
+        PeriodicFixedCodec {
+            layout: *self,
+            fields_len: self.fields_len(),
+            runs: Runs::of(self.fields),
+        }
     }
 
     /// Size of the whole message if every field type has a fixed size.
@@ -68,37 +79,7 @@ impl<'l> PeriodicFixedLayout<'l> {
         counters: PeriodicFixedCounters,
         values: &[Scalar<'_>],
     ) -> Result<usize, EncodeError> {
-        if values.len() != self.fields.len() {
-            return Err(EncodeError::InvalidValue(
-                "a value list whose length differs from the layout",
-            ));
-        }
-        let mut w = Writer::new(buf);
-        // The whole header in one copy.
-        let mut h = [0u8; Self::HEADER_LEN];
-        h[0] = UADP_FLAGS;
-        h[1] = EXT_FLAGS1;
-        h[2..4].copy_from_slice(&self.publisher_id.to_le_bytes());
-        h[4] = GROUP_FLAGS;
-        h[5..7].copy_from_slice(&self.writer_group_id.to_le_bytes());
-        h[7..11].copy_from_slice(&self.group_version.to_le_bytes());
-        h[11..13].copy_from_slice(&counters.network_message_number.to_le_bytes());
-        h[13..15].copy_from_slice(&counters.sequence_number.to_le_bytes());
-        h[15] = DATASET_FLAGS1;
-        h[16..18].copy_from_slice(&counters.dataset_sequence_number.to_le_bytes());
-        h[18..20].copy_from_slice(&counters.status.to_le_bytes());
-        w.put(&h)?;
-        for (index, (v, t)) in values.iter().zip(self.fields).enumerate() {
-            if v.builtin_type() != *t {
-                return Err(EncodeError::LayoutMismatch {
-                    index,
-                    expected: *t,
-                    found: v.builtin_type(),
-                });
-            }
-            v.encode(&mut w)?;
-        }
-        Ok(w.position())
+        encode_message(self, None, buf, counters, values)
     }
 
     /// The same message as a general [`NetworkMessage`] (for the generic encoder and tests).
@@ -132,65 +113,23 @@ impl<'l> PeriodicFixedLayout<'l> {
                 bytes: fields,
             },
         };
-        let mut list = arrayvec::ArrayVec::new();
-        list.push(dsm);
-        m.payload = Payload::DataSetMessages(list);
+        // Pushed in place: moving an ArrayVec copies all of its capacity.
+        if let Payload::DataSetMessages(list) = &mut m.payload {
+            let _ = list.try_push(dsm);
+        }
         m
     }
 
     /// Decodes a message of this layout, checking every fixed header byte and identity.
     /// Trailing zero padding is accepted.
     pub fn decode<'a>(&self, bytes: &'a [u8]) -> Result<PeriodicFixedMessage<'a>, DecodeError> {
-        let Some(header) = bytes.get(..Self::HEADER_LEN) else {
-            return Err(self.decode_slow(bytes).err().unwrap_or(DecodeError {
-                offset: bytes.len(),
-                kind: DecodeErrorKind::Truncated {
-                    what: "Periodic-Fixed header",
-                    needed: Self::HEADER_LEN - bytes.len(),
-                },
-            }));
-        };
-        // Fast path: every fixed byte and identity in one comparison.
-        let mut want = [0u8; 5];
-        want[0] = UADP_FLAGS;
-        want[1] = EXT_FLAGS1;
-        want[2..4].copy_from_slice(&self.publisher_id.to_le_bytes());
-        want[4] = GROUP_FLAGS;
-        let wg = self.writer_group_id.to_le_bytes();
-        if header[..5] != want || header[5..7] != wg || header[15] != DATASET_FLAGS1 {
-            return self.decode_slow(bytes);
+        // Only the size is needed to decode: no runs.
+        PeriodicFixedCodec {
+            layout: *self,
+            fields_len: self.fields_len(),
+            runs: None,
         }
-        let u16_at = |i: usize| u16::from_le_bytes([header[i], header[i + 1]]);
-        let counters = PeriodicFixedCounters {
-            network_message_number: u16_at(11),
-            sequence_number: u16_at(13),
-            dataset_sequence_number: u16_at(16),
-            status: u16_at(18),
-        };
-        let rest = &bytes[Self::HEADER_LEN..];
-        // Fixed-size layouts need no per-field walk: their extent is known.
-        let fields = match self.fields_len() {
-            Some(n) if n <= rest.len() => &rest[..n],
-            Some(_) => return self.decode_slow(bytes),
-            None => {
-                let mut r = Reader::with_base(rest, Self::HEADER_LEN);
-                for t in self.fields {
-                    Scalar::decode(&mut r, *t)?;
-                }
-                &rest[..rest.len() - r.remaining()]
-            }
-        };
-        let tail = &rest[fields.len()..];
-        if let Some(i) = tail.iter().position(|b| *b != 0) {
-            let at = Self::HEADER_LEN + fields.len();
-            return Err(DecodeError {
-                offset: at + i,
-                kind: DecodeErrorKind::TrailingBytes {
-                    extra: tail.len() - i,
-                },
-            });
-        }
-        Ok(PeriodicFixedMessage { counters, fields })
+        .decode(bytes)
     }
 
     /// Byte-by-byte decoding that names the first mismatching field (the error path).
@@ -249,7 +188,7 @@ impl<'l> PeriodicFixedLayout<'l> {
         let fields_at = r.offset();
         let fields_start = r.rest();
         for t in self.fields {
-            Scalar::decode(&mut r, *t)?;
+            skip_scalar(&mut r, *t)?;
         }
         let fields = &fields_start[..r.offset() - fields_at];
         if let Some(i) = r.rest().iter().position(|b| *b != 0) {
@@ -270,6 +209,161 @@ impl<'l> PeriodicFixedLayout<'l> {
             fields,
         })
     }
+}
+
+/// A [`PeriodicFixedLayout`] prepared once ([`PeriodicFixedLayout::prepare`]): the size of its
+/// fields is known, so decoding checks the header in one comparison and the fields' extent in
+/// one, whatever the number of fields; encoding checks each value's type and stores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeriodicFixedCodec<'l> {
+    layout: PeriodicFixedLayout<'l>,
+    /// Size of the RawData fields if every field type has a fixed size.
+    fields_len: Option<usize>,
+    /// The layout as runs of one type, if it has few.
+    runs: Option<Runs>,
+}
+
+impl<'l> PeriodicFixedCodec<'l> {
+    /// The layout.
+    pub fn layout(&self) -> &PeriodicFixedLayout<'l> {
+        &self.layout
+    }
+
+    /// Size of the RawData fields if every field type has a fixed size.
+    pub fn fields_len(&self) -> Option<usize> {
+        self.fields_len
+    }
+
+    /// Size of the whole message if every field type has a fixed size.
+    pub fn encoded_len(&self) -> Option<usize> {
+        self.fields_len.map(|n| n + PeriodicFixedLayout::HEADER_LEN)
+    }
+
+    /// Encodes one message straight into `buf` and returns its length (the same bytes and
+    /// errors as [`PeriodicFixedLayout::encode`]).
+    #[inline]
+    pub fn encode(
+        &self,
+        buf: &mut [u8],
+        counters: PeriodicFixedCounters,
+        values: &[Scalar<'_>],
+    ) -> Result<usize, EncodeError> {
+        encode_message(&self.layout, self.runs.as_ref(), buf, counters, values)
+    }
+
+    /// Decodes a message of this layout, checking every fixed header byte and identity
+    /// (the same result as [`PeriodicFixedLayout::decode`]). Trailing zero padding is accepted.
+    #[inline]
+    pub fn decode<'a>(&self, bytes: &'a [u8]) -> Result<PeriodicFixedMessage<'a>, DecodeError> {
+        let l = &self.layout;
+        const H: usize = PeriodicFixedLayout::HEADER_LEN;
+        let Some(header) = bytes.first_chunk::<H>() else {
+            return Err(l.decode_slow(bytes).err().unwrap_or(DecodeError {
+                offset: bytes.len(),
+                kind: DecodeErrorKind::Truncated {
+                    what: "Periodic-Fixed header",
+                    needed: H - bytes.len(),
+                },
+            }));
+        };
+        // Every fixed byte and identity in one comparison.
+        let p = l.publisher_id.to_le_bytes();
+        let w = l.writer_group_id.to_le_bytes();
+        let want = u64::from_le_bytes([
+            UADP_FLAGS,
+            EXT_FLAGS1,
+            p[0],
+            p[1],
+            GROUP_FLAGS,
+            w[0],
+            w[1],
+            0,
+        ]);
+        let got = u64::from_le_bytes([
+            header[0], header[1], header[2], header[3], header[4], header[5], header[6], 0,
+        ]);
+        if got != want || header[15] != DATASET_FLAGS1 {
+            return l.decode_slow(bytes);
+        }
+        let u16_at = |i: usize| u16::from_le_bytes([header[i], header[i + 1]]);
+        let counters = PeriodicFixedCounters {
+            network_message_number: u16_at(11),
+            sequence_number: u16_at(13),
+            dataset_sequence_number: u16_at(16),
+            status: u16_at(18),
+        };
+        let rest = &bytes[H..];
+        let fields = match self.fields_len {
+            Some(n) if n <= rest.len() => &rest[..n],
+            Some(_) => return l.decode_slow(bytes),
+            None => {
+                let mut r = Reader::with_base(rest, H);
+                for t in l.fields {
+                    skip_scalar(&mut r, *t)?;
+                }
+                &rest[..rest.len() - r.remaining()]
+            }
+        };
+        let tail = &rest[fields.len()..];
+        if let Some(i) = tail.iter().position(|b| *b != 0) {
+            let at = H + fields.len();
+            return Err(DecodeError {
+                offset: at + i,
+                kind: DecodeErrorKind::TrailingBytes {
+                    extra: tail.len() - i,
+                },
+            });
+        }
+        Ok(PeriodicFixedMessage { counters, fields })
+    }
+
+    /// The field values of a message this codec decoded, in layout order.
+    #[inline]
+    pub fn values<'a>(&self, message: &PeriodicFixedMessage<'a>) -> RawValues<'a, 'l> {
+        RawValues::new(message.fields, self.layout.fields)
+    }
+}
+
+/// The encoder behind [`PeriodicFixedLayout::encode`] and [`PeriodicFixedCodec::encode`].
+#[inline]
+fn encode_message(
+    l: &PeriodicFixedLayout<'_>,
+    runs: Option<&Runs>,
+    buf: &mut [u8],
+    counters: PeriodicFixedCounters,
+    values: &[Scalar<'_>],
+) -> Result<usize, EncodeError> {
+    if values.len() != l.fields.len() {
+        return Err(EncodeError::InvalidValue(
+            "a value list whose length differs from the layout",
+        ));
+    }
+    const H: usize = PeriodicFixedLayout::HEADER_LEN;
+    let available = buf.len();
+    let Some(h) = buf.first_chunk_mut::<H>() else {
+        return Err(EncodeError::BufferTooSmall {
+            needed: H,
+            available,
+        });
+    };
+    // The whole header in one store.
+    h[0] = UADP_FLAGS;
+    h[1] = EXT_FLAGS1;
+    h[2..4].copy_from_slice(&l.publisher_id.to_le_bytes());
+    h[4] = GROUP_FLAGS;
+    h[5..7].copy_from_slice(&l.writer_group_id.to_le_bytes());
+    h[7..11].copy_from_slice(&l.group_version.to_le_bytes());
+    h[11..13].copy_from_slice(&counters.network_message_number.to_le_bytes());
+    h[13..15].copy_from_slice(&counters.sequence_number.to_le_bytes());
+    h[15] = DATASET_FLAGS1;
+    h[16..18].copy_from_slice(&counters.dataset_sequence_number.to_le_bytes());
+    h[18..20].copy_from_slice(&counters.status.to_le_bytes());
+    let mut pos = H;
+    match runs {
+        Some(runs) => runs.write(buf, &mut pos, values)?,
+        None => write_scalars(buf, &mut pos, values, Some((l.fields, 0)))?,
+    }
+    Ok(pos)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use crate::builtin::{BuiltinType, DateTime, Guid, StatusCode, UaBytes};
 use crate::cursor::{Reader, Writer};
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
+use crate::scalar_io::{fixed_size_by_id, size_or_zero};
 
 /// One value of a built-in type.
 #[derive(Debug, Clone, Copy)]
@@ -297,7 +298,7 @@ impl<'a> VariantArray<'a> {
                     }));
                 }
                 for _ in 0..n {
-                    Scalar::decode(r, ty)?;
+                    skip_scalar(r, ty)?;
                 }
             }
         }
@@ -471,4 +472,99 @@ impl<'a> DataValue<'a> {
         }
         Ok(())
     }
+}
+
+/// Skips one scalar of type `ty`: the checks and errors of decoding it, without the value.
+#[inline]
+pub(crate) fn skip_scalar(r: &mut Reader<'_>, ty: BuiltinType) -> Result<(), DecodeError> {
+    match size_or_zero(ty) {
+        0 => UaBytes::decode(r, ty.name()).map(drop),
+        n => r.take(n, ty.name()).map(drop),
+    }
+}
+
+/// Skips one Variant: the checks and errors of [`Variant::decode`], without the value.
+#[inline]
+pub(crate) fn skip_variant(r: &mut Reader<'_>) -> Result<(), DecodeError> {
+    // Fast path: a scalar of a fixed-size type that is all there.
+    if let Some(&mask) = r.rest().first() {
+        let size = fixed_size_by_id(mask);
+        if size != 0 && size < r.remaining() {
+            r.advance(1 + size);
+            return Ok(());
+        }
+    }
+    skip_variant_checked(r)
+}
+
+fn skip_variant_checked(r: &mut Reader<'_>) -> Result<(), DecodeError> {
+    let at = r.offset();
+    let mask = r.u8("Variant encoding mask")?;
+    let type_id = mask & MASK_TYPE;
+    if type_id == 0 {
+        if mask != 0 {
+            return Err(DecodeError {
+                offset: at,
+                kind: DecodeErrorKind::InvalidArrayDimensions,
+            });
+        }
+        return Ok(());
+    }
+    let Some(ty) = BuiltinType::from_id(type_id) else {
+        return Err(DecodeError {
+            offset: at,
+            kind: DecodeErrorKind::UnsupportedVariantType(type_id),
+        });
+    };
+    if mask & MASK_ARRAY == 0 {
+        if mask & MASK_DIMENSIONS != 0 {
+            return Err(DecodeError {
+                offset: at,
+                kind: DecodeErrorKind::InvalidArrayDimensions,
+            });
+        }
+        return skip_scalar(r, ty);
+    }
+    skip_array(r, ty, mask & MASK_DIMENSIONS != 0)
+}
+
+#[cold]
+#[inline(never)]
+fn skip_array(r: &mut Reader<'_>, ty: BuiltinType, has_dims: bool) -> Result<(), DecodeError> {
+    VariantArray::decode_body(r, ty, has_dims).map(drop)
+}
+
+/// Skips one DataValue: the checks and errors of [`DataValue::decode`], without the value.
+#[inline]
+pub(crate) fn skip_data_value(r: &mut Reader<'_>) -> Result<(), DecodeError> {
+    let at = r.offset();
+    let mask = r.u8("DataValue encoding mask")?;
+    if mask & 0xC0 != 0 {
+        return Err(DecodeError {
+            offset: at,
+            kind: DecodeErrorKind::ReservedBits {
+                field: "DataValue encoding mask",
+                value: mask & 0xC0,
+            },
+        });
+    }
+    if mask & 0x01 != 0 {
+        skip_variant(r)?;
+    }
+    if mask & 0x02 != 0 {
+        r.take(4, "DataValue status")?;
+    }
+    if mask & 0x04 != 0 {
+        r.take(8, "DataValue source timestamp")?;
+    }
+    if mask & 0x10 != 0 {
+        r.take(2, "DataValue source picoseconds")?;
+    }
+    if mask & 0x08 != 0 {
+        r.take(8, "DataValue server timestamp")?;
+    }
+    if mask & 0x20 != 0 {
+        r.take(2, "DataValue server picoseconds")?;
+    }
+    Ok(())
 }

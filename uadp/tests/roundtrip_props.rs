@@ -537,6 +537,127 @@ fn normalised<'a>(m: &NetworkMessage<'a>) -> NetworkMessage<'a> {
     n
 }
 
+/// The fast path agrees with the general one: [`NetworkMessageView::decode`] accepts exactly
+/// what [`NetworkMessage::decode_with`] accepts, with the same error, gives the same message, and
+/// its value iterators yield what `fields()` yields.
+fn check_view(bytes: &[u8], options: &DecodeOptions<'_>) -> Result<(), TestCaseError> {
+    let general = NetworkMessage::decode_with(bytes, options);
+    let view = NetworkMessageView::decode(bytes, options);
+    let (m, v) = match (general, view) {
+        (Err(a), Err(b)) => {
+            prop_assert_eq!(a, b);
+            return Ok(());
+        }
+        (Ok(m), Ok(v)) => (m, v),
+        (a, b) => {
+            return Err(TestCaseError::fail(format!(
+                "decode_with and the view disagree: {:?} / {:?}",
+                a.map(|_| ()),
+                b.map(|_| ())
+            )))
+        }
+    };
+    prop_assert_eq!(&v.to_message(), &m);
+    prop_assert_eq!(v.header(), m.header());
+    prop_assert_eq!(v.publisher_id(), m.publisher_id);
+    prop_assert_eq!(v.dataset_class_id(), m.dataset_class_id);
+    prop_assert_eq!(v.group_header(), m.group_header);
+    prop_assert_eq!(v.payload_header(), m.payload_header);
+    prop_assert_eq!(v.timestamp(), m.timestamp);
+    prop_assert_eq!(v.picoseconds(), m.picoseconds);
+    prop_assert_eq!(v.promoted_fields(), m.promoted_fields);
+    prop_assert_eq!(v.security(), m.security);
+    prop_assert_eq!(v.security_trailer(), m.security_trailer);
+    prop_assert_eq!(v.padding(), m.padding);
+    prop_assert_eq!(v.bytes(), bytes);
+    match &m.payload {
+        Payload::Encrypted { writer_ids, bytes } => {
+            prop_assert_eq!(v.encrypted_payload(), Some((*writer_ids, *bytes)));
+        }
+        Payload::DataSetMessages(_) => prop_assert_eq!(v.encrypted_payload(), None),
+    }
+    prop_assert_eq!(v.dataset_count(), m.dataset_messages().len());
+    prop_assert_eq!(v.dataset_messages().len(), m.dataset_messages().len());
+    prop_assert_eq!(v.dataset_messages().count(), m.dataset_messages().len());
+    for (i, (dv, d)) in v.dataset_messages().zip(m.dataset_messages()).enumerate() {
+        prop_assert_eq!(v.dataset_message(i), Some(dv));
+        prop_assert_eq!(&dv.message(), d);
+        prop_assert_eq!(dv.writer_id(), d.writer_id);
+        prop_assert_eq!(dv.header(), d.header);
+        prop_assert_eq!(dv.sequence_number(), d.header.sequence_number);
+        prop_assert_eq!(dv.field_encoding(), d.header.field_encoding);
+        prop_assert_eq!(dv.message_type(), d.header.message_type);
+        prop_assert_eq!(dv.fields(), d.fields);
+        let layout = dv.layout();
+        prop_assert_eq!(layout, options.layout_for_test(d.writer_id));
+        let general: Vec<Result<Field<'_>, DecodeError>> = d.fields(layout).collect();
+        let errors = general.iter().filter(|f| f.is_err()).count();
+        prop_assert_eq!(dv.missing_layout(), errors > 0, "{:?}", general);
+        let values: Vec<Field<'_>> = dv.values().collect();
+        prop_assert_eq!(dv.values().len(), values.len());
+        prop_assert_eq!(dv.field_count(), values.len());
+        let folded: Vec<Field<'_>> = dv.values().fold(Vec::new(), |mut acc, f| {
+            acc.push(f);
+            acc
+        });
+        prop_assert_eq!(&folded, &values);
+        if errors == 0 {
+            let want: Vec<Field<'_>> = general.into_iter().map(|f| f.expect("no error")).collect();
+            prop_assert_eq!(values.len(), want.len());
+            for (g, w) in values.iter().zip(&want) {
+                prop_assert_eq!(g.index, w.index);
+                assert_same_value(&g.value, &w.value)?;
+            }
+        } else {
+            prop_assert!(values.is_empty());
+        }
+        let raw: Vec<Scalar<'_>> = dv.raw_values().collect();
+        let raw_folded: Vec<Scalar<'_>> = dv.raw_values().fold(Vec::new(), |mut acc, s| {
+            acc.push(s);
+            acc
+        });
+        prop_assert_eq!(&raw_folded, &raw);
+        let raw_key = d.header.field_encoding == FieldEncoding::RawData
+            && matches!(
+                d.header.message_type,
+                DataSetMessageType::KeyFrame | DataSetMessageType::Event
+            )
+            && layout.is_some();
+        if raw_key {
+            let want: Vec<Scalar<'_>> = values
+                .iter()
+                .map(|f| match f.value {
+                    FieldValue::Raw(s) => s,
+                    other => panic!("a RawData field decoded as {other:?}"),
+                })
+                .collect();
+            prop_assert_eq!(raw, want);
+        } else {
+            prop_assert!(raw.is_empty());
+        }
+    }
+    prop_assert_eq!(v.dataset_message(v.dataset_count()), None);
+    Ok(())
+}
+
+/// What `DecodeOptions` gives a DataSetMessage (its private `layout_for`, restated).
+trait LayoutFor<'l> {
+    fn layout_for_test(&self, writer_id: Option<u16>) -> Option<&'l [BuiltinType]>;
+}
+
+impl<'l> LayoutFor<'l> for DecodeOptions<'l> {
+    fn layout_for_test(&self, writer_id: Option<u16>) -> Option<&'l [BuiltinType]> {
+        writer_id
+            .and_then(|id| {
+                self.raw_layouts_by_writer
+                    .iter()
+                    .find(|(w, _)| *w == id)
+                    .map(|(_, l)| *l)
+            })
+            .or(self.raw_layout)
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
@@ -557,6 +678,7 @@ proptest! {
         prop_assume!(unique_ids || !o.payload_header);
         let decoded = NetworkMessage::decode_with(&buf[..n], &options).expect("decodes what it encoded");
         prop_assert_eq!(&decoded, &normalised(&built.msg));
+        check_view(&buf[..n], &options)?;
 
         // The values path: what the iterators yield is what was put in.
         for (d, od) in decoded.dataset_messages().iter().zip(&o.dsms) {
@@ -569,6 +691,43 @@ proptest! {
                 assert_same_value(gv, wv)?;
             }
         }
+        // Writing the fields in place from the values gives the same bytes.
+        if !matches!(built.msg.payload, Payload::Encrypted { .. }) {
+            let mut inplace = vec![0u8; 65536];
+            let k = built
+                .msg
+                .encode_with_fields(&mut inplace, |i, w| {
+                    let d = &o.dsms[i];
+                    for (idx, f) in &d.fields {
+                        if d.header.message_type == DataSetMessageType::DeltaFrame {
+                            w.push_indexed(*idx, &f.value())?;
+                        } else {
+                            w.push(&f.value())?;
+                        }
+                    }
+                    Ok(())
+                })
+                .expect("encodes with fields in place");
+            prop_assert_eq!(&inplace[..k], &buf[..n]);
+            // Too small a buffer fails the same way as `encode`.
+            let cut = n / 2;
+            let a = built.msg.encode(&mut inplace[..cut]);
+            let b = built.msg.encode_with_fields(&mut again_buf(cut), |i, w| {
+                let d = &o.dsms[i];
+                for (idx, f) in &d.fields {
+                    if d.header.message_type == DataSetMessageType::DeltaFrame {
+                        w.push_indexed(*idx, &f.value())?;
+                    } else {
+                        w.push(&f.value())?;
+                    }
+                }
+                Ok(())
+            });
+            prop_assert_eq!(a.is_err(), b.is_err());
+            if let (Err(EncodeError::BufferTooSmall { available: x, .. }), Err(EncodeError::BufferTooSmall { available: y, .. })) = (a, b) {
+                prop_assert_eq!(x, y);
+            }
+        }
         // Encoding the decoded message reproduces the bytes.
         let mut again = vec![0u8; 65536];
         let m = decoded.encode(&mut again).expect("re-encodes");
@@ -579,6 +738,7 @@ proptest! {
     fn arbitrary_bytes_never_panic(bytes in vec(any::<u8>(), 0..256), raw in vec(builtin_type(), 0..4)) {
         let options = DecodeOptions { raw_layout: Some(&raw), ..Default::default() };
         for opts in [DecodeOptions::default(), options] {
+            check_view(&bytes, &opts)?;
             if let Ok(m) = NetworkMessage::decode_with(&bytes, &opts) {
                 for d in m.dataset_messages() {
                     for f in d.fields(Some(&raw)) {
@@ -595,6 +755,149 @@ proptest! {
     }
 
     #[test]
+    fn mutated_messages_decode_alike_on_both_paths(
+        o in message(),
+        at in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+    ) {
+        let built = build(&o);
+        let mut buf = vec![0u8; 65536];
+        let n = built.msg.encode(&mut buf).expect("encodes");
+        buf[at.index(n)] = byte;
+        let raw_layout = built.layouts.first().map(|(_, l)| *l);
+        for options in [
+            DecodeOptions { raw_layouts_by_writer: &built.layouts, ..Default::default() },
+            DecodeOptions { raw_layout, ..Default::default() },
+        ] {
+            check_view(&buf[..n], &options)?;
+        }
+    }
+
+    #[test]
+    fn periodic_fixed_codec_encodes_like_the_field_writer(
+        raw in vec(builtin_type().prop_flat_map(|t| (Just(t), scalar())), 0..12),
+        same_type in vec(any::<bool>(), 12),
+        buf_len in 0usize..200,
+        counters in any::<(u16, u16, u16, u16)>(),
+    ) {
+        // A layout, and values that mostly follow it.
+        let layout: Vec<BuiltinType> = raw.iter().map(|(t, _)| *t).collect();
+        let owned: Vec<OScalar> = raw
+            .iter()
+            .zip(&same_type)
+            .map(|((t, s), same)| if *same { first_of(*t) } else { s.clone() })
+            .collect();
+        let values: Vec<Scalar<'_>> = owned.iter().map(OScalar::scalar).collect();
+        let l = PeriodicFixedLayout {
+            publisher_id: 7,
+            writer_group_id: 9,
+            group_version: 11,
+            fields: &layout,
+        };
+        let counters = PeriodicFixedCounters {
+            network_message_number: counters.0,
+            sequence_number: counters.1,
+            dataset_sequence_number: counters.2,
+            status: counters.3,
+        };
+        let codec = l.prepare();
+        prop_assert_eq!(codec.fields_len(), l.fields_len());
+        prop_assert_eq!(codec.encoded_len(), l.encoded_len());
+        let mut a = vec![0xAAu8; buf_len];
+        let mut b = vec![0xAAu8; buf_len];
+        let got = codec.encode(&mut a, counters, &values);
+        let unprepared = l.encode(&mut b, counters, &values);
+        prop_assert_eq!(got, unprepared);
+        prop_assert_eq!(&a, &b);
+        // The reference: the header, then FieldsWriter::push with the layout check.
+        let mut c = vec![0xAAu8; buf_len];
+        let want = reference_encode(&l, &mut c, counters, &values);
+        prop_assert_eq!(got, want);
+        if let Ok(n) = got {
+            prop_assert_eq!(&a[..n], &c[..n]);
+            let m = codec.decode(&a[..n]).expect("decodes what it encoded");
+            prop_assert_eq!(m, l.decode(&a[..n]).expect("unprepared decode"));
+            prop_assert_eq!(m.counters, counters);
+            prop_assert_eq!(codec.values(&m).collect::<Vec<_>>(), values.clone());
+            let options = DecodeOptions { raw_layout: Some(&layout), ..Default::default() };
+            let view = NetworkMessageView::decode(&a[..n], &options).expect("view decodes");
+            let d = view.dataset_message(0).expect("one DataSetMessage");
+            prop_assert_eq!(d.raw_values().collect::<Vec<_>>(), values);
+        }
+    }
+
+    #[test]
+    fn periodic_fixed_codec_decodes_like_the_layout(
+        layout in vec(builtin_type(), 0..6),
+        bytes in vec(any::<u8>(), 0..80),
+        header in any::<bool>(),
+    ) {
+        let l = PeriodicFixedLayout {
+            publisher_id: 0x0201,
+            writer_group_id: 0x0403,
+            group_version: 0,
+            fields: &layout,
+        };
+        // Half the inputs start with the right fixed header, so that the fields are reached.
+        let mut input = bytes.clone();
+        if header && input.len() >= 20 {
+            input[..7].copy_from_slice(&[0xB1, 0x01, 0x01, 0x02, 0x0F, 0x03, 0x04]);
+            input[15] = 0x1B;
+        }
+        let codec = l.prepare();
+        prop_assert_eq!(codec.decode(&input), l.decode(&input));
+        if let Ok(m) = codec.decode(&input) {
+            let options = DecodeOptions { raw_layout: Some(&layout), ..Default::default() };
+            let general = NetworkMessage::decode_with(&input, &options).expect("general decode");
+            let want: Vec<Scalar<'_>> = general.dataset_messages()[0]
+                .fields(Some(&layout))
+                .map(|f| match f.expect("field").value {
+                    FieldValue::Raw(s) => s,
+                    other => panic!("{other:?}"),
+                })
+                .collect();
+            prop_assert_eq!(codec.values(&m).collect::<Vec<_>>(), want);
+        }
+    }
+
+    #[test]
+    fn push_raw_values_writes_what_push_writes(
+        raw in vec(scalar(), 0..10),
+        layout in prop::option::of(vec(builtin_type(), 0..10)),
+        follow in any::<bool>(),
+        buf_len in 0usize..160,
+        before in vec(scalar(), 0..2),
+    ) {
+        // Values of the layout's types when `follow`, so that most batches pass the check.
+        let owned: Vec<OScalar> = match (&layout, follow) {
+            (Some(l), true) => l.iter().map(|t| first_of(*t)).collect(),
+            _ => raw,
+        };
+        let values: Vec<Scalar<'_>> = owned.iter().map(OScalar::scalar).collect();
+        let before: Vec<Scalar<'_>> = before.iter().map(OScalar::scalar).collect();
+        let mut a = vec![0u8; buf_len];
+        let mut b = vec![0u8; buf_len];
+        let mut wa = FieldsWriter::new(&mut a, FieldEncoding::RawData);
+        let mut wb = FieldsWriter::new(&mut b, FieldEncoding::RawData);
+        if let Some(l) = &layout {
+            wa = wa.with_layout(l);
+            wb = wb.with_layout(l);
+        }
+        // Both writers start from the same fields already written (or the same error).
+        let pa = wa.push_raw_values(&before).map(|_| ());
+        let pb = before.iter().try_for_each(|v| wb.push(&FieldValue::Raw(*v)).map(|_| ()));
+        prop_assert_eq!(pa, pb);
+        if pa.is_ok() {
+            let got = wa.push_raw_values(&values).map(|_| ());
+            let want = values.iter().try_for_each(|v| wb.push(&FieldValue::Raw(*v)).map(|_| ()));
+            prop_assert_eq!(got, want);
+            if got.is_ok() {
+                prop_assert_eq!(wa.finish(), wb.finish());
+            }
+        }
+    }
+
+    #[test]
     fn truncation_is_an_error_not_a_panic(o in message(), cut in any::<prop::sample::Index>()) {
         let built = build(&o);
         let mut buf = vec![0u8; 65536];
@@ -602,6 +905,7 @@ proptest! {
         let at = cut.index(n);
         let options = DecodeOptions { raw_layouts_by_writer: &built.layouts, ..Default::default() };
         let _ = NetworkMessage::decode_with(&buf[..at], &options);
+        check_view(&buf[..at], &options)?;
     }
 }
 
@@ -620,4 +924,78 @@ fn assert_same_value(got: &FieldValue<'_>, want: &FieldValue<'_>) -> Result<(), 
         );
     }
     Ok(())
+}
+
+/// A value of type `t` (the first the strategy would pick).
+fn first_of(t: BuiltinType) -> OScalar {
+    use BuiltinType as T;
+    match t {
+        T::Boolean => OScalar::B(true),
+        T::SByte => OScalar::I8(-3),
+        T::Byte => OScalar::U8(3),
+        T::Int16 => OScalar::I16(-300),
+        T::UInt16 => OScalar::U16(300),
+        T::Int32 => OScalar::I32(-70_000),
+        T::UInt32 => OScalar::U32(70_000),
+        T::Int64 => OScalar::I64(-5_000_000_000),
+        T::UInt64 => OScalar::U64(5_000_000_000),
+        T::Float => OScalar::F32(0x3fc0_0000),
+        T::Double => OScalar::F64(0x3ff8_0000_0000_0000),
+        T::String => OScalar::Str(Some(b"text".to_vec())),
+        T::DateTime => OScalar::Dt(0x01da_3c45_7689_c000),
+        T::Guid => OScalar::Guid(1, 2, 3, [4; 8]),
+        T::ByteString => OScalar::Bytes(None),
+        T::XmlElement => OScalar::Xml(Some(vec![])),
+        T::StatusCode => OScalar::Status(0x8000_0000),
+    }
+}
+
+/// Periodic-Fixed encoding as it was written before the prepared codec: the 20 header bytes,
+/// then each value checked against the layout and encoded in turn.
+fn reference_encode(
+    l: &PeriodicFixedLayout<'_>,
+    buf: &mut [u8],
+    c: PeriodicFixedCounters,
+    values: &[Scalar<'_>],
+) -> Result<usize, EncodeError> {
+    if values.len() != l.fields.len() {
+        return Err(EncodeError::InvalidValue(
+            "a value list whose length differs from the layout",
+        ));
+    }
+    let mut h = [0u8; 20];
+    h[0] = 0xB1;
+    h[1] = 0x01;
+    h[2..4].copy_from_slice(&l.publisher_id.to_le_bytes());
+    h[4] = 0x0F;
+    h[5..7].copy_from_slice(&l.writer_group_id.to_le_bytes());
+    h[7..11].copy_from_slice(&l.group_version.to_le_bytes());
+    h[11..13].copy_from_slice(&c.network_message_number.to_le_bytes());
+    h[13..15].copy_from_slice(&c.sequence_number.to_le_bytes());
+    h[15] = 0x1B;
+    h[16..18].copy_from_slice(&c.dataset_sequence_number.to_le_bytes());
+    h[18..20].copy_from_slice(&c.status.to_le_bytes());
+    if buf.len() < 20 {
+        return Err(EncodeError::BufferTooSmall {
+            needed: 20,
+            available: buf.len(),
+        });
+    }
+    buf[..20].copy_from_slice(&h);
+    let shift = |e: EncodeError| match e {
+        EncodeError::BufferTooSmall { needed, available } => EncodeError::BufferTooSmall {
+            needed: needed + 20,
+            available: available + 20,
+        },
+        other => other,
+    };
+    let mut w = FieldsWriter::new(&mut buf[20..], FieldEncoding::RawData).with_layout(l.fields);
+    for v in values {
+        w.push(&FieldValue::Raw(*v)).map_err(shift)?;
+    }
+    Ok(20 + w.finish().map_err(shift)?.bytes.len())
+}
+
+fn again_buf(n: usize) -> Vec<u8> {
+    vec![0u8; n]
 }

@@ -304,3 +304,49 @@ fn ethernet_padding_to_46_bytes_is_accepted() {
         );
     }
 }
+
+/// The fast path (`NetworkMessageView` and its value iterators) reads every vector as the
+/// general decoder does, with and without RawData layouts; the N-vectors fail with the same
+/// errors; padded vectors keep their padding.
+#[test]
+fn every_vector_reads_alike_through_the_view() {
+    let u32x4 = [BuiltinType::UInt32; 4];
+    let u32x10 = [BuiltinType::UInt32; 10];
+    for line in VECTORS
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let id = line.split('\t').next().expect("id column");
+        let mut b = vector(id);
+        for padded in [false, true] {
+            if padded {
+                b.resize(b.len().max(46), 0);
+            }
+            for layout in [None, Some(&u32x4[..]), Some(&u32x10[..])] {
+                let opts = DecodeOptions {
+                    raw_layout: layout,
+                    ..Default::default()
+                };
+                let general = NetworkMessage::decode_with(&b, &opts);
+                let view = NetworkMessageView::decode(&b, &opts);
+                match (&general, &view) {
+                    (Err(a), Err(v)) => assert_eq!(a, v, "{id}"),
+                    (Ok(m), Ok(v)) => {
+                        assert_eq!(&v.to_message(), m, "{id}");
+                        assert_eq!(v.padding(), m.padding, "{id}");
+                        for (dv, d) in v.dataset_messages().zip(m.dataset_messages()) {
+                            let want: Vec<_> = d.fields(layout).collect();
+                            if want.iter().all(Result::is_ok) {
+                                let got: Vec<_> = dv.values().map(Ok).collect();
+                                assert_eq!(got, want, "{id}");
+                            } else {
+                                assert!(dv.missing_layout(), "{id}");
+                            }
+                        }
+                    }
+                    _ => panic!("{id}: decode_with {general:?}, view {view:?}"),
+                }
+            }
+        }
+    }
+}

@@ -12,7 +12,7 @@
 
 use uadp::{
     BuiltinType, DecodeError, DecodeErrorKind, DecodeOptions, EncodeError, FieldValue,
-    NetworkMessage, Scalar, Variant,
+    NetworkMessageView, Scalar, Variant,
 };
 use uadpbench_sender::codec::{Identity, MessageCodec, Received};
 
@@ -191,11 +191,12 @@ impl MessageCodec for LayoutCodec {
             raw_layout: self.raw.then_some(self.field_types.as_slice()),
             ..Default::default()
         };
-        let m = NetworkMessage::decode_with(bytes, &options)?;
+        // The borrowing view: no 2.7 kB NetworkMessage per message, values read on demand.
+        let m = NetworkMessageView::decode(bytes, &options)?;
         let l = self.encoder.layout();
         let nm = l.network_message;
         if nm.contains(N::PUBLISHER_ID) {
-            let found = m.publisher_id.as_ref().map(PublisherIdValue::from_wire);
+            let found = m.publisher_id().as_ref().map(PublisherIdValue::from_wire);
             if found.as_ref() != Some(&l.publisher_id) {
                 return Err(Self::mismatch(
                     "PublisherId",
@@ -204,7 +205,8 @@ impl MessageCodec for LayoutCodec {
                 ));
             }
         }
-        let group = m.group_header.as_ref();
+        let group_header = m.group_header();
+        let group = group_header.as_ref();
         if nm.contains(N::GROUP_HEADER) && nm.contains(N::WRITER_GROUP_ID) {
             let found = group.and_then(|g| g.writer_group_id);
             if found != Some(l.writer_group_id) {
@@ -217,26 +219,31 @@ impl MessageCodec for LayoutCodec {
         }
         let first = m
             .dataset_messages()
-            .first()
+            .next()
             .ok_or_else(|| Self::mismatch("DataSetMessage count", 1, 0))?;
         if nm.contains(N::PAYLOAD_HEADER) {
             let want = l.writer_ids.first().copied();
-            if first.writer_id != want {
+            if first.writer_id() != want {
                 return Err(Self::mismatch(
                     "DataSetWriterId",
                     want.map_or(0, u64::from),
-                    first.writer_id.map_or(0, u64::from),
+                    first.writer_id().map_or(0, u64::from),
                 ));
             }
         }
         let (value, bits) = match self.sequence {
-            SequenceSource::DataSetMessage => (first.header.sequence_number.map(u64::from), 16),
+            SequenceSource::DataSetMessage => (first.sequence_number().map(u64::from), 16),
             SequenceSource::NetworkMessage => {
                 (group.and_then(|g| g.sequence_number).map(u64::from), 16)
             }
             SequenceSource::Counter { index, bits } => {
                 let layout = self.raw.then_some(self.field_types.as_slice());
-                let field = first.fields(layout).nth(index).transpose()?;
+                let field = if first.missing_layout() {
+                    // Unreadable RawData fields: the error `fields()` reports.
+                    first.message().fields(layout).nth(index).transpose()?
+                } else {
+                    first.values().nth(index)
+                };
                 let scalar = match field.map(|f| f.value) {
                     Some(FieldValue::Raw(s)) | Some(FieldValue::Variant(Variant::Scalar(s))) => {
                         Some(s)

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
-use uadp::{BuiltinType, DecodeOptions, NetworkMessage};
+use uadp::{BuiltinType, DecodeOptions, NetworkMessage, NetworkMessageView};
 use uadpbench_sender::clock::monotonic_ns;
 use uadpbench_sender::frame::{parse_raw_uadp, EthFraming, Rejected};
 
@@ -521,7 +521,9 @@ impl State {
             raw_layout: layout,
             ..Default::default()
         };
-        let m = match NetworkMessage::decode_with(bytes, &options) {
+        // The borrowing view: no 2.7 kB NetworkMessage per message, field values read from the
+        // validated bytes. The full message is built only for JSON lines and the observer.
+        let m = match NetworkMessageView::decode(bytes, &options) {
             Ok(m) => m,
             Err(e) => {
                 self.decode_failures += 1;
@@ -549,8 +551,9 @@ impl State {
                 return Ok(());
             }
         };
-        let publisher = m.publisher_id.as_ref().map(PublisherIdValue::from_wire);
-        let group = m.group_header.as_ref();
+        let publisher = m.publisher_id().as_ref().map(PublisherIdValue::from_wire);
+        let group_header = m.group_header();
+        let group = group_header.as_ref();
         let writer_group_id = group.and_then(|g| g.writer_group_id);
         let f = &self.filter;
         let mut accepted = Vec::new();
@@ -564,16 +567,15 @@ impl State {
             .is_some_and(|w| writer_group_id != Some(w))
         {
             self.filtered.writer_group_id += 1;
-        } else if m.dataset_messages().is_empty() {
+        } else if m.dataset_count() == 0 {
             self.filtered.encrypted += 1;
         } else {
             accepted = m
                 .dataset_messages()
-                .iter()
                 .enumerate()
                 .filter(|(_, d)| {
                     f.writer_ids.is_empty()
-                        || d.writer_id.is_some_and(|id| f.writer_ids.contains(&id))
+                        || d.writer_id().is_some_and(|id| f.writer_ids.contains(&id))
                 })
                 .map(|(i, _)| i)
                 .collect();
@@ -581,8 +583,10 @@ impl State {
                 self.filtered.writer_id += 1;
             }
         }
+        let mut full: Option<NetworkMessage<'_>> = None;
         if let Some((path, w, n)) = &mut self.out.json {
-            let mut v = crate::json::network_message(&m, layout);
+            let mut v =
+                crate::json::network_message(full.get_or_insert_with(|| m.to_message()), layout);
             if let serde_json::Value::Object(o) = &mut v {
                 o.insert("recv_mono_ns".into(), recv_ns.into());
                 o.insert("source".into(), source.into());
@@ -601,29 +605,28 @@ impl State {
         }
         self.accepted += 1;
         let nm_seq = group.and_then(|g| g.sequence_number);
-        for &i in &accepted {
-            let d = &m.dataset_messages()[i];
+        for (i, d) in m.dataset_messages().enumerate() {
+            if !accepted.contains(&i) {
+                continue;
+            }
             let key = WriterKey {
                 publisher_id: publisher.clone(),
                 writer_group_id,
-                writer_id: d.writer_id,
+                writer_id: d.writer_id(),
             };
-            // Field check, and the send time if a field carries it.
-            let (mut nfields, mut field_errors, mut send_ns) = (0usize, 0u64, None);
-            for (k, field) in d.fields(layout).enumerate() {
-                nfields += 1;
-                match field {
-                    Ok(fv) => {
-                        if self.send_time_field == Some(k as u16) {
-                            send_ns = field_scalar(&fv.value)
-                                .and_then(|s| OwnedScalar::from_scalar(&s).as_i128())
-                                .and_then(|v| u64::try_from(v).ok());
-                        }
-                    }
-                    Err(_) => field_errors += 1,
-                }
-            }
-            let dsm_seq = d.header.sequence_number;
+            // Field check (the view has validated every field: only RawData fields without a
+            // layout are unreadable, one error as `fields()` reports it), and the send time if
+            // a field carries it.
+            let missing = d.missing_layout();
+            let nfields = if missing { 1 } else { d.field_count() };
+            let field_errors = u64::from(missing);
+            let send_ns = self
+                .send_time_field
+                .and_then(|k| d.values().nth(usize::from(k)))
+                .and_then(|fv| field_scalar(&fv.value))
+                .and_then(|s| OwnedScalar::from_scalar(&s).as_i128())
+                .and_then(|v| u64::try_from(v).ok());
+            let dsm_seq = d.sequence_number();
             let keep_arrivals = self.keep_arrivals;
             let w = self.writer(key.clone());
             let (seq, src) = match (dsm_seq, nm_seq) {
@@ -665,7 +668,7 @@ impl State {
                         .as_ref()
                         .map_or(String::new(), ToString::to_string),
                     writer_group_id,
-                    writer_id: d.writer_id,
+                    writer_id: d.writer_id(),
                     network_sequence: nm_seq,
                     dataset_sequence: dsm_seq,
                     sequence_ext: ext,
@@ -684,10 +687,11 @@ impl State {
                 *n += 1;
             }
         }
+        let full = full.unwrap_or_else(|| m.to_message());
         observer(&Received {
             recv_mono_ns: recv_ns,
             source,
-            message: &m,
+            message: &full,
             accepted: &accepted,
             raw_layout: layout,
         });
