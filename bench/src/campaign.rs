@@ -93,10 +93,10 @@ pub const BENCHMARK_LAYOUT: &str = "benchmark";
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Matrix {
-    pub paths: Vec<PathName>,
+    pub paths: Vec<PathKind>,
     /// Encapsulations for the eth and xdp paths (the udp path is always UDP).
     #[serde(default = "default_encaps")]
-    pub encaps: Vec<EncapName>,
+    pub encaps: Vec<Encap>,
     pub modes: Vec<Mode>,
     pub payload_bytes: Vec<usize>,
     /// Cyclic publishing intervals (µs); ignored by other modes.
@@ -195,23 +195,8 @@ pub struct Sched {
     pub idle_latency_us: IdleLatency,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[serde(rename_all = "lowercase")]
-pub enum PathName {
-    Udp,
-    Eth,
-    Xdp,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[serde(rename_all = "lowercase")]
-pub enum EncapName {
-    Eth,
-    Udp,
-}
-
-fn default_encaps() -> Vec<EncapName> {
-    vec![EncapName::Eth]
+fn default_encaps() -> Vec<Encap> {
+    vec![Encap::Eth]
 }
 fn default_intervals() -> Vec<u64> {
     vec![1000]
@@ -224,25 +209,6 @@ fn default_layouts() -> Vec<String> {
 }
 fn one() -> u32 {
     1
-}
-
-impl From<PathName> for PathKind {
-    fn from(p: PathName) -> Self {
-        match p {
-            PathName::Udp => PathKind::Udp,
-            PathName::Eth => PathKind::Eth,
-            PathName::Xdp => PathKind::Xdp,
-        }
-    }
-}
-
-impl From<EncapName> for Encap {
-    fn from(e: EncapName) -> Self {
-        match e {
-            EncapName::Eth => Encap::Eth,
-            EncapName::Udp => Encap::Udp,
-        }
-    }
 }
 
 /// A problem in a campaign file, with its position.
@@ -488,8 +454,8 @@ impl Campaign {
         let m = &self.matrix;
         let mut combos = Vec::new();
         for path in &m.paths {
-            let encaps: Vec<EncapName> = if *path == PathName::Udp {
-                vec![EncapName::Udp]
+            let encaps: Vec<Encap> = if *path == PathKind::Udp {
+                vec![Encap::Udp]
             } else {
                 m.encaps.clone()
             };
@@ -539,10 +505,6 @@ impl Campaign {
             for (path, encap, mode, payload, interval, probes, layout, placement) in &combos {
                 let d = &self.run;
                 let config = RunConfig {
-                    label: None,
-                    path: (*path).into(),
-                    encap: (*encap).into(),
-                    mode: *mode,
                     count: d.count,
                     duration_s: d.duration_s,
                     warmup: d.warmup,
@@ -557,7 +519,7 @@ impl Campaign {
                         xdp_ring_size: d.xdp_ring_size,
                         xdp_need_wakeup: d.xdp_need_wakeup,
                         so_timestamping: d.so_timestamping
-                            && *path == PathName::Udp
+                            && *path == PathKind::Udp
                             && *mode == Mode::Cyclic,
                         ..PathOptions::default()
                     },
@@ -575,6 +537,7 @@ impl Campaign {
                     pcap: None,
                     trace: None,
                     layout: self.layout_config(layout).flatten(),
+                    ..RunConfig::new(*path, Some(*encap), *mode)
                 };
                 let mut config = config;
                 // An invalid layout leaves the size at 0; validation reports the layout.

@@ -16,6 +16,7 @@ use crate::campaign::{Campaign, PlannedRun};
 use crate::meta::Environment;
 use crate::overhead::{self, OverheadRow};
 use crate::results::{self, SummaryRow};
+use crate::results::{rfc3339_now, utc_stamp};
 use crate::run::{self, Mode};
 
 /// Where and how to run a campaign.
@@ -76,25 +77,6 @@ pub struct CampaignOutcome {
     pub interrupted: bool,
     /// The merged trace and the number of runs in it.
     pub trace: Option<(PathBuf, usize)>,
-}
-
-fn utc_stamp() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second()
-    )
-}
-
-fn rfc3339_now() -> Option<String> {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .ok()
 }
 
 /// A run directory is complete when its summary.csv and meta.json exist (both are renamed into
@@ -519,4 +501,81 @@ pub fn run_campaign(
         interrupted,
         trace,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::campaign::Campaign;
+
+    const TWO_RUNS: &str = r#"
+name = "t"
+[matrix]
+paths = ["udp"]
+modes = ["pingpong"]
+payload_bytes = [64]
+repetitions = 2
+"#;
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "uadpbench-campaign-run-{name}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn finish(dir: &Path, interrupted: bool, summary: &str) {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("summary.csv"), summary).unwrap();
+        std::fs::write(
+            dir.join("meta.json"),
+            format!("{{\"interrupted\": {interrupted}}}"),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn only_finished_uninterrupted_runs_are_complete() {
+        let d = scratch("complete");
+        assert!(!is_complete(&d), "empty directory");
+        std::fs::write(d.join("summary.csv"), "a\n1\n").unwrap();
+        assert!(
+            !is_complete(&d),
+            "summary without meta.json (killed before the rename)"
+        );
+        finish(&d, true, "a\n1\n");
+        assert!(!is_complete(&d), "interrupted");
+        finish(&d, false, "a\n1\n");
+        assert!(is_complete(&d));
+        std::fs::write(d.join("meta.json"), "{not json").unwrap();
+        assert!(!is_complete(&d), "unreadable meta.json");
+        std::fs::remove_dir_all(&d).ok();
+    }
+
+    #[test]
+    fn concatenation_keeps_one_header_and_skips_unfinished_runs() {
+        let d = scratch("concat");
+        let c = Campaign::parse(TWO_RUNS, "t.toml").unwrap();
+        let runs = c.expand();
+        assert_eq!(runs.len(), 2);
+        finish(&runs[0].dir(&d), false, "run_id,value\nr1,1\nr1,2\n");
+        // The second run was cut short: its rows stay out of the campaign's table.
+        finish(&runs[1].dir(&d), true, "run_id,value\nr2,3\n");
+        assert_eq!(concat_csv(&d, &runs, "summary.csv").unwrap(), 2);
+        let text = std::fs::read_to_string(d.join("summary.csv")).unwrap();
+        assert_eq!(text, "run_id,value\nr1,1\nr1,2\n");
+        // Resumed and finished: both runs, the header once.
+        finish(&runs[1].dir(&d), false, "run_id,value\nr2,3\n");
+        assert_eq!(concat_csv(&d, &runs, "summary.csv").unwrap(), 3);
+        let text = std::fs::read_to_string(d.join("summary.csv")).unwrap();
+        assert_eq!(text.matches("run_id").count(), 1, "{text}");
+        // A run with other columns is an error that names the file, not a silent mix.
+        finish(&runs[1].dir(&d), false, "run_id,other\nr2,3\n");
+        let e = concat_csv(&d, &runs, "summary.csv").unwrap_err();
+        assert!(format!("{e:#}").contains("other columns"), "{e:#}");
+        std::fs::remove_dir_all(&d).ok();
+    }
 }

@@ -118,17 +118,11 @@ pub fn classify(
 
 /// Latency samples per run id from samples.csv (at most `limit` per run, evenly picked).
 fn samples_of(dir: &Path, limit: usize) -> BTreeMap<String, Vec<f64>> {
-    #[derive(Deserialize)]
-    struct S {
-        run_id: String,
-        rtt_ns: Option<u64>,
-        one_way_ns: Option<u64>,
-    }
     let mut out: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let Ok(mut rd) = csv::Reader::from_path(dir.join("samples.csv")) else {
         return out;
     };
-    for s in rd.deserialize::<S>().flatten() {
+    for s in rd.deserialize::<crate::schema::SampleRow>().flatten() {
         if let Some(v) = s.rtt_ns.or(s.one_way_ns) {
             out.entry(s.run_id).or_default().push(v as f64);
         }

@@ -66,7 +66,7 @@ fn colour(cat: &str) -> &'static str {
         .map_or("#7f7f7f", |(_, col)| col)
 }
 
-use crate::report::SegmentIn;
+use crate::schema::SegmentRow;
 
 /// One segment of a waterfall.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,7 +86,7 @@ fn load_segments(dir: &Path) -> anyhow::Result<BTreeMap<String, Vec<Segment>>> {
         return Ok(out);
     }
     let mut per_run: BTreeMap<String, BTreeMap<usize, Segment>> = BTreeMap::new();
-    for row in csv::Reader::from_path(&path)?.deserialize::<SegmentIn>() {
+    for row in csv::Reader::from_path(&path)?.deserialize::<SegmentRow>() {
         let r = row.with_context(|| format!("reading {}", path.display()))?;
         let seg = per_run
             .entry(r.run_id.clone())

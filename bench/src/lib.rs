@@ -6,6 +6,7 @@
 //! captures ([`decode`]), and publishing to / subscribing from third-party OPC UA PubSub stacks
 //! ([`interop`]).
 
+pub mod analysis;
 pub mod campaign;
 pub mod campaign_run;
 pub mod capture;
@@ -27,6 +28,7 @@ pub mod probe_run;
 pub mod report;
 pub mod results;
 pub mod run;
+pub mod schema;
 pub mod stats;
 pub mod trace;
 pub mod verdict;

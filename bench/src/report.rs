@@ -9,27 +9,8 @@ use anyhow::Context;
 use plotters::prelude::*;
 use serde::Deserialize;
 
+use crate::schema::{SampleRow, SegmentRow, SummaryRow};
 use crate::stats::Summary;
-
-#[derive(Debug, Deserialize)]
-struct SummaryIn {
-    run_id: String,
-    path: String,
-    encap: String,
-    mode: String,
-    payload_bytes: usize,
-    metric: String,
-    statistic: String,
-    value: f64,
-}
-
-#[derive(Debug, Deserialize)]
-struct SampleIn {
-    run_id: String,
-    rtt_ns: Option<u64>,
-    one_way_ns: Option<u64>,
-    send_deviation_ns: Option<u64>,
-}
 
 /// One configuration: a run id without its repetition suffix.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -76,7 +57,7 @@ pub fn load(dir: &Path) -> anyhow::Result<BTreeMap<ConfigKey, ConfigData>> {
     })?;
     let mut key_of = BTreeMap::new();
     let mut data: BTreeMap<ConfigKey, ConfigData> = BTreeMap::new();
-    for row in rd.deserialize::<SummaryIn>() {
+    for row in rd.deserialize::<SummaryRow>() {
         let r = row.with_context(|| format!("reading {}", summary_path.display()))?;
         let key = ConfigKey {
             mode: r.mode.clone(),
@@ -98,7 +79,7 @@ pub fn load(dir: &Path) -> anyhow::Result<BTreeMap<ConfigKey, ConfigData>> {
     let samples_path = dir.join("samples.csv");
     if samples_path.is_file() {
         let mut rd = csv::Reader::from_path(&samples_path)?;
-        for row in rd.deserialize::<SampleIn>() {
+        for row in rd.deserialize::<SampleRow>() {
             let s = row.with_context(|| format!("reading {}", samples_path.display()))?;
             let Some(key) = key_of.get(&s.run_id) else {
                 continue;
@@ -365,21 +346,6 @@ mod tests {
     }
 }
 
-/// One row of segments.csv as the readers (plots, report.html) use it.
-#[derive(Debug, Deserialize)]
-pub(crate) struct SegmentIn {
-    pub(crate) run_id: String,
-    pub(crate) mode: String,
-    pub(crate) payload_bytes: usize,
-    pub(crate) segment_index: usize,
-    pub(crate) from_layer: String,
-    pub(crate) from_crossing: u8,
-    pub(crate) to_layer: String,
-    pub(crate) to_crossing: u8,
-    pub(crate) statistic: String,
-    pub(crate) value: f64,
-}
-
 /// Per-layer stacked segments: one horizontal bar per configuration (repetitions pooled,
 /// count-weighted means), one rectangle per segment, so the bar's length is the mean
 /// end-to-end latency. One plot per (mode, payload).
@@ -394,7 +360,7 @@ fn segment_bars(dir: &Path, plots: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut counts: BTreeMap<(String, usize), f64> = BTreeMap::new();
     let mut rd = csv::Reader::from_path(&path)?;
     let mut rows = Vec::new();
-    for r in rd.deserialize::<SegmentIn>() {
+    for r in rd.deserialize::<SegmentRow>() {
         let r = r.with_context(|| format!("reading {}", path.display()))?;
         if r.statistic == "count" {
             counts.insert((r.run_id.clone(), r.segment_index), r.value);

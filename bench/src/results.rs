@@ -177,49 +177,43 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
     })
 }
 
-/// One row of summary.csv (long format: one metric statistic per row).
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
-pub struct SummaryRow {
-    pub run_id: String,
-    pub path: String,
-    pub encap: String,
-    pub mode: String,
-    pub payload_bytes: usize,
-    pub metric: String,
-    pub statistic: String,
-    pub value: f64,
-    pub unit: String,
-    /// `cross-cpu`, `same-cpu` or `none` (empty in files written before placements existed).
-    #[serde(default)]
-    pub placement: String,
-    /// CPU side A's timed thread was pinned to (empty: not pinned).
-    #[serde(default)]
-    pub cpu_a: Option<usize>,
-    /// CPU side B's timed thread was pinned to (empty: not pinned).
-    #[serde(default)]
-    pub cpu_b: Option<usize>,
-    /// `ok`, or what was not controlled: `multimodal`, `migrated`, `deep_idle` joined by `+`.
-    #[serde(default)]
-    pub quality: String,
+pub use crate::schema::{SampleRow, SummaryRow};
+
+/// The current UTC time as `YYYYMMDDTHHMMSSZ`: the stamp of default results directory names.
+pub fn utc_stamp() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    )
 }
 
-/// One row of samples.csv: one message.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct SampleRow {
-    pub run_id: String,
-    /// UADP NetworkMessage SequenceNumber (16 bits, wraps).
-    pub seq: u16,
-    pub packet_id: u64,
-    pub t_send_ns: u64,
-    /// Empty when the message was lost.
-    pub t_recv_ns: Option<u64>,
-    /// Ping-pong only.
-    pub rtt_ns: Option<u64>,
-    /// Cyclic only.
-    pub one_way_ns: Option<u64>,
-    /// Cyclic only: send time minus deadline.
-    pub send_deviation_ns: Option<u64>,
-    pub lost: bool,
+/// The current UTC time in RFC 3339 (meta.json's `started_utc` / `finished_utc`).
+pub fn rfc3339_now() -> Option<String> {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .ok()
+}
+
+/// `results/<prefix><UTC stamp>-<run id>`, with `-2`, `-3`, … when two runs start in the same
+/// second.
+pub fn default_dir(prefix: &str, run_id: &str) -> PathBuf {
+    let base = PathBuf::from("results").join(format!("{prefix}{}-{run_id}", utc_stamp()));
+    (1..)
+        .map(|n| {
+            if n == 1 {
+                base.clone()
+            } else {
+                PathBuf::from(format!("{}-{n}", base.display()))
+            }
+        })
+        .find(|d| !d.exists())
+        .unwrap_or(base)
 }
 
 #[cfg(test)]

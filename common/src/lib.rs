@@ -153,8 +153,16 @@ impl Default for XdpConfig {
     }
 }
 
+// clap's derive names `std` items; only userspace builds enable it.
+#[cfg(feature = "clap")]
+extern crate std;
+
+mod path;
+pub use path::{Encap, PathKind, UnknownName};
 mod probe;
 pub use probe::*;
+pub mod tracepoint;
+pub use tracepoint::sched_switch_format;
 
 #[cfg(feature = "user")]
 mod user {

@@ -521,7 +521,7 @@ impl ProbeGlobals {
         flags: 0,
         user_format: USER_FORMAT_UADP,
         netns_inum: [0; 2],
-        publisher_id: 2234,
+        publisher_id: BENCH_PUBLISHER_ID,
         udp_port: UADP_UDP_PORT,
         offsets: KernelOffsets {
             skb_head: 0,
@@ -540,6 +540,10 @@ impl Default for ProbeGlobals {
         Self::DEFAULT
     }
 }
+
+/// PublisherId (UInt16) of the benchmark's own messages (the OPC UA SDK tutorial's value):
+/// the publisher writes it, the probes match it.
+pub const BENCH_PUBLISHER_ID: u16 = 2234;
 
 /// Offset of the packet id (UInt64 LE) in a benchmark UADP message.
 pub const UADP_PACKET_ID_OFFSET: usize = 28;
@@ -584,18 +588,4 @@ pub struct SchedSwitch {
     pub prev_comm: [u8; 16],
     /// `comm` of the thread switched in (NUL-padded).
     pub next_comm: [u8; 16],
-}
-
-/// Byte offsets of the `sched:sched_switch` format fields the program reads.
-pub mod sched_switch_format {
-    /// `char prev_comm[16]`.
-    pub const PREV_COMM: usize = 8;
-    /// `pid_t prev_pid`.
-    pub const PREV_PID: usize = 24;
-    /// `long prev_state`.
-    pub const PREV_STATE: usize = 32;
-    /// `char next_comm[16]`.
-    pub const NEXT_COMM: usize = 40;
-    /// `pid_t next_pid`.
-    pub const NEXT_PID: usize = 56;
 }

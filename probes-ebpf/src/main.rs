@@ -51,7 +51,10 @@ mod prog {
         UADP_ETHERTYPE, UADP_PACKET_ID_OFFSET, UADP_PROBE_LEN, USER_FORMAT_ETHERNET,
         USER_FORMAT_UADP,
     };
-    use uadpbench_common::{sched_switch_format as ssf, SchedSwitch, PROBE_SCHED_MIN_BYTES};
+    use uadpbench_common::{
+        tracepoint::{self as tpf, sched_switch_format as ssf},
+        SchedSwitch, PROBE_SCHED_MIN_BYTES,
+    };
     use uadpbench_common::{
         CpuState, CPU_IDLE_EXIT, PROBE_FLAG_DATA_READY, THREAD_POLL, THREAD_POLLED, THREAD_SLEPT,
         WAKE_DATA_READY_MAX_NS,
@@ -102,7 +105,7 @@ mod prog {
     macro_rules! g {
         ($($field:tt)+) => {{
             // SAFETY: a plain read of an immutable static.
-            #[allow(unused_unsafe)]
+            #[allow(unused_unsafe, reason = "the macro is also used inside unsafe blocks")]
             let value = unsafe { read_volatile(&raw const PROBE_GLOBALS.$($field)+) };
             value
         }};
@@ -635,7 +638,8 @@ mod prog {
         }
     }
 
-    /// A tracepoint field at a fixed offset (verified against the format file by the loader).
+    /// A tracepoint field at a fixed offset: a `uadpbench_common::tracepoint` constant, which the
+    /// loader's layer table lists too and checks against the kernel's format file.
     #[inline(always)]
     fn tp_field<T: Copy>(ctx: &TracePointContext, off: usize) -> T {
         // SAFETY: tracepoint context reads at constant offsets are checked by the verifier.
@@ -649,8 +653,8 @@ mod prog {
         let Some((ts, tid)) = claim_thread() else {
             return 0;
         };
-        let buf: u64 = tp_field(&ctx, 24);
-        let len: u64 = tp_field(&ctx, 32);
+        let buf: u64 = tp_field(&ctx, tpf::SYS_ENTER_SENDTO_BUFF);
+        let len: u64 = tp_field(&ctx, tpf::SYS_ENTER_SENDTO_LEN);
         // SAFETY: array map value owned by this thread.
         unsafe { (*ts).flags &= !THREAD_SEND };
         match user_id(buf, len) {
@@ -707,7 +711,7 @@ mod prog {
         let Some((ts, _)) = claim_thread() else {
             return 0;
         };
-        let ubuf: u64 = tp_field(&ctx, 24);
+        let ubuf: u64 = tp_field(&ctx, tpf::SYS_ENTER_RECVFROM_UBUF);
         // SAFETY: array map value owned by this thread.
         unsafe {
             (*ts).recv_ubuf = ubuf;
@@ -721,7 +725,7 @@ mod prog {
         let Some((ts, tid)) = own_thread() else {
             return 0;
         };
-        let ret: i32 = tp_field(&ctx, 20);
+        let ret: i32 = tp_field(&ctx, tpf::SOCK_RECV_LENGTH_RET);
         // SAFETY: array map value owned by this thread.
         unsafe {
             if (*ts).flags & (THREAD_RECV | THREAD_RECV_ID) != THREAD_RECV || ret <= 0 {
@@ -744,7 +748,7 @@ mod prog {
 
     #[tracepoint(category = "syscalls", name = "sys_exit_recvfrom")]
     pub fn tp_sys_exit_recvfrom(ctx: TracePointContext) -> u32 {
-        on_sys_exit_recv(tp_field(&ctx, 16));
+        on_sys_exit_recv(tp_field(&ctx, tpf::SYS_EXIT_RECVFROM_RET));
         0
     }
 
@@ -755,7 +759,7 @@ mod prog {
         let Some((ts, _)) = claim_thread() else {
             return 0;
         };
-        let msg: u64 = tp_field(&ctx, 24);
+        let msg: u64 = tp_field(&ctx, tpf::SYS_ENTER_RECVMSG_MSG);
         // struct user_msghdr: msg_iov at offset 16; struct iovec: iov_base at offset 0.
         let Some(iov) = read_bytes::<UserMem, 8>(msg + 16).map(u64::from_le_bytes) else {
             return 0;
@@ -774,7 +778,7 @@ mod prog {
     /// Helper: the receive system call layer (`sys_exit_recvfrom`) for a `recvmsg`.
     #[tracepoint(category = "syscalls", name = "sys_exit_recvmsg")]
     pub fn tp_sys_exit_recvmsg(ctx: TracePointContext) -> u32 {
-        on_sys_exit_recv(tp_field(&ctx, 16));
+        on_sys_exit_recv(tp_field(&ctx, tpf::SYS_EXIT_RECVMSG_RET));
         0
     }
 
@@ -974,32 +978,50 @@ mod prog {
 
     #[tracepoint(category = "net", name = "net_dev_queue")]
     pub fn tp_net_dev_queue(ctx: TracePointContext) -> u32 {
-        let len: u32 = tp_field(&ctx, 16);
-        on_skbaddr(&ctx, LayerId::NetDevQueue, 8, Some(len), SkbRole::Tag);
+        let len: u32 = tp_field(&ctx, tpf::NET_DEV_QUEUE_LEN);
+        on_skbaddr(
+            &ctx,
+            LayerId::NetDevQueue,
+            tpf::NET_DEV_QUEUE_SKBADDR,
+            Some(len),
+            SkbRole::Tag,
+        );
         0
     }
 
     #[tracepoint(category = "qdisc", name = "qdisc_dequeue")]
     pub fn tp_qdisc_dequeue(ctx: TracePointContext) -> u32 {
-        on_skbaddr(&ctx, LayerId::QdiscDequeue, 32, None, SkbRole::Lookup);
+        on_skbaddr(
+            &ctx,
+            LayerId::QdiscDequeue,
+            tpf::QDISC_DEQUEUE_SKBADDR,
+            None,
+            SkbRole::Lookup,
+        );
         0
     }
 
     #[tracepoint(category = "net", name = "net_dev_start_xmit")]
     pub fn tp_net_dev_start_xmit(ctx: TracePointContext) -> u32 {
-        let len: u32 = tp_field(&ctx, 36);
-        on_skbaddr(&ctx, LayerId::NetDevStartXmit, 16, Some(len), SkbRole::Tag);
+        let len: u32 = tp_field(&ctx, tpf::NET_DEV_START_XMIT_LEN);
+        on_skbaddr(
+            &ctx,
+            LayerId::NetDevStartXmit,
+            tpf::NET_DEV_START_XMIT_SKBADDR,
+            Some(len),
+            SkbRole::Tag,
+        );
         0
     }
 
     #[tracepoint(category = "net", name = "netif_rx")]
     pub fn tp_netif_rx(ctx: TracePointContext) -> u32 {
         // Reported after eth_type_trans pulled the Ethernet header.
-        let len: u32 = tp_field(&ctx, 16);
+        let len: u32 = tp_field(&ctx, tpf::NETIF_RX_LEN);
         on_skbaddr(
             &ctx,
             LayerId::NetifRx,
-            8,
+            tpf::NETIF_RX_SKBADDR,
             Some(len + ETH_HLEN as u32),
             SkbRole::Lookup,
         );
@@ -1008,18 +1030,24 @@ mod prog {
 
     #[tracepoint(category = "net", name = "net_dev_xmit")]
     pub fn tp_net_dev_xmit(ctx: TracePointContext) -> u32 {
-        let len: u32 = tp_field(&ctx, 16);
-        on_skbaddr(&ctx, LayerId::NetDevXmit, 8, Some(len), SkbRole::Lookup);
+        let len: u32 = tp_field(&ctx, tpf::NET_DEV_XMIT_LEN);
+        on_skbaddr(
+            &ctx,
+            LayerId::NetDevXmit,
+            tpf::NET_DEV_XMIT_SKBADDR,
+            Some(len),
+            SkbRole::Lookup,
+        );
         0
     }
 
     #[tracepoint(category = "net", name = "netif_receive_skb")]
     pub fn tp_netif_receive_skb(ctx: TracePointContext) -> u32 {
-        let len: u32 = tp_field(&ctx, 16);
+        let len: u32 = tp_field(&ctx, tpf::NETIF_RECEIVE_SKB_LEN);
         on_skbaddr(
             &ctx,
             LayerId::NetifReceiveSkb,
-            8,
+            tpf::NETIF_RECEIVE_SKB_SKBADDR,
             Some(len + ETH_HLEN as u32),
             SkbRole::Lookup,
         );
@@ -1031,7 +1059,7 @@ mod prog {
         on_skbaddr(
             &ctx,
             LayerId::SkbCopyDatagramIovec,
-            8,
+            tpf::SKB_COPY_DATAGRAM_IOVEC_SKBADDR,
             None,
             SkbRole::Lookup,
         );
@@ -1040,14 +1068,20 @@ mod prog {
 
     #[tracepoint(category = "skb", name = "consume_skb")]
     pub fn tp_consume_skb(ctx: TracePointContext) -> u32 {
-        on_skbaddr(&ctx, LayerId::ConsumeSkb, 8, None, SkbRole::Free);
+        on_skbaddr(
+            &ctx,
+            LayerId::ConsumeSkb,
+            tpf::CONSUME_SKB_SKBADDR,
+            None,
+            SkbRole::Free,
+        );
         0
     }
 
     /// Helper (no layer) of the classic variants: forgets dropped skbs.
     #[tracepoint(category = "skb", name = "kfree_skb")]
     pub fn tp_kfree_skb(ctx: TracePointContext) -> u32 {
-        let skb: u64 = tp_field(&ctx, 8);
+        let skb: u64 = tp_field(&ctx, tpf::KFREE_SKB_SKBADDR);
         // SAFETY: plain lookup.
         if unsafe { PROBE_SKB_IDS.get(skb) }.is_some() {
             let _ = PROBE_SKB_IDS.remove(skb);
@@ -1375,7 +1409,7 @@ mod prog {
     /// wake-up when an `sk_data_ready` ran on this CPU just before (same call chain).
     #[tracepoint(category = "sched", name = "sched_waking")]
     pub fn tp_sched_waking(ctx: TracePointContext) -> u32 {
-        let pid: i32 = tp_field(&ctx, 24);
+        let pid: i32 = tp_field(&ctx, tpf::SCHED_WAKING_PID);
         let Some(ts) = receiving(pid as u32) else {
             return 0;
         };
@@ -1414,7 +1448,7 @@ mod prog {
     /// `power:cpu_idle`: remembers the state this CPU entered, and when it left it.
     #[tracepoint(category = "power", name = "cpu_idle")]
     pub fn tp_cpu_idle(ctx: TracePointContext) -> u32 {
-        let state: u32 = tp_field(&ctx, 8);
+        let state: u32 = tp_field(&ctx, tpf::CPU_IDLE_STATE);
         if let Some(cs) = PROBE_CPU.get_ptr_mut(0) {
             // SAFETY: this CPU's entry; helper without preconditions.
             unsafe {

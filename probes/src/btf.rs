@@ -1,6 +1,12 @@
 //! A minimal reader of the kernel's BTF (`/sys/kernel/btf/vmlinux`): struct member offsets,
 //! function existence and BTF tracepoint prototypes. The eBPF programs are built without CO-RE,
 //! so the loader resolves the few offsets they need here and passes them as constants.
+//!
+//! Why not aya-obj's BTF parser (`aya_obj::btf::Btf`, 0.3): it parses the same file, but its
+//! public API stops at `id_by_type_name_kind`. `type_by_id`, `type_name` and the members of a
+//! `Struct` (`members`, their `offset`) are `pub(crate)`, so it cannot answer "at which byte
+//! offset is `sk_buff.head`" or "what does `btf_trace_net_dev_queue` take" from outside the
+//! crate. This reader does only that, and its tests check it against the running kernel.
 
 use std::{collections::HashMap, fs, io, path::Path};
 

@@ -5,52 +5,15 @@ use std::{fmt, str::FromStr};
 
 pub use uadpbench_common::LayerId;
 
-/// A benchmark path (transport) whose layers are traced.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ProbePath {
-    /// UDP socket `sendto`/`recvfrom` (the user buffer is the UADP message).
-    Udp,
-    /// AF_PACKET raw Ethernet (the user buffer is the whole frame).
-    Eth,
-    /// AF_XDP (the system calls are kicks without a packet; receive is the XDP hook).
-    Xdp,
-}
+/// A benchmark path (transport) whose layers are traced: the workspace's one path type.
+pub use uadpbench_common::PathKind as ProbePath;
 
-impl ProbePath {
-    /// All paths.
-    pub const ALL: [ProbePath; 3] = [ProbePath::Udp, ProbePath::Eth, ProbePath::Xdp];
-
-    /// `udp`, `eth`, `xdp`.
-    pub const fn name(self) -> &'static str {
-        match self {
-            ProbePath::Udp => "udp",
-            ProbePath::Eth => "eth",
-            ProbePath::Xdp => "xdp",
-        }
-    }
-
-    const fn bit(self) -> u8 {
-        match self {
-            ProbePath::Udp => UDP,
-            ProbePath::Eth => ETH,
-            ProbePath::Xdp => XDP,
-        }
-    }
-}
-
-impl fmt::Display for ProbePath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for ProbePath {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ProbePath::ALL
-            .into_iter()
-            .find(|p| p.name() == s)
-            .ok_or_else(|| format!("unknown path `{s}`: use udp, eth or xdp"))
+/// The bit of a path in a layer's path set.
+const fn path_bit(p: ProbePath) -> u8 {
+    match p {
+        ProbePath::Udp => UDP,
+        ProbePath::Eth => ETH,
+        ProbePath::Xdp => XDP,
     }
 }
 
@@ -286,7 +249,10 @@ impl Helper {
                 attach: AttachPoint::Tracepoint {
                     category: "syscalls",
                     name: "sys_enter_recvfrom",
-                    fields: &[("ubuf", 24)],
+                    fields: &[(
+                        "ubuf",
+                        uadpbench_common::tracepoint::SYS_ENTER_RECVFROM_UBUF as u16,
+                    )],
                 },
                 correlation: Correlation::UserBuffer,
             },
@@ -305,7 +271,10 @@ impl Helper {
                 attach: AttachPoint::Tracepoint {
                     category: "syscalls",
                     name: "sys_enter_recvmsg",
-                    fields: &[("msg", 24)],
+                    fields: &[(
+                        "msg",
+                        uadpbench_common::tracepoint::SYS_ENTER_RECVMSG_MSG as u16,
+                    )],
                 },
                 correlation: Correlation::UserBuffer,
             },
@@ -315,7 +284,10 @@ impl Helper {
                 attach: AttachPoint::Tracepoint {
                     category: "syscalls",
                     name: "sys_exit_recvmsg",
-                    fields: &[("ret", 16)],
+                    fields: &[(
+                        "ret",
+                        uadpbench_common::tracepoint::SYS_EXIT_RECVMSG_RET as u16,
+                    )],
                 },
                 correlation: Correlation::RecvThread,
             },
@@ -325,7 +297,10 @@ impl Helper {
                 attach: AttachPoint::Tracepoint {
                     category: "syscalls",
                     name: "sys_enter_poll",
-                    fields: &[("ufds", 16)],
+                    fields: &[(
+                        "ufds",
+                        uadpbench_common::tracepoint::SYS_ENTER_POLL_UFDS as u16,
+                    )],
                 },
                 correlation: Correlation::WakeContext,
             },
@@ -335,7 +310,10 @@ impl Helper {
                 attach: AttachPoint::Tracepoint {
                     category: "syscalls",
                     name: "sys_exit_poll",
-                    fields: &[("ret", 16)],
+                    fields: &[(
+                        "ret",
+                        uadpbench_common::tracepoint::SYS_EXIT_POLL_RET as u16,
+                    )],
                 },
                 correlation: Correlation::WakeContext,
             },
@@ -345,7 +323,10 @@ impl Helper {
                 attach: AttachPoint::Tracepoint {
                     category: "skb",
                     name: "kfree_skb",
-                    fields: &[("skbaddr", 8)],
+                    fields: &[(
+                        "skbaddr",
+                        uadpbench_common::tracepoint::KFREE_SKB_SKBADDR as u16,
+                    )],
                 },
                 correlation: Correlation::SkbMap,
             },
@@ -398,7 +379,7 @@ impl Layer {
 
     /// Whether `path` crosses this layer.
     pub const fn on_path(&self, path: ProbePath) -> bool {
-        self.paths & path.bit() != 0
+        self.paths & path_bit(path) != 0
     }
 
     /// The paths that cross it.
@@ -516,7 +497,16 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
             "tp_sys_enter_sendto",
             "syscalls",
             "sys_enter_sendto",
-            &[("buff", 24), ("len", 32)],
+            &[
+                (
+                    "buff",
+                    uadpbench_common::tracepoint::SYS_ENTER_SENDTO_BUFF as u16,
+                ),
+                (
+                    "len",
+                    uadpbench_common::tracepoint::SYS_ENTER_SENDTO_LEN as u16,
+                ),
+            ],
             Correlation::UserBuffer,
         )],
         requires: &[],
@@ -608,7 +598,16 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
                 "tp_net_dev_queue",
                 "net",
                 "net_dev_queue",
-                &[("skbaddr", 8), ("len", 16)],
+                &[
+                    (
+                        "skbaddr",
+                        uadpbench_common::tracepoint::NET_DEV_QUEUE_SKBADDR as u16,
+                    ),
+                    (
+                        "len",
+                        uadpbench_common::tracepoint::NET_DEV_QUEUE_LEN as u16,
+                    ),
+                ],
                 Correlation::SkbMap,
             ),
         ],
@@ -628,7 +627,10 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
                 "tp_qdisc_dequeue",
                 "qdisc",
                 "qdisc_dequeue",
-                &[("skbaddr", 32)],
+                &[(
+                    "skbaddr",
+                    uadpbench_common::tracepoint::QDISC_DEQUEUE_SKBADDR as u16,
+                )],
                 Correlation::SkbMap,
             ),
         ],
@@ -648,7 +650,16 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
                 "tp_net_dev_start_xmit",
                 "net",
                 "net_dev_start_xmit",
-                &[("skbaddr", 16), ("len", 36)],
+                &[
+                    (
+                        "skbaddr",
+                        uadpbench_common::tracepoint::NET_DEV_START_XMIT_SKBADDR as u16,
+                    ),
+                    (
+                        "len",
+                        uadpbench_common::tracepoint::NET_DEV_START_XMIT_LEN as u16,
+                    ),
+                ],
                 Correlation::SkbMap,
             ),
         ],
@@ -669,7 +680,13 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
                 "tp_netif_rx",
                 "net",
                 "netif_rx",
-                &[("skbaddr", 8), ("len", 16)],
+                &[
+                    (
+                        "skbaddr",
+                        uadpbench_common::tracepoint::NETIF_RX_SKBADDR as u16,
+                    ),
+                    ("len", uadpbench_common::tracepoint::NETIF_RX_LEN as u16),
+                ],
                 Correlation::SkbMap,
             ),
         ],
@@ -689,7 +706,13 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
                 "tp_net_dev_xmit",
                 "net",
                 "net_dev_xmit",
-                &[("skbaddr", 8), ("len", 16)],
+                &[
+                    (
+                        "skbaddr",
+                        uadpbench_common::tracepoint::NET_DEV_XMIT_SKBADDR as u16,
+                    ),
+                    ("len", uadpbench_common::tracepoint::NET_DEV_XMIT_LEN as u16),
+                ],
                 Correlation::SkbMap,
             ),
         ],
@@ -707,7 +730,10 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
             "tp_sock_send_length",
             "sock",
             "sock_send_length",
-            &[("ret", 20)],
+            &[(
+                "ret",
+                uadpbench_common::tracepoint::SOCK_SEND_LENGTH_RET as u16,
+            )],
             Correlation::SendThread,
         )],
         requires: SEND_CONTEXT,
@@ -724,7 +750,10 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
             "tp_sys_exit_sendto",
             "syscalls",
             "sys_exit_sendto",
-            &[("ret", 16)],
+            &[(
+                "ret",
+                uadpbench_common::tracepoint::SYS_EXIT_SENDTO_RET as u16,
+            )],
             Correlation::SendThread,
         )],
         requires: &[Requirement::Layer(LayerId::SysEnterSendto)],
@@ -743,7 +772,16 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
                 "tp_netif_receive_skb",
                 "net",
                 "netif_receive_skb",
-                &[("skbaddr", 8), ("len", 16)],
+                &[
+                    (
+                        "skbaddr",
+                        uadpbench_common::tracepoint::NETIF_RECEIVE_SKB_SKBADDR as u16,
+                    ),
+                    (
+                        "len",
+                        uadpbench_common::tracepoint::NETIF_RECEIVE_SKB_LEN as u16,
+                    ),
+                ],
                 Correlation::SkbMap,
             ),
         ],
@@ -821,7 +859,10 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
             "tp_sk_data_ready",
             "sock",
             "sk_data_ready",
-            &[("skaddr", 8)],
+            &[(
+                "skaddr",
+                uadpbench_common::tracepoint::SK_DATA_READY_SKADDR as u16,
+            )],
             Correlation::WakeContext,
         )],
         requires: &[Requirement::Layer(LayerId::SchedWaking)],
@@ -839,7 +880,7 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
             "tp_sched_waking",
             "sched",
             "sched_waking",
-            &[("pid", 24)],
+            &[("pid", uadpbench_common::tracepoint::SCHED_WAKING_PID as u16)],
             Correlation::WakeContext,
         )],
         requires: WAKE_CONTEXT,
@@ -859,7 +900,13 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
             "tp_cpu_idle",
             "power",
             "cpu_idle",
-            &[("state", 8), ("cpu_id", 12)],
+            &[
+                ("state", uadpbench_common::tracepoint::CPU_IDLE_STATE as u16),
+                (
+                    "cpu_id",
+                    uadpbench_common::tracepoint::CPU_IDLE_CPU_ID as u16,
+                ),
+            ],
             Correlation::WakeContext,
         )],
         requires: &[
@@ -915,7 +962,10 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
                 "tp_skb_copy_datagram_iovec",
                 "skb",
                 "skb_copy_datagram_iovec",
-                &[("skbaddr", 8)],
+                &[(
+                    "skbaddr",
+                    uadpbench_common::tracepoint::SKB_COPY_DATAGRAM_IOVEC_SKBADDR as u16,
+                )],
                 Correlation::SkbMap,
             ),
         ],
@@ -933,7 +983,10 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
             "tp_sock_recv_length",
             "sock",
             "sock_recv_length",
-            &[("ret", 20)],
+            &[(
+                "ret",
+                uadpbench_common::tracepoint::SOCK_RECV_LENGTH_RET as u16,
+            )],
             Correlation::RecvThread,
         )],
         requires: &[
@@ -954,7 +1007,10 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
             "tp_sys_exit_recvfrom",
             "syscalls",
             "sys_exit_recvfrom",
-            &[("ret", 16)],
+            &[(
+                "ret",
+                uadpbench_common::tracepoint::SYS_EXIT_RECVFROM_RET as u16,
+            )],
             Correlation::RecvThread,
         )],
         requires: &[
@@ -1001,7 +1057,10 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
                 "tp_consume_skb",
                 "skb",
                 "consume_skb",
-                &[("skbaddr", 8)],
+                &[(
+                    "skbaddr",
+                    uadpbench_common::tracepoint::CONSUME_SKB_SKBADDR as u16,
+                )],
                 Correlation::SkbMap,
             ),
         ],
@@ -1107,8 +1166,9 @@ pub enum Selected {
     Prerequisite,
 }
 
-/// The layers of `path` that `selection` traces (with prerequisites), as a per-layer array.
-pub(crate) fn resolve(path: ProbePath, selection: &Selection) -> [Selected; LAYERS.len()] {
+/// The layers of `path` that `selection` traces (with prerequisites), as a per-layer array
+/// indexed by [`LayerId::index`]. Pure: the bpftrace arm of `overhead` asks it too.
+pub fn resolve(path: ProbePath, selection: &Selection) -> [Selected; LAYERS.len()] {
     let mut out = [Selected::No; LAYERS.len()];
     match selection {
         Selection::None => {}

@@ -28,9 +28,9 @@ use std::{ffi::CStr, io, path::Path};
 
 pub use btf::{kernel_offsets, KernelBtf, VMLINUX_BTF};
 pub use layers::{
-    layer, layer_index, minimal_description, minimal_layers, path_layers, AttachPoint, Candidate,
-    Correlation, Direction, Helper, Layer, LayerId, Mechanism, ProbePath, Requirement, Selected,
-    Selection, LAYERS, MINIMAL,
+    layer, layer_index, minimal_description, minimal_layers, path_layers, resolve, AttachPoint,
+    Candidate, Correlation, Direction, Helper, Layer, LayerId, Mechanism, ProbePath, Requirement,
+    Selected, Selection, LAYERS, MINIMAL,
 };
 pub use session::{
     plan, plan_with, verify_programs, LayerEvent, LayerLoss, LayerPlan, LayerStatus, Outcome,

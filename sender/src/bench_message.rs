@@ -23,7 +23,7 @@ pub const MAX_MESSAGE_LEN: usize = 9000;
 static ZEROS: [u8; MAX_MESSAGE_LEN] = [0; MAX_MESSAGE_LEN];
 
 /// Identities the benchmark publisher uses by default (the OPC UA SDK tutorial values).
-pub const DEFAULT_PUBLISHER_ID: u16 = 2234;
+pub const DEFAULT_PUBLISHER_ID: u16 = uadpbench_common::BENCH_PUBLISHER_ID;
 pub const DEFAULT_WRITER_GROUP_ID: u16 = 100;
 
 /// What a receiver reads out of a benchmark message.
@@ -170,6 +170,31 @@ mod tests {
                 ..Default::default()
             };
             assert!(uadp::NetworkMessage::decode_with(&buf[..n], &opts).is_ok());
+        }
+    }
+
+    /// The probes find a benchmark message by its first bytes and read the packet id at a
+    /// fixed offset without decoding (common's constants, used by probes-ebpf): the codec must
+    /// write exactly that, at every size.
+    #[test]
+    fn the_probes_layout_matches_what_the_codec_writes() {
+        use uadpbench_common::{
+            ProbeGlobals, UADP_BYTE0, UADP_BYTE1, UADP_PACKET_ID_OFFSET, UADP_PROBE_LEN,
+        };
+        let mut buf = [0u8; MAX_MESSAGE_LEN];
+        for len in [MIN_MESSAGE_LEN, 64, 1400, MAX_MESSAGE_LEN] {
+            let c = BenchCodec::new(DEFAULT_PUBLISHER_ID, DEFAULT_WRITER_GROUP_ID, len).unwrap();
+            let id = 0x0123_4567_89ab_cdef;
+            let n = c.encode(&mut buf, id, 99).unwrap();
+            assert!(n >= UADP_PROBE_LEN);
+            assert_eq!((buf[0], buf[1]), (UADP_BYTE0, UADP_BYTE1), "{len} B");
+            assert_eq!(
+                u16::from_le_bytes([buf[2], buf[3]]),
+                ProbeGlobals::DEFAULT.publisher_id
+            );
+            let at = &buf[UADP_PACKET_ID_OFFSET..UADP_PACKET_ID_OFFSET + 8];
+            assert_eq!(u64::from_le_bytes(at.try_into().unwrap()), id, "{len} B");
+            assert_eq!(UADP_PACKET_ID_OFFSET + 8, UADP_PROBE_LEN);
         }
     }
 

@@ -39,7 +39,8 @@ use crate::open::{max_message_len, LinkInfo, PathOptions};
 use crate::transport::{Encap, PathKind, Transport, TransportCounters, TransportError};
 
 /// pnet's two halves of one channel.
-type PnetChannel = (Box<dyn DataLinkSender>, Box<dyn DataLinkReceiver>);
+/// pnet's sender and receiver of one AF_PACKET socket.
+pub type PnetChannel = (Box<dyn DataLinkSender>, Box<dyn DataLinkReceiver>);
 
 /// An AF_PACKET socket on one interface, used through pnet.
 pub struct EthTransport {
@@ -81,6 +82,38 @@ fn frame_capacity(mtu: usize) -> usize {
 /// timeout does not become a non-blocking read.
 fn pnet_timeout(t: Duration) -> Duration {
     Duration::from_millis(t.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as u64)
+}
+
+/// Hands the AF_PACKET socket `fd` (ownership included) to pnet, which binds it to `iface`
+/// (layer 2, not promiscuous, buffers for one frame at `mtu`, `timeout` rounded up to pnet's
+/// milliseconds). The one place both the eth path and `publish`/`subscribe` open pnet.
+pub fn pnet_channel(
+    iface: &NetworkInterface,
+    mtu: usize,
+    fd: RawFd,
+    timeout: Duration,
+) -> std::io::Result<PnetChannel> {
+    let config = pnet_datalink::Config {
+        read_buffer_size: frame_capacity(mtu),
+        write_buffer_size: frame_capacity(mtu),
+        read_timeout: Some(pnet_timeout(timeout)),
+        write_timeout: None,
+        channel_type: ChannelType::Layer2,
+        promiscuous: false,
+        socket_fd: Some(fd),
+        ..Default::default()
+    };
+    match pnet_datalink::channel(iface, config) {
+        Ok(Channel::Ethernet(tx, rx)) => Ok((tx, rx)),
+        Ok(_) => {
+            // SAFETY: pnet did not take the descriptor in this case; close it.
+            drop(unsafe { OwnedFd::from_raw_fd(fd) });
+            Err(std::io::Error::other(
+                "pnet returned a non-Ethernet channel type",
+            ))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 impl EthTransport {
@@ -161,35 +194,18 @@ impl EthTransport {
         })
     }
 
-    /// Hands `fd` (ownership included) to pnet, which binds it to `iface`.
     fn channel(
         iface: &NetworkInterface,
         mtu: usize,
         fd: RawFd,
         timeout: Duration,
     ) -> Result<PnetChannel, TransportError> {
-        let config = pnet_datalink::Config {
-            read_buffer_size: frame_capacity(mtu),
-            write_buffer_size: frame_capacity(mtu),
-            read_timeout: Some(pnet_timeout(timeout)),
-            write_timeout: None,
-            channel_type: ChannelType::Layer2,
-            promiscuous: false,
-            socket_fd: Some(fd),
-            ..Default::default()
-        };
-        match pnet_datalink::channel(iface, config) {
-            Ok(Channel::Ethernet(tx, rx)) => Ok((tx, rx)),
-            Ok(_) => {
-                // SAFETY: pnet did not take the descriptor in this case; close it.
-                drop(unsafe { OwnedFd::from_raw_fd(fd) });
-                Err(TransportError::Setup("pnet returned a non-Ethernet channel type".into()))
-            }
-            Err(e) => Err(TransportError::Setup(format!(
+        pnet_channel(iface, mtu, fd, timeout).map_err(|e| {
+            TransportError::Setup(format!(
                 "cannot bind the AF_PACKET socket to `{}` ({e}); is the interface up and are we root?",
                 iface.name
-            ))),
-        }
+            ))
+        })
     }
 
     /// Whether `PACKET_IGNORE_OUTGOING` is in effect (else outgoing frames are filtered by MAC).
@@ -214,8 +230,8 @@ impl Transport for EthTransport {
             "eth (AF_PACKET via pnet) on {} encap {} {} -> {}, {vlan}, qdisc bypass {}",
             self.link.ifname,
             self.encap,
-            uadpbench_mac(&self.link.local_mac),
-            uadpbench_mac(&self.link.peer_mac),
+            uadpbench_topology::format_mac(&self.link.local_mac),
+            uadpbench_topology::format_mac(&self.link.peer_mac),
             if self.qdisc_bypass { "on" } else { "off" },
         )
     }
@@ -309,10 +325,6 @@ impl Transport for EthTransport {
     }
 }
 
-fn uadpbench_mac(mac: &[u8; 6]) -> String {
-    let [a, b, c, d, e, f] = *mac;
-    format!("{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{f:02x}")
-}
 
 #[cfg(test)]
 mod tests {
@@ -345,7 +357,7 @@ mod tests {
             local_ip: "198.18.0.1".parse().unwrap(),
             peer_mac: [2, 0, 0, 0, 0, 2],
             peer_ip: "198.18.0.2".parse().unwrap(),
-            udp_port: 4840,
+            udp_port: uadpbench_common::UADP_UDP_PORT,
         };
         let err = EthTransport::open(Encap::Eth, &link, &PathOptions::default()).unwrap_err();
         assert!(err.to_string().contains("ip link"), "{err}");

@@ -504,7 +504,7 @@ mod tests {
             local_ip,
             peer_mac,
             peer_ip,
-            udp_port: 4840,
+            udp_port: uadpbench_common::UADP_UDP_PORT,
         }
     }
 

@@ -151,7 +151,7 @@ mod tests {
             local_ip: Ipv4Addr::new(198, 18, 0, 1),
             peer_mac: [2, 0, 0, 0, 0, 2],
             peer_ip: Ipv4Addr::new(198, 18, 0, 2),
-            udp_port: 4840,
+            udp_port: uadpbench_common::UADP_UDP_PORT,
         }
     }
 

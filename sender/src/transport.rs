@@ -1,61 +1,9 @@
 //! The one interface every path implements. The measurement loops ([`crate::loops`]) only see
 //! this trait, so a new path never touches measurement code.
 
-use std::fmt;
 use std::time::Duration;
 
-/// The Linux path a transport sends through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum PathKind {
-    /// UDP socket (`sendto`/`sendmmsg`, `recvfrom`/`recvmmsg`).
-    Udp,
-    /// AF_PACKET raw socket through pnet.
-    Eth,
-    /// AF_XDP socket through xsk-rs, with the uadpbench XDP program steering frames to it.
-    Xdp,
-}
-
-impl PathKind {
-    pub const ALL: [PathKind; 3] = [PathKind::Udp, PathKind::Eth, PathKind::Xdp];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            PathKind::Udp => "udp",
-            PathKind::Eth => "eth",
-            PathKind::Xdp => "xdp",
-        }
-    }
-}
-
-impl fmt::Display for PathKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// How UADP is carried on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Encap {
-    /// UADP directly in Ethernet II, EtherType 0xB62C.
-    Eth,
-    /// UADP in UDP/IPv4 to port 4840.
-    Udp,
-}
-
-impl Encap {
-    pub fn name(self) -> &'static str {
-        match self {
-            Encap::Eth => "eth",
-            Encap::Udp => "udp",
-        }
-    }
-}
-
-impl fmt::Display for Encap {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+pub use uadpbench_common::{Encap, PathKind};
 
 /// Counters a transport keeps about what it saw besides benchmark messages.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -655,7 +655,7 @@ mod tests {
             local_ip: "198.18.0.1".parse().unwrap(),
             peer_mac: [2, 0, 0, 0, 0, 2],
             peer_ip: "198.18.0.2".parse().unwrap(),
-            udp_port: 4840,
+            udp_port: uadpbench_common::UADP_UDP_PORT,
         };
         let opts = PathOptions {
             xdp_ring_size: 1000,

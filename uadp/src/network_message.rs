@@ -111,8 +111,10 @@ impl<'a> PromotedFields<'a> {
 }
 
 /// The payload: DataSetMessages, or the opaque bytes of an encrypted payload.
-// The DataSetMessages live inline (no Box) so that decoding never allocates.
-#[allow(clippy::large_enum_variant)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "the DataSetMessages live inline (no Box) so that decoding never allocates"
+)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Payload<'a> {
     DataSetMessages(ArrayVec<DataSetMessage<'a>, MAX_DATASET_MESSAGES>),

@@ -20,7 +20,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
-use pnet_datalink::{Channel, ChannelType, DataLinkReceiver, DataLinkSender, NetworkInterface};
+use pnet_datalink::{DataLinkReceiver, DataLinkSender, NetworkInterface};
 use uadpbench_sender::frame::{EthFraming, VlanTag, LLC_SNAP_UADP, MAX_8023_LENGTH};
 
 /// Why a socket could not be opened or used; every message says what to do.
@@ -244,7 +244,7 @@ pub fn udp_recv(sock: &UdpSocket, buf: &mut [u8]) -> Result<Option<(usize, Socke
 }
 
 /// pnet's two halves of one channel.
-type PnetChannel = (Box<dyn DataLinkSender>, Box<dyn DataLinkReceiver>);
+use uadpbench_sender::eth::PnetChannel;
 
 /// An AF_PACKET socket on one named interface, used through pnet.
 pub struct EthSocket {
@@ -396,36 +396,13 @@ fn channel(
     fd: RawFd,
     timeout: Duration,
 ) -> Result<PnetChannel, NetError> {
-    let size = mtu + 14 + 8;
-    let config = pnet_datalink::Config {
-        read_buffer_size: size,
-        write_buffer_size: size,
-        // pnet's timeout has millisecond resolution.
-        read_timeout: Some(timeout.max(Duration::from_millis(1))),
-        write_timeout: None,
-        channel_type: ChannelType::Layer2,
-        promiscuous: false,
-        socket_fd: Some(fd),
-        ..Default::default()
-    };
-    match pnet_datalink::channel(iface, config) {
-        Ok(Channel::Ethernet(tx, rx)) => Ok((tx, rx)),
-        Ok(_) => {
-            // SAFETY: pnet did not take the descriptor in this case; close it.
-            drop(unsafe { OwnedFd::from_raw_fd(fd) });
-            Err(NetError::Io {
-                what: "pnet channel".into(),
-                source: io::Error::other("pnet returned a non-Ethernet channel type"),
-            })
-        }
-        Err(e) => Err(NetError::Io {
-            what: format!(
-                "binding the AF_PACKET socket to `{}` (is the interface up?)",
-                iface.name
-            ),
-            source: e,
-        }),
-    }
+    uadpbench_sender::eth::pnet_channel(iface, mtu, fd, timeout).map_err(|e| NetError::Io {
+        what: format!(
+            "binding the AF_PACKET socket to `{}` (is the interface up?)",
+            iface.name
+        ),
+        source: e,
+    })
 }
 
 /// Ethernet frame minimum without FCS: shorter frames are padded with zeros, as NICs do.

@@ -1,0 +1,185 @@
+//! `uadpbench run`: one measurement over a fresh two-namespace veth topology.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use clap::Args;
+use uadpbench::interop::{layout::LayoutConfig, preset::Preset};
+use uadpbench::paths::PathOptions;
+use uadpbench::run::{self};
+
+use super::conditions::*;
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    workload: WorkloadArgs,
+    /// Cyclic: busy-wait this many microseconds before each deadline (more precise, burns CPU).
+    #[arg(long, default_value_t = 0)]
+    spin_us: u64,
+    /// How long to wait for a reply (pingpong) or for stragglers (cyclic, flood), in ms.
+    #[arg(long, default_value_t = 200)]
+    timeout_ms: u64,
+    /// MTU of the veth pair.
+    #[arg(long, default_value_t = 1500)]
+    mtu: usize,
+    /// SO_BUSY_POLL microseconds for the udp path (0: off).
+    #[arg(long, default_value_t = 0)]
+    busy_poll_us: u32,
+    /// Messages per batch in flood mode (sendmmsg/recvmmsg; AF_XDP frames per kick).
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// eth/xdp: tag frames with this 802.1Q VLAN id.
+    #[arg(long, value_name = "VID")]
+    vlan_id: Option<u16>,
+    /// eth/xdp: 802.1Q priority code point (TSN traffic class) of tagged frames.
+    #[arg(long, value_name = "PCP", default_value_t = 0, requires = "vlan_id")]
+    vlan_pcp: u8,
+    /// eth: bypass the qdisc layer (PACKET_QDISC_BYPASS).
+    #[arg(long)]
+    qdisc_bypass: bool,
+    /// xdp: attach the XDP program in driver (native) mode instead of generic SKB mode.
+    #[arg(long)]
+    xdp_driver_mode: bool,
+    /// xdp: zero-copy AF_XDP (needs NIC driver support; veth has none).
+    #[arg(long)]
+    xdp_zero_copy: bool,
+    /// xdp: UMEM frames and entries of each AF_XDP ring.
+    #[arg(long, default_value_t = 2048)]
+    xdp_ring_size: u32,
+    /// xdp: do not bind with XDP_USE_NEED_WAKEUP; kick the kernel after every batch instead.
+    #[arg(long)]
+    xdp_no_need_wakeup: bool,
+    /// udp path, cyclic mode: also record the kernel's SO_TIMESTAMPING software stamps
+    /// (transmit SCHED and SOFTWARE, receive SOFTWARE) of every packet and compare them with
+    /// the user-space times and, with --probes, the matching layers' stamps: clock_check.csv.
+    /// The subscriber then receives with recvmsg.
+    #[arg(long)]
+    so_timestamping: bool,
+    #[command(flatten)]
+    conditions: ConditionsArgs,
+    /// Run both timed threads under SCHED_FIFO with this priority (1-99).
+    #[arg(long, value_name = "PRIO")]
+    fifo: Option<i32>,
+    /// Kernel probes: none, all, minimal, or a comma-separated list of layer names (`uadpbench
+    /// probes list`). Adds layers.csv, segments.csv, probe_cost.csv and probe_layers.csv.
+    #[arg(long, default_value = "none")]
+    probes: String,
+    #[command(flatten)]
+    trace: TraceArgs,
+    /// Publish the messages of a publisher layout instead of the benchmark's own message:
+    /// a preset (periodic-fixed, dynamic, sdk-tutorial) or a layout TOML file (the keys of
+    /// `uadpbench publish --layout-file`). Timing then comes from the SequenceNumber (or a
+    /// counter field) and the sender's send log; --probes must stay none.
+    #[arg(long, value_name = "PRESET|FILE")]
+    layout: Option<String>,
+    /// Results directory (default: results/<UTC time>-<run id>). Must not hold results yet.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// With --out: replace the results of an earlier run there (its files are removed first).
+    #[arg(long)]
+    force: bool,
+    /// Write the benchmark frames received on namespace B's veth (warm-up included) to this
+    /// pcap file; read it back with `uadpbench decode --pcap FILE`. Timestamps are
+    /// CLOCK_REALTIME at capture, not the benchmark clock. Capturing costs CPU (one more
+    /// socket and thread on the measuring machine): it can shift latencies and limit flood
+    /// rates. Captures nothing on the xdp path (frames go to AF_XDP before packet taps).
+    #[arg(long, value_name = "FILE")]
+    pcap: Option<PathBuf>,
+}
+
+pub(crate) fn run_command(a: RunArgs) -> anyhow::Result<ExitCode> {
+    let layout = match &a.layout {
+        None => None,
+        Some(text) => match Preset::ALL.into_iter().find(|p| p.name() == text) {
+            Some(p) => Some(LayoutConfig {
+                preset: Some(p),
+                ..LayoutConfig::default()
+            }),
+            None if std::path::Path::new(text).is_file() => {
+                Some(LayoutConfig::load(std::path::Path::new(text))?)
+            }
+            None => {
+                eprintln!(
+                    "error: --layout {text:?} is neither a preset ({}) nor a layout file",
+                    Preset::ALL.map(Preset::name).join(", ")
+                );
+                return Ok(ExitCode::from(2));
+            }
+        },
+    };
+    if layout.is_some() && a.workload.payload.is_some() {
+        eprintln!("error: --payload with --layout: the layout decides the message size; leave --payload out");
+        return Ok(ExitCode::from(2));
+    }
+    let mut cfg = a.workload.config();
+    cfg.spin_us = a.spin_us;
+    cfg.timeout_ms = a.timeout_ms;
+    cfg.mtu = a.mtu;
+    cfg.path_options = PathOptions {
+        busy_poll_us: a.busy_poll_us,
+        batch: a.batch,
+        vlan_id: a.vlan_id,
+        vlan_pcp: a.vlan_pcp,
+        qdisc_bypass: a.qdisc_bypass,
+        xdp_driver_mode: a.xdp_driver_mode,
+        xdp_zero_copy: a.xdp_zero_copy,
+        xdp_ring_size: a.xdp_ring_size,
+        xdp_need_wakeup: !a.xdp_no_need_wakeup,
+        so_timestamping: a.so_timestamping,
+        ..PathOptions::default()
+    };
+    a.conditions.apply(&mut cfg);
+    cfg.sched_a.fifo_priority = a.fifo;
+    cfg.sched_b.fifo_priority = a.fifo;
+    cfg.probes = a.probes.clone();
+    cfg.pcap = a.pcap.clone();
+    cfg.trace = a.trace.spec();
+    cfg.layout = layout;
+    if let Err(e) = cfg.apply_layout() {
+        eprintln!("error: {e}");
+        return Ok(ExitCode::from(2));
+    }
+    let problems = cfg.validate();
+    if let Some(code) = super::refused(&problems) {
+        return Ok(code);
+    }
+    let out = a
+        .out
+        .unwrap_or_else(|| uadpbench::results::default_dir("", &cfg.run_id()));
+    if let Err(e) = uadpbench::results::prepare_run_dir(&out, a.force) {
+        eprintln!("error: {e}");
+        return Ok(ExitCode::from(2));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = Arc::clone(&stop);
+    // SIGINT/SIGTERM/SIGHUP end the measurement loops; the topology is then removed normally.
+    ctrlc::set_handler(move || s.store(true, Ordering::Relaxed))
+        .map_err(|e| anyhow::anyhow!("cannot install the signal handler: {e}"))?;
+    eprintln!(
+        "running {} ({} messages after {} warm-up) ...",
+        cfg.run_id(),
+        cfg.measured_count(),
+        cfg.warmup
+    );
+    let outcome = run::run(&cfg, &out, Arc::clone(&stop))?;
+    for line in &outcome.report {
+        say!("{line}");
+    }
+    say!(
+        "results: {}/ (summary.csv, samples.csv, meta.json; columns in docs/csv-schema.md)",
+        outcome.dir.display()
+    );
+    say!(
+        "plot:    python3 scripts/plot_run.py {}",
+        outcome.dir.display()
+    );
+    if outcome.interrupted {
+        eprintln!("interrupted: the results cover the messages measured before the signal");
+        return Ok(ExitCode::from(130));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,390 @@
+//! One measurement: set up the two-namespace topology, open the path on both sides (each on
+//! an OS thread moved into its namespace), run the mode's loops, and turn what they measured
+//! into summary.csv, samples.csv and meta.json.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use uadpbench_sender::loops::SchedDelta;
+use uadpbench_topology::{Topology, TopologyOptions};
+
+use crate::conditions::machine::deep_idle_entries;
+use crate::conditions::{
+    find_modes, quality_label, IdleCounters, IdleLatency, MachineConditions, Placement,
+    QualityFlag, StealCounters,
+};
+use crate::meta::Environment;
+use crate::results::{self};
+
+mod config;
+mod output;
+mod workload;
+
+pub use config::*;
+use output::*;
+pub use output::{KernelStamps, RunOutcome};
+use workload::*;
+
+/// Runs one measurement and writes its files into `out_dir` (created if needed).
+pub fn run(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Result<RunOutcome> {
+    let created = !out_dir.exists();
+    let r = run_in(cfg, out_dir, stop);
+    if r.is_err() && created {
+        // A run that failed before writing anything (not root, no such kernel feature, too
+        // many open files) leaves no empty directory behind; `remove_dir` keeps a non-empty one.
+        let _ = std::fs::remove_dir(out_dir);
+    }
+    r
+}
+
+fn run_in(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Result<RunOutcome> {
+    let problems = cfg.validate();
+    if !problems.is_empty() {
+        bail!(
+            "invalid run configuration:\n  - {}",
+            problems.join("\n  - ")
+        );
+    }
+    let placement = cfg.resolve_placement()?;
+    let mut pinned = cfg.clone();
+    pinned.sched_a.cpu = placement.cpu_a;
+    pinned.sched_b.cpu = placement.cpu_b;
+    let cfg = &pinned;
+    let machine = MachineConditions::read();
+    let codec = cfg.codec()?;
+    let codec = codec.as_ref();
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("cannot create the results directory {}", out_dir.display()))?;
+    for f in [
+        cfg.pcap.as_deref(),
+        cfg.trace.as_ref().map(|t| t.file.as_path()),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if let Some(parent) = f.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create the directory of {}", f.display()))?;
+        }
+    }
+    let env = Environment::current();
+    let started = crate::results::rfc3339_now();
+
+    let topo = Topology::create(TopologyOptions {
+        mtu: cfg.mtu as u32,
+        ..TopologyOptions::default()
+    })
+    .context("setting up the two-namespace veth topology")?;
+    let topo = Arc::new(topo);
+    // Probes attach before the timed threads start and stay for the whole run.
+    let probes = crate::probe_run::start(cfg, &topo)?;
+    // The capture starts before the loops (warm-up included) and stops after them.
+    let capture = match &cfg.pcap {
+        Some(file) => Some(crate::capture_run::start(&topo, file)?),
+        None => None,
+    };
+    let run_id = cfg.run_id();
+    let mut rows = Rows {
+        cfg,
+        run_id: &run_id,
+        rows: Vec::new(),
+        placement,
+        sched: Vec::new(),
+    };
+    let mut samples = Vec::new();
+    let mut report = vec![format!(
+        "uadpbench run {run_id}: {} mode, {}-byte UADP messages, warm-up of {} message(s) excluded",
+        cfg.mode.name(),
+        cfg.payload_bytes,
+        cfg.warmup
+    )];
+    if let Some(l) = cfg.layout.as_ref().and_then(|l| l.resolve().ok()) {
+        report.extend(
+            l.describe()
+                .into_iter()
+                .map(|line| format!("  layout {line}")),
+        );
+        report.push(format!("  timing: {}", cfg.timing_source()));
+    }
+
+    report.push(format!("  {}", placement.describe()));
+    let timed_cpus = match placement.pinned_cpus() {
+        p if p.is_empty() => crate::conditions::placement::usable_cpus().unwrap_or_default(),
+        p => p,
+    };
+    report.push(match cfg.idle_latency {
+        IdleLatency::Hold(us) => format!(
+            "  idle states: PM QoS CPU latency limit {us} µs held while timed (cpuidle driver {})",
+            machine.cpuidle_driver.as_deref().unwrap_or("none")
+        ),
+        IdleLatency::Off => format!(
+            "  idle states: not controlled (--idle-latency-us off; cpuidle driver {})",
+            machine.cpuidle_driver.as_deref().unwrap_or("none")
+        ),
+    });
+    let pm_qos = cfg
+        .idle_latency
+        .hold()
+        .context("holding the PM QoS CPU latency limit (/dev/cpu_dma_latency)")?;
+    // A CPU that was already halted when the request was made is woken by it; give it a moment
+    // so that its earlier idle period is not counted as entered during the run.
+    if pm_qos.is_some() {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let idle_before = IdleCounters::read(&timed_cpus);
+    let steal_before = StealCounters::read();
+    let timed_started = std::time::Instant::now();
+
+    let mut kernel_stamps = KernelStamps::default();
+    let measured = workload(cfg.mode).run(
+        &Stage {
+            cfg,
+            topo: &topo,
+            codec,
+            stop: &stop,
+            run_id: &run_id,
+        },
+        &mut Collected {
+            rows: &mut rows,
+            samples: &mut samples,
+            report: &mut report,
+            kernel_stamps: &mut kernel_stamps,
+        },
+    );
+    let idle_during = idle_before.delta(&IdleCounters::read(&timed_cpus));
+    let steal_ms = steal_before.delta_ms(&StealCounters::read(), &timed_cpus);
+    let timed_ms = timed_started.elapsed().as_secs_f64() * 1e3;
+    drop(pm_qos);
+    // Interrupted = the signal cut the measurement short, not one that came after the loops
+    // had sent every message (flood runs end by time: any signal during them counts).
+    let sent = rows
+        .rows
+        .iter()
+        .find(|r| r.metric == "messages" && r.statistic == "sent")
+        .map_or(0, |r| r.value as u64);
+    let interrupted = cut_short(
+        stop.load(Ordering::Relaxed),
+        cfg.mode,
+        sent,
+        cfg.measured_count(),
+    );
+    let capture_stats = match (capture, measured) {
+        (Some(c), Ok(())) => Some(c.finish()?),
+        (Some(c), Err(e)) => {
+            c.abort();
+            return Err(e);
+        }
+        (None, r) => {
+            r?;
+            None
+        }
+    };
+    if let (Some(s), Some(file)) = (&capture_stats, &cfg.pcap) {
+        rows.push("capture", "frames", s.frames as f64, "frames");
+        rows.push("capture", "kernel_drops", s.kernel_drops as f64, "frames");
+        report.push(format!(
+            "  pcap: {} benchmark frame(s) received on B's veth (warm-up included) written to {}{}",
+            s.frames,
+            file.display(),
+            if s.kernel_drops > 0 {
+                format!(
+                    ", {} dropped by the kernel (capture buffer full)",
+                    s.kernel_drops
+                )
+            } else {
+                String::new()
+            }
+        ));
+    }
+    let probe_outcome = match probes {
+        Some(session) => Some(crate::probe_run::finish(
+            session,
+            cfg,
+            &run_id,
+            &samples,
+            out_dir,
+            &kernel_stamps,
+        )?),
+        None => None,
+    };
+    // The clock cross-check: with probes it was done in `finish` (with the layer stamps).
+    let clock_check = match (&probe_outcome, &kernel_stamps.clock) {
+        (Some(p), _) => p.clock.clone(),
+        (None, Some(c)) => Some(crate::clock_check::evaluate(&run_id, c, &samples, None)),
+        (None, None) => None,
+    };
+    let mut clock_meta = None;
+    if let Some(c) = &clock_check {
+        let (lines, meta) = crate::clock_check::write(c, out_dir)?;
+        report.extend(lines);
+        clock_meta = Some(meta);
+        for (stamp, reference) in crate::clock_check::COMPARISONS {
+            let d = c.deltas(stamp, reference.name());
+            if let Some(stats) = crate::stats::signed_rows(&d) {
+                let metric = format!("clock_{stamp}_to_{}", reference.name());
+                for (stat, v) in stats {
+                    rows.push(
+                        &metric,
+                        stat,
+                        v,
+                        if stat == "count" { "messages" } else { "ns" },
+                    );
+                }
+            }
+        }
+    }
+    if let Some(p) = &probe_outcome {
+        report.extend(p.report.iter().cloned());
+    }
+
+    let topology_meta = serde_json::json!({
+        "kind": "two network namespaces joined by a veth pair",
+        "a": { "netns": topo.a().netns(), "ifname": topo.a().ifname(), "ipv4": topo.a().ipv4().to_string() },
+        "b": { "netns": topo.b().netns(), "ifname": topo.b().ifname(), "ipv4": topo.b().ipv4().to_string() },
+        "mtu": cfg.mtu,
+    });
+    match Arc::try_unwrap(topo) {
+        Ok(t) => t.destroy().context("removing the topology")?,
+        Err(_) => bail!("internal error: a measurement thread still holds the topology"),
+    }
+
+    // What could not be controlled.
+    let main_latencies: Vec<u64> = samples
+        .iter()
+        .filter_map(|s| s.rtt_ns.or(s.one_way_ns))
+        .collect();
+    let modes = find_modes(&main_latencies);
+    let mut flags = Vec::new();
+    if modes.is_some() {
+        flags.push(QualityFlag::Multimodal);
+    }
+    let migrated: Vec<&(String, SchedDelta)> = rows
+        .sched
+        .iter()
+        .filter(|(_, s)| {
+            s.migrations.is_some_and(|m| m > 0)
+                || (s.first_cpu.is_some() && s.first_cpu != s.last_cpu)
+        })
+        .collect();
+    if !migrated.is_empty() {
+        flags.push(QualityFlag::Migrated);
+    }
+    let deep_idle = deep_idle_entries(&idle_during);
+    if deep_idle > 0 {
+        flags.push(QualityFlag::DeepIdle);
+    }
+    let steal_max_ms = steal_ms.values().copied().fold(0.0, f64::max);
+    let stolen = timed_ms > 0.0 && steal_max_ms > 0.01 * timed_ms;
+    if stolen {
+        flags.push(QualityFlag::Steal);
+    }
+    let quality = quality_label(&flags);
+    for r in &mut rows.rows {
+        r.quality = quality.clone();
+    }
+    if let Some(m) = &modes {
+        report.push(format!(
+            "  WARNING: two separated modes around {} and {} µs ({:.0} % in the upper one): the result mixes two conditions{}",
+            fmt_us(m.low_ns),
+            fmt_us(m.high_ns),
+            m.high_fraction * 100.0,
+            if placement.placement == Placement::None {
+                " — the threads were not pinned (--placement none)"
+            } else {
+                ""
+            }
+        ));
+    }
+    for (role, s) in &migrated {
+        report.push(format!(
+            "  WARNING: the {role} thread migrated between CPUs {} time(s) during the run (CPU {} → {}): pin it with --placement",
+            s.migrations.unwrap_or(1),
+            s.first_cpu.map_or("?".into(), |c| c.to_string()),
+            s.last_cpu.map_or("?".into(), |c| c.to_string()),
+        ));
+    }
+    if deep_idle > 0 {
+        report.push(format!(
+            "  WARNING: the timed CPUs entered idle states deeper than polling {deep_idle} time(s) ({}): waking them adds latency; keep the default --idle-latency-us 0",
+            idle_during
+                .iter()
+                .filter(|d| !d.polling && d.entries > 0)
+                .map(|d| format!("CPU {} {} ×{}", d.cpu, d.state, d.entries))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if stolen {
+        report.push(format!(
+            "  WARNING: the hypervisor ran something else on the timed vCPUs for {steal_max_ms:.1} ms of the {timed_ms:.0} ms run (steal time): the latencies include waiting for the host"
+        ));
+    }
+    report.push(format!("  quality: {quality}"));
+    let conditions_meta = serde_json::json!({
+        "placement": placement,
+        "idle_latency_us": cfg.idle_latency.to_string(),
+        "pm_qos": match cfg.idle_latency {
+            IdleLatency::Hold(us) => format!("/dev/cpu_dma_latency held at {us} µs from before the timed threads started until they ended"),
+            IdleLatency::Off => "not held".into(),
+        },
+        "timed_cpus": timed_cpus,
+        "idle_during_run": idle_during,
+        "steal_ms_during_run": steal_ms,
+        "timed_ms": timed_ms,
+        "threads": rows.sched.iter().map(|(role, s)| serde_json::json!({
+            "role": role,
+            "migrations": s.migrations,
+            "involuntary_switches": s.involuntary_switches,
+            "voluntary_switches": s.voluntary_switches,
+            "first_cpu": s.first_cpu,
+            "last_cpu": s.last_cpu,
+            "window": "the timed loop, warm-up included",
+        })).collect::<Vec<_>>(),
+        "machine": machine,
+        "quality": quality,
+        "modes": modes,
+    });
+
+    results::write_csv(&out_dir.join("summary.csv"), &rows.rows)?;
+    if !samples.is_empty() {
+        results::write_csv(&out_dir.join("samples.csv"), &samples)?;
+    }
+    let meta = serde_json::json!({
+        "run_id": run_id,
+        "started_utc": started,
+        "finished_utc": crate::results::rfc3339_now(),
+        "config": cfg,
+        "environment": env,
+        "topology": topology_meta,
+        "conditions": conditions_meta,
+        "interrupted": interrupted,
+        "message_layout": match &cfg.layout {
+            None => "UADP-Periodic-Fixed (Part 14 A.2.1), RawData fields: UInt64 send time (CLOCK_MONOTONIC ns), UInt64 packet id, ByteString filler".to_owned(),
+            Some(l) => l.resolve().map(|l| l.describe().join("; ")).unwrap_or_default(),
+        },
+        "timing_source": cfg.timing_source(),
+        "probes": probe_outcome.as_ref().map(|p| p.meta.clone()),
+        "clock_check": clock_meta,
+        "capture": capture_stats.map(|s| serde_json::json!({
+            "file": cfg.pcap.as_ref().map(|f| f.display().to_string()),
+            "interface": "veth of namespace B (receiving side), received frames only",
+            "frames": s.frames,
+            "other_frames": s.other_frames,
+            "kernel_drops": s.kernel_drops,
+            "timestamps": "CLOCK_REALTIME when the capture thread read the frame (not the benchmark clock)",
+            "includes_warmup": true,
+        })),
+    });
+    results::write_json(&out_dir.join("meta.json"), &meta)?;
+    let summary = rows.rows;
+    Ok(RunOutcome {
+        run_id: run_id.clone(),
+        dir: out_dir.to_owned(),
+        summary,
+        report,
+        interrupted,
+    })
+}

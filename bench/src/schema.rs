@@ -1,0 +1,73 @@
+//! The result files' rows: one type per CSV file, written by the run and read back by
+//! `report`, `report.html`, `compare` and the verdict — the writer and the readers cannot
+//! disagree about a column. Columns are documented in docs/csv-schema.md.
+//!
+//! Other files keep their row type beside the code that owns them and derive both directions
+//! the same way: runs.csv (`campaign_run::RunRow`), overhead.csv (`overhead::OverheadRow`),
+//! compare.csv (`compare::CompareRow`), clock_check.csv (`clock_check::ClockCheckRow`).
+
+use serde::{Deserialize, Serialize};
+
+/// One row of summary.csv (long format: one metric statistic per row).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SummaryRow {
+    pub run_id: String,
+    pub path: String,
+    pub encap: String,
+    pub mode: String,
+    pub payload_bytes: usize,
+    pub metric: String,
+    pub statistic: String,
+    pub value: f64,
+    pub unit: String,
+    /// `cross-cpu`, `same-cpu` or `none` (empty in files written before placements existed).
+    #[serde(default)]
+    pub placement: String,
+    /// CPU side A's timed thread was pinned to (empty: not pinned).
+    #[serde(default)]
+    pub cpu_a: Option<usize>,
+    /// CPU side B's timed thread was pinned to (empty: not pinned).
+    #[serde(default)]
+    pub cpu_b: Option<usize>,
+    /// `ok`, or what was not controlled: `multimodal`, `migrated`, `deep_idle` joined by `+`.
+    #[serde(default)]
+    pub quality: String,
+}
+
+/// One row of samples.csv: one message.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SampleRow {
+    pub run_id: String,
+    /// UADP NetworkMessage SequenceNumber (16 bits, wraps).
+    pub seq: u16,
+    pub packet_id: u64,
+    pub t_send_ns: u64,
+    /// Empty when the message was lost.
+    pub t_recv_ns: Option<u64>,
+    /// Ping-pong only.
+    pub rtt_ns: Option<u64>,
+    /// Cyclic only.
+    pub one_way_ns: Option<u64>,
+    /// Cyclic only: send time minus deadline.
+    pub send_deviation_ns: Option<u64>,
+    pub lost: bool,
+}
+
+/// One row of segments.csv.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SegmentRow {
+    pub run_id: String,
+    pub path: String,
+    pub encap: String,
+    pub mode: String,
+    pub payload_bytes: usize,
+    /// Position of the segment along the packet's way (0 = from the user-space send).
+    pub segment_index: usize,
+    pub from_layer: String,
+    pub from_crossing: u8,
+    pub to_layer: String,
+    pub to_crossing: u8,
+    pub statistic: String,
+    pub value: f64,
+    pub unit: String,
+}
