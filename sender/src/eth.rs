@@ -325,7 +325,6 @@ impl Transport for EthTransport {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -641,7 +641,10 @@ mod tests {
         assert_eq!(r.rejects.decode_errors, 1);
         assert_eq!(r.late, 1, "the echo of 12 after it was counted lost");
         // 25's second copy is read while 26 waits: a duplicate, not late and not 26's echo.
-        assert!(r.round_trips.iter().any(|x| x.packet_id == 26 && x.t_recv_ns.is_some()));
+        assert!(r
+            .round_trips
+            .iter()
+            .any(|x| x.packet_id == 26 && x.t_recv_ns.is_some()));
         assert_eq!(r.seq.duplicates, 1, "{:?}", r.seq);
     }
 
