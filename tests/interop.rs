@@ -104,11 +104,24 @@ fn start_subscriber(
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
     let subscriber = topo
         .spawn_in(Side::B, "interop-sub", move || {
-            let mut s = match Subscriber::open(sub_cfg) {
-                Ok(s) => s,
-                Err(e) => {
-                    let _ = ready_tx.send(Err(e.to_string()));
-                    return None;
+            // The previous exchange's subscriber bound the same address and has closed its
+            // socket, but a child that another test thread of this process forked at that
+            // moment (`ip …` for its topology) holds a copy of the descriptor until it execs
+            // (CLOEXEC): the port stays busy for that long. Retry briefly instead of failing.
+            let deadline = std::time::Instant::now() + Duration::from_secs(2);
+            let mut s = loop {
+                match Subscriber::open(sub_cfg.clone()) {
+                    Ok(s) => break s,
+                    Err(e)
+                        if e.to_string().contains("Address already in use")
+                            && std::time::Instant::now() < deadline =>
+                    {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e.to_string()));
+                        return None;
+                    }
                 }
             };
             ready_tx.send(Ok(())).expect("test thread gone");
