@@ -1,0 +1,317 @@
+//! The control protocol: message types, framing, and the few helpers both ends share.
+//!
+//! A frame is a 4-byte big-endian length followed by that many bytes of JSON (one
+//! [`ControllerMsg`] or [`AgentMsg`], internally tagged by `"type"`). Frames larger than
+//! [`MAX_FRAME_LEN`] are refused by the codec.
+
+use bytes::Bytes;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use tokio::net::TcpStream;
+use tokio_util::codec::{Framed, LengthDelimitedCodec};
+
+/// Version of this protocol. Both ends must speak the same one; the agent refuses a controller
+/// with another version (and says which versions met).
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Version of the uadpbench tool this crate belongs to (the workspace version), exchanged in the
+/// handshake for messages and logs. Only [`PROTOCOL_VERSION`] decides compatibility.
+pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Largest frame payload either end accepts: 16 MiB.
+pub const MAX_FRAME_LEN: usize = 16 * 1024 * 1024;
+
+/// A TCP connection carrying length-prefixed frames.
+pub type FramedStream = Framed<TcpStream, LengthDelimitedCodec>;
+
+/// The codec of this protocol: 4-byte big-endian length prefix, at most [`MAX_FRAME_LEN`].
+pub fn codec() -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder()
+        .big_endian()
+        .length_field_length(4)
+        .max_frame_length(MAX_FRAME_LEN)
+        .new_codec()
+}
+
+/// Wraps a connected stream in the protocol's framing.
+pub fn framed(stream: TcpStream) -> FramedStream {
+    Framed::new(stream, codec())
+}
+
+/// Messages from the controller (the host running `uadpbench run --peer`) to the agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ControllerMsg {
+    /// First message of every connection.
+    Hello {
+        /// The controller's [`PROTOCOL_VERSION`].
+        protocol: u32,
+        /// The controller's [`TOOL_VERSION`].
+        tool_version: String,
+        /// Shared secret, if the agent requires one.
+        token: Option<String>,
+    },
+    /// A clock sample: `t1_ns` is the controller's CLOCK_MONOTONIC when it sent this.
+    /// Also serves as the keep-alive.
+    Clock {
+        /// Controller send time (controller CLOCK_MONOTONIC, ns).
+        t1_ns: u64,
+    },
+    /// Start one side of a run on the agent; answered with [`AgentMsg::Started`] once the
+    /// side is ready (transport open), or [`AgentMsg::Failed`].
+    StartSide {
+        /// What to run.
+        spec: SideSpec,
+    },
+    /// Stop the side and collect its result; answered with [`AgentMsg::SideFinished`] or
+    /// [`AgentMsg::Failed`].
+    FinishSide {
+        /// The id [`AgentMsg::Started`] returned.
+        side_id: u64,
+    },
+    /// End of the session. The agent stops a side still running and closes the connection.
+    Bye,
+}
+
+/// Messages from the agent to the controller.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AgentMsg {
+    /// Handshake accepted.
+    Welcome {
+        /// The agent's [`PROTOCOL_VERSION`].
+        protocol: u32,
+        /// The agent's [`TOOL_VERSION`].
+        tool_version: String,
+        /// Facts about the agent's host.
+        host: HostFacts,
+        /// The agent drops a controller it has not heard from for this long (0: never). The
+        /// client sends [`ControllerMsg::Clock`] pings well within it.
+        #[serde(default)]
+        idle_timeout_ms: u64,
+    },
+    /// Connection refused (address not allowed, wrong token, other protocol version, no
+    /// hello); the agent closes the connection after this frame.
+    Refused {
+        /// Why, and what to do about it.
+        reason: String,
+        /// The agent's [`PROTOCOL_VERSION`], so that a controller of another version can
+        /// say so instead of showing only the reason.
+        #[serde(default)]
+        protocol: Option<u32>,
+    },
+    /// Answer to [`ControllerMsg::Clock`]: `t2_ns` receive time and `t3_ns` send time on the
+    /// agent's CLOCK_MONOTONIC.
+    ClockReply {
+        /// Echo of the controller's `t1_ns`.
+        t1_ns: u64,
+        /// When the agent received the request (agent CLOCK_MONOTONIC, ns).
+        t2_ns: u64,
+        /// When the agent sent this reply (agent CLOCK_MONOTONIC, ns).
+        t3_ns: u64,
+    },
+    /// The side runs.
+    Started {
+        /// Handle for [`ControllerMsg::FinishSide`].
+        side_id: u64,
+    },
+    /// The side stopped; `result` is what the runner returned.
+    SideFinished {
+        /// The side that finished.
+        side_id: u64,
+        /// The runner's result (defined by the bench crate).
+        result: serde_json::Value,
+    },
+    /// A request failed; the connection stays usable.
+    Failed {
+        /// What went wrong, and what to do about it.
+        message: String,
+    },
+}
+
+/// Facts about the agent's host, sent in [`AgentMsg::Welcome`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostFacts {
+    /// `uname -n`.
+    pub hostname: String,
+    /// `uname -r`.
+    pub kernel_release: String,
+    /// Online CPUs (`sysconf(_SC_NPROCESSORS_ONLN)`).
+    pub online_cpus: usize,
+}
+
+impl HostFacts {
+    /// The facts of this host.
+    pub fn local() -> HostFacts {
+        let (hostname, kernel_release) = uname();
+        // SAFETY: sysconf has no memory-safety preconditions.
+        let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+        HostFacts {
+            hostname,
+            kernel_release,
+            online_cpus: usize::try_from(cpus).unwrap_or(0),
+        }
+    }
+}
+
+fn uname() -> (String, String) {
+    // SAFETY: utsname is plain old data; all-zero is a valid value.
+    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `uts` is a valid, writable utsname.
+    if unsafe { libc::uname(&mut uts) } != 0 {
+        return (String::new(), String::new());
+    }
+    (c_chars(&uts.nodename), c_chars(&uts.release))
+}
+
+fn c_chars(chars: &[libc::c_char]) -> String {
+    let bytes: Vec<u8> = chars
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// One side of a run as the agent should run it. The bench crate defines and interprets
+/// `params`; this crate only carries them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SideSpec {
+    /// What the side does.
+    pub role: Role,
+    /// Role-specific parameters (transport, addresses, message size, counts, placement…).
+    pub params: serde_json::Value,
+}
+
+/// The roles an agent can take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Answers every benchmark message (the far end of a ping-pong).
+    Reflector,
+    /// Receives and timestamps a publisher's messages.
+    Subscriber,
+}
+
+/// A frame that is not a message of this protocol.
+#[derive(Debug, thiserror::Error)]
+#[error("malformed frame ({len} bytes): {source}")]
+pub struct DecodeError {
+    len: usize,
+    #[source]
+    source: serde_json::Error,
+}
+
+/// Serialises a message into a frame payload.
+pub fn encode<T: Serialize>(msg: &T) -> Bytes {
+    // The messages are structs and enums with string keys; serde_json cannot fail on them.
+    Bytes::from(serde_json::to_vec(msg).expect("protocol messages always serialise"))
+}
+
+/// Parses a frame payload.
+pub fn decode<T: DeserializeOwned>(frame: &[u8]) -> Result<T, DecodeError> {
+    serde_json::from_slice(frame).map_err(|source| DecodeError {
+        len: frame.len(),
+        source,
+    })
+}
+
+/// The `"protocol"` number of a frame, read leniently: a peer of another version may send a
+/// hello or welcome this version cannot parse, but its protocol number is still readable.
+pub fn peek_protocol(frame: &[u8]) -> Option<u32> {
+    let value: serde_json::Value = serde_json::from_slice(frame).ok()?;
+    value
+        .get("protocol")?
+        .as_u64()
+        .and_then(|p| u32::try_from(p).ok())
+}
+
+/// This host's CLOCK_MONOTONIC in nanoseconds, the clock of every uadpbench timestamp.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    debug_assert_eq!(rc, 0, "clock_gettime(CLOCK_MONOTONIC) failed");
+    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+    use serde_json::json;
+    use tokio_util::codec::{Decoder, Encoder};
+
+    #[test]
+    fn messages_are_tagged_json() {
+        let msg = ControllerMsg::Clock { t1_ns: 5 };
+        assert_eq!(
+            serde_json::to_value(&msg).unwrap(),
+            json!({"type": "clock", "t1_ns": 5})
+        );
+        let spec = ControllerMsg::StartSide {
+            spec: SideSpec {
+                role: Role::Reflector,
+                params: json!({"path": "udp"}),
+            },
+        };
+        let value = serde_json::to_value(&spec).unwrap();
+        assert_eq!(
+            value,
+            json!({"type": "start_side", "spec": {"role": "reflector", "params": {"path": "udp"}}})
+        );
+        let back: ControllerMsg = decode(&encode(&spec)).unwrap();
+        assert_eq!(back, spec);
+    }
+
+    #[test]
+    fn refused_without_protocol_still_parses() {
+        let msg: AgentMsg = decode(br#"{"type":"refused","reason":"no"}"#).unwrap();
+        assert_eq!(
+            msg,
+            AgentMsg::Refused {
+                reason: "no".into(),
+                protocol: None
+            }
+        );
+    }
+
+    #[test]
+    fn peek_protocol_reads_unknown_shapes() {
+        assert_eq!(
+            peek_protocol(br#"{"type":"hello2","protocol":7,"x":[1]}"#),
+            Some(7)
+        );
+        assert_eq!(peek_protocol(b"not json"), None);
+        assert_eq!(peek_protocol(br#"{"type":"bye"}"#), None);
+    }
+
+    #[test]
+    fn codec_is_big_endian_and_bounded() {
+        let mut codec = codec();
+        let mut buf = BytesMut::new();
+        codec.encode(Bytes::from_static(b"abc"), &mut buf).unwrap();
+        assert_eq!(&buf[..], b"\0\0\0\x03abc");
+
+        let mut oversized = BytesMut::new();
+        oversized.extend_from_slice(&((MAX_FRAME_LEN as u32) + 1).to_be_bytes());
+        assert!(codec.decode(&mut oversized).is_err());
+    }
+
+    #[test]
+    fn host_facts_are_filled() {
+        let facts = HostFacts::local();
+        assert!(!facts.hostname.is_empty());
+        assert!(!facts.kernel_release.is_empty());
+        assert!(facts.online_cpus >= 1);
+    }
+
+    #[test]
+    fn monotonic_advances() {
+        let a = monotonic_ns();
+        let b = monotonic_ns();
+        assert!(b >= a);
+    }
+}
