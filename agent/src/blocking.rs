@@ -3,7 +3,7 @@
 use tokio::runtime::Runtime;
 
 use crate::client::{AgentClient, AgentError, ClientOptions, ClockEstimate};
-use crate::protocol::{HostFacts, SideSpec};
+use crate::protocol::{HostFacts, InterfaceFacts, SideSpec};
 
 /// An [`AgentClient`] with its own one-worker tokio runtime, so that keep-alive pings go on
 /// while the caller's threads run a timed loop. Must not be created or dropped inside an async
@@ -60,9 +60,19 @@ impl BlockingAgentClient {
         self.client().agent_tool_version()
     }
 
+    /// [`AgentClient::peer`].
+    pub fn peer(&self) -> std::net::SocketAddr {
+        self.client().peer()
+    }
+
     /// [`AgentClient::clock_offset`].
     pub fn clock_offset(&self, samples: usize) -> Result<ClockEstimate, AgentError> {
         self.runtime.block_on(self.client().clock_offset(samples))
+    }
+
+    /// [`AgentClient::describe`].
+    pub fn describe(&self, interface: &str) -> Result<InterfaceFacts, AgentError> {
+        self.runtime.block_on(self.client().describe(interface))
     }
 
     /// [`AgentClient::start_side`].

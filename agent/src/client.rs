@@ -14,7 +14,7 @@ use tracing::debug;
 
 use crate::protocol::{
     decode, encode, framed, monotonic_ns, peek_protocol, AgentMsg, ControllerMsg, FramedStream,
-    HostFacts, SideSpec, PROTOCOL_VERSION, TOOL_VERSION,
+    HostFacts, InterfaceFacts, SideSpec, PROTOCOL_VERSION, TOOL_VERSION,
 };
 
 /// What can go wrong talking to an agent. Every message says what to do.
@@ -414,6 +414,23 @@ impl AgentClient {
             min_rtt_ns,
             samples,
         })
+    }
+
+    /// Describes the network interface `interface` of the agent's host (MAC, IPv4, MTU).
+    pub async fn describe(&self, interface: &str) -> Result<InterfaceFacts, AgentError> {
+        let context = format!("describing the agent's interface {interface:?}");
+        match self
+            .request(
+                &ControllerMsg::Describe {
+                    interface: interface.to_owned(),
+                },
+                &context,
+            )
+            .await?
+        {
+            AgentMsg::Interface(facts) => Ok(facts),
+            other => Err(unexpected(other, context)),
+        }
     }
 
     /// Starts a side on the agent; returns once it is ready.

@@ -12,7 +12,8 @@
 //!
 //! ## Protocol
 //!
-//! One TCP connection per controller. Every frame is a 4-byte big-endian length followed by
+//! One TCP connection per controller (the agent listens on [`DEFAULT_AGENT_PORT`], 4850, unless
+//! told otherwise). Every frame is a 4-byte big-endian length followed by
 //! that many bytes (at most 16 MiB, [`protocol::MAX_FRAME_LEN`]) of JSON: a
 //! [`ControllerMsg`] or an [`AgentMsg`], tagged by `"type"`:
 //!
@@ -23,6 +24,8 @@
 //!                                                | refused {reason, protocol}, then close
 //!   clock {t1_ns}                           ─►
 //!                                           ◄─   clock_reply {t1_ns, t2_ns, t3_ns}
+//!   describe {interface}                    ─►
+//!                                           ◄─   interface {name, ifindex, mac, ipv4, mtu} | failed {message}
 //!   start_side {spec: {role, params}}       ─►
 //!                                           ◄─   started {side_id} | failed {message}
 //!   finish_side {side_id}                   ─►
@@ -52,8 +55,8 @@
 //!
 //! ## Security model
 //!
-//! The agent offers benchmark operations only: clock samples and starting/finishing the sides a
-//! [`SideRunner`] knows. There is no file access, no command execution, no way to name a
+//! The agent offers benchmark operations only: clock samples, describing a network interface
+//! (name, MAC, IPv4, MTU) and starting/finishing the sides a [`SideRunner`] knows. There is no file access, no command execution, no way to name a
 //! program or a path: whatever a side does is decided by the runner's code on the agent's host,
 //! within the bounds the runner validates `params` against.
 //!
@@ -116,6 +119,7 @@ pub mod server;
 pub use blocking::BlockingAgentClient;
 pub use client::{AgentClient, AgentError, ClientOptions, ClockEstimate};
 pub use protocol::{
-    AgentMsg, ControllerMsg, HostFacts, Role, SideSpec, PROTOCOL_VERSION, TOOL_VERSION,
+    AgentMsg, ControllerMsg, HostFacts, InterfaceFacts, Role, SideSpec, DEFAULT_AGENT_PORT,
+    PROTOCOL_VERSION, TOOL_VERSION,
 };
 pub use server::{serve, AgentConfig, RunningSide, SideRunner};

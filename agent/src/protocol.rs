@@ -17,6 +17,10 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// handshake for messages and logs. Only [`PROTOCOL_VERSION`] decides compatibility.
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// TCP port an agent listens on unless told otherwise (`uadpbench agent --listen ADDR`), and
+/// the port a controller assumes when `--peer` names none.
+pub const DEFAULT_AGENT_PORT: u16 = 4850;
+
 /// Largest frame payload either end accepts: 16 MiB.
 pub const MAX_FRAME_LEN: usize = 16 * 1024 * 1024;
 
@@ -61,6 +65,13 @@ pub enum ControllerMsg {
     StartSide {
         /// What to run.
         spec: SideSpec,
+    },
+    /// Describe one of the agent host's network interfaces (the controller learns the far
+    /// end's MAC, IPv4 address and MTU from it); answered with [`AgentMsg::Interface`] or
+    /// [`AgentMsg::Failed`].
+    Describe {
+        /// The interface name on the agent's host, as `ip link` shows it there.
+        interface: String,
     },
     /// Stop the side and collect its result; answered with [`AgentMsg::SideFinished`] or
     /// [`AgentMsg::Failed`].
@@ -109,6 +120,8 @@ pub enum AgentMsg {
         /// When the agent sent this reply (agent CLOCK_MONOTONIC, ns).
         t3_ns: u64,
     },
+    /// Answer to [`ControllerMsg::Describe`].
+    Interface(InterfaceFacts),
     /// The side runs.
     Started {
         /// Handle for [`ControllerMsg::FinishSide`].
@@ -170,6 +183,50 @@ fn c_chars(chars: &[libc::c_char]) -> String {
         .map(|&c| c as u8)
         .collect();
     String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// One network interface of the agent's host, as [`AgentMsg::Interface`] describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterfaceFacts {
+    /// Interface name.
+    pub name: String,
+    /// Interface index in the agent's network namespace.
+    pub ifindex: u32,
+    /// MAC address, `aa:bb:cc:dd:ee:ff` ([`parse_mac`] reads it back).
+    pub mac: String,
+    /// The interface's first IPv4 address, if it has one.
+    pub ipv4: Option<std::net::Ipv4Addr>,
+    /// MTU in bytes.
+    pub mtu: u32,
+}
+
+impl InterfaceFacts {
+    /// The MAC address as bytes; `None` if [`InterfaceFacts::mac`] is not `aa:bb:cc:dd:ee:ff`.
+    pub fn mac_bytes(&self) -> Option<[u8; 6]> {
+        parse_mac(&self.mac)
+    }
+}
+
+/// Parses `aa:bb:cc:dd:ee:ff` (hex digits in either case).
+pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
+    let mut mac = [0u8; 6];
+    let mut parts = text.trim().split(':');
+    for byte in &mut mac {
+        let part = parts.next()?;
+        if part.len() != 2 {
+            return None;
+        }
+        *byte = u8::from_str_radix(part, 16).ok()?;
+    }
+    parts.next().is_none().then_some(mac)
+}
+
+/// Formats a MAC address as `aa:bb:cc:dd:ee:ff`.
+pub fn format_mac(mac: &[u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// One side of a run as the agent should run it. The bench crate defines and interprets
@@ -264,6 +321,48 @@ mod tests {
         );
         let back: ControllerMsg = decode(&encode(&spec)).unwrap();
         assert_eq!(back, spec);
+    }
+
+    #[test]
+    fn describe_and_interface_are_tagged_json() {
+        let msg = ControllerMsg::Describe {
+            interface: "eth1".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&msg).unwrap(),
+            json!({"type": "describe", "interface": "eth1"})
+        );
+        let facts = AgentMsg::Interface(InterfaceFacts {
+            name: "eth1".into(),
+            ifindex: 3,
+            mac: "02:75:62:00:00:02".into(),
+            ipv4: Some(std::net::Ipv4Addr::new(198, 18, 0, 2)),
+            mtu: 1500,
+        });
+        let value = serde_json::to_value(&facts).unwrap();
+        assert_eq!(
+            value,
+            json!({"type": "interface", "name": "eth1", "ifindex": 3,
+                   "mac": "02:75:62:00:00:02", "ipv4": "198.18.0.2", "mtu": 1500})
+        );
+        let back: AgentMsg = decode(&encode(&facts)).unwrap();
+        assert_eq!(back, facts);
+    }
+
+    #[test]
+    fn macs_parse_and_format() {
+        let mac = [0x02, 0x75, 0x62, 0x00, 0xab, 0xFF];
+        assert_eq!(format_mac(&mac), "02:75:62:00:ab:ff");
+        assert_eq!(parse_mac("02:75:62:00:AB:ff"), Some(mac));
+        for bad in [
+            "",
+            "02:75:62:00:ab",
+            "02:75:62:00:ab:ff:00",
+            "2:75:62:00:ab:ff",
+            "zz:75:62:00:ab:ff",
+        ] {
+            assert_eq!(parse_mac(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::protocol::{
     decode, encode, framed, monotonic_ns, peek_protocol, AgentMsg, ControllerMsg, FramedStream,
-    HostFacts, SideSpec, PROTOCOL_VERSION, TOOL_VERSION,
+    HostFacts, InterfaceFacts, SideSpec, PROTOCOL_VERSION, TOOL_VERSION,
 };
 
 /// How long a lost controller's side may take to stop and clean up before the agent logs a
@@ -82,6 +82,18 @@ pub trait SideRunner: Send + Sync + 'static {
     /// controller's user.
     fn start(&self, spec: &SideSpec, stop: Arc<AtomicBool>)
         -> Result<Box<dyn RunningSide>, String>;
+
+    /// Describes the network interface `interface` of the agent's host (its MAC, IPv4 address
+    /// and MTU), for [`ControllerMsg::Describe`]. The name comes from the controller: check it
+    /// before using it, and refuse interfaces the agent may not use (with the reason).
+    ///
+    /// Called on a blocking thread. The default refuses: a runner that starts sides on
+    /// network interfaces implements it.
+    fn describe(&self, interface: &str) -> Result<InterfaceFacts, String> {
+        Err(format!(
+            "this agent does not describe network interfaces (asked for {interface:?})"
+        ))
+    }
 }
 
 /// A started side.
@@ -468,6 +480,7 @@ async fn session(
                 t2_ns,
                 t3_ns: monotonic_ns(),
             },
+            ControllerMsg::Describe { interface } => describe(shared, interface).await,
             ControllerMsg::StartSide { spec } => start_side(shared, spec, active).await,
             ControllerMsg::FinishSide { side_id } => finish_side(side_id, active).await,
             ControllerMsg::Bye => return End::Bye,
@@ -516,6 +529,24 @@ async fn start_side(shared: &Shared, spec: SideSpec, active: &mut Option<ActiveS
         }
         Err(err) => AgentMsg::Failed {
             message: format!("the side's runner panicked while starting: {err}"),
+        },
+    }
+}
+
+async fn describe(shared: &Shared, interface: String) -> AgentMsg {
+    let runner = Arc::clone(&shared.runner);
+    let described = {
+        let interface = interface.clone();
+        tokio::task::spawn_blocking(move || runner.describe(&interface)).await
+    };
+    match described {
+        Ok(Ok(facts)) => AgentMsg::Interface(facts),
+        Ok(Err(message)) => {
+            warn!(%interface, %message, "cannot describe the interface");
+            AgentMsg::Failed { message }
+        }
+        Err(err) => AgentMsg::Failed {
+            message: format!("the side's runner panicked while describing {interface:?}: {err}"),
         },
     }
 }

@@ -1,6 +1,7 @@
 //! The agent and its client over 127.0.0.1, with a fake runner whose side is a thread looping
 //! until its stop flag is set.
 
+use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -13,8 +14,8 @@ use tokio::sync::{mpsc, oneshot};
 use uadpbench_agent::protocol::{decode, encode, framed};
 use uadpbench_agent::{
     serve, AgentClient, AgentConfig, AgentError, AgentMsg, BlockingAgentClient, ClientOptions,
-    ControllerMsg, HostFacts, Role, RunningSide, SideRunner, SideSpec, PROTOCOL_VERSION,
-    TOOL_VERSION,
+    ControllerMsg, HostFacts, InterfaceFacts, Role, RunningSide, SideRunner, SideSpec,
+    PROTOCOL_VERSION, TOOL_VERSION,
 };
 
 /// What the fake runner reports.
@@ -56,6 +57,32 @@ impl SideRunner for FakeRunner {
             role: spec.role,
             events: self.events.clone(),
         }))
+    }
+
+    fn describe(&self, interface: &str) -> Result<InterfaceFacts, String> {
+        match interface {
+            "veth-far" => Ok(far_interface()),
+            other => Err(format!("no interface {other:?} here; check `ip link`")),
+        }
+    }
+}
+
+fn far_interface() -> InterfaceFacts {
+    InterfaceFacts {
+        name: "veth-far".into(),
+        ifindex: 7,
+        mac: "02:75:62:00:00:02".into(),
+        ipv4: Some(Ipv4Addr::new(198, 18, 0, 2)),
+        mtu: 1500,
+    }
+}
+
+/// A runner that keeps the trait's default `describe`.
+struct NoDescribeRunner;
+
+impl SideRunner for NoDescribeRunner {
+    fn start(&self, _: &SideSpec, _: Arc<AtomicBool>) -> Result<Box<dyn RunningSide>, String> {
+        Err("starts nothing".into())
     }
 }
 
@@ -494,4 +521,74 @@ fn blocking_client_runs_a_side() {
         ));
         agent.stop().await;
     });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_answers_interface_facts_and_failures_keep_the_connection() {
+    let agent = Agent::start(AgentConfig::default()).await;
+    let client = AgentClient::connect(&agent.addr, None).await.unwrap();
+    let facts = client.describe("veth-far").await.unwrap();
+    assert_eq!(facts, far_interface());
+    assert_eq!(facts.mac_bytes(), Some([0x02, 0x75, 0x62, 0, 0, 2]));
+    match client.describe("eth9").await {
+        Err(AgentError::Failed { message, context }) => {
+            assert!(message.contains("no interface \"eth9\""), "{message}");
+            assert!(context.contains("eth9"), "{context}");
+        }
+        other => panic!("expected failed, got {other:?}"),
+    }
+    // Still in step: the next requests work.
+    assert_eq!(client.describe("veth-far").await.unwrap(), far_interface());
+    client.clock_offset(2).await.unwrap();
+    client.bye().await.unwrap();
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_on_a_runner_without_it_fails_cleanly() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(serve(
+        listener,
+        AgentConfig::default(),
+        Arc::new(NoDescribeRunner),
+        async {
+            let _ = shutdown_rx.await;
+        },
+    ));
+    let client = AgentClient::connect(&addr, None).await.unwrap();
+    match client.describe("eth0").await {
+        Err(AgentError::Failed { message, .. }) => {
+            assert!(message.contains("does not describe"), "{message}")
+        }
+        other => panic!("expected failed, got {other:?}"),
+    }
+    client.clock_offset(1).await.unwrap();
+    client.bye().await.unwrap();
+    let _ = shutdown_tx.send(());
+    tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
+}
+
+#[test]
+fn blocking_client_describes_and_is_shareable_between_threads() {
+    fn assert_sync<T: Sync + Send>() {}
+    assert_sync::<BlockingAgentClient>();
+    let server_rt = tokio::runtime::Runtime::new().unwrap();
+    let agent = server_rt.block_on(Agent::start(AgentConfig::default()));
+    let client = BlockingAgentClient::connect(&agent.addr, None).unwrap();
+    assert_eq!(client.peer().to_string(), agent.addr);
+    std::thread::scope(|scope| {
+        let watcher = scope.spawn(|| {
+            for _ in 0..20 {
+                client.clock_offset(1).unwrap();
+            }
+        });
+        for _ in 0..20 {
+            assert_eq!(client.describe("veth-far").unwrap(), far_interface());
+        }
+        watcher.join().unwrap();
+    });
+    client.bye().unwrap();
+    server_rt.block_on(agent.stop());
 }

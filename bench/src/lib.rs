@@ -3,8 +3,9 @@
 //! The binary only parses its command line; everything it does lives here, testable without
 //! the CLI: one measurement over the two-namespace topology ([`run`]), its statistics
 //! ([`stats`]) and result files ([`results`], [`meta`]), and decoding of UADP messages and
-//! captures ([`decode`]), and publishing to / subscribing from third-party OPC UA PubSub stacks
-//! ([`interop`]).
+//! captures ([`decode`]), publishing to / subscribing from third-party OPC UA PubSub stacks
+//! ([`interop`]), and runs across two hosts with the far side on `uadpbench agent` ([`remote`],
+//! [`run::run_with_peer`]).
 
 pub mod analysis;
 pub mod campaign;
@@ -25,6 +26,7 @@ pub mod metrics;
 pub mod overhead;
 pub mod paths;
 pub mod probe_run;
+pub mod remote;
 pub mod report;
 pub mod results;
 pub mod run;

@@ -21,6 +21,7 @@ macro_rules! say {
 }
 
 mod cli;
+use cli::agent::*;
 use cli::campaign::*;
 use cli::interop::*;
 use cli::maintenance::*;
@@ -40,8 +41,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run one measurement over a fresh two-namespace veth topology.
+    /// Run one measurement over a fresh two-namespace veth topology (or, with --peer, against
+    /// a uadpbench agent on another host).
     Run(RunArgs),
+    /// Serve controllers (`uadpbench run --peer`) on this host: run the far end of their
+    /// measurements until SIGINT/SIGTERM (docs/two-hosts.md).
+    Agent(AgentArgs),
     /// Run a campaign file (a matrix of runs) into one results directory.
     Campaign(CampaignArgs),
     /// Decode UADP NetworkMessages and print one JSON object per message.
@@ -71,6 +76,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(a) => run_command(a),
+        Command::Agent(a) => agent_command(a),
         Command::Campaign(a) => campaign_command(a),
         Command::Report(a) => report_command(a),
         Command::Probes(ProbesCommand::List { path }) => probes_list(path),

@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+pub(crate) mod agent;
 pub(crate) mod campaign;
 pub(crate) mod conditions;
 pub(crate) mod interop;

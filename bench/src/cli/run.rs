@@ -89,6 +89,34 @@ pub(crate) struct RunArgs {
     /// rates. Captures nothing on the xdp path (frames go to AF_XDP before packet taps).
     #[arg(long, value_name = "FILE")]
     pcap: Option<PathBuf>,
+    #[command(flatten)]
+    peer: PeerArgs,
+}
+
+/// Runs across two hosts: side B runs on `uadpbench agent` on another host
+/// (docs/two-hosts.md).
+#[derive(Debug, Args)]
+pub(crate) struct PeerArgs {
+    /// Run side B (the reflector) on the uadpbench agent at HOST[:PORT] (port 4850 by
+    /// default) instead of creating a local topology; side A runs here on --interface.
+    /// Ping-pong only for now. --cpu-b then names a CPU of the agent's host, --mtu is
+    /// replaced by the smaller MTU of the two interfaces.
+    #[arg(long, value_name = "HOST[:PORT]", requires_all = ["interface", "peer_interface"])]
+    peer: Option<String>,
+    /// With --peer: this host's interface (side A).
+    #[arg(long, value_name = "IFNAME", requires = "peer")]
+    interface: Option<String>,
+    /// With --peer: the agent host's interface (side B), as `ip link` shows it there.
+    #[arg(long, value_name = "IFNAME", requires = "peer")]
+    peer_interface: Option<String>,
+    /// With --peer: the token the agent requires (the file's content, whitespace trimmed).
+    #[arg(long, value_name = "FILE", requires = "peer")]
+    token_file: Option<PathBuf>,
+    /// With --peer: let --interface be an interface uadpbench did not create (a real NIC;
+    /// raw sockets and XDP on it can disrupt its other traffic). The agent decides for its own
+    /// interface (`uadpbench agent --allow-external-interface`).
+    #[arg(long, requires = "peer")]
+    allow_external_interface: bool,
 }
 
 pub(crate) fn run_command(a: RunArgs) -> anyhow::Result<ExitCode> {
@@ -143,7 +171,33 @@ pub(crate) fn run_command(a: RunArgs) -> anyhow::Result<ExitCode> {
         eprintln!("error: {e}");
         return Ok(ExitCode::from(2));
     }
-    let problems = cfg.validate();
+    let peer = match &a.peer.peer {
+        None => None,
+        Some(text) => {
+            let addr = match uadpbench::remote::addr::peer_address(text) {
+                Ok(addr) => addr,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let token = match &a.peer.token_file {
+                Some(f) => Some(uadpbench::remote::addr::read_token(f)?),
+                None => None,
+            };
+            Some(run::PeerSpec {
+                addr,
+                interface: a.peer.interface.clone().unwrap_or_default(),
+                peer_interface: a.peer.peer_interface.clone().unwrap_or_default(),
+                token,
+                allow_external_interface: a.peer.allow_external_interface,
+            })
+        }
+    };
+    let problems = match &peer {
+        None => cfg.validate(),
+        Some(_) => run::peer_problems(&cfg),
+    };
     if let Some(code) = super::refused(&problems) {
         return Ok(code);
     }
@@ -165,7 +219,10 @@ pub(crate) fn run_command(a: RunArgs) -> anyhow::Result<ExitCode> {
         cfg.measured_count(),
         cfg.warmup
     );
-    let outcome = run::run(&cfg, &out, Arc::clone(&stop))?;
+    let outcome = match &peer {
+        None => run::run(&cfg, &out, Arc::clone(&stop))?,
+        Some(peer) => run::run_with_peer(&cfg, peer, &out, Arc::clone(&stop))?,
+    };
     for line in &outcome.report {
         say!("{line}");
     }

@@ -267,6 +267,11 @@ impl std::fmt::Debug for EthSocket {
 /// The MTU of `ifname` (SIOCGIFMTU on `fd`; /sys would show the root namespace's interfaces
 /// to a thread moved with setns); 1500 if the kernel does not say.
 fn interface_mtu(fd: RawFd, ifname: &str) -> usize {
+    query_mtu(fd, ifname).map_or(1500, |mtu| mtu as usize)
+}
+
+/// The MTU of `ifname` in the network namespace of the socket `fd` (SIOCGIFMTU).
+pub(crate) fn query_mtu(fd: RawFd, ifname: &str) -> io::Result<u32> {
     // SAFETY: ifreq is plain old data; all zeros is a valid value.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     for (d, s) in req
@@ -278,12 +283,12 @@ fn interface_mtu(fd: RawFd, ifname: &str) -> usize {
     }
     // SAFETY: SIOCGIFMTU reads ifr_name and writes ifr_mtu of the ifreq we own.
     let rc = unsafe { libc::ioctl(fd, libc::SIOCGIFMTU, &mut req) };
-    if rc == 0 {
-        // SAFETY: the kernel filled the mtu member of the union.
-        usize::try_from(unsafe { req.ifr_ifru.ifru_mtu }).unwrap_or(1500)
-    } else {
-        1500
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
     }
+    // SAFETY: the kernel filled the mtu member of the union.
+    let mtu = unsafe { req.ifr_ifru.ifru_mtu };
+    u32::try_from(mtu).map_err(|_| io::Error::other(format!("negative MTU {mtu}")))
 }
 
 impl EthSocket {

@@ -14,18 +14,20 @@ use uadpbench_topology::{Topology, TopologyOptions};
 use crate::conditions::machine::deep_idle_entries;
 use crate::conditions::{
     find_modes, quality_label, IdleCounters, IdleLatency, MachineConditions, Placement,
-    QualityFlag, StealCounters,
+    QualityFlag, ResolvedPlacement, StealCounters,
 };
 use crate::meta::Environment;
 use crate::results::{self};
 
 mod config;
 mod output;
+mod peer;
 mod workload;
 
 pub use config::*;
 use output::*;
 pub use output::{KernelStamps, RunOutcome};
+pub use peer::{peer_problems, run_with_peer, PeerSpec, AGENT_CHECK_EVERY, CLOCK_SAMPLES};
 use workload::*;
 
 /// Runs one measurement and writes its files into `out_dir` (created if needed).
@@ -111,32 +113,7 @@ fn run_in(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Res
     }
 
     report.push(format!("  {}", placement.describe()));
-    let timed_cpus = match placement.pinned_cpus() {
-        p if p.is_empty() => crate::conditions::placement::usable_cpus().unwrap_or_default(),
-        p => p,
-    };
-    report.push(match cfg.idle_latency {
-        IdleLatency::Hold(us) => format!(
-            "  idle states: PM QoS CPU latency limit {us} µs held while timed (cpuidle driver {})",
-            machine.cpuidle_driver.as_deref().unwrap_or("none")
-        ),
-        IdleLatency::Off => format!(
-            "  idle states: not controlled (--idle-latency-us off; cpuidle driver {})",
-            machine.cpuidle_driver.as_deref().unwrap_or("none")
-        ),
-    });
-    let pm_qos = cfg
-        .idle_latency
-        .hold()
-        .context("holding the PM QoS CPU latency limit (/dev/cpu_dma_latency)")?;
-    // A CPU that was already halted when the request was made is woken by it; give it a moment
-    // so that its earlier idle period is not counted as entered during the run.
-    if pm_qos.is_some() {
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    let idle_before = IdleCounters::read(&timed_cpus);
-    let steal_before = StealCounters::read();
-    let timed_started = std::time::Instant::now();
+    let window = TimedWindow::start(cfg, &placement, &machine, &mut report)?;
 
     let mut kernel_stamps = KernelStamps::default();
     let measured = workload(cfg.mode).run(
@@ -154,10 +131,7 @@ fn run_in(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Res
             kernel_stamps: &mut kernel_stamps,
         },
     );
-    let idle_during = idle_before.delta(&IdleCounters::read(&timed_cpus));
-    let steal_ms = steal_before.delta_ms(&StealCounters::read(), &timed_cpus);
-    let timed_ms = timed_started.elapsed().as_secs_f64() * 1e3;
-    drop(pm_qos);
+    let timed = window.stop();
     // Interrupted = the signal cut the measurement short, not one that came after the loops
     // had sent every message (flood runs end by time: any signal during them counts).
     let sent = rows
@@ -251,6 +225,167 @@ fn run_in(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Res
         Err(_) => bail!("internal error: a measurement thread still holds the topology"),
     }
 
+    write_results(
+        out_dir,
+        RunRecord {
+            cfg,
+            run_id: &run_id,
+            rows,
+            samples,
+            report,
+            placement,
+            machine,
+            timed,
+            env,
+            started,
+            interrupted,
+        },
+        topology_meta,
+        vec![
+            ("probes", probe_outcome.as_ref().map(|p| p.meta.clone()).into()),
+            ("clock_check", clock_meta.into()),
+            (
+                "capture",
+                capture_stats
+                    .map(|s| {
+                        serde_json::json!({
+                            "file": cfg.pcap.as_ref().map(|f| f.display().to_string()),
+                            "interface": "veth of namespace B (receiving side), received frames only",
+                            "frames": s.frames,
+                            "other_frames": s.other_frames,
+                            "kernel_drops": s.kernel_drops,
+                            "timestamps": "CLOCK_REALTIME when the capture thread read the frame (not the benchmark clock)",
+                            "includes_warmup": true,
+                        })
+                    })
+                    .into(),
+            ),
+        ],
+    )
+}
+
+/// The local machine's conditions around the timed part of a run: PM QoS held, idle and steal
+/// counters of the timed CPUs read before and after.
+struct TimedWindow {
+    timed_cpus: Vec<usize>,
+    pm_qos: Option<crate::conditions::PmQosGuard>,
+    idle_before: IdleCounters,
+    steal_before: StealCounters,
+    started: std::time::Instant,
+}
+
+/// What [`TimedWindow::stop`] measured.
+struct TimedConditions {
+    timed_cpus: Vec<usize>,
+    idle_during: Vec<crate::conditions::IdleDelta>,
+    steal_ms: std::collections::BTreeMap<usize, f64>,
+    timed_ms: f64,
+}
+
+impl TimedWindow {
+    /// Holds PM QoS as configured (reporting it) and reads the counters of the CPUs the
+    /// placement pins (all usable CPUs when nothing is pinned).
+    fn start(
+        cfg: &RunConfig,
+        placement: &ResolvedPlacement,
+        machine: &MachineConditions,
+        report: &mut Vec<String>,
+    ) -> anyhow::Result<TimedWindow> {
+        let timed_cpus = match placement.pinned_cpus() {
+            p if p.is_empty() => crate::conditions::placement::usable_cpus().unwrap_or_default(),
+            p => p,
+        };
+        report.push(match cfg.idle_latency {
+            IdleLatency::Hold(us) => format!(
+                "  idle states: PM QoS CPU latency limit {us} µs held while timed (cpuidle driver {})",
+                machine.cpuidle_driver.as_deref().unwrap_or("none")
+            ),
+            IdleLatency::Off => format!(
+                "  idle states: not controlled (--idle-latency-us off; cpuidle driver {})",
+                machine.cpuidle_driver.as_deref().unwrap_or("none")
+            ),
+        });
+        let pm_qos = cfg
+            .idle_latency
+            .hold()
+            .context("holding the PM QoS CPU latency limit (/dev/cpu_dma_latency)")?;
+        // A CPU that was already halted when the request was made is woken by it; give it a
+        // moment so that its earlier idle period is not counted as entered during the run.
+        if pm_qos.is_some() {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Ok(TimedWindow {
+            idle_before: IdleCounters::read(&timed_cpus),
+            steal_before: StealCounters::read(),
+            started: std::time::Instant::now(),
+            timed_cpus,
+            pm_qos,
+        })
+    }
+
+    /// Reads the counters again and releases PM QoS.
+    fn stop(self) -> TimedConditions {
+        let idle_during = self
+            .idle_before
+            .delta(&IdleCounters::read(&self.timed_cpus));
+        let steal_ms = self
+            .steal_before
+            .delta_ms(&StealCounters::read(), &self.timed_cpus);
+        let timed_ms = self.started.elapsed().as_secs_f64() * 1e3;
+        drop(self.pm_qos);
+        TimedConditions {
+            timed_cpus: self.timed_cpus,
+            idle_during,
+            steal_ms,
+            timed_ms,
+        }
+    }
+}
+
+/// Everything a measured run hands to [`write_results`].
+struct RunRecord<'c> {
+    cfg: &'c RunConfig,
+    run_id: &'c str,
+    rows: Rows<'c>,
+    samples: Vec<crate::results::SampleRow>,
+    report: Vec<String>,
+    placement: ResolvedPlacement,
+    machine: MachineConditions,
+    timed: TimedConditions,
+    env: Environment,
+    started: Option<String>,
+    interrupted: bool,
+}
+
+/// The end of every run: quality flags from what could not be controlled (modes, migrations,
+/// deep idle, steal) with their warnings, then summary.csv, samples.csv and meta.json (last:
+/// it marks the run complete). `topology` is meta.json's "topology"; `extra` its keys after
+/// "timing_source".
+fn write_results(
+    out_dir: &Path,
+    record: RunRecord<'_>,
+    topology: serde_json::Value,
+    extra: Vec<(&str, serde_json::Value)>,
+) -> anyhow::Result<RunOutcome> {
+    let RunRecord {
+        cfg,
+        run_id,
+        mut rows,
+        samples,
+        mut report,
+        placement,
+        machine,
+        timed,
+        env,
+        started,
+        interrupted,
+    } = record;
+    let TimedConditions {
+        timed_cpus,
+        idle_during,
+        steal_ms,
+        timed_ms,
+    } = timed;
     // What could not be controlled.
     let main_latencies: Vec<u64> = samples
         .iter()
@@ -352,13 +487,13 @@ fn run_in(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Res
     if !samples.is_empty() {
         results::write_csv(&out_dir.join("samples.csv"), &samples)?;
     }
-    let meta = serde_json::json!({
+    let mut meta = serde_json::json!({
         "run_id": run_id,
         "started_utc": started,
         "finished_utc": crate::results::rfc3339_now(),
         "config": cfg,
         "environment": env,
-        "topology": topology_meta,
+        "topology": topology,
         "conditions": conditions_meta,
         "interrupted": interrupted,
         "message_layout": match &cfg.layout {
@@ -366,22 +501,16 @@ fn run_in(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Res
             Some(l) => l.resolve().map(|l| l.describe().join("; ")).unwrap_or_default(),
         },
         "timing_source": cfg.timing_source(),
-        "probes": probe_outcome.as_ref().map(|p| p.meta.clone()),
-        "clock_check": clock_meta,
-        "capture": capture_stats.map(|s| serde_json::json!({
-            "file": cfg.pcap.as_ref().map(|f| f.display().to_string()),
-            "interface": "veth of namespace B (receiving side), received frames only",
-            "frames": s.frames,
-            "other_frames": s.other_frames,
-            "kernel_drops": s.kernel_drops,
-            "timestamps": "CLOCK_REALTIME when the capture thread read the frame (not the benchmark clock)",
-            "includes_warmup": true,
-        })),
     });
+    if let Some(map) = meta.as_object_mut() {
+        for (key, value) in extra {
+            map.insert(key.to_owned(), value);
+        }
+    }
     results::write_json(&out_dir.join("meta.json"), &meta)?;
     let summary = rows.rows;
     Ok(RunOutcome {
-        run_id: run_id.clone(),
+        run_id: run_id.to_owned(),
         dir: out_dir.to_owned(),
         summary,
         report,

@@ -155,60 +155,73 @@ impl Workload for PingPong {
             kernel_stamps.xdp.push((1, x.clone()));
         }
 
-        let measured = r.round_trips.len() as u64;
-        let received = r
-            .round_trips
-            .iter()
-            .filter(|x| x.t_recv_ns.is_some())
-            .count() as u64;
-        let a = Accounting {
-            sent: measured,
-            received,
-            lost: measured - received,
-            reordered: r.seq.reordered,
-            duplicated: r.seq.duplicates,
-            late: r.late,
-            rejects: RejectCounts {
-                decode_errors: r.rejects.decode_errors + refl.rejects.decode_errors,
-                out_of_run: r.rejects.out_of_run + refl.rejects.out_of_run,
-            },
-            tx: r.transport,
-            rx: refl.transport,
-        };
-        rows.accounting(&a);
-        report.push(accounting_line(&a));
-        let rtts: Vec<u64> = r
-            .round_trips
-            .iter()
-            .filter_map(|x| x.t_recv_ns.map(|t| t - x.t_send_ns))
-            .collect();
-        if let Some(s) = Summary::of(rtts.iter().copied()) {
-            rows.summary("rtt", &s);
-            report.extend(table_line("round trip", &s));
-        }
-        rows.cpu("initiator", r.cpu, measured);
-        rows.cpu("reflector", refl.cpu, refl.reflected);
-        if r.wall_ns > 0 {
-            rows.push(
-                "rate",
-                "round_trips_per_second",
-                measured as f64 * 1e9 / r.wall_ns as f64,
-                "1/s",
-            );
-        }
-        samples.extend(r.round_trips.iter().map(|x| SampleRow {
-            run_id: run_id.to_owned(),
-            seq: x.packet_id as u16,
-            packet_id: x.packet_id,
-            t_send_ns: x.t_send_ns,
-            t_recv_ns: x.t_recv_ns,
-            rtt_ns: x.t_recv_ns.map(|t| t - x.t_send_ns),
-            one_way_ns: None,
-            send_deviation_ns: None,
-            lost: x.t_recv_ns.is_none(),
-        }));
+        record_ping_pong(rows, samples, report, run_id, &r, &refl);
         Ok(())
     }
+}
+
+/// A ping-pong's rows, terminal lines and samples from what the initiator measured and what
+/// the reflector did (local or on an agent's host).
+pub(super) fn record_ping_pong(
+    rows: &mut Rows<'_>,
+    samples: &mut Vec<SampleRow>,
+    report: &mut Vec<String>,
+    run_id: &str,
+    r: &loops::PingPongResult,
+    refl: &loops::ReflectorResult,
+) {
+    let measured = r.round_trips.len() as u64;
+    let received = r
+        .round_trips
+        .iter()
+        .filter(|x| x.t_recv_ns.is_some())
+        .count() as u64;
+    let a = Accounting {
+        sent: measured,
+        received,
+        lost: measured - received,
+        reordered: r.seq.reordered,
+        duplicated: r.seq.duplicates,
+        late: r.late,
+        rejects: RejectCounts {
+            decode_errors: r.rejects.decode_errors + refl.rejects.decode_errors,
+            out_of_run: r.rejects.out_of_run + refl.rejects.out_of_run,
+        },
+        tx: r.transport,
+        rx: refl.transport,
+    };
+    rows.accounting(&a);
+    report.push(accounting_line(&a));
+    let rtts: Vec<u64> = r
+        .round_trips
+        .iter()
+        .filter_map(|x| x.t_recv_ns.map(|t| t - x.t_send_ns))
+        .collect();
+    if let Some(s) = Summary::of(rtts.iter().copied()) {
+        rows.summary("rtt", &s);
+        report.extend(table_line("round trip", &s));
+    }
+    rows.cpu("initiator", r.cpu, measured);
+    rows.cpu("reflector", refl.cpu, refl.reflected);
+    if r.wall_ns > 0 {
+        rows.push(
+            "rate",
+            "round_trips_per_second",
+            measured as f64 * 1e9 / r.wall_ns as f64,
+            "1/s",
+        );
+    }
+    samples.extend(r.round_trips.iter().map(|x| SampleRow {
+        run_id: run_id.to_owned(),
+        seq: x.packet_id as u16,
+        packet_id: x.packet_id,
+        t_send_ns: x.t_send_ns,
+        t_recv_ns: x.t_recv_ns,
+        rtt_ns: x.t_recv_ns.map(|t| t - x.t_send_ns),
+        one_way_ns: None,
+        send_deviation_ns: None,
+        lost: x.t_recv_ns.is_none(),
+    }));
 }
 
 type SubscriberHandle = std::thread::JoinHandle<anyhow::Result<loops::SubscribeResult>>;

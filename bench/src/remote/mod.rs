@@ -1,0 +1,380 @@
+//! Runs across two hosts (issue 17): what the bench crate puts into the agent protocol.
+//!
+//! The control plane (framing, handshake, the tokio server, the clients, the clock-offset
+//! estimate) lives in the `uadpbench-agent` crate; it carries a side's parameters and result
+//! as JSON it does not interpret. This module defines that JSON and runs the sides:
+//!
+//! * [`RemoteSideParams`] / [`RemoteSideResult`]: what the controller (`uadpbench run --peer`)
+//!   asks the agent to run, and what the agent reports back.
+//! * [`runner::BenchSideRunner`]: the agent's [`uadpbench_agent::SideRunner`] — describes an
+//!   interface, opens the path on it and runs [`uadpbench_sender::loops::reflect`] on a pinned
+//!   OS thread until the controller finishes the side.
+//! * [`iface`]: a local interface's facts (MAC, IPv4, ifindex, MTU) read in the calling
+//!   thread's network namespace, and the interface guard (only uadpbench's own veth ends
+//!   unless `--allow-external-interface`).
+//! * [`addr`]: `--listen` / `--peer` addresses and the agent's default allow-from list.
+//!
+//! The controller's side of a run is [`crate::run::run_with_peer`]. docs/two-hosts.md has the
+//! commands and what is not built yet.
+
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+use uadpbench_agent::InterfaceFacts;
+use uadpbench_sender::loops::{CpuTime, ReflectorResult, RejectCounts, SchedDelta};
+use uadpbench_sender::open::PathOptions;
+use uadpbench_sender::transport::{Encap, PathKind, TransportCounters};
+
+use crate::conditions::Placement;
+
+pub mod addr;
+pub mod iface;
+pub mod runner;
+
+/// What the controller asks an agent to run: the far end of a ping-pong (a reflector) on one
+/// of the agent host's interfaces. The agent validates every field before it opens anything.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteSideParams {
+    /// Transport path (udp, eth, xdp).
+    pub path: PathKind,
+    /// Encapsulation (eth/xdp: UADP in Ethernet or in UDP/IPv4).
+    pub encap: Encap,
+    /// The agent host's interface (`--peer-interface`).
+    pub interface: String,
+    /// MAC address of the controller's interface, `aa:bb:cc:dd:ee:ff`: where the echoes go.
+    pub peer_mac: String,
+    /// IPv4 address of the controller's interface (needed by the udp path and UDP
+    /// encapsulation).
+    pub peer_ip: Option<Ipv4Addr>,
+    /// Bytes of each UADP NetworkMessage (the reflector validates every message it echoes).
+    pub payload_bytes: usize,
+    /// Pin the reflector to this CPU of the agent's host (`--cpu-b`).
+    pub cpu: Option<usize>,
+    /// Without `cpu`: `none` leaves the reflector unpinned, `cross-cpu`/`same-cpu` pin it to
+    /// the CPU a local run would give side B (the highest usable CPU).
+    pub placement: Placement,
+    /// PM QoS CPU latency limit (µs) the agent holds while the side runs; `None`: idle states
+    /// are left alone.
+    pub idle_latency_us: Option<u32>,
+    /// SCHED_FIFO priority of the reflector thread (`--fifo`).
+    pub fifo_priority: Option<i32>,
+    /// The path options that apply to the far end.
+    pub path_options: RemotePathOptions,
+}
+
+/// The [`PathOptions`] a reflector on an agent uses (the rest are the agent's decision).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemotePathOptions {
+    /// `SO_BUSY_POLL` microseconds (udp/xdp; 0: off).
+    pub busy_poll_us: u32,
+    /// 802.1Q VLAN id (eth/xdp).
+    pub vlan_id: Option<u16>,
+    /// 802.1Q priority code point.
+    pub vlan_pcp: u8,
+    /// `PACKET_QDISC_BYPASS` (eth).
+    pub qdisc_bypass: bool,
+    /// XDP in driver mode.
+    pub xdp_driver_mode: bool,
+    /// Zero-copy AF_XDP.
+    pub xdp_zero_copy: bool,
+    /// UMEM frames and ring entries.
+    pub xdp_ring_size: u32,
+    /// `XDP_USE_NEED_WAKEUP`.
+    pub xdp_need_wakeup: bool,
+}
+
+impl RemotePathOptions {
+    /// The far end's share of the controller's path options.
+    pub fn from_path_options(o: &PathOptions) -> Self {
+        RemotePathOptions {
+            busy_poll_us: o.busy_poll_us,
+            vlan_id: o.vlan_id,
+            vlan_pcp: o.vlan_pcp,
+            qdisc_bypass: o.qdisc_bypass,
+            xdp_driver_mode: o.xdp_driver_mode,
+            xdp_zero_copy: o.xdp_zero_copy,
+            xdp_ring_size: o.xdp_ring_size,
+            xdp_need_wakeup: o.xdp_need_wakeup,
+        }
+    }
+
+    /// Path options for a reflector: one message at a time, receive timeouts short enough
+    /// (100 ms) for the stop flag to be seen.
+    pub fn path_options(&self, allow_external_interface: bool) -> PathOptions {
+        PathOptions {
+            busy_poll_us: self.busy_poll_us,
+            batch: 1,
+            vlan_id: self.vlan_id,
+            vlan_pcp: self.vlan_pcp,
+            qdisc_bypass: self.qdisc_bypass,
+            xdp_driver_mode: self.xdp_driver_mode,
+            xdp_zero_copy: self.xdp_zero_copy,
+            xdp_ring_size: self.xdp_ring_size,
+            xdp_need_wakeup: self.xdp_need_wakeup,
+            allow_disruptive_interface: allow_external_interface,
+            recv_timeout: std::time::Duration::from_millis(100),
+            ..PathOptions::default()
+        }
+    }
+}
+
+/// What a reflector on an agent reports when it is finished.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemoteSideResult {
+    /// Messages echoed.
+    pub reflected: u64,
+    /// Received messages that were not this run's benchmark messages.
+    pub decode_errors: u64,
+    /// Messages with an id outside the run.
+    pub out_of_run: u64,
+    /// Transport counters of the reflector's transport.
+    pub transport: RemoteCounters,
+    /// CPU time and scheduler events of the reflector thread.
+    pub cpu: RemoteCpu,
+    /// How the side ran on the agent's host.
+    pub conditions: RemoteConditions,
+}
+
+/// [`TransportCounters`] on the wire.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteCounters {
+    pub foreign_frames: u64,
+    pub malformed_frames: u64,
+    pub send_dropped: u64,
+}
+
+/// [`CpuTime`] on the wire.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteCpu {
+    pub user_ns: u64,
+    pub system_ns: u64,
+    pub migrations: Option<u64>,
+    pub involuntary_switches: u64,
+    pub voluntary_switches: u64,
+    pub first_cpu: Option<u32>,
+    pub last_cpu: Option<u32>,
+}
+
+/// The conditions of a side on the agent's host, for meta.json's "peer".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemoteConditions {
+    /// The CPU the reflector was pinned to (`None`: not pinned).
+    pub cpu: Option<usize>,
+    /// SCHED_FIFO priority, if any.
+    pub fifo_priority: Option<i32>,
+    /// The PM QoS CPU latency limit held while the side ran (µs), if any.
+    pub pm_qos_us: Option<u32>,
+    /// The interface the side ran on.
+    pub interface: InterfaceFacts,
+    /// Whether that interface is a veth end of a uadpbench topology.
+    pub own_interface: bool,
+    /// The agent host's environment (tool version, kernel, CPU model, clocksource), as a
+    /// local run records its own in meta.json.
+    pub environment: serde_json::Value,
+    /// The agent host's idle and frequency setup.
+    pub machine: serde_json::Value,
+}
+
+impl RemoteSideResult {
+    /// The wire form of a reflector's result.
+    pub fn new(r: &ReflectorResult, conditions: RemoteConditions) -> Self {
+        let nanos = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        RemoteSideResult {
+            reflected: r.reflected,
+            decode_errors: r.rejects.decode_errors,
+            out_of_run: r.rejects.out_of_run,
+            transport: RemoteCounters {
+                foreign_frames: r.transport.foreign_frames,
+                malformed_frames: r.transport.malformed_frames,
+                send_dropped: r.transport.send_dropped,
+            },
+            cpu: RemoteCpu {
+                user_ns: nanos(r.cpu.user),
+                system_ns: nanos(r.cpu.system),
+                migrations: r.cpu.sched.migrations,
+                involuntary_switches: r.cpu.sched.involuntary_switches,
+                voluntary_switches: r.cpu.sched.voluntary_switches,
+                first_cpu: r.cpu.sched.first_cpu,
+                last_cpu: r.cpu.sched.last_cpu,
+            },
+            conditions,
+        }
+    }
+
+    /// The reflector's result as a local run has it, for the shared ping-pong rows.
+    pub fn reflector_result(&self) -> ReflectorResult {
+        ReflectorResult {
+            reflected: self.reflected,
+            xdp: None,
+            rejects: RejectCounts {
+                decode_errors: self.decode_errors,
+                out_of_run: self.out_of_run,
+            },
+            transport: TransportCounters {
+                foreign_frames: self.transport.foreign_frames,
+                malformed_frames: self.transport.malformed_frames,
+                send_dropped: self.transport.send_dropped,
+            },
+            cpu: CpuTime {
+                user: std::time::Duration::from_nanos(self.cpu.user_ns),
+                system: std::time::Duration::from_nanos(self.cpu.system_ns),
+                sched: SchedDelta {
+                    migrations: self.cpu.migrations,
+                    involuntary_switches: self.cpu.involuntary_switches,
+                    voluntary_switches: self.cpu.voluntary_switches,
+                    first_cpu: self.cpu.first_cpu,
+                    last_cpu: self.cpu.last_cpu,
+                },
+            },
+        }
+    }
+}
+
+/// Which end of a run across hosts a thread is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// The controller's side A (the initiator).
+    Near,
+    /// The agent's side B (the reflector).
+    Far,
+}
+
+/// The CPU one end's timed thread is pinned to, chosen on its own host as a local run would
+/// choose it for that side: `explicit` (`--cpu-a` / `--cpu-b`) if given (it must be usable
+/// here); otherwise nothing for `none`, the highest usable CPU for side B, and for side A the
+/// CPU a local cross-cpu run gives A (another CPU than B's, falling back to the highest on a
+/// one-CPU host) or, same-cpu, the highest.
+pub fn end_cpu(
+    placement: Placement,
+    explicit: Option<usize>,
+    end: End,
+) -> Result<Option<usize>, crate::conditions::PlacementError> {
+    use crate::conditions::placement::{resolve_here, usable_cpus};
+    if let Some(cpu) = explicit {
+        let (a, b) = match end {
+            End::Near => (Some(cpu), None),
+            End::Far => (None, Some(cpu)),
+        };
+        resolve_here(Placement::None, a, b)?;
+        return Ok(Some(cpu));
+    }
+    let highest = || usable_cpus().map(|u| u.into_iter().max());
+    match (placement, end) {
+        (Placement::None, _) => Ok(None),
+        (Placement::SameCpu, _) | (Placement::CrossCpu, End::Far) => highest(),
+        (Placement::CrossCpu, End::Near) => match resolve_here(Placement::CrossCpu, None, None) {
+            Ok(p) => Ok(p.cpu_a),
+            Err(crate::conditions::PlacementError::NeedTwo { .. }) => highest(),
+            Err(e) => Err(e),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn each_end_picks_its_cpu_as_a_local_run_would() {
+        let usable = crate::conditions::placement::usable_cpus().unwrap();
+        let highest = usable.iter().copied().max();
+        assert_eq!(end_cpu(Placement::None, None, End::Near).unwrap(), None);
+        assert_eq!(end_cpu(Placement::None, None, End::Far).unwrap(), None);
+        assert_eq!(
+            end_cpu(Placement::CrossCpu, None, End::Far).unwrap(),
+            highest
+        );
+        assert_eq!(
+            end_cpu(Placement::SameCpu, None, End::Near).unwrap(),
+            highest
+        );
+        let near = end_cpu(Placement::CrossCpu, None, End::Near).unwrap();
+        if usable.len() > 1 {
+            assert_ne!(near, highest);
+        }
+        assert_eq!(
+            end_cpu(Placement::CrossCpu, Some(usable[0]), End::Far).unwrap(),
+            Some(usable[0])
+        );
+        let err = end_cpu(Placement::None, Some(100_000), End::Far).unwrap_err();
+        assert!(err.to_string().contains("--cpu-b"), "{err}");
+    }
+
+    #[test]
+    fn params_round_trip_and_refuse_unknown_fields() {
+        let params = RemoteSideParams {
+            path: PathKind::Eth,
+            encap: Encap::Eth,
+            interface: "eth1".into(),
+            peer_mac: "02:75:62:00:00:01".into(),
+            peer_ip: None,
+            payload_bytes: 64,
+            cpu: Some(1),
+            placement: Placement::CrossCpu,
+            idle_latency_us: Some(0),
+            fifo_priority: None,
+            path_options: RemotePathOptions::from_path_options(&PathOptions::default()),
+        };
+        let value = serde_json::to_value(&params).unwrap();
+        assert_eq!(value["path"], "eth");
+        assert_eq!(value["placement"], "cross-cpu");
+        let back: RemoteSideParams = serde_json::from_value(value.clone()).unwrap();
+        assert_eq!(back, params);
+        let mut extra = value;
+        extra["command"] = "rm -rf /".into();
+        assert!(serde_json::from_value::<RemoteSideParams>(extra).is_err());
+    }
+
+    #[test]
+    fn reflector_result_survives_the_wire() {
+        let r = ReflectorResult {
+            reflected: 2100,
+            xdp: None,
+            rejects: RejectCounts {
+                decode_errors: 1,
+                out_of_run: 2,
+            },
+            transport: TransportCounters {
+                foreign_frames: 3,
+                malformed_frames: 4,
+                send_dropped: 5,
+            },
+            cpu: CpuTime {
+                user: Duration::from_micros(1500),
+                system: Duration::from_micros(2500),
+                sched: SchedDelta {
+                    migrations: Some(0),
+                    involuntary_switches: 6,
+                    voluntary_switches: 2100,
+                    first_cpu: Some(1),
+                    last_cpu: Some(1),
+                },
+            },
+        };
+        let conditions = RemoteConditions {
+            cpu: Some(1),
+            fifo_priority: None,
+            pm_qos_us: Some(0),
+            interface: InterfaceFacts {
+                name: "eth1".into(),
+                ifindex: 2,
+                mac: "02:75:62:00:00:02".into(),
+                ipv4: None,
+                mtu: 1500,
+            },
+            own_interface: false,
+            environment: serde_json::json!({}),
+            machine: serde_json::json!({}),
+        };
+        let wire = serde_json::to_value(RemoteSideResult::new(&r, conditions)).unwrap();
+        let back: RemoteSideResult = serde_json::from_value(wire).unwrap();
+        let again = back.reflector_result();
+        assert_eq!(again.reflected, r.reflected);
+        assert_eq!(again.rejects, r.rejects);
+        assert_eq!(again.transport, r.transport);
+        assert_eq!(again.cpu, r.cpu);
+    }
+}

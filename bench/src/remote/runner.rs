@@ -1,0 +1,272 @@
+//! The agent's side runner: what `uadpbench agent` does when a controller asks it to describe
+//! an interface or to run the far end of a ping-pong.
+
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use uadpbench_agent::protocol::parse_mac;
+use uadpbench_agent::{InterfaceFacts, Role, RunningSide, SideRunner, SideSpec};
+use uadpbench_sender::bench_message::{BenchCodec, DEFAULT_PUBLISHER_ID, DEFAULT_WRITER_GROUP_ID};
+use uadpbench_sender::loops::{self, ReflectorResult};
+use uadpbench_sender::open::{open_transport, LinkInfo, PathOptions};
+use uadpbench_sender::sched::ThreadSched;
+use uadpbench_sender::transport::{Encap, PathKind};
+
+use super::iface::{self, LocalInterface, AGENT_GUARD_HINT};
+use super::{end_cpu, End, RemoteConditions, RemoteSideParams, RemoteSideResult};
+use crate::conditions::{IdleLatency, MachineConditions, Placement};
+use crate::run::{Mode, RunConfig};
+
+/// How long a side may take to open its path (loading the XDP program included).
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The [`SideRunner`] of `uadpbench agent`.
+#[derive(Debug, Clone, Default)]
+pub struct BenchSideRunner {
+    /// `--allow-external-interface`: controllers may use interfaces uadpbench did not create.
+    pub allow_external_interface: bool,
+}
+
+impl BenchSideRunner {
+    fn interface(&self, name: &str) -> Result<LocalInterface, String> {
+        if !iface::valid_name(name) {
+            return Err(iface::InterfaceError::BadName(name.to_owned()).to_string());
+        }
+        iface::guard(name, self.allow_external_interface, AGENT_GUARD_HINT)
+            .map_err(|e| format!("the agent refuses interface {name}: {e}"))?;
+        iface::local_interface(name).map_err(|e| format!("on the agent's host: {e}"))
+    }
+
+    /// Everything checked before a thread is started: the side's link and conditions.
+    fn prepare(&self, p: &RemoteSideParams) -> Result<Prepared, String> {
+        let local = self.interface(&p.interface)?;
+        let peer_mac = parse_mac(&p.peer_mac).ok_or_else(|| {
+            format!(
+                "the controller's MAC address {:?} is not aa:bb:cc:dd:ee:ff; run the same uadpbench version on both hosts",
+                p.peer_mac
+            )
+        })?;
+        let needs_ip = p.path == PathKind::Udp || p.encap == Encap::Udp;
+        let (local_ip, peer_ip) = if needs_ip {
+            let local_ip = local.ipv4.ok_or_else(|| {
+                format!(
+                    "interface {} on the agent's host has no IPv4 address, which the {} path with {} encapsulation needs: add one (ip addr add …) or use --encap eth",
+                    local.name, p.path, p.encap
+                )
+            })?;
+            let peer_ip = p.peer_ip.ok_or_else(|| {
+                format!(
+                    "the controller's interface has no IPv4 address, which the {} path with {} encapsulation needs",
+                    p.path, p.encap
+                )
+            })?;
+            (local_ip, peer_ip)
+        } else {
+            (
+                local.ipv4.unwrap_or(Ipv4Addr::UNSPECIFIED),
+                p.peer_ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
+            )
+        };
+        let options = p.path_options.path_options(self.allow_external_interface);
+        // The bounds a local run checks, against this host's interface.
+        let mut cfg = RunConfig::new(p.path, Some(p.encap), Mode::Pingpong);
+        cfg.payload_bytes = p.payload_bytes;
+        cfg.mtu = local.mtu as usize;
+        cfg.path_options = options.clone();
+        cfg.placement = Placement::None;
+        cfg.sched_b.fifo_priority = p.fifo_priority;
+        let problems = cfg.validate();
+        if !problems.is_empty() {
+            return Err(format!(
+                "the agent refuses the side on {}: {}",
+                local.name,
+                problems.join("; ")
+            ));
+        }
+        let cpu = end_cpu(p.placement, p.cpu, End::Far)
+            .map_err(|e| format!("on the agent's host: {e}"))?;
+        let codec = BenchCodec::new(
+            DEFAULT_PUBLISHER_ID,
+            DEFAULT_WRITER_GROUP_ID,
+            p.payload_bytes,
+        )
+        .map_err(|e| format!("the agent refuses the side: {e}"))?;
+        Ok(Prepared {
+            link: LinkInfo {
+                ifname: local.name.clone(),
+                ifindex: local.ifindex,
+                mtu: local.mtu as usize,
+                local_mac: local.mac,
+                local_ip,
+                peer_mac,
+                peer_ip,
+                udp_port: uadp::UADP_UDP_PORT,
+            },
+            path: p.path,
+            encap: p.encap,
+            options,
+            codec,
+            sched: ThreadSched {
+                cpu,
+                fifo_priority: p.fifo_priority,
+            },
+            idle: p
+                .idle_latency_us
+                .map_or(IdleLatency::Off, IdleLatency::Hold),
+            conditions: RemoteConditions {
+                cpu,
+                fifo_priority: p.fifo_priority,
+                pm_qos_us: p.idle_latency_us,
+                own_interface: iface::is_own(&local.name),
+                interface: local.facts(),
+                environment: serde_json::to_value(crate::meta::Environment::current())
+                    .unwrap_or_default(),
+                machine: serde_json::to_value(MachineConditions::read()).unwrap_or_default(),
+            },
+        })
+    }
+}
+
+struct Prepared {
+    link: LinkInfo,
+    path: PathKind,
+    encap: Encap,
+    options: PathOptions,
+    codec: BenchCodec,
+    sched: ThreadSched,
+    idle: IdleLatency,
+    conditions: RemoteConditions,
+}
+
+impl SideRunner for BenchSideRunner {
+    fn describe(&self, interface: &str) -> Result<InterfaceFacts, String> {
+        self.interface(interface).map(|i| i.facts())
+    }
+
+    fn start(
+        &self,
+        spec: &SideSpec,
+        stop: Arc<AtomicBool>,
+    ) -> Result<Box<dyn RunningSide>, String> {
+        if spec.role != Role::Reflector {
+            return Err(format!(
+                "this agent runs reflectors (the far end of --mode pingpong) only; a {:?} side \
+                 (cyclic and flood across hosts) is not built yet",
+                spec.role
+            ));
+        }
+        let params: RemoteSideParams =
+            serde_json::from_value(spec.params.clone()).map_err(|e| {
+                format!(
+                    "the side's parameters do not parse ({e}); run the same uadpbench version on both hosts"
+                )
+            })?;
+        let prepared = self.prepare(&params)?;
+        let conditions = prepared.conditions.clone();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+        let thread_stop = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("ub-reflector".into())
+            .spawn(move || reflector_thread(prepared, &thread_stop, &ready_tx))
+            .map_err(|e| format!("cannot start the reflector thread: {e}"))?;
+        match ready_rx.recv_timeout(READY_TIMEOUT) {
+            Ok(Ok(())) => {}
+            Ok(Err(message)) => {
+                let _ = thread.join();
+                return Err(message);
+            }
+            Err(_) => {
+                stop.store(true, Ordering::Release);
+                return Err(match thread.join() {
+                    Ok(Err(message)) => message,
+                    Ok(Ok(_)) => format!(
+                        "the reflector did not open its path within {} s",
+                        READY_TIMEOUT.as_secs()
+                    ),
+                    Err(_) => "the reflector thread panicked while opening its path".into(),
+                });
+            }
+        }
+        tracing::info!(
+            interface = %conditions.interface.name,
+            path = %params.path,
+            encap = %params.encap,
+            cpu = ?conditions.cpu,
+            "reflector ready"
+        );
+        Ok(Box::new(ReflectorSide {
+            thread: Some(thread),
+            conditions,
+        }))
+    }
+}
+
+/// The reflector: pinned, PM QoS held, path opened on this thread; echoes until `stop`.
+fn reflector_thread(
+    p: Prepared,
+    stop: &AtomicBool,
+    ready: &mpsc::Sender<Result<(), String>>,
+) -> Result<ReflectorResult, String> {
+    let Prepared {
+        link,
+        path,
+        encap,
+        options,
+        mut codec,
+        sched,
+        idle,
+        ..
+    } = p;
+    let setup = (|| -> Result<_, String> {
+        sched
+            .apply_to_current_thread()
+            .map_err(|e| format!("on the agent's host: {e}"))?;
+        let pm_qos = idle
+            .hold()
+            .map_err(|e| format!("on the agent's host: {e}"))?;
+        let transport = open_transport(path, encap, &link, &options).map_err(|e| {
+            format!(
+                "opening the {path} path on {} on the agent's host: {e}",
+                link.ifname
+            )
+        })?;
+        Ok((pm_qos, transport))
+    })();
+    let (pm_qos, mut transport) = match setup {
+        Ok(s) => s,
+        Err(message) => {
+            let _ = ready.send(Err(message.clone()));
+            return Err(message);
+        }
+    };
+    let _ = ready.send(Ok(()));
+    let result = loops::reflect(transport.as_mut(), &mut codec, stop)
+        .map_err(|e| format!("the reflector on {} failed: {e}", link.ifname));
+    drop(transport);
+    drop(pm_qos);
+    result
+}
+
+/// A running reflector.
+struct ReflectorSide {
+    thread: Option<JoinHandle<Result<ReflectorResult, String>>>,
+    conditions: RemoteConditions,
+}
+
+impl RunningSide for ReflectorSide {
+    fn finish(mut self: Box<Self>) -> Result<serde_json::Value, String> {
+        let thread = self
+            .thread
+            .take()
+            .ok_or_else(|| "the reflector was already finished".to_owned())?;
+        let result = thread
+            .join()
+            .map_err(|_| "the reflector thread panicked".to_owned())??;
+        tracing::info!(reflected = result.reflected, "reflector finished");
+        serde_json::to_value(RemoteSideResult::new(&result, self.conditions.clone()))
+            .map_err(|e| format!("cannot encode the reflector's result: {e}"))
+    }
+}

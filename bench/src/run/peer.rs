@@ -1,0 +1,484 @@
+//! `uadpbench run --peer`: a ping-pong across two hosts. Side A (the initiator) runs here on
+//! `--interface`; side B (the reflector) runs on the agent's host (`uadpbench agent`) on
+//! `--peer-interface`, started and finished over the agent's control connection. No topology
+//! is created: both interfaces exist already.
+//!
+//! Round-trip times are taken on this host's clock alone, so they need no common clock. The
+//! agent's clock offset is estimated before and after the run (NTP-style over the control
+//! connection) and recorded in meta.json under "peer", with its drift; it is not applied to
+//! anything yet. The result files are those of a local run (summary.csv, samples.csv,
+//! meta.json), written by the same code.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use uadpbench_agent::{
+    AgentError, BlockingAgentClient, ClientOptions, ClockEstimate, HostFacts, InterfaceFacts, Role,
+    SideSpec, PROTOCOL_VERSION,
+};
+use uadpbench_sender::clock::monotonic_ns;
+use uadpbench_sender::loops::{self, PingPongConfig, PingPongResult};
+use uadpbench_sender::open::{open_transport, LinkInfo};
+use uadpbench_sender::transport::{Encap, PathKind};
+
+use super::workload::record_ping_pong;
+use super::*;
+use crate::remote::iface::{self, CONTROLLER_GUARD_HINT};
+use crate::remote::{end_cpu, End, RemotePathOptions, RemoteSideParams, RemoteSideResult};
+
+/// Clock exchanges per offset estimate (the one with the smallest round trip is kept).
+pub const CLOCK_SAMPLES: usize = 32;
+
+/// How often the controller checks, during the timed loop, that the agent is still there (one
+/// clock exchange on the control connection): a killed agent ends the run within about this.
+pub const AGENT_CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// Limit of one request to the agent (a hung agent host is noticed after this at the latest).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The far end of a run across hosts.
+#[derive(Debug, Clone)]
+pub struct PeerSpec {
+    /// The agent's `host:port`.
+    pub addr: String,
+    /// This host's interface (`--interface`).
+    pub interface: String,
+    /// The agent host's interface (`--peer-interface`).
+    pub peer_interface: String,
+    /// The agent's token (`--token-file`).
+    pub token: Option<String>,
+    /// `--allow-external-interface`: this host's interface need not be uadpbench's own.
+    pub allow_external_interface: bool,
+}
+
+/// What `run --peer` refuses before it connects (exit status 2), one message each: the
+/// configuration's own problems (with `--cpu-b`, a CPU of the agent's host, left to the
+/// agent) and what is not built across hosts yet.
+pub fn peer_problems(cfg: &RunConfig) -> Vec<String> {
+    let mut problems = validate_near(cfg);
+    if cfg.mode != Mode::Pingpong {
+        problems.push(format!(
+            "--peer runs --mode pingpong only for now: {} across hosts is not built yet (docs/two-hosts.md)",
+            cfg.mode.name()
+        ));
+    }
+    if cfg.probes_enabled() || cfg.trace.is_some() {
+        problems.push(
+            "--probes/--trace with --peer: kernel probes across hosts are not built yet; leave them out".into(),
+        );
+    }
+    if cfg.pcap.is_some() {
+        problems.push("--pcap with --peer: capturing across hosts is not built yet; capture on the agent's host with tcpdump instead".into());
+    }
+    if cfg.layout.is_some() {
+        problems.push(
+            "--layout with --peer: the agent reflects the benchmark's own message only; leave --layout out".into(),
+        );
+    }
+    problems
+}
+
+/// [`RunConfig::validate`] for the near end: each host resolves its own end's CPU
+/// ([`end_cpu`]), so only `--cpu-a` is checked here and `--cpu-b` is left to the agent.
+fn validate_near(cfg: &RunConfig) -> Vec<String> {
+    let mut here = cfg.clone();
+    here.sched_b.cpu = None;
+    here.placement = Placement::None;
+    here.validate()
+}
+
+/// Runs a ping-pong against the agent of `peer` and writes the run's files into `out_dir`.
+pub fn run_with_peer(
+    cfg: &RunConfig,
+    peer: &PeerSpec,
+    out_dir: &Path,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<RunOutcome> {
+    let created = !out_dir.exists();
+    let r = run_with_peer_in(cfg, peer, out_dir, stop);
+    if r.is_err() && created {
+        // Nothing half-written stays behind (remove_dir keeps a non-empty directory).
+        let _ = std::fs::remove_dir(out_dir);
+    }
+    r
+}
+
+fn needs_ipv4(path: PathKind, encap: Encap) -> bool {
+    path == PathKind::Udp || encap == Encap::Udp
+}
+
+fn run_with_peer_in(
+    cfg: &RunConfig,
+    peer: &PeerSpec,
+    out_dir: &Path,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<RunOutcome> {
+    let problems = peer_problems(cfg);
+    if !problems.is_empty() {
+        bail!(
+            "invalid run configuration:\n  - {}",
+            problems.join("\n  - ")
+        );
+    }
+    let far_cpu = cfg.sched_b.cpu;
+    let mut cfg = cfg.clone();
+    cfg.sched_b.cpu = None;
+
+    iface::guard(
+        &peer.interface,
+        peer.allow_external_interface,
+        CONTROLLER_GUARD_HINT,
+    )?;
+    let local = iface::local_interface(&peer.interface).context("on this host (--interface)")?;
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("cannot create the results directory {}", out_dir.display()))?;
+
+    let client = BlockingAgentClient::connect_with(
+        &peer.addr,
+        ClientOptions {
+            token: peer.token.clone(),
+            request_timeout: REQUEST_TIMEOUT,
+            ..ClientOptions::default()
+        },
+    )
+    .map_err(|e| match e {
+        AgentError::Refused(_) => anyhow::anyhow!(
+            "{e} (`uadpbench run --token-file FILE` passes the token; the agent's --allow-from lists the addresses it accepts)"
+        ),
+        e => agent_error(e),
+    })?;
+    let agent_host = client.host().clone();
+    eprintln!(
+        "connected to the uadpbench agent at {} (host {}, uadpbench {}, {} CPUs)",
+        peer.addr,
+        agent_host.hostname,
+        client.agent_tool_version(),
+        agent_host.online_cpus
+    );
+    let t_before = monotonic_ns();
+    let clock_before = client
+        .clock_offset(CLOCK_SAMPLES)
+        .map_err(agent_error)
+        .context("estimating the agent's clock offset before the run")?;
+    let far = client.describe(&peer.peer_interface).map_err(agent_error)?;
+    let far_mac = far.mac_bytes().with_context(|| {
+        format!(
+            "the agent reported MAC {:?} for {}; run the same uadpbench version on both hosts",
+            far.mac, far.name
+        )
+    })?;
+    if needs_ipv4(cfg.path, cfg.encap) {
+        if local.ipv4.is_none() {
+            bail!(
+                "{} on this host has no IPv4 address, which the {} path with {} encapsulation needs: add one (ip addr add …) or use --path eth --encap eth",
+                local.name, cfg.path, cfg.encap
+            );
+        }
+        if far.ipv4.is_none() {
+            bail!(
+                "{} on the agent's host has no IPv4 address, which the {} path with {} encapsulation needs: add one there or use --path eth --encap eth",
+                far.name, cfg.path, cfg.encap
+            );
+        }
+    }
+    // No veth is created: the smaller of the two interfaces' MTUs bounds the message.
+    cfg.mtu = local.mtu.min(far.mtu) as usize;
+    let problems = validate_near(&cfg);
+    if !problems.is_empty() {
+        bail!(
+            "invalid run configuration for {} ⇄ {} (MTU {}):\n  - {}",
+            local.name,
+            far.name,
+            cfg.mtu,
+            problems.join("\n  - ")
+        );
+    }
+    cfg.sched_a.cpu = end_cpu(cfg.placement, cfg.sched_a.cpu, End::Near)
+        .map_err(|e| anyhow::anyhow!("--placement {}: {e}", cfg.placement))?;
+
+    let params = RemoteSideParams {
+        path: cfg.path,
+        encap: cfg.encap,
+        interface: peer.peer_interface.clone(),
+        peer_mac: uadpbench_agent::protocol::format_mac(&local.mac),
+        peer_ip: local.ipv4,
+        payload_bytes: cfg.payload_bytes,
+        cpu: far_cpu,
+        placement: cfg.placement,
+        idle_latency_us: match cfg.idle_latency {
+            IdleLatency::Hold(us) => Some(us),
+            IdleLatency::Off => None,
+        },
+        fifo_priority: cfg.sched_b.fifo_priority,
+        path_options: RemotePathOptions::from_path_options(&cfg.path_options),
+    };
+    let side_id = client
+        .start_side(SideSpec {
+            role: Role::Reflector,
+            params: serde_json::to_value(&params).context("encoding the reflector's parameters")?,
+        })
+        .map_err(agent_error)?;
+
+    let machine = MachineConditions::read();
+    let env = Environment::current();
+    let started = crate::results::rfc3339_now();
+    let run_id = cfg.run_id();
+    let mut report = vec![
+        format!(
+            "uadpbench run {run_id}: {} mode across two hosts, {}-byte UADP messages, warm-up of {} message(s) excluded",
+            cfg.mode.name(),
+            cfg.payload_bytes,
+            cfg.warmup
+        ),
+        format!(
+            "  this host: {} ({}) ⇄ agent {} at {}: {} ({})",
+            local.name,
+            describe_link(&local.facts()),
+            agent_host.hostname,
+            peer.addr,
+            far.name,
+            describe_link(&far)
+        ),
+    ];
+    let near_placement = ResolvedPlacement {
+        placement: cfg.placement,
+        cpu_a: cfg.sched_a.cpu,
+        cpu_b: None,
+    };
+    let window = TimedWindow::start(&cfg, &near_placement, &machine, &mut report)?;
+    let link = LinkInfo {
+        ifname: local.name.clone(),
+        ifindex: local.ifindex,
+        mtu: local.mtu as usize,
+        local_mac: local.mac,
+        local_ip: local.ipv4.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+        peer_mac: far_mac,
+        peer_ip: far.ipv4.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+        udp_port: uadp::UADP_UDP_PORT,
+    };
+    let (initiator, lost_agent) = run_initiator(&cfg, peer, &link, &client, &stop);
+    let timed = window.stop();
+    if let Some(err) = lost_agent {
+        bail!(
+            "lost the uadpbench agent at {} during the run: {err}. Is `uadpbench agent` still running there? No results were written",
+            peer.addr
+        );
+    }
+    let r = initiator.context("the ping-pong initiator failed")?;
+    let remote = client.finish_side(side_id).map_err(agent_error)?;
+    let remote: RemoteSideResult = serde_json::from_value(remote).with_context(|| {
+        format!(
+            "the agent at {} sent a reflector result this version cannot read; run the same uadpbench version on both hosts",
+            peer.addr
+        )
+    })?;
+    let t_after = monotonic_ns();
+    let clock_after = client
+        .clock_offset(CLOCK_SAMPLES)
+        .map_err(agent_error)
+        .context("estimating the agent's clock offset after the run")?;
+    let agent_version = client.agent_tool_version().to_owned();
+    let agent_addr = client.peer();
+    if let Err(e) = client.bye() {
+        eprintln!("warning: ending the session with the agent: {e}");
+    }
+
+    cfg.sched_b.cpu = remote.conditions.cpu;
+    let placement = ResolvedPlacement {
+        placement: cfg.placement,
+        cpu_a: cfg.sched_a.cpu,
+        cpu_b: remote.conditions.cpu,
+    };
+    let cfg = &cfg;
+    let cpu = |c: Option<usize>| c.map_or("not pinned".to_owned(), |c| format!("on CPU {c}"));
+    report.push(format!(
+        "  placement {}: side A (this host) {}, side B (agent's host) {}",
+        cfg.placement,
+        cpu(placement.cpu_a),
+        cpu(placement.cpu_b)
+    ));
+    let drift_ns = clock_after.offset_ns.saturating_sub(clock_before.offset_ns);
+    let interval_ns = t_after.saturating_sub(t_before);
+    report.push(format!(
+        "  agent clock − this clock (CLOCK_MONOTONIC, not applied: round trips need no common clock): {} ± {} µs before, {} ± {} µs after",
+        fmt_us(clock_before.offset_ns as f64),
+        fmt_us(clock_before.uncertainty_ns as f64),
+        fmt_us(clock_after.offset_ns as f64),
+        fmt_us(clock_after.uncertainty_ns as f64),
+    ));
+    let mut rows = Rows {
+        cfg,
+        run_id: &run_id,
+        rows: Vec::new(),
+        placement,
+        sched: Vec::new(),
+    };
+    let mut samples = Vec::new();
+    record_ping_pong(
+        &mut rows,
+        &mut samples,
+        &mut report,
+        &run_id,
+        &r,
+        &remote.reflector_result(),
+    );
+    let interrupted = cut_short(
+        stop.load(Ordering::Relaxed),
+        cfg.mode,
+        r.round_trips.len() as u64,
+        cfg.measured_count(),
+    );
+    let topology = serde_json::json!({
+        "kind": "two hosts (run --peer): this host's interface ⇄ the agent host's interface; no topology created",
+        "a": link_meta(&local.facts(), &HostFacts::local().hostname, iface::is_own(&local.name)),
+        "b": link_meta(&far, &agent_host.hostname, remote.conditions.own_interface),
+        "mtu": cfg.mtu,
+        "control": format!(
+            "agent protocol {PROTOCOL_VERSION} over TCP to {agent_addr}; this slice sends it over whatever route reaches the agent (in the local stand-in: the measured veth itself)"
+        ),
+    });
+    let peer_meta = serde_json::json!({
+        "agent": peer.addr,
+        "agent_address": agent_addr.to_string(),
+        "agent_tool_version": agent_version,
+        "protocol": PROTOCOL_VERSION,
+        "host": agent_host,
+        "clock": {
+            "what": "agent CLOCK_MONOTONIC minus this host's CLOCK_MONOTONIC (NTP-style over the control connection, the exchange with the smallest round trip of each estimate); recorded, not applied: round-trip times are taken on this host's clock alone",
+            "before": clock_meta(&clock_before),
+            "after": clock_meta(&clock_after),
+            "drift_ns": drift_ns,
+            "interval_ns": interval_ns,
+            "drift_ppm": if interval_ns > 0 { drift_ns as f64 * 1e6 / interval_ns as f64 } else { 0.0 },
+        },
+        "reflector": remote.conditions,
+        "agent_checks": format!(
+            "one clock exchange every {} ms on the control connection while the loop ran, to notice a lost agent",
+            AGENT_CHECK_EVERY.as_millis()
+        ),
+        "conditions_scope": "meta.json's \"conditions\" (idle states, steal, PM QoS) are this host's; the agent host's are under peer.reflector",
+    });
+    write_results(
+        out_dir,
+        RunRecord {
+            cfg,
+            run_id: &run_id,
+            rows,
+            samples,
+            report,
+            placement,
+            machine,
+            timed,
+            env,
+            started,
+            interrupted,
+        },
+        topology,
+        vec![("peer", peer_meta)],
+    )
+}
+
+/// Runs side A's loop on a pinned thread while another thread checks the agent every
+/// [`AGENT_CHECK_EVERY`]; a lost agent stops the loop. Returns the loop's result and the
+/// agent check's error, if any.
+fn run_initiator(
+    cfg: &RunConfig,
+    peer: &PeerSpec,
+    link: &LinkInfo,
+    client: &BlockingAgentClient,
+    stop: &Arc<AtomicBool>,
+) -> (anyhow::Result<PingPongResult>, Option<AgentError>) {
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let watchdog = scope.spawn(|| {
+            let mut next = Instant::now() + AGENT_CHECK_EVERY;
+            while !done.load(Ordering::Acquire) {
+                std::thread::sleep(Duration::from_millis(20));
+                if Instant::now() < next {
+                    continue;
+                }
+                if let Err(e) = client.clock_offset(1) {
+                    stop.store(true, Ordering::Relaxed);
+                    return Some(e);
+                }
+                next = Instant::now() + AGENT_CHECK_EVERY;
+            }
+            None
+        });
+        let initiator = std::thread::Builder::new()
+            .name("ub-pingpong".into())
+            .spawn_scoped(scope, || -> anyhow::Result<PingPongResult> {
+                cfg.sched_a.apply_to_current_thread()?;
+                let mut options = cfg.path_options.clone();
+                options.batch = 1;
+                options.allow_disruptive_interface = peer.allow_external_interface;
+                let mut transport = open_transport(cfg.path, cfg.encap, link, &options)
+                    .with_context(|| {
+                        format!(
+                            "opening the {} path on {} (this host)",
+                            cfg.path, link.ifname
+                        )
+                    })?;
+                let mut codec = cfg.codec()?;
+                let pp = PingPongConfig {
+                    warmup: cfg.warmup,
+                    count: cfg.count,
+                    timeout: Duration::from_millis(cfg.timeout_ms),
+                };
+                Ok(loops::ping_pong(
+                    transport.as_mut(),
+                    codec.as_mut(),
+                    &pp,
+                    stop,
+                )?)
+            });
+        let result = match initiator {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("the ping-pong thread panicked"))),
+            Err(e) => Err(anyhow::anyhow!("cannot start the ping-pong thread: {e}")),
+        };
+        done.store(true, Ordering::Release);
+        let lost = watchdog.join().unwrap_or(None);
+        (result, lost)
+    })
+}
+
+/// An agent error as one message: its text already includes its cause (as a chain it would
+/// print twice).
+fn agent_error(e: AgentError) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
+}
+
+fn describe_link(f: &InterfaceFacts) -> String {
+    format!(
+        "{}, {}, MTU {}",
+        f.mac,
+        f.ipv4.map_or("no IPv4".to_owned(), |ip| ip.to_string()),
+        f.mtu
+    )
+}
+
+fn link_meta(f: &InterfaceFacts, host: &str, own: bool) -> serde_json::Value {
+    serde_json::json!({
+        "host": host,
+        "ifname": f.name,
+        "ifindex": f.ifindex,
+        "mac": f.mac,
+        "ipv4": f.ipv4.map(|ip| ip.to_string()),
+        "mtu": f.mtu,
+        "uadpbench_veth": own,
+    })
+}
+
+fn clock_meta(c: &ClockEstimate) -> serde_json::Value {
+    serde_json::json!({
+        "offset_ns": c.offset_ns,
+        "uncertainty_ns": c.uncertainty_ns,
+        "min_rtt_ns": c.min_rtt_ns,
+        "samples": c.samples,
+    })
+}

@@ -1,0 +1,454 @@
+//! Runs across two hosts with a network namespace standing in for the second host: the real
+//! `uadpbench agent` runs inside namespace B (`ip netns exec`), listening on 198.18.0.2:4850,
+//! and `uadpbench run --peer 198.18.0.2` runs inside namespace A. The control connection
+//! goes over the same veth as the measured traffic (no separate control link in this slice).
+//!
+//! * a ping-pong over udp, eth and xdp completes without loss and writes the files of a local
+//!   run, with the agent's clock estimates in meta.json;
+//! * an agent killed during a run ends the controller within seconds, with an error naming the
+//!   agent; a controller killed during a run leaves the agent ready for the next one;
+//! * a wrong token, and an interface outside uadpbench's namespaces on the agent, are refused
+//!   with exit status 2 and a message saying what to do.
+//!
+//! Needs root (namespaces, raw sockets, PM QoS). Children are killed and the topology removed
+//! also when an assertion fails.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use uadpbench::schema::SummaryRow;
+use uadpbench_topology::{Topology, TopologyOptions};
+
+const UADPBENCH: &str = env!("CARGO_BIN_EXE_uadpbench");
+const AGENT_ADDR: &str = "198.18.0.2";
+
+/// The tests pin threads and hold PM QoS on a small machine: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A scratch directory, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let d =
+            std::env::temp_dir().join(format!("uadpbench-e2e-agent-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("scratch directory");
+        Scratch(d)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// A child process killed (and reaped) when dropped, also while a panic unwinds.
+struct Killed(Option<Child>);
+
+impl Killed {
+    fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("child present until dropped")
+    }
+
+    /// Waits up to `limit` for the child to exit; kills it after that.
+    fn wait_for(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let t0 = Instant::now();
+        loop {
+            match self.child().try_wait() {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) if t0.elapsed() < limit => std::thread::sleep(Duration::from_millis(20)),
+                _ => {
+                    let _ = self.child().kill();
+                    let _ = self.child().wait();
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// `uadpbench agent` inside namespace B.
+struct Agent {
+    process: Killed,
+    log: PathBuf,
+}
+
+impl Agent {
+    /// Starts the agent and waits until it listens.
+    fn start(topo: &Topology, dir: &Path, extra: &[&str]) -> Agent {
+        let log = dir.join("agent.log");
+        let stderr = std::fs::File::create(&log).expect("agent log file");
+        let child = Command::new("ip")
+            .args(["netns", "exec", topo.b().netns(), UADPBENCH, "agent"])
+            .args(["--listen", &format!("{AGENT_ADDR}:4850")])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("start `ip netns exec … uadpbench agent`");
+        let mut process = Killed(Some(child));
+        let stdout = process.child().stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel::<String>();
+        // Reads (and keeps draining) the agent's stdout.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        let t0 = Instant::now();
+        let mut seen = Vec::new();
+        while t0.elapsed() < Duration::from_secs(15) {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) if line.contains("listening on") => {
+                    assert!(line.contains(&format!("{AGENT_ADDR}:4850")), "{line}");
+                    return Agent { process, log };
+                }
+                Ok(line) => seen.push(line),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        panic!(
+            "the agent did not say it listens; stdout: {seen:?}; log: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the agent's log contains `what`.
+    fn wait_for_log(&self, what: &str, limit: Duration) -> bool {
+        let t0 = Instant::now();
+        while t0.elapsed() < limit {
+            if self.log().contains(what) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// SIGTERM, then the agent must stop on its own.
+    fn stop(mut self) {
+        let pid = self.process.child().id() as libc::pid_t;
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        let status = self.process.wait_for(Duration::from_secs(5));
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "the agent did not stop cleanly on SIGTERM ({status:?}); log:\n{}",
+            self.log()
+        );
+    }
+}
+
+/// `uadpbench run --peer` inside namespace A, its stdout and stderr going to files in `dir`.
+fn start_controller(topo: &Topology, dir: &Path, peer_interface: &str, extra: &[&str]) -> Killed {
+    let out = std::fs::File::create(dir.join("controller.out")).expect("stdout file");
+    let err = std::fs::File::create(dir.join("controller.err")).expect("stderr file");
+    let child = Command::new("ip")
+        .args(["netns", "exec", topo.a().netns(), UADPBENCH, "run"])
+        .args(["--peer", AGENT_ADDR])
+        .args(["--interface", topo.a().ifname()])
+        .args(["--peer-interface", peer_interface])
+        .args(["--mode", "pingpong"])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("start `ip netns exec … uadpbench run --peer`");
+    Killed(Some(child))
+}
+
+fn controller_output(dir: &Path) -> (String, String) {
+    (
+        std::fs::read_to_string(dir.join("controller.out")).unwrap_or_default(),
+        std::fs::read_to_string(dir.join("controller.err")).unwrap_or_default(),
+    )
+}
+
+fn topology() -> Topology {
+    Topology::create(TopologyOptions::default()).expect("topology (run the tests as root)")
+}
+
+fn summary_value(rows: &[SummaryRow], metric: &str, statistic: &str) -> Option<f64> {
+    rows.iter()
+        .find(|r| r.metric == metric && r.statistic == statistic)
+        .map(|r| r.value)
+}
+
+/// A ping-pong over `path` against the agent: complete, lossless, with the usual files.
+fn pingpong_across(path: &str) {
+    let _serial = serial();
+    let scratch = Scratch::new(path);
+    let topo = topology();
+    let agent = Agent::start(&topo, scratch.path(), &[]);
+    let dir = scratch.path().join("run");
+    let out = dir.to_string_lossy().into_owned();
+    let mut controller = start_controller(
+        &topo,
+        scratch.path(),
+        topo.b().ifname(),
+        &[
+            "--path", path, "--count", "2000", "--warmup", "100", "--out", &out,
+        ],
+    );
+    let status = controller.wait_for(Duration::from_secs(120));
+    let (stdout, stderr) = controller_output(scratch.path());
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "run --peer over {path}: {status:?}\nstdout:\n{stdout}\nstderr:\n{stderr}\nagent log:\n{}",
+        agent.log()
+    );
+    assert!(
+        stdout.contains(&format!("results: {out}/")),
+        "the run says where its results are: {stdout}"
+    );
+
+    let rows: Vec<SummaryRow> = csv::Reader::from_path(dir.join("summary.csv"))
+        .expect("summary.csv")
+        .deserialize()
+        .map(|r| r.expect("summary row"))
+        .collect();
+    assert_eq!(summary_value(&rows, "messages", "sent"), Some(2000.0));
+    assert_eq!(summary_value(&rows, "messages", "received"), Some(2000.0));
+    assert_eq!(summary_value(&rows, "messages", "lost"), Some(0.0));
+    let p50 = summary_value(&rows, "rtt", "p50").expect("rtt p50 in summary.csv");
+    assert!(p50 > 0.0, "p50 {p50}");
+    assert!(summary_value(&rows, "cpu_reflector", "total_per_message").is_some());
+    assert!(rows.iter().all(|r| r.path == path));
+
+    let samples = csv::Reader::from_path(dir.join("samples.csv"))
+        .expect("samples.csv")
+        .records()
+        .count();
+    assert_eq!(samples, 2000);
+
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).expect("meta.json"))
+            .expect("meta.json parses");
+    let peer = &meta["peer"];
+    assert_eq!(peer["agent"], format!("{AGENT_ADDR}:4850"), "{peer}");
+    assert!(peer["host"]["hostname"].is_string(), "{peer}");
+    assert!(peer["agent_tool_version"].is_string(), "{peer}");
+    for when in ["before", "after"] {
+        let c = &peer["clock"][when];
+        assert!(c["offset_ns"].is_i64(), "{when}: {c}");
+        assert!(c["uncertainty_ns"].is_u64(), "{when}: {c}");
+        // One machine, one CLOCK_MONOTONIC: the estimate brackets zero.
+        let off = c["offset_ns"].as_i64().unwrap_or(i64::MAX).unsigned_abs();
+        assert!(
+            off <= c["uncertainty_ns"].as_u64().unwrap_or(0) + 100_000,
+            "{when}: {c}"
+        );
+    }
+    assert!(peer["clock"]["drift_ns"].is_i64(), "{peer}");
+    assert_eq!(peer["reflector"]["interface"]["name"], topo.b().ifname());
+    assert_eq!(meta["topology"]["b"]["ifname"], topo.b().ifname());
+    assert_eq!(meta["topology"]["a"]["ifname"], topo.a().ifname());
+    assert_eq!(meta["interrupted"], false);
+    assert_eq!(meta["config"]["path"], path);
+
+    assert!(
+        agent.log().contains("reflector finished"),
+        "{}",
+        agent.log()
+    );
+    agent.stop();
+}
+
+#[test]
+fn pingpong_over_udp_with_the_far_side_on_the_agent() {
+    pingpong_across("udp");
+}
+
+#[test]
+fn pingpong_over_eth_with_the_far_side_on_the_agent() {
+    pingpong_across("eth");
+}
+
+#[test]
+fn pingpong_over_xdp_with_the_far_side_on_the_agent() {
+    // The agent loads and attaches its XDP program under `ip netns exec`: loading needs no
+    // bpffs, and attaching resolves the interface in the (process-wide) namespace.
+    pingpong_across("xdp");
+}
+
+#[test]
+fn a_killed_agent_ends_the_run_with_an_error_naming_it() {
+    let _serial = serial();
+    let scratch = Scratch::new("kill");
+    let topo = topology();
+    let mut agent = Agent::start(&topo, scratch.path(), &[]);
+    let out = scratch.path().join("run");
+    let out = out.to_string_lossy().into_owned();
+    let mut controller = start_controller(
+        &topo,
+        scratch.path(),
+        topo.b().ifname(),
+        &[
+            "--path", "udp", "--count", "1000000", "--warmup", "0", "--out", &out,
+        ],
+    );
+    assert!(
+        agent.wait_for_log("reflector ready", Duration::from_secs(20)),
+        "the reflector did not start; agent log:\n{}\ncontroller: {:?}",
+        agent.log(),
+        controller_output(scratch.path())
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        controller.child().try_wait().expect("try_wait").is_none(),
+        "the run ended before the agent was killed: {:?}",
+        controller_output(scratch.path())
+    );
+    agent.process.child().kill().expect("SIGKILL the agent");
+    let killed = Instant::now();
+    let status = controller.wait_for(Duration::from_secs(15));
+    let took = killed.elapsed();
+    let (_, stderr) = controller_output(scratch.path());
+    let status = status.expect("the controller did not end within 15 s of the agent's death");
+    assert!(!status.success(), "{status:?}: {stderr}");
+    assert!(
+        took < Duration::from_secs(5),
+        "the controller needed {took:?} to notice; stderr: {stderr}"
+    );
+    assert!(
+        stderr.contains("lost the uadpbench agent at 198.18.0.2:4850"),
+        "{stderr}"
+    );
+    assert!(
+        !Path::new(&out).join("meta.json").exists(),
+        "a run without its far side must not look complete"
+    );
+}
+
+#[test]
+fn a_killed_controller_leaves_the_agent_ready_for_the_next_run() {
+    let _serial = serial();
+    let scratch = Scratch::new("lost-controller");
+    let topo = topology();
+    let agent = Agent::start(&topo, scratch.path(), &[]);
+    let first = scratch.path().join("first").to_string_lossy().into_owned();
+    let mut controller = start_controller(
+        &topo,
+        scratch.path(),
+        topo.b().ifname(),
+        &[
+            "--path", "udp", "--count", "1000000", "--warmup", "0", "--out", &first,
+        ],
+    );
+    assert!(
+        agent.wait_for_log("reflector ready", Duration::from_secs(20)),
+        "the reflector did not start; agent log:\n{}",
+        agent.log()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    controller.child().kill().expect("SIGKILL the controller");
+    let _ = controller.wait_for(Duration::from_secs(5));
+    // The agent notices the closed connection, stops the reflector and frees its port.
+    assert!(
+        agent.wait_for_log("aborted side stopped", Duration::from_secs(5)),
+        "{}",
+        agent.log()
+    );
+    let second = scratch.path().join("second");
+    let out = second.to_string_lossy().into_owned();
+    let mut controller = start_controller(
+        &topo,
+        scratch.path(),
+        topo.b().ifname(),
+        &[
+            "--path", "udp", "--count", "500", "--warmup", "50", "--out", &out,
+        ],
+    );
+    let status = controller.wait_for(Duration::from_secs(60));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the next run: {status:?} {:?}\nagent log:\n{}",
+        controller_output(scratch.path()),
+        agent.log()
+    );
+    assert!(second.join("meta.json").is_file());
+    agent.stop();
+}
+
+#[test]
+fn wrong_tokens_and_foreign_interfaces_are_refused_with_exit_2() {
+    let _serial = serial();
+    let scratch = Scratch::new("refuse");
+    let right = scratch.path().join("right.token");
+    let wrong = scratch.path().join("wrong.token");
+    std::fs::write(&right, "the-right-token\n").expect("token file");
+    std::fs::write(&wrong, "not-the-token\n").expect("token file");
+    let topo = topology();
+    let agent = Agent::start(
+        &topo,
+        scratch.path(),
+        &["--token-file", &right.to_string_lossy()],
+    );
+    let out = scratch.path().join("run").to_string_lossy().into_owned();
+    let attempt = |peer_interface: &str, extra: &[&str]| {
+        let mut args = vec!["--count", "100", "--warmup", "0", "--out", &out];
+        args.extend_from_slice(extra);
+        let mut c = start_controller(&topo, scratch.path(), peer_interface, &args);
+        let status = c
+            .wait_for(Duration::from_secs(30))
+            .expect("the refused controller ends");
+        (status, controller_output(scratch.path()).1)
+    };
+
+    let (status, stderr) = attempt(
+        topo.b().ifname(),
+        &["--token-file", &wrong.to_string_lossy()],
+    );
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("wrong token"), "{stderr}");
+    assert!(stderr.contains("--token-file"), "{stderr}");
+    let (status, stderr) = attempt(topo.b().ifname(), &[]);
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("requires a token"), "{stderr}");
+    assert!(
+        !Path::new(&out).exists(),
+        "a refused run leaves no directory"
+    );
+
+    // The right token, but an interface of the agent's namespace uadpbench did not create.
+    let (status, stderr) = attempt("lo", &["--token-file", &right.to_string_lossy()]);
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("refuses interface lo") && stderr.contains("--allow-external-interface"),
+        "{stderr}"
+    );
+    assert!(agent.log().contains("wrong token"), "{}", agent.log());
+    agent.stop();
+}
