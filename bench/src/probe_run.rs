@@ -277,7 +277,7 @@ struct LayerRow<'a> {
 pub use crate::schema::SegmentRow;
 
 #[derive(Debug, Serialize)]
-struct CostRow<'a> {
+struct ProbeCostRow<'a> {
     run_id: &'a str,
     program: &'static str,
     role: &'static str,
@@ -402,10 +402,10 @@ pub fn finish(
     } = crate::analysis::segments::chain_segments(run_id, cfg, &events, &received, &report.layers);
     results::write_csv(&out_dir.join("segments.csv"), &segments)?;
 
-    let costs: Vec<CostRow<'_>> = report
+    let costs: Vec<ProbeCostRow<'_>> = report
         .program_costs
         .iter()
-        .map(|c| CostRow {
+        .map(|c| ProbeCostRow {
             run_id,
             program: c.program,
             role: c.role,
@@ -424,7 +424,7 @@ pub fn finish(
         if x.run_count == 0 {
             continue;
         }
-        costs.push(CostRow {
+        costs.push(ProbeCostRow {
             run_id,
             program: "uadpbench_xdp",
             role: if *crossing == 0 {

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::bootstrap::mean;
 use super::bpftrace::BpftraceScript;
 use super::rows::value_of;
-use super::{Arm, ArmRun, CostRow};
+use super::{Arm, ArmRun, OverheadCostRow};
 use crate::results::SummaryRow;
 use crate::run::{Mode, RunConfig};
 
@@ -213,7 +213,7 @@ pub(super) fn aggregate_costs(
     runs: &[&ArmRun],
     file: &str,
     cfg: &RunConfig,
-) -> Vec<CostRow> {
+) -> Vec<OverheadCostRow> {
     #[derive(Default)]
     struct Acc {
         mechanism: String,
@@ -268,7 +268,7 @@ pub(super) fn aggregate_costs(
             .per_run
             .push(total.run_time_ns as f64 / total.run_count as f64);
     }
-    let row = |program: String, a: Acc| CostRow {
+    let row = |program: String, a: Acc| OverheadCostRow {
         arm: arm.name().into(),
         program,
         mechanism: a.mechanism,
@@ -278,7 +278,7 @@ pub(super) fn aggregate_costs(
         mean_ns_per_run: (!a.per_run.is_empty()).then(|| mean(&a.per_run)),
         ns_per_message: (!a.per_msg.is_empty()).then(|| mean(&a.per_msg)),
     };
-    let mut out: Vec<CostRow> = by_program.into_iter().map(|(p, a)| row(p, a)).collect();
+    let mut out: Vec<OverheadCostRow> = by_program.into_iter().map(|(p, a)| row(p, a)).collect();
     out.push(row("total".into(), total));
     out
 }

@@ -176,7 +176,7 @@ pub struct OverheadRow {
 
 /// Per-program BPF cost of an arm, over its runs (one row of overhead_cost.csv).
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct CostRow {
+pub struct OverheadCostRow {
     pub arm: String,
     /// BPF program (`total`: all programs of the arm).
     pub program: String,
@@ -198,7 +198,7 @@ pub struct CostRow {
 pub struct OverheadOutcome {
     pub dir: PathBuf,
     pub rows: Vec<OverheadRow>,
-    pub costs: Vec<CostRow>,
+    pub costs: Vec<OverheadCostRow>,
     pub runs: Vec<ArmRun>,
     /// Lines for the terminal.
     pub report: Vec<String>,

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::bpftrace::BpftraceScript;
-use super::{Arm, ArmRun, CostRow, OverheadConfig, OverheadRow};
+use super::{Arm, ArmRun, OverheadConfig, OverheadCostRow, OverheadRow};
 
 /// A value in the table's unit: µs for ns, whole numbers for rates.
 fn fmt_value(v: f64, unit: &str) -> String {
@@ -94,7 +94,7 @@ pub(super) fn table(cfg: &OverheadConfig, rows: &[OverheadRow], pairs: usize) ->
     lines
 }
 
-pub(super) fn cost_lines(costs: &[CostRow]) -> Vec<String> {
+pub(super) fn cost_lines(costs: &[OverheadCostRow]) -> Vec<String> {
     if costs.is_empty() {
         return vec![
             "  BPF program cost: no probe_cost.csv / bpftrace_cost.csv in the runs".into(),

@@ -49,7 +49,7 @@ impl Received<'_, '_> {
 
 /// One row of the samples CSV: one accepted DataSetMessage.
 #[derive(Debug, Clone, Serialize)]
-pub(super) struct SampleRow<'a> {
+pub(super) struct SubscribeSampleRow<'a> {
     pub(super) recv_mono_ns: u64,
     pub(super) source: &'a str,
     pub(super) publisher_id: String,

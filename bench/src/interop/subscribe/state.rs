@@ -8,7 +8,7 @@ use uadp::{BuiltinType, DecodeOptions, NetworkMessage, NetworkMessageView};
 use uadpbench_sender::frame::EthFraming;
 
 use super::filter::ReaderFilter;
-use super::output::{Outputs, Received, SampleRow};
+use super::output::{Outputs, Received, SubscribeSampleRow};
 use super::stats::{FilteredCounts, WriterKey, WriterState};
 use crate::interop::fields::{field_scalar, OwnedScalar};
 use crate::interop::layout::PublisherIdValue;
@@ -198,7 +198,7 @@ impl State {
                 }
             }
             if let Some((path, c, n)) = &mut self.out.samples {
-                c.serialize(SampleRow {
+                c.serialize(SubscribeSampleRow {
                     recv_mono_ns: recv_ns,
                     source,
                     publisher_id: key
