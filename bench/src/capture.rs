@@ -77,21 +77,66 @@ pub struct FramesRead {
 
 /// Like [`read_frames`], but keeps every complete frame before a bad or truncated record
 /// (`Err` only when the file is not a capture at all).
-pub fn read_frames_partial(mut input: impl Read) -> Result<FramesRead, CaptureError> {
-    let mut error = None;
-    let mut bytes = Vec::new();
-    input.read_to_end(&mut bytes)?;
-    let magic: [u8; 4] = match bytes.get(..4) {
-        Some(m) => [m[0], m[1], m[2], m[3]],
-        None => return Err(CaptureError::UnknownFormat([0; 4])),
-    };
+pub fn read_frames_partial(input: impl Read) -> Result<FramesRead, CaptureError> {
     let mut frames = Vec::new();
+    let read = for_each_frame(input, |f| {
+        frames.push(Frame {
+            number: f.number,
+            link: f.link,
+            data: Cow::Owned(f.data.into_owned()),
+        });
+        Ok::<(), std::convert::Infallible>(())
+    });
+    match read {
+        Ok(FramesStreamed { error, .. }) => Ok(FramesRead { frames, error }),
+        Err(StreamError::Capture(e)) => Err(e),
+        Err(StreamError::Visitor(never)) => match never {},
+    }
+}
+
+/// How a streamed capture ended.
+#[derive(Debug)]
+pub struct FramesStreamed {
+    /// Complete frames handed to the visitor.
+    pub frames: u64,
+    /// Why reading stopped before the end (a truncated last record, say).
+    pub error: Option<CaptureError>,
+}
+
+/// Why [`for_each_frame`] gave up.
+#[derive(Debug)]
+pub enum StreamError<E> {
+    /// Not a capture at all (or unreadable from its first bytes).
+    Capture(CaptureError),
+    /// The visitor returned this error.
+    Visitor(E),
+}
+
+/// Hands every frame of a pcap or pcapng capture to `visit` as it is read — memory stays
+/// bounded by the reader's buffer (8 MB in pcap-file) whatever the file's size. A bad or truncated record ends the stream; it is
+/// returned in [`FramesStreamed::error`] after every complete frame before it was visited.
+pub fn for_each_frame<E>(
+    mut input: impl Read,
+    mut visit: impl FnMut(Frame<'_>) -> Result<(), E>,
+) -> Result<FramesStreamed, StreamError<E>> {
+    let mut magic = [0u8; 4];
+    let mut got = 0;
+    while got < 4 {
+        match input.read(&mut magic[got..]) {
+            Ok(0) => return Err(StreamError::Capture(CaptureError::UnknownFormat([0; 4]))),
+            Ok(k) => got += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(StreamError::Capture(e.into())),
+        }
+    }
+    let input = std::io::Cursor::new(magic).chain(input);
+    let mut n = 0u64;
+    let mut error = None;
     match magic {
         [0x0a, 0x0d, 0x0d, 0x0a] => {
-            let mut r = PcapNgReader::new(&bytes[..])?;
+            let mut r = PcapNgReader::new(input).map_err(|e| StreamError::Capture(e.into()))?;
             let mut links: HashMap<u32, DataLink> = HashMap::new();
             let mut next_if = 0u32;
-            let mut n = 0u64;
             while let Some(block) = r.next_block() {
                 let block = match block {
                     Ok(b) => b,
@@ -100,47 +145,44 @@ pub fn read_frames_partial(mut input: impl Read) -> Result<FramesRead, CaptureEr
                         break;
                     }
                 };
-                match block {
+                let (link, data) = match block {
                     Block::SectionHeader(_) => {
                         links.clear();
                         next_if = 0;
+                        continue;
                     }
                     Block::InterfaceDescription(i) => {
                         links.insert(next_if, i.linktype);
                         next_if += 1;
+                        continue;
                     }
-                    Block::EnhancedPacket(p) => {
-                        n += 1;
-                        let link = links
+                    Block::EnhancedPacket(p) => (
+                        links
                             .get(&p.interface_id)
                             .copied()
-                            .unwrap_or(DataLink::ETHERNET);
-                        frames.push(Frame {
-                            number: n,
-                            link,
-                            data: Cow::Owned(p.data.into_owned()),
-                        });
-                    }
+                            .unwrap_or(DataLink::ETHERNET),
+                        p.data,
+                    ),
                     Block::SimplePacket(p) => {
-                        n += 1;
-                        let link = links.get(&0).copied().unwrap_or(DataLink::ETHERNET);
-                        frames.push(Frame {
-                            number: n,
-                            link,
-                            data: Cow::Owned(p.data.into_owned()),
-                        });
+                        (links.get(&0).copied().unwrap_or(DataLink::ETHERNET), p.data)
                     }
-                    _ => {}
-                }
+                    _ => continue,
+                };
+                n += 1;
+                visit(Frame {
+                    number: n,
+                    link,
+                    data,
+                })
+                .map_err(StreamError::Visitor)?;
             }
         }
         [0xd4, 0xc3, 0xb2, 0xa1]
         | [0xa1, 0xb2, 0xc3, 0xd4]
         | [0x4d, 0x3c, 0xb2, 0xa1]
         | [0xa1, 0xb2, 0x3c, 0x4d] => {
-            let mut r = PcapReader::new(&bytes[..])?;
+            let mut r = PcapReader::new(input).map_err(|e| StreamError::Capture(e.into()))?;
             let link = r.header().datalink;
-            let mut n = 0u64;
             while let Some(p) = r.next_packet() {
                 let p = match p {
                     Ok(p) => p,
@@ -150,16 +192,17 @@ pub fn read_frames_partial(mut input: impl Read) -> Result<FramesRead, CaptureEr
                     }
                 };
                 n += 1;
-                frames.push(Frame {
+                visit(Frame {
                     number: n,
                     link,
-                    data: Cow::Owned(p.data.into_owned()),
-                });
+                    data: p.data,
+                })
+                .map_err(StreamError::Visitor)?;
             }
         }
-        other => return Err(CaptureError::UnknownFormat(other)),
+        other => return Err(StreamError::Capture(CaptureError::UnknownFormat(other))),
     }
-    Ok(FramesRead { frames, error })
+    Ok(FramesStreamed { frames: n, error })
 }
 
 /// The UADP bytes a frame carries, if any.
@@ -247,6 +290,86 @@ fn sll2_payload(data: &[u8]) -> Option<(Carrier, &[u8])> {
 mod tests {
     use super::*;
     use etherparse::PacketBuilder;
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    /// A reader that counts the bytes handed out.
+    struct Counting<R> {
+        inner: R,
+        taken: Rc<Cell<usize>>,
+    }
+
+    impl<R: Read> Read for Counting<R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let k = self.inner.read(buf)?;
+            self.taken.set(self.taken.get() + k);
+            Ok(k)
+        }
+    }
+
+    #[test]
+    fn frames_are_visited_before_the_file_is_read_whole() {
+        use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+        let header = PcapHeader {
+            datalink: DataLink::ETHERNET,
+            ..PcapHeader::default()
+        };
+        let mut w = PcapWriter::with_header(Vec::new(), header).unwrap();
+        let frame = vec![0u8; 1000];
+        for _ in 0..30_000 {
+            let p = PcapPacket::new(std::time::Duration::ZERO, 1000, &frame);
+            w.write_packet(&p).unwrap();
+        }
+        let bytes = w.into_writer();
+        let total = bytes.len();
+        let taken = Rc::new(Cell::new(0));
+        let mut at_first = None;
+        let input = Counting {
+            inner: &bytes[..],
+            taken: taken.clone(),
+        };
+        let streamed = for_each_frame(input, |f| {
+            if f.number == 1 {
+                at_first = Some(taken.get());
+            }
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        assert_eq!(streamed.frames, 30_000);
+        assert!(streamed.error.is_none());
+        let at_first = at_first.unwrap();
+        assert!(
+            at_first <= 8_100_000 && at_first < total / 3,
+            "{at_first} of {total} bytes read before the first frame was visited"
+        );
+    }
+
+    #[test]
+    fn a_visitor_error_stops_the_stream() {
+        use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+        let mut w = PcapWriter::with_header(Vec::new(), PcapHeader::default()).unwrap();
+        for _ in 0..3 {
+            let p = PcapPacket::new(std::time::Duration::ZERO, 4, &[1, 2, 3, 4]);
+            w.write_packet(&p).unwrap();
+        }
+        let bytes = w.into_writer();
+        let mut seen = 0;
+        let r = for_each_frame(&bytes[..], |f| {
+            seen += 1;
+            if f.number == 2 {
+                return Err("stop");
+            }
+            Ok(())
+        });
+        assert!(matches!(r, Err(StreamError::Visitor("stop"))));
+        assert_eq!(seen, 2);
+        // Too short to hold a magic number: not a capture.
+        let r = for_each_frame(&[0x0a, 0x0d][..], |_| Ok::<(), ()>(()));
+        assert!(matches!(
+            r,
+            Err(StreamError::Capture(CaptureError::UnknownFormat(_)))
+        ));
+    }
 
     #[test]
     fn finds_uadp_in_udp_and_ethernet() {

@@ -31,6 +31,16 @@ pub struct DecodeSummary {
     pub skipped_frames: usize,
 }
 
+impl DecodeSummary {
+    fn count(&mut self, decoded: bool) {
+        if decoded {
+            self.decoded += 1
+        } else {
+            self.failed += 1
+        }
+    }
+}
+
 /// Parses a RawData field layout such as `UInt32,UInt32,DateTime`.
 pub fn parse_layout(text: &str) -> anyhow::Result<Vec<BuiltinType>> {
     text.split(',')
@@ -107,31 +117,24 @@ pub fn run(
         ..Default::default()
     };
     let mut summary = DecodeSummary::default();
-    let mut count = |ok: bool| {
-        if ok {
-            summary.decoded += 1
-        } else {
-            summary.failed += 1
-        }
-    };
     match input {
-        DecodeInput::Hex(text) => count(emit(&hex_bytes(text)?, &options, None, "", out, err)?),
+        DecodeInput::Hex(text) => {
+            summary.count(emit(&hex_bytes(text)?, &options, None, "", out, err)?)
+        }
         DecodeInput::File(path) => {
             let bytes = crate::input::read_bounded(
                 path,
                 crate::input::MAX_RAW_MESSAGE_BYTES,
                 "a raw UADP message (decode --pcap reads captures of any size)",
             )?;
-            count(emit(&bytes, &options, None, "", out, err)?)
+            summary.count(emit(&bytes, &options, None, "", out, err)?)
         }
         DecodeInput::Pcap(path) => {
             let file = crate::input::regular_file(path)?;
-            let read = capture::read_frames_partial(std::io::BufReader::new(file))
-                .with_context(|| format!("reading capture {}", path.display()))?;
-            for f in &read.frames {
+            let streamed = capture::for_each_frame(std::io::BufReader::new(file), |f| {
                 let Some((carrier, payload)) = capture::uadp_payload(f.link, &f.data) else {
                     summary.skipped_frames += 1;
-                    continue;
+                    return Ok(());
                 };
                 let ctx = match carrier {
                     Carrier::Ethernet(framing) => serde_json::json!({
@@ -142,17 +145,26 @@ pub fn run(
                     }),
                 };
                 let label = format!("frame {}: ", f.number);
-                count(emit(payload, &options, Some(ctx), &label, out, err)?);
-            }
-            if let Some(e) = read.error {
+                summary.count(emit(payload, &options, Some(ctx), &label, out, err)?);
+                Ok(())
+            });
+            let streamed = match streamed {
+                Ok(s) => s,
+                Err(capture::StreamError::Visitor(e)) => return Err(e),
+                Err(capture::StreamError::Capture(e)) => {
+                    return Err(anyhow::Error::new(e)
+                        .context(format!("reading capture {}", path.display())))
+                }
+            };
+            if let Some(e) = streamed.error {
                 // Every complete frame was printed; the bad record is reported and counted.
                 writeln!(
                     err,
                     "frame {}: cannot read the record ({e}); {} complete frame(s) before it were decoded",
-                    read.frames.len() + 1,
-                    read.frames.len()
+                    streamed.frames + 1,
+                    streamed.frames
                 )?;
-                count(false);
+                summary.count(false);
             }
         }
     }
