@@ -293,3 +293,136 @@ fn probe_coverage_is_not_claimed_beyond_the_slots() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A small tmpfs mounted for one test, unmounted (and its mount point removed) on drop.
+struct SmallDisk {
+    dir: PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(name: &str, bytes: u64) -> SmallDisk {
+        let dir = tmp(name);
+        std::fs::create_dir_all(&dir).expect("mount point");
+        let st = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={bytes}"),
+                "uadpbench-test",
+            ])
+            .arg(&dir)
+            .status()
+            .expect("mount");
+        assert!(
+            st.success(),
+            "mount tmpfs on {}: needs root (sudo scripts/test.sh)",
+            dir.display()
+        );
+        SmallDisk { dir }
+    }
+
+    /// Files under the disk that an interrupted write left: `*.tmp`, and SVGs that are empty
+    /// or cut short (no closing `</svg>`).
+    fn partial_files(&self) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        let mut stack = vec![self.dir.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).expect("read_dir").flatten() {
+                let p = e.path();
+                let meta = e.metadata().expect("metadata");
+                if meta.is_dir() {
+                    stack.push(p);
+                    continue;
+                }
+                let name = e.file_name().to_string_lossy().into_owned();
+                let cut_svg = name.ends_with(".svg")
+                    && !std::fs::read_to_string(&p)
+                        .unwrap_or_default()
+                        .trim_end()
+                        .ends_with("</svg>");
+                if name.ends_with(".tmp") || cut_svg {
+                    found.push(p);
+                }
+            }
+        }
+        found
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.dir).status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Fills the file system holding `dir` (one file, written until ENOSPC), then gives `spare`
+/// bytes back.
+fn fill(dir: &Path, spare: u64) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(dir.join("filler")).expect("filler");
+    let block = vec![0u8; 4096];
+    while f.write_all(&block).is_ok() {}
+    let len = f.metadata().expect("filler size").len();
+    f.set_len(len.saturating_sub(spare))
+        .expect("truncate filler");
+}
+
+#[test]
+fn a_full_disk_leaves_no_partial_files() {
+    // A run whose samples do not fit: it fails, says why, and leaves no NAME.tmp behind.
+    let disk = SmallDisk::mount("fulldisk-run", 48 * 1024);
+    let out = disk.dir.join("run");
+    let o = ub(&[
+        "run",
+        "--path",
+        "udp",
+        "--count",
+        "5000",
+        "--warmup",
+        "10",
+        "--out",
+        &out.display().to_string(),
+    ]);
+    let err = stderr(&o);
+    // Exit status 2: an error (main.rs's convention), not a crash (134) or success.
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(disk.partial_files(), Vec::<PathBuf>::new(), "{err}");
+    drop(disk);
+
+    // A report whose plots do not fit: no empty or half SVG, no .tmp.
+    let src = tmp("fulldisk-src");
+    let o = ub(&[
+        "run",
+        "--path",
+        "udp",
+        "--count",
+        "300",
+        "--warmup",
+        "10",
+        "--out",
+        &src.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let disk = SmallDisk::mount("fulldisk-report", 4 * 1024 * 1024);
+    let run = disk.dir.join("run");
+    std::fs::create_dir_all(&run).expect("run dir");
+    for e in std::fs::read_dir(&src).expect("src").flatten() {
+        if e.path().is_file() {
+            std::fs::copy(e.path(), run.join(e.file_name())).expect("copy");
+        }
+    }
+    // Room for verdict.md (one page), not for the first plot.
+    fill(&disk.dir, 8192);
+    let o = ub(&["report", &run.display().to_string()]);
+    let err = stderr(&o);
+    assert!(run.join("verdict.md").is_file(), "{err}");
+    assert_eq!(o.status.code(), Some(2), "report on a full disk: {err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(disk.partial_files(), Vec::<PathBuf>::new(), "{err}");
+    std::fs::remove_dir_all(&src).expect("cleanup");
+}

@@ -2,6 +2,7 @@
 //! per-layer segment bars and the probes' overhead bars.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -23,6 +24,15 @@ const COLOURS: [RGBColor; 10] = [
     RGBColor(188, 189, 34),
     RGBColor(23, 190, 207),
 ];
+
+/// Writes a rendered plot whole or not at all: plotters renders into a string, the file is
+/// written atomically (a full disk leaves no empty or half SVG behind).
+fn save_svg(file: &Path, svg: &str) -> anyhow::Result<()> {
+    crate::results::write_atomically(file, |w| {
+        w.write_all(svg.as_bytes())?;
+        Ok(())
+    })
+}
 
 fn plot_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
     anyhow::anyhow!("drawing a plot: {e}")
@@ -64,7 +74,8 @@ fn latency_cdfs(
             (lo.max(1) as f64 / 1000.0) * 0.9,
             (hi.max(2) as f64 / 1000.0) * 1.1,
         );
-        let root = SVGBackend::new(&file, (960, 600)).into_drawing_area();
+        let mut svg = String::new();
+        let root = SVGBackend::with_string(&mut svg, (960, 600)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
         let mut chart = ChartBuilder::on(&root)
             .caption(
@@ -122,6 +133,7 @@ fn latency_cdfs(
         root.present().map_err(plot_err)?;
         drop(chart);
         drop(root);
+        save_svg(&file, &svg)?;
         written.push(file);
     }
     Ok(written)
@@ -146,7 +158,8 @@ fn jitter_histograms(
             counts[((x / width).min(bins)) as usize] += 1;
         }
         let top = counts.iter().copied().max().unwrap_or(1) as f64 * 1.1;
-        let root = SVGBackend::new(&file, (960, 600)).into_drawing_area();
+        let mut svg = String::new();
+        let root = SVGBackend::with_string(&mut svg, (960, 600)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
         let mut chart = ChartBuilder::on(&root)
             .caption(
@@ -181,6 +194,7 @@ fn jitter_histograms(
         root.present().map_err(plot_err)?;
         drop(chart);
         drop(root);
+        save_svg(&file, &svg)?;
         written.push(file);
     }
     Ok(written)
@@ -273,7 +287,8 @@ fn segment_bars(dir: &Path, plots: &Path) -> anyhow::Result<Vec<PathBuf>> {
             )
         };
         let height = (160 + 60 * bars.len() as u32).max(120 + 16 * names.len() as u32);
-        let root = SVGBackend::new(&file, (1300, height)).into_drawing_area();
+        let mut svg = String::new();
+        let root = SVGBackend::with_string(&mut svg, (1300, height)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
         let (left, right) = root.split_horizontally(900);
         let mut chart = ChartBuilder::on(&left)
@@ -339,6 +354,7 @@ fn segment_bars(dir: &Path, plots: &Path) -> anyhow::Result<Vec<PathBuf>> {
         root.present().map_err(plot_err)?;
         drop(chart);
         drop((left, right, root));
+        save_svg(&file, &svg)?;
         written.push(file);
     }
     Ok(written)
@@ -379,7 +395,9 @@ fn overhead_bars(dir: &Path, plots: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let (lo, hi) = latency.iter().fold((0f64, 0f64), |(lo, hi), r| {
         (lo.min(r.ci_low / 1000.0), hi.max(r.ci_high / 1000.0))
     });
-    let root = SVGBackend::new(&file, (1000, 140 + 40 * latency.len() as u32)).into_drawing_area();
+    let mut svg = String::new();
+    let root = SVGBackend::with_string(&mut svg, (1000, 140 + 40 * latency.len() as u32))
+        .into_drawing_area();
     root.fill(&WHITE).map_err(plot_err)?;
     let first = latency[0];
     let mut chart = ChartBuilder::on(&root)
@@ -452,5 +470,6 @@ fn overhead_bars(dir: &Path, plots: &Path) -> anyhow::Result<Vec<PathBuf>> {
     root.present().map_err(plot_err)?;
     drop(chart);
     drop(root);
+    save_svg(&file, &svg)?;
     Ok(vec![file])
 }
