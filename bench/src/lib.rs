@@ -21,6 +21,7 @@ pub mod html;
 pub mod input;
 pub mod interop;
 pub mod json;
+pub mod limits;
 pub mod meta;
 pub mod metrics;
 pub mod overhead;

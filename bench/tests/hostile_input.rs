@@ -426,3 +426,90 @@ fn a_full_disk_leaves_no_partial_files() {
     assert_eq!(disk.partial_files(), Vec::<PathBuf>::new(), "{err}");
     std::fs::remove_dir_all(&src).expect("cleanup");
 }
+
+/// Runs uadpbench through a shell that first sets `ulimit` (e.g. `-n 20`, or `-S -n 20`).
+fn ub_limited(limit: &str, args: &[&str]) -> Output {
+    Command::new("bash")
+        .arg("-c")
+        .arg(format!("ulimit {limit} && exec \"$0\" \"$@\""))
+        .arg(UADPBENCH)
+        .args(args)
+        .output()
+        .expect("run uadpbench under ulimit")
+}
+
+#[test]
+fn too_few_open_files_is_refused_before_setup() {
+    let before = namespaces();
+    // Hard limit 20: nothing can raise it, so the run is refused before any namespace exists
+    // (it used to fail halfway with "interface not found" and leave namespaces behind).
+    for path in ["udp", "eth", "xdp"] {
+        let dir = tmp("fewfds");
+        let d = dir.display().to_string();
+        let o = ub_limited(
+            "-n 20",
+            &["run", "--path", path, "--count", "50", "--out", &d],
+        );
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{path}: {err}");
+        assert!(err.contains("open-file limit is 20"), "{path}: {err}");
+        assert!(err.contains("ulimit -n"), "{path}: {err}");
+        assert!(!dir.exists(), "{path}: a refused run writes nothing");
+    }
+    assert_eq!(namespaces(), before, "a refused run left namespaces");
+    // Soft limit 20 under a higher hard limit: raised, and the run completes.
+    let dir = tmp("fewfds-soft");
+    let d = dir.display().to_string();
+    let o = ub_limited(
+        "-S -n 20",
+        &[
+            "run", "--path", "xdp", "--count", "50", "--warmup", "10", "--out", &d,
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(dir.join("summary.csv").is_file());
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+/// Runs uadpbench as the unprivileged user `nobody`.
+fn ub_as_nobody(args: &[&str]) -> Output {
+    Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            UADPBENCH,
+        ])
+        .args(args)
+        .output()
+        .expect("setpriv (util-linux)")
+}
+
+#[test]
+fn without_privileges_nothing_is_started_or_written() {
+    let before = namespaces();
+    let dir = tmp("nonroot");
+    let d = dir.display().to_string();
+    let o = ub_as_nobody(&["run", "--path", "udp", "--count", "50", "--out", &d]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("root"), "{err}");
+    assert!(
+        !dir.exists(),
+        "a refused run leaves no (empty) --out: {err}"
+    );
+
+    // A campaign stops at once instead of trying every run.
+    let file = tmp("nonroot-campaign.toml");
+    write_campaign(&file, "nonroot", 50);
+    let t = Instant::now();
+    let o = ub_as_nobody(&["campaign", &file.display().to_string()]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("root"), "{err}");
+    assert!(!err.contains("run 2"), "tried the runs: {err}");
+    assert!(t.elapsed() < Duration::from_secs(5), "{err}");
+    assert_eq!(namespaces(), before);
+    let _ = std::fs::remove_file(&file);
+}

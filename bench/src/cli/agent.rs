@@ -63,6 +63,9 @@ pub(crate) fn agent_command(a: AgentArgs) -> anyhow::Result<ExitCode> {
     let runner = Arc::new(BenchSideRunner {
         allow_external_interface: a.allow_external_interface,
     });
+    if let Some(code) = super::too_few_open_files() {
+        return Ok(code);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("uadpbench-agent")

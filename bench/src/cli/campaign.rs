@@ -78,6 +78,11 @@ pub(crate) fn campaign_command(a: CampaignArgs) -> anyhow::Result<ExitCode> {
         eprintln!("error: a campaign's runs create network namespaces and load BPF programs: run it as root (sudo), or with CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN, CAP_NET_RAW and CAP_SYS_ADMIN (uadpbench doctor checks)");
         return Ok(ExitCode::from(2));
     }
+    if !a.dry_run {
+        if let Some(code) = super::too_few_open_files() {
+            return Ok(code);
+        }
+    }
     eprintln!(
         "campaign {}: {} runs, about {:.0} s",
         campaign.name,

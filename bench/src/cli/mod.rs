@@ -36,3 +36,15 @@ pub(crate) fn refused(problems: &[String]) -> Option<std::process::ExitCode> {
     }
     (!problems.is_empty()).then(|| std::process::ExitCode::from(2))
 }
+
+/// Raises the open-file limit for a run (see [`uadpbench::limits`]); `Some(2)` with the reason
+/// when even the hard limit is too low — before anything is set up.
+pub(crate) fn too_few_open_files() -> Option<std::process::ExitCode> {
+    match uadpbench::limits::ensure_open_files(uadpbench::limits::MIN_OPEN_FILES) {
+        Ok(_) => None,
+        Err(e) => {
+            eprintln!("error: {e}");
+            Some(std::process::ExitCode::from(2))
+        }
+    }
+}

@@ -53,6 +53,9 @@ pub(crate) fn overhead_command(a: OverheadArgs) -> anyhow::Result<ExitCode> {
     if let Some(code) = super::refused(&problems) {
         return Ok(code);
     }
+    if let Some(code) = super::too_few_open_files() {
+        return Ok(code);
+    }
     let out = a
         .out
         .unwrap_or_else(|| uadpbench::results::default_dir("overhead-", &cfg.run.run_id()));

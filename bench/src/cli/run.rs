@@ -201,6 +201,9 @@ pub(crate) fn run_command(a: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(code) = super::refused(&problems) {
         return Ok(code);
     }
+    if let Some(code) = super::too_few_open_files() {
+        return Ok(code);
+    }
     let out = a
         .out
         .unwrap_or_else(|| uadpbench::results::default_dir("", &cfg.run_id()));
