@@ -82,11 +82,10 @@ pub struct CampaignOutcome {
 /// A run directory is complete when its summary.csv and meta.json exist (both are renamed into
 /// place only after being fully written, meta.json last) and the run was not cut short.
 fn is_complete(dir: &Path) -> bool {
-    let Ok(meta) = std::fs::read_to_string(dir.join("meta.json")) else {
+    let Some(meta) = crate::meta::read_json::<crate::meta::RunMeta>(&dir.join("meta.json")) else {
         return false;
     };
-    let interrupted = serde_json::from_str::<serde_json::Value>(&meta)
-        .map_or(true, |m| m["interrupted"] != false);
+    let interrupted = meta.interrupted;
     dir.join("summary.csv").is_file() && !interrupted
 }
 
@@ -305,14 +304,14 @@ pub fn run_campaign(
     let write_meta = |finished: Option<String>, interrupted: bool| {
         results::write_json(
             &dir.join("meta.json"),
-            &serde_json::json!({
-                "campaign": campaign,
-                "started_utc": started,
-                "finished_utc": finished,
-                "interrupted": interrupted,
-                "trace": options.trace,
-                "environment": env,
-            }),
+            &crate::meta::CampaignMeta {
+                campaign: &campaign,
+                started_utc: started.clone(),
+                finished_utc: finished,
+                interrupted,
+                trace: options.trace.clone(),
+                environment: env.clone(),
+            },
         )
     };
     write_meta(None, false)?;
@@ -532,7 +531,7 @@ repetitions = 2
         std::fs::write(dir.join("summary.csv"), summary).unwrap();
         std::fs::write(
             dir.join("meta.json"),
-            format!("{{\"interrupted\": {interrupted}}}"),
+            crate::meta::test_run_meta_json(interrupted, None),
         )
         .unwrap();
     }

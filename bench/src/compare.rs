@@ -139,45 +139,14 @@ fn samples_of(dir: &Path, limit: usize) -> BTreeMap<String, Vec<f64>> {
 /// The conditions of a run or campaign directory as flat `key → value` (from meta.json; a
 /// campaign's first run gives the run conditions).
 fn conditions_of(dir: &Path) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
     let (top, run_meta) = crate::meta::read_metas(dir);
-    let s = |v: &serde_json::Value| match v {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Null => "-".into(),
-        other => other.to_string(),
-    };
-    if let Some(env) = top.as_ref().and_then(|m| m.get("environment")) {
-        for k in [
-            "kernel_release",
-            "cpu_model",
-            "online_cpus",
-            "tool_version",
-            "git_revision",
-        ] {
-            if let Some(v) = env.get(k) {
-                out.insert(format!("environment.{k}"), s(v));
-            }
-        }
-        if let Some(v) = env.pointer("/clock/clocksource") {
-            out.insert("environment.clocksource".into(), s(v));
-        }
-    }
-    if let Some(c) = run_meta.as_ref().and_then(|m| m.get("conditions")) {
-        for (k, p) in [
-            ("idle_latency_us", "/idle_latency_us"),
-            ("cpuidle_driver", "/machine/cpuidle_driver"),
-            ("cpuidle_governor", "/machine/cpuidle_governor"),
-            ("guest_halt_poll_ns", "/machine/guest_halt_poll_ns"),
-            ("smt_active", "/machine/smt_active"),
-            ("isolated_cpus", "/machine/isolated_cpus"),
-            ("kernel_cmdline", "/machine/kernel_cmdline"),
-        ] {
-            if let Some(v) = c.pointer(p) {
-                out.insert(format!("conditions.{k}"), s(v));
-            }
-        }
-    }
-    out
+    crate::meta::condition_facts(top.as_ref(), run_meta.as_ref())
+        .into_iter()
+        // When a run started always differs; placements are compared per configuration.
+        .filter(|f| f.key != "started_utc" && f.key != "conditions.placement")
+        .filter(|_| top.is_some() || run_meta.is_some())
+        .map(|f| (f.key.to_owned(), f.value.unwrap_or_else(|| "-".into())))
+        .collect()
 }
 
 fn placements(runs: &[RunResult]) -> String {

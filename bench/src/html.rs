@@ -213,50 +213,10 @@ fn legend() -> String {
 /// The conditions table: from the directory's meta.json, or its first run's.
 fn conditions_table(dir: &Path) -> String {
     let (top, run) = crate::meta::read_metas(dir);
-    let mut rows: Vec<(String, String)> = Vec::new();
-    let v = |m: &Option<serde_json::Value>, p: &str| -> Option<String> {
-        let x = m.as_ref()?.pointer(p)?;
-        Some(match x {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        })
-    };
-    for (label, p) in [
-        ("kernel", "/environment/kernel_release"),
-        ("CPU", "/environment/cpu_model"),
-        ("online CPUs", "/environment/online_cpus"),
-        ("clocksource", "/environment/clock/clocksource"),
-        ("tool", "/environment/tool_version"),
-        ("git revision", "/environment/git_revision"),
-        ("started (UTC)", "/started_utc"),
-    ] {
-        if let Some(x) = v(&top, p).or_else(|| v(&run, p)) {
-            rows.push((label.into(), x));
-        }
-    }
-    for (label, p) in [
-        (
-            "placement of the first run",
-            "/conditions/placement/placement",
-        ),
-        (
-            "PM QoS CPU latency limit (µs)",
-            "/conditions/idle_latency_us",
-        ),
-        ("cpuidle driver", "/conditions/machine/cpuidle_driver"),
-        ("cpuidle governor", "/conditions/machine/cpuidle_governor"),
-        (
-            "haltpoll guest_halt_poll_ns",
-            "/conditions/machine/guest_halt_poll_ns",
-        ),
-        ("SMT active", "/conditions/machine/smt_active"),
-        ("isolated CPUs", "/conditions/machine/isolated_cpus"),
-        ("kernel command line", "/conditions/machine/kernel_cmdline"),
-    ] {
-        if let Some(x) = v(&run, p) {
-            rows.push((label.into(), x));
-        }
-    }
+    let rows: Vec<(String, String)> = crate::meta::condition_facts(top.as_ref(), run.as_ref())
+        .into_iter()
+        .filter_map(|f| Some((f.label.to_owned(), f.value?)))
+        .collect();
     if rows.is_empty() {
         return "<p>No meta.json found: conditions unknown.</p>".into();
     }

@@ -166,9 +166,8 @@ pub(super) fn bpftrace_costs(
 /// Messages inside the BPF-statistics window of a probe run, when the statistics covered only
 /// the calibration phase (meta.json `probes.stats.off_at_packet`).
 fn calibration_messages(dir: &Path) -> Option<f64> {
-    let meta: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).ok()?).ok()?;
-    meta.pointer("/probes/stats/off_at_packet")?.as_f64()
+    let meta: crate::meta::RunMeta = crate::meta::read_json(&dir.join("meta.json"))?;
+    meta.probes?.pointer("/stats/off_at_packet")?.as_f64()
 }
 
 /// Messages a run pushed through the probes: measured ones plus the warm-up.
@@ -308,7 +307,12 @@ mod tests {
         for d in [&a, &b, &empty] {
             std::fs::create_dir_all(d).unwrap();
         }
-        let meta = |n: u64| format!("{{\"probes\":{{\"stats\":{{\"off_at_packet\":{n}}}}}}}");
+        let meta = |n: u64| {
+            crate::meta::test_run_meta_json(
+                false,
+                Some(serde_json::json!({"stats": {"off_at_packet": n}})),
+            )
+        };
         std::fs::write(
             a.join("probe_cost.csv"),
             "program,mechanism,run_count,run_time_ns\np1,tp_btf,100,10000\np2,fentry,0,0\n",

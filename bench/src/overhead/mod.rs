@@ -23,6 +23,7 @@ use anyhow::{bail, Context};
 use serde::Serialize;
 use uadpbench_probes::Selection;
 
+use crate::meta::{BootstrapMeta, BpftraceMeta, OverheadMeta, OverheadRunMeta};
 use crate::results::{self, SummaryRow};
 use crate::run::{self, RunConfig, RunOutcome};
 
@@ -345,38 +346,54 @@ pub fn run_overhead(
 
     results::write_csv(&out_dir.join("overhead.csv"), &rows)?;
     results::write_csv(&out_dir.join("overhead_cost.csv"), &costs)?;
-    let meta = serde_json::json!({
-        "kind": "uadpbench overhead",
-        "started_utc": started.format(&time::format_description::well_known::Rfc3339).ok(),
-        "finished_utc": time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).ok(),
-        "config": cfg.run,
-        "probes": cfg.probes,
-        "repetitions": cfg.repetitions,
-        "complete_repetitions": complete.len(),
-        "arms": arms.iter().map(|a| a.name()).collect::<Vec<_>>(),
-        "bootstrap": {
-            "method": "paired percentile bootstrap of mean(arm - off) over repetitions",
-            "resamples": cfg.resamples,
-            "confidence": 0.95,
-            "seed": cfg.seed,
-            "rng": "ChaCha8",
+    let rfc3339 = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .ok()
+    };
+    let meta = OverheadMeta {
+        kind: "uadpbench overhead".into(),
+        started_utc: rfc3339(started),
+        finished_utc: rfc3339(time::OffsetDateTime::now_utc()),
+        config: &cfg.run,
+        probes: serde_json::to_value(&cfg.probes)?,
+        repetitions: cfg.repetitions,
+        complete_repetitions: complete.len(),
+        arms: arms.iter().map(|a| a.name().to_owned()).collect(),
+        bootstrap: BootstrapMeta {
+            method: "paired percentile bootstrap of mean(arm - off) over repetitions".into(),
+            resamples: cfg.resamples,
+            confidence: 0.95,
+            seed: cfg.seed,
+            rng: "ChaCha8".into(),
         },
-        "bpftrace": script.as_ref().map(|s| serde_json::json!({
-            "script": "bpftrace.bt",
-            "probes": s.probes,
-            "skipped_layers": s.skipped,
-        })),
-        "runs": runs.iter().map(|r| serde_json::json!({
-            "index": r.index,
-            "arm": r.arm.name(),
-            "repetition": r.repetition,
-            "dir": r.dir.strip_prefix(out_dir).unwrap_or(&r.dir),
-            "interrupted": r.interrupted,
-            "bpftrace_events": (r.arm == Arm::Bpftrace).then_some(&r.bpftrace_events),
-        })).collect::<Vec<_>>(),
-        "interrupted": interrupted,
-        "environment": env,
-    });
+        bpftrace: script
+            .as_ref()
+            .map(|s| -> anyhow::Result<BpftraceMeta> {
+                Ok(BpftraceMeta {
+                    script: "bpftrace.bt".into(),
+                    probes: serde_json::to_value(&s.probes)?,
+                    skipped_layers: serde_json::to_value(&s.skipped)?,
+                })
+            })
+            .transpose()?,
+        runs: runs
+            .iter()
+            .map(|r| -> anyhow::Result<OverheadRunMeta> {
+                Ok(OverheadRunMeta {
+                    index: r.index,
+                    arm: r.arm.name().into(),
+                    repetition: r.repetition,
+                    dir: r.dir.strip_prefix(out_dir).unwrap_or(&r.dir).to_path_buf(),
+                    interrupted: r.interrupted,
+                    bpftrace_events: (r.arm == Arm::Bpftrace)
+                        .then(|| serde_json::to_value(&r.bpftrace_events))
+                        .transpose()?,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?,
+        interrupted,
+        environment: env,
+    };
     results::write_json(&out_dir.join("meta.json"), &meta)?;
 
     let mut report = report::table(cfg, &rows, complete.len());

@@ -16,7 +16,7 @@ use crate::conditions::{
     find_modes, quality_label, IdleCounters, IdleLatency, MachineConditions, Placement,
     QualityFlag, ResolvedPlacement, StealCounters,
 };
-use crate::meta::Environment;
+use crate::meta::{Environment, RunConditions, RunMeta, ThreadConditions};
 use crate::results::{self};
 
 mod config;
@@ -241,26 +241,22 @@ fn run_in(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Res
             interrupted,
         },
         topology_meta,
-        vec![
-            ("probes", probe_outcome.as_ref().map(|p| p.meta.clone()).into()),
-            ("clock_check", clock_meta.into()),
-            (
-                "capture",
-                capture_stats
-                    .map(|s| {
-                        serde_json::json!({
-                            "file": cfg.pcap.as_ref().map(|f| f.display().to_string()),
-                            "interface": "veth of namespace B (receiving side), received frames only",
-                            "frames": s.frames,
-                            "other_frames": s.other_frames,
-                            "kernel_drops": s.kernel_drops,
-                            "timestamps": "CLOCK_REALTIME when the capture thread read the frame (not the benchmark clock)",
-                            "includes_warmup": true,
-                        })
-                    })
-                    .into(),
-            ),
-        ],
+        MetaSections {
+            probes: probe_outcome.as_ref().map(|p| p.meta.clone()),
+            clock_check: clock_meta,
+            capture: capture_stats.map(|s| {
+                serde_json::json!({
+                    "file": cfg.pcap.as_ref().map(|f| f.display().to_string()),
+                    "interface": "veth of namespace B (receiving side), received frames only",
+                    "frames": s.frames,
+                    "other_frames": s.other_frames,
+                    "kernel_drops": s.kernel_drops,
+                    "timestamps": "CLOCK_REALTIME when the capture thread read the frame (not the benchmark clock)",
+                    "includes_warmup": true,
+                })
+            }),
+            peer: None,
+        },
     )
 }
 
@@ -342,6 +338,15 @@ impl TimedWindow {
     }
 }
 
+/// meta.json's optional sections (see [`RunMeta`]).
+#[derive(Default)]
+pub(super) struct MetaSections {
+    probes: Option<serde_json::Value>,
+    clock_check: Option<serde_json::Value>,
+    capture: Option<serde_json::Value>,
+    peer: Option<serde_json::Value>,
+}
+
 /// Everything a measured run hands to [`write_results`].
 struct RunRecord<'c> {
     cfg: &'c RunConfig,
@@ -359,13 +364,13 @@ struct RunRecord<'c> {
 
 /// The end of every run: quality flags from what could not be controlled (modes, migrations,
 /// deep idle, steal) with their warnings, then summary.csv, samples.csv and meta.json (last:
-/// it marks the run complete). `topology` is meta.json's "topology"; `extra` its keys after
-/// "timing_source".
+/// it marks the run complete). `topology` is meta.json's "topology"; `extra` its optional
+/// sections.
 fn write_results(
     out_dir: &Path,
     record: RunRecord<'_>,
     topology: serde_json::Value,
-    extra: Vec<(&str, serde_json::Value)>,
+    extra: MetaSections,
 ) -> anyhow::Result<RunOutcome> {
     let RunRecord {
         cfg,
@@ -458,55 +463,58 @@ fn write_results(
         ));
     }
     report.push(format!("  quality: {quality}"));
-    let conditions_meta = serde_json::json!({
-        "placement": placement,
-        "idle_latency_us": cfg.idle_latency.to_string(),
-        "pm_qos": match cfg.idle_latency {
+    let conditions_meta = RunConditions {
+        placement,
+        idle_latency_us: cfg.idle_latency.to_string(),
+        pm_qos: match cfg.idle_latency {
             IdleLatency::Hold(us) => format!("/dev/cpu_dma_latency held at {us} µs from before the timed threads started until they ended"),
             IdleLatency::Off => "not held".into(),
         },
-        "timed_cpus": timed_cpus,
-        "idle_during_run": idle_during,
-        "steal_ms_during_run": steal_ms,
-        "timed_ms": timed_ms,
-        "threads": rows.sched.iter().map(|(role, s)| serde_json::json!({
-            "role": role,
-            "migrations": s.migrations,
-            "involuntary_switches": s.involuntary_switches,
-            "voluntary_switches": s.voluntary_switches,
-            "first_cpu": s.first_cpu,
-            "last_cpu": s.last_cpu,
-            "window": "the timed loop, warm-up included",
-        })).collect::<Vec<_>>(),
-        "machine": machine,
-        "quality": quality,
-        "modes": modes,
-    });
+        timed_cpus,
+        idle_during_run: idle_during,
+        steal_ms_during_run: steal_ms,
+        timed_ms,
+        threads: rows
+            .sched
+            .iter()
+            .map(|(role, s)| ThreadConditions {
+                role: role.clone(),
+                migrations: s.migrations,
+                involuntary_switches: s.involuntary_switches,
+                voluntary_switches: s.voluntary_switches,
+                first_cpu: s.first_cpu,
+                last_cpu: s.last_cpu,
+                window: "the timed loop, warm-up included".into(),
+            })
+            .collect(),
+        machine,
+        quality,
+        modes,
+    };
 
     results::write_csv(&out_dir.join("summary.csv"), &rows.rows)?;
     if !samples.is_empty() {
         results::write_csv(&out_dir.join("samples.csv"), &samples)?;
     }
-    let mut meta = serde_json::json!({
-        "run_id": run_id,
-        "started_utc": started,
-        "finished_utc": crate::results::rfc3339_now(),
-        "config": cfg,
-        "environment": env,
-        "topology": topology,
-        "conditions": conditions_meta,
-        "interrupted": interrupted,
-        "message_layout": match &cfg.layout {
+    let meta = RunMeta {
+        run_id: run_id.to_owned(),
+        started_utc: started,
+        finished_utc: crate::results::rfc3339_now(),
+        config: cfg,
+        environment: env,
+        topology,
+        conditions: conditions_meta,
+        interrupted,
+        message_layout: match &cfg.layout {
             None => "UADP-Periodic-Fixed (Part 14 A.2.1), RawData fields: UInt64 send time (CLOCK_MONOTONIC ns), UInt64 packet id, ByteString filler".to_owned(),
             Some(l) => l.resolve().map(|l| l.describe().join("; ")).unwrap_or_default(),
         },
-        "timing_source": cfg.timing_source(),
-    });
-    if let Some(map) = meta.as_object_mut() {
-        for (key, value) in extra {
-            map.insert(key.to_owned(), value);
-        }
-    }
+        timing_source: cfg.timing_source(),
+        probes: extra.probes,
+        clock_check: extra.clock_check,
+        capture: extra.capture,
+        peer: extra.peer,
+    };
     results::write_json(&out_dir.join("meta.json"), &meta)?;
     let summary = rows.rows;
     Ok(RunOutcome {

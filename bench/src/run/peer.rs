@@ -377,7 +377,10 @@ fn run_with_peer_in(
             interrupted,
         },
         topology,
-        vec![("peer", peer_meta)],
+        super::MetaSections {
+            peer: Some(peer_meta),
+            ..super::MetaSections::default()
+        },
     )
 }
 

@@ -37,7 +37,7 @@ pub use write::{report_lines, write};
 pub const DEFAULT_TRACE_PACKETS: u64 = 200;
 
 /// Where the trace goes and which window of the run it covers.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct TraceSpec {
     /// The trace-event JSON file.
     pub file: PathBuf,
