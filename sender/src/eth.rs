@@ -138,21 +138,16 @@ impl EthTransport {
             ))
         })?;
 
-        // SAFETY: plain socket(2). Protocol 0: receives nothing until pnet binds it with ETH_P_ALL.
-        let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
-        if raw < 0 {
-            let e = io::Error::last_os_error();
-            return Err(if e.raw_os_error() == Some(libc::EPERM) {
+        let sock = crate::sys::packet_socket().map_err(|e| {
+            if e.raw_os_error() == Some(libc::EPERM) {
                 TransportError::Setup(
                     "cannot open an AF_PACKET socket (EPERM): run as root or grant CAP_NET_RAW"
                         .into(),
                 )
             } else {
                 TransportError::io("socket(AF_PACKET)", e)
-            });
-        }
-        // SAFETY: `raw` is a fresh descriptor we own.
-        let sock = unsafe { OwnedFd::from_raw_fd(raw) };
+            }
+        })?;
         let fd = sock.as_raw_fd();
         let ignore_outgoing =
             crate::sys::set_int_sockopt(fd, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, 1)

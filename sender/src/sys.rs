@@ -87,20 +87,66 @@ pub(crate) fn set_int_sockopt(
     name: libc::c_int,
     value: libc::c_int,
 ) -> io::Result<()> {
-    // SAFETY: passes a pointer to a live c_int and its exact size.
+    set_sockopt(fd, level, name, &value)
+}
+
+/// Sets a socket option whose value is a plain C struct (`ip_mreqn`, `packet_mreq`, …).
+pub(crate) fn set_sockopt<T: Copy>(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &T,
+) -> io::Result<()> {
+    // SAFETY: `value` points to a live T of the size passed; the kernel copies it.
     let r = unsafe {
         libc::setsockopt(
             fd,
             level,
             name,
-            &value as *const libc::c_int as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            (value as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
         )
     };
     if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// A new AF_PACKET raw socket (close-on-exec). Protocol 0: it receives nothing until it is
+/// bound (pnet binds it with ETH_P_ALL).
+pub(crate) fn packet_socket() -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain socket(2).
+    let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(())
+    // SAFETY: `raw` is a fresh descriptor nobody else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) })
+}
+
+/// The MTU of `ifname` in the network namespace of the socket `fd` (SIOCGIFMTU; /sys would
+/// show the root namespace's interfaces to a thread moved with setns).
+pub(crate) fn interface_mtu(fd: RawFd, ifname: &str) -> io::Result<u32> {
+    // SAFETY: ifreq is plain old data; all zeros is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req
+        .ifr_name
+        .iter_mut()
+        .zip(ifname.bytes().take(libc::IFNAMSIZ - 1))
+    {
+        *d = s as libc::c_char;
+    }
+    // SAFETY: SIOCGIFMTU reads ifr_name and writes ifr_mtu of the ifreq we own.
+    let rc = unsafe { libc::ioctl(fd, libc::SIOCGIFMTU, &mut req) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel filled the mtu member of the union.
+    let mtu = unsafe { req.ifr_ifru.ifru_mtu };
+    u32::try_from(mtu).map_err(|_| io::Error::other(format!("negative MTU {mtu}")))
 }
 
 /// `struct scm_timestamping` (linux/errqueue.h): `ts[0]` is the software timestamp.

@@ -19,7 +19,7 @@ pub mod fields;
 pub mod layout;
 pub mod layout_codec;
 pub mod mask;
-pub mod net;
+pub use uadpbench_sender::interop as net;
 pub mod preset;
 pub mod publish;
 pub mod subscribe;

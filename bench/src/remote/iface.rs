@@ -110,7 +110,7 @@ pub fn local_interface(name: &str) -> Result<LocalInterface, InterfaceError> {
     }
     // SAFETY: `raw` is a fresh descriptor nobody else owns.
     let sock = unsafe { OwnedFd::from_raw_fd(raw) };
-    let mtu = crate::interop::net::query_mtu(sock.as_raw_fd(), name).map_err(|source| {
+    let mtu = uadpbench_sender::interop::query_mtu(sock.as_raw_fd(), name).map_err(|source| {
         InterfaceError::Mtu {
             name: name.to_owned(),
             source,
