@@ -49,6 +49,17 @@ impl Guid {
         }
     }
 
+    /// The 16 bytes on the wire.
+    #[inline(always)]
+    pub(crate) fn to_wire(self) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        b[..4].copy_from_slice(&self.data1.to_le_bytes());
+        b[4..6].copy_from_slice(&self.data2.to_le_bytes());
+        b[6..8].copy_from_slice(&self.data3.to_le_bytes());
+        b[8..].copy_from_slice(&self.data4);
+        b
+    }
+
     pub(crate) fn encode(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
         w.u32(self.data1)?;
         w.u16(self.data2)?;

@@ -199,10 +199,83 @@ impl<'b> Writer<'b> {
 }
 
 impl<'b> Writer<'b> {
+    /// The next `W` bytes of the buffer as a [`Window`] for a header of at most
+    /// `Window::<W>::MAX_POS` bytes, if that many bytes are left; [`Writer::advance_past`]
+    /// then moves past what was written.
+    #[inline]
+    pub(crate) fn window<const W: usize>(&mut self) -> Option<Window<'_, W>> {
+        let out = self.buf.get_mut(self.pos..)?.first_chunk_mut::<W>()?;
+        Some(Window { out, pos: 0 })
+    }
+
+    /// Moves past the `n` bytes a [`Window`] of this writer wrote (`n` is at most the
+    /// window's size, which was there).
+    #[inline]
+    pub(crate) fn advance_past(&mut self, n: usize) {
+        self.pos += n;
+    }
+
     /// The written prefix of the buffer, for the buffer's whole lifetime.
     #[inline]
     pub(crate) fn into_written(self) -> &'b [u8] {
         let Writer { buf, pos } = self;
         &buf[..pos]
+    }
+}
+
+/// A fixed-size stretch of the output, for headers whose fields are each present or not:
+/// the caller has checked once that the `W` bytes are there, and every write lands inside
+/// them by construction. Positions are masked with [`Window::MASK`] (a no-op: a header
+/// written here never goes past [`Window::MAX_POS`]), which lets the optimizer drop the
+/// bounds check of each field.
+#[derive(Debug)]
+pub(crate) struct Window<'b, const W: usize> {
+    out: &'b mut [u8; W],
+    pos: usize,
+}
+
+impl<const W: usize> Window<'_, W> {
+    /// Largest write, in bytes.
+    pub(crate) const MAX_PUT: usize = 16;
+    /// All positions are at most this (`W` is at least `MASK + 1 + MAX_PUT`).
+    pub(crate) const MASK: usize = {
+        let m = ((W - Self::MAX_PUT) / 2 + 1).next_power_of_two() - 1;
+        assert!(m + 1 + Self::MAX_PUT <= W);
+        m
+    };
+    /// Most bytes a header written here may have.
+    pub(crate) const MAX_POS: usize = Self::MASK;
+
+    /// Bytes written so far.
+    #[inline(always)]
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
+    #[inline(always)]
+    pub(crate) fn put<const N: usize>(&mut self, bytes: [u8; N]) {
+        let p = self.pos & Self::MASK;
+        // In bounds: p + N <= MASK + MAX_PUT < W (the optimizer sees it too).
+        if let Some(d) = self.out.get_mut(p..p + N) {
+            d.copy_from_slice(&bytes);
+        }
+        self.pos = p + N;
+    }
+
+    #[inline(always)]
+    pub(crate) fn u8(&mut self, v: u8) {
+        self.put([v]);
+    }
+    #[inline(always)]
+    pub(crate) fn u16(&mut self, v: u16) {
+        self.put(v.to_le_bytes());
+    }
+    #[inline(always)]
+    pub(crate) fn u32(&mut self, v: u32) {
+        self.put(v.to_le_bytes());
+    }
+    #[inline(always)]
+    pub(crate) fn u64(&mut self, v: u64) {
+        self.put(v.to_le_bytes());
     }
 }

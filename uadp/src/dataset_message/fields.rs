@@ -135,6 +135,7 @@ impl<'b> FieldsWriter<'b> {
     /// Appends the next fields of a RawData key frame or event from plain values: the same
     /// bytes as [`FieldsWriter::push`] with each `FieldValue::Raw(value)`, in one call with one
     /// type check and one store per value. On error nothing of `values` is kept.
+    #[inline]
     pub fn push_raw_values(&mut self, values: &[Scalar<'_>]) -> Result<&mut Self, EncodeError> {
         if self.encoding != FieldEncoding::RawData {
             return Err(EncodeError::InvalidValue(

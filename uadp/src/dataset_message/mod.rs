@@ -1,7 +1,7 @@
 //! DataSetMessages (Part 14 §7.2.4.5.4): header flags, key/delta frames, events and keep-alives.
 
 use crate::builtin::{BuiltinType, DateTime};
-use crate::cursor::{Reader, Writer};
+use crate::cursor::{Reader, Window, Writer};
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
 use crate::scalar_io::{layout_fixed_len, read_u16, read_u32, read_u64};
 use crate::variant::{skip_data_value, skip_scalar, skip_variant, DataValue, Scalar, Variant};
@@ -170,7 +170,54 @@ impl DataSetMessageHeader {
             | u8::from(self.picoseconds.is_some()) << 5
     }
 
+    /// Writes the header: with one room check for all of it when the output has
+    /// [`DSM_HEADER_WINDOW`] bytes left, field by field otherwise (the same bytes).
+    #[inline]
     fn encode(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
+        match w.window::<DSM_HEADER_WINDOW>() {
+            Some(mut h) => {
+                self.encode_fixed(&mut h);
+                let n = h.position();
+                w.advance_past(n);
+                Ok(())
+            }
+            None => self.encode_checked(w),
+        }
+    }
+
+    /// The header into a window: at most [`DSM_HEADER_MAX`] bytes.
+    #[inline(always)]
+    fn encode_fixed<const W: usize>(&self, h: &mut Window<'_, W>) {
+        // DataSetFlags2 is needed exactly when one of its bits is set.
+        let f2 = self.flags2();
+        let flags2 = f2 != 0 || self.flags2_present;
+        h.u8(self.flags1(flags2));
+        if flags2 {
+            h.u8(f2);
+        }
+        if let Some(s) = self.sequence_number {
+            h.u16(s);
+        }
+        if let Some(t) = self.timestamp {
+            h.u64(t.0 as u64);
+        }
+        if let Some(p) = self.picoseconds {
+            h.u16(p);
+        }
+        if let Some(s) = self.status {
+            h.u16(s);
+        }
+        if let Some(v) = self.config_version_major {
+            h.u32(v);
+        }
+        if let Some(v) = self.config_version_minor {
+            h.u32(v);
+        }
+    }
+
+    /// The header field by field, each checked for room.
+    #[inline(never)]
+    fn encode_checked(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
         let flags2 = self.flags2_needed() || self.flags2_present;
         w.u8(self.flags1(flags2))?;
         if flags2 {
@@ -197,6 +244,15 @@ impl DataSetMessageHeader {
         Ok(())
     }
 }
+
+/// Most bytes of a DataSetMessage header: both flag bytes, SequenceNumber, Timestamp,
+/// PicoSeconds, Status, ConfigurationVersion.
+const DSM_HEADER_MAX: usize = 2 + 2 + 8 + 2 + 2 + 4 + 4;
+
+/// Output bytes the one-check header path needs (its [`Window`]).
+const DSM_HEADER_WINDOW: usize = 48;
+
+const _: () = assert!(DSM_HEADER_MAX <= Window::<DSM_HEADER_WINDOW>::MAX_POS);
 
 /// The encoded fields of a DataSetMessage, borrowed. Build them with [`FieldsWriter`];
 /// read them with [`DataSetMessage::fields`].
@@ -490,8 +546,9 @@ impl<'a> DataSetMessage<'a> {
         };
         let mut fw = FieldsWriter::new(rest, self.header.field_encoding);
         f(index, &mut fw).map_err(shift)?;
-        let written = fw.finish().map_err(shift)?;
-        let (len, count) = (written.bytes.len(), written.count.unwrap_or(0));
+        // What `FieldsWriter::finish` would give, without building the `Fields`.
+        let (len, count) = (fw.w.position(), fw.count);
+        let count = u16::try_from(count).map_err(|_| EncodeError::TooManyFields(count))?;
         *pos += len;
         if let Some(at) = count_at {
             w.patch(at, &count.to_le_bytes());

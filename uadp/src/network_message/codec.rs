@@ -1,10 +1,9 @@
 //! Decoding a whole NetworkMessage (headers, payload, security footer) and encoding one.
 
 use super::*;
-use crate::cursor::{Reader, Writer};
+use crate::cursor::Reader;
 use crate::dataset_message::{DataSetMessage, DsmLayout, FieldsWriter};
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
-use crate::MAX_DATASET_MESSAGES;
 
 /// A validated NetworkMessage apart from its DataSetMessages, which [`decode_parts`] hands to a
 /// callback one by one.
@@ -174,20 +173,6 @@ impl<'a> NetworkMessage<'a> {
         }
     }
 
-    fn ext2_needed(&self) -> bool {
-        self.promoted_fields.is_some()
-    }
-
-    fn ext1_needed(&self) -> bool {
-        self.publisher_id.is_some_and(|p| p.type_bits() != 0)
-            || self.dataset_class_id.is_some()
-            || self.security.is_some()
-            || self.timestamp.is_some()
-            || self.picoseconds.is_some()
-            || self.ext2_needed()
-            || self.extended_flags2_present
-    }
-
     /// Encodes into `buf` and returns the number of bytes written. Never allocates.
     pub fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
         self.encode_impl(
@@ -207,147 +192,5 @@ impl<'a> NetworkMessage<'a> {
         F: FnMut(usize, &mut FieldsWriter<'_>) -> Result<(), EncodeError>,
     {
         self.encode_impl(buf, Some(fields))
-    }
-
-    #[inline]
-    fn encode_impl<F>(&self, buf: &mut [u8], mut fields: Option<F>) -> Result<usize, EncodeError>
-    where
-        F: FnMut(usize, &mut FieldsWriter<'_>) -> Result<(), EncodeError>,
-    {
-        let mut w = Writer::new(buf);
-        let ext2 = self.ext2_needed() || self.extended_flags2_present;
-        let ext1 = self.ext1_needed() || self.extended_flags1_present;
-        w.u8(UADP_VERSION
-            | u8::from(self.publisher_id.is_some()) << 4
-            | u8::from(self.group_header.is_some()) << 5
-            | u8::from(self.payload_header) << 6
-            | u8::from(ext1) << 7)?;
-        if ext1 {
-            w.u8(self.publisher_id.map_or(0, |p| p.type_bits())
-                | u8::from(self.dataset_class_id.is_some()) << 3
-                | u8::from(self.security.is_some()) << 4
-                | u8::from(self.timestamp.is_some()) << 5
-                | u8::from(self.picoseconds.is_some()) << 6
-                | u8::from(ext2) << 7)?;
-        }
-        if ext2 {
-            w.u8(u8::from(self.promoted_fields.is_some()) << 1)?;
-        }
-        match self.publisher_id {
-            None => {}
-            Some(PublisherId::Byte(v)) => w.u8(v)?,
-            Some(PublisherId::UInt16(v)) => w.u16(v)?,
-            Some(PublisherId::UInt32(v)) => w.u32(v)?,
-            Some(PublisherId::UInt64(v)) => w.u64(v)?,
-            Some(PublisherId::String(s)) => s.encode(&mut w, "PublisherId")?,
-        }
-        if let Some(g) = &self.dataset_class_id {
-            g.encode(&mut w)?;
-        }
-        if let Some(g) = &self.group_header {
-            w.u8(g.flags())?;
-            if let Some(v) = g.writer_group_id {
-                w.u16(v)?;
-            }
-            if let Some(v) = g.group_version {
-                w.u32(v)?;
-            }
-            if let Some(v) = g.network_message_number {
-                w.u16(v)?;
-            }
-            if let Some(v) = g.sequence_number {
-                w.u16(v)?;
-            }
-        }
-        let messages = self.dataset_messages();
-        if self.payload_header {
-            match self.payload {
-                Payload::DataSetMessages(_) => {
-                    if messages.is_empty() {
-                        return Err(EncodeError::NoDataSetMessages);
-                    }
-                    // ArrayVec caps the length at MAX_DATASET_MESSAGES, which fits a Byte.
-                    w.u8(messages.len() as u8)?;
-                    for (i, d) in messages.iter().enumerate() {
-                        w.u16(d.writer_id.ok_or(EncodeError::MissingWriterId(i))?)?;
-                    }
-                }
-                Payload::Encrypted { writer_ids, .. } => {
-                    let n = writer_ids.len() / 2;
-                    if n == 0 || n > MAX_DATASET_MESSAGES || writer_ids.len() % 2 != 0 {
-                        return Err(EncodeError::InvalidValue("encrypted payload writer ids"));
-                    }
-                    w.u8(n as u8)?;
-                    w.put(writer_ids)?;
-                }
-            }
-        }
-        if let Some(t) = self.timestamp {
-            w.i64(t.0)?;
-        }
-        if let Some(p) = self.picoseconds {
-            w.u16(p)?;
-        }
-        if let Some(p) = &self.promoted_fields {
-            let len = u16::try_from(p.bytes.len()).map_err(|_| EncodeError::TooLong {
-                what: "PromotedFields",
-                len: p.bytes.len(),
-                max: u16::MAX as usize,
-            })?;
-            w.u16(len)?;
-            w.put(p.bytes)?;
-        }
-        if let Some(s) = &self.security {
-            w.u8(u8::from(s.signed)
-                | u8::from(s.encrypted) << 1
-                | u8::from(s.footer_size.is_some()) << 2
-                | u8::from(s.force_key_reset) << 3)?;
-            w.u32(s.security_token_id)?;
-            let nonce_len =
-                u8::try_from(s.message_nonce.len()).map_err(|_| EncodeError::TooLong {
-                    what: "MessageNonce",
-                    len: s.message_nonce.len(),
-                    max: 255,
-                })?;
-            w.u8(nonce_len)?;
-            w.put(s.message_nonce)?;
-            if let Some(f) = s.footer_size {
-                w.u16(f)?;
-            }
-        }
-        match &self.payload {
-            Payload::Encrypted { bytes, .. } => w.put(bytes)?,
-            Payload::DataSetMessages(_) => {
-                if messages.is_empty() {
-                    return Err(EncodeError::NoDataSetMessages);
-                }
-                if !self.payload_header && messages.len() != 1 {
-                    return Err(EncodeError::PayloadHeaderRequired(messages.len()));
-                }
-                if messages.len() > 1 {
-                    let sizes_at = w.reserve(messages.len() * 2)?;
-                    for (i, d) in messages.iter().enumerate() {
-                        let start = w.position();
-                        match &mut fields {
-                            None => d.encode(&mut w)?,
-                            Some(f) => d.encode_with(&mut w, i, f)?,
-                        }
-                        let size = w.position() - start;
-                        let size16 = u16::try_from(size)
-                            .map_err(|_| EncodeError::DataSetMessageTooLarge { index: i, size })?;
-                        w.patch(sizes_at + i * 2, &size16.to_le_bytes());
-                    }
-                } else {
-                    match &mut fields {
-                        None => messages[0].encode(&mut w)?,
-                        Some(f) => messages[0].encode_with(&mut w, 0, f)?,
-                    }
-                }
-            }
-        }
-        if self.security.is_some() {
-            w.put(self.security_trailer)?;
-        }
-        Ok(w.position())
     }
 }

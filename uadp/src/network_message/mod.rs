@@ -209,6 +209,7 @@ pub struct NetworkMessageHeader<'a> {
 }
 
 mod codec;
+mod encode;
 mod head;
 pub(crate) use codec::{decode_parts, Parts};
 pub(crate) use head::HeadLayout;
