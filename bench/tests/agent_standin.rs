@@ -174,12 +174,17 @@ impl Agent {
 fn start_controller(topo: &Topology, dir: &Path, peer_interface: &str, extra: &[&str]) -> Killed {
     let out = std::fs::File::create(dir.join("controller.out")).expect("stdout file");
     let err = std::fs::File::create(dir.join("controller.err")).expect("stderr file");
+    let mode: &[&str] = if extra.contains(&"--mode") {
+        &[]
+    } else {
+        &["--mode", "pingpong"]
+    };
     let child = Command::new("ip")
         .args(["netns", "exec", topo.a().netns(), UADPBENCH, "run"])
         .args(["--peer", AGENT_ADDR])
         .args(["--interface", topo.a().ifname()])
         .args(["--peer-interface", peer_interface])
-        .args(["--mode", "pingpong"])
+        .args(mode)
         .args(extra)
         .stdin(Stdio::null())
         .stdout(out)
@@ -301,6 +306,104 @@ fn pingpong_over_xdp_with_the_far_side_on_the_agent() {
     // The agent loads and attaches its XDP program under `ip netns exec`: loading needs no
     // bpffs, and attaching resolves the interface in the (process-wide) namespace.
     pingpong_across("xdp");
+}
+
+/// A cyclic publisher here, its subscriber on the agent: every message arrives, and the
+/// one-way latencies come from the agent's receive times moved onto this host's clock.
+fn cyclic_across(path: &str) {
+    let _serial = serial();
+    let scratch = Scratch::new(&format!("cyclic-{path}"));
+    let topo = topology();
+    let agent = Agent::start(&topo, scratch.path(), &[]);
+    let dir = scratch.path().join("run");
+    let out = dir.to_string_lossy().into_owned();
+    let mut controller = start_controller(
+        &topo,
+        scratch.path(),
+        topo.b().ifname(),
+        &[
+            "--path",
+            path,
+            "--mode",
+            "cyclic",
+            "--interval-us",
+            "200",
+            "--count",
+            "2000",
+            "--warmup",
+            "100",
+            "--out",
+            &out,
+        ],
+    );
+    let status = controller.wait_for(Duration::from_secs(120));
+    let (stdout, stderr) = controller_output(scratch.path());
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "run --peer --mode cyclic over {path}: {status:?}\nstdout:\n{stdout}\nstderr:\n{stderr}\nagent log:\n{}",
+        agent.log()
+    );
+    let rows: Vec<SummaryRow> = csv::Reader::from_path(dir.join("summary.csv"))
+        .expect("summary.csv")
+        .deserialize()
+        .map(|r| r.expect("summary row"))
+        .collect();
+    assert_eq!(summary_value(&rows, "messages", "sent"), Some(2000.0));
+    assert_eq!(summary_value(&rows, "messages", "received"), Some(2000.0));
+    assert_eq!(summary_value(&rows, "messages", "lost"), Some(0.0));
+    // One machine, one CLOCK_MONOTONIC: the moved receive times stay after the sends and
+    // within what a veth crossing takes (well under 10 ms even on a loaded machine).
+    let p50 = summary_value(&rows, "one_way", "p50").expect("one_way p50");
+    let min = summary_value(&rows, "one_way", "min").expect("one_way min");
+    assert!(min > 0.0 && p50 < 10e6, "one-way min {min} p50 {p50} ns");
+    let bound = summary_value(&rows, "one_way_clock_error", "bound").expect("clock bound");
+    assert!(bound > 0.0 && bound < 1e6, "clock error bound {bound} ns");
+    assert!(summary_value(&rows, "cpu_subscriber", "total_per_message").is_some());
+    assert!(summary_value(&rows, "send_deviation", "p50").is_some());
+    let mut samples = csv::Reader::from_path(dir.join("samples.csv")).expect("samples.csv");
+    let headers = samples.headers().expect("header").clone();
+    let one_way = headers
+        .iter()
+        .position(|h| h == "one_way_ns")
+        .expect("one_way_ns column");
+    let records: Vec<csv::StringRecord> = samples.records().map(|r| r.expect("row")).collect();
+    assert_eq!(records.len(), 2000);
+    assert!(records.iter().all(|r| !r[one_way].is_empty()));
+
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).expect("meta.json"))
+            .expect("meta.json parses");
+    let peer = &meta["peer"];
+    assert_eq!(peer["subscriber"]["interface"]["name"], topo.b().ifname());
+    assert!(
+        peer["clock"]["applied"]
+            .as_str()
+            .is_some_and(|a| a.contains("subscriber")),
+        "{peer}"
+    );
+    assert_eq!(meta["config"]["mode"], "cyclic");
+    assert_eq!(meta["interrupted"], false);
+    assert!(
+        agent.log().contains("subscriber finished"),
+        "{}",
+        agent.log()
+    );
+    agent.stop();
+}
+
+#[test]
+fn cyclic_over_udp_with_the_subscriber_on_the_agent() {
+    cyclic_across("udp");
+}
+
+#[test]
+fn cyclic_over_eth_with_the_subscriber_on_the_agent() {
+    cyclic_across("eth");
+}
+
+#[test]
+fn cyclic_over_xdp_with_the_subscriber_on_the_agent() {
+    cyclic_across("xdp");
 }
 
 #[test]

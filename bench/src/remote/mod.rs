@@ -21,8 +21,11 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 use uadpbench_agent::InterfaceFacts;
-use uadpbench_sender::loops::{CpuTime, ReflectorResult, RejectCounts, SchedDelta};
+use uadpbench_sender::loops::{
+    CpuTime, Reception, ReflectorResult, RejectCounts, SchedDelta, SubscribeResult,
+};
 use uadpbench_sender::open::PathOptions;
+use uadpbench_sender::sequence::SeqStats;
 use uadpbench_sender::transport::{Encap, PathKind, TransportCounters};
 
 use crate::conditions::Placement;
@@ -61,7 +64,26 @@ pub struct RemoteSideParams {
     pub fifo_priority: Option<i32>,
     /// The path options that apply to the far end.
     pub path_options: RemotePathOptions,
+    /// A subscriber side (`--mode cyclic`): how many messages to expect; `None` for a
+    /// reflector.
+    #[serde(default)]
+    pub subscribe: Option<RemoteSubscribe>,
 }
+
+/// What a subscriber on an agent expects (ids `0..expected`, the first `warmup` not recorded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteSubscribe {
+    pub warmup: u64,
+    pub expected: u64,
+    /// After the controller says the publisher is done, stop when nothing arrived for this
+    /// long (ms).
+    pub linger_ms: u64,
+}
+
+/// Most messages a subscriber on an agent takes in one run: its receptions travel back in one
+/// control frame (≤ 16 MiB of JSON, about 45 bytes per reception).
+pub const MAX_REMOTE_RECEPTIONS: u64 = 300_000;
 
 /// The [`PathOptions`] a reflector on an agent uses (the rest are the agent's decision).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,25 +202,12 @@ pub struct RemoteConditions {
 impl RemoteSideResult {
     /// The wire form of a reflector's result.
     pub fn new(r: &ReflectorResult, conditions: RemoteConditions) -> Self {
-        let nanos = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         RemoteSideResult {
             reflected: r.reflected,
             decode_errors: r.rejects.decode_errors,
             out_of_run: r.rejects.out_of_run,
-            transport: RemoteCounters {
-                foreign_frames: r.transport.foreign_frames,
-                malformed_frames: r.transport.malformed_frames,
-                send_dropped: r.transport.send_dropped,
-            },
-            cpu: RemoteCpu {
-                user_ns: nanos(r.cpu.user),
-                system_ns: nanos(r.cpu.system),
-                migrations: r.cpu.sched.migrations,
-                involuntary_switches: r.cpu.sched.involuntary_switches,
-                voluntary_switches: r.cpu.sched.voluntary_switches,
-                first_cpu: r.cpu.sched.first_cpu,
-                last_cpu: r.cpu.sched.last_cpu,
-            },
+            transport: RemoteCounters::of(&r.transport),
+            cpu: remote_cpu(&r.cpu),
             conditions,
         }
     }
@@ -212,22 +221,134 @@ impl RemoteSideResult {
                 decode_errors: self.decode_errors,
                 out_of_run: self.out_of_run,
             },
-            transport: TransportCounters {
-                foreign_frames: self.transport.foreign_frames,
-                malformed_frames: self.transport.malformed_frames,
-                send_dropped: self.transport.send_dropped,
+            transport: self.transport.counters(),
+            cpu: self.cpu.cpu_time(),
+        }
+    }
+}
+
+/// What a subscriber on an agent reports when it is finished: every recorded reception on
+/// the agent's CLOCK_MONOTONIC (the controller moves them onto its own clock).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemoteSubscriberResult {
+    /// `(packet id, receive time on the agent's CLOCK_MONOTONIC ns, send time the message
+    /// carried)`.
+    pub receptions: Vec<(u64, u64, Option<u64>)>,
+    /// Distinct ids received, duplicates, reordered (warm-up included).
+    pub received: u64,
+    pub duplicates: u64,
+    pub reordered: u64,
+    /// Distinct measured (non-warm-up) ids received.
+    pub measured_received: u64,
+    pub decode_errors: u64,
+    pub out_of_run: u64,
+    pub transport: RemoteCounters,
+    pub cpu: RemoteCpu,
+    /// First and last receive times (agent clock).
+    pub first_recv_ns: Option<u64>,
+    pub last_recv_ns: Option<u64>,
+    pub conditions: RemoteConditions,
+}
+
+fn remote_cpu(c: &CpuTime) -> RemoteCpu {
+    let nanos = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    RemoteCpu {
+        user_ns: nanos(c.user),
+        system_ns: nanos(c.system),
+        migrations: c.sched.migrations,
+        involuntary_switches: c.sched.involuntary_switches,
+        voluntary_switches: c.sched.voluntary_switches,
+        first_cpu: c.sched.first_cpu,
+        last_cpu: c.sched.last_cpu,
+    }
+}
+
+impl RemoteCpu {
+    fn cpu_time(&self) -> CpuTime {
+        CpuTime {
+            user: std::time::Duration::from_nanos(self.user_ns),
+            system: std::time::Duration::from_nanos(self.system_ns),
+            sched: SchedDelta {
+                migrations: self.migrations,
+                involuntary_switches: self.involuntary_switches,
+                voluntary_switches: self.voluntary_switches,
+                first_cpu: self.first_cpu,
+                last_cpu: self.last_cpu,
             },
-            cpu: CpuTime {
-                user: std::time::Duration::from_nanos(self.cpu.user_ns),
-                system: std::time::Duration::from_nanos(self.cpu.system_ns),
-                sched: SchedDelta {
-                    migrations: self.cpu.migrations,
-                    involuntary_switches: self.cpu.involuntary_switches,
-                    voluntary_switches: self.cpu.voluntary_switches,
-                    first_cpu: self.cpu.first_cpu,
-                    last_cpu: self.cpu.last_cpu,
-                },
+        }
+    }
+}
+
+impl RemoteCounters {
+    fn of(t: &TransportCounters) -> Self {
+        RemoteCounters {
+            foreign_frames: t.foreign_frames,
+            malformed_frames: t.malformed_frames,
+            send_dropped: t.send_dropped,
+        }
+    }
+
+    fn counters(&self) -> TransportCounters {
+        TransportCounters {
+            foreign_frames: self.foreign_frames,
+            malformed_frames: self.malformed_frames,
+            send_dropped: self.send_dropped,
+        }
+    }
+}
+
+impl RemoteSubscriberResult {
+    /// The wire form of a subscriber's result.
+    pub fn new(r: &SubscribeResult, conditions: RemoteConditions) -> Self {
+        RemoteSubscriberResult {
+            receptions: r
+                .receptions
+                .iter()
+                .map(|x| (x.packet_id, x.t_recv_ns, x.t_send_ns))
+                .collect(),
+            received: r.seq.received,
+            duplicates: r.seq.duplicates,
+            reordered: r.seq.reordered,
+            measured_received: r.measured_received,
+            decode_errors: r.rejects.decode_errors,
+            out_of_run: r.rejects.out_of_run,
+            transport: RemoteCounters::of(&r.transport),
+            cpu: remote_cpu(&r.cpu),
+            first_recv_ns: r.first_recv_ns,
+            last_recv_ns: r.last_recv_ns,
+            conditions,
+        }
+    }
+
+    /// The subscriber's result as a local run has it, its receive times moved onto the
+    /// controller's clock by `to_controller` (agent ns → controller ns).
+    pub fn subscribe_result(&self, to_controller: impl Fn(u64) -> u64) -> SubscribeResult {
+        SubscribeResult {
+            receptions: self
+                .receptions
+                .iter()
+                .map(|&(packet_id, t_recv, t_send)| Reception {
+                    packet_id,
+                    t_send_ns: t_send,
+                    t_recv_ns: to_controller(t_recv),
+                })
+                .collect(),
+            rx_stamps: Vec::new(),
+            xdp: None,
+            seq: SeqStats {
+                received: self.received,
+                duplicates: self.duplicates,
+                reordered: self.reordered,
             },
+            measured_received: self.measured_received,
+            rejects: RejectCounts {
+                decode_errors: self.decode_errors,
+                out_of_run: self.out_of_run,
+            },
+            transport: self.transport.counters(),
+            cpu: self.cpu.cpu_time(),
+            first_recv_ns: self.first_recv_ns.map(&to_controller),
+            last_recv_ns: self.last_recv_ns.map(&to_controller),
         }
     }
 }
@@ -317,6 +438,7 @@ mod tests {
             idle_latency_us: Some(0),
             fifo_priority: None,
             path_options: RemotePathOptions::from_path_options(&PathOptions::default()),
+            subscribe: None,
         };
         let value = serde_json::to_value(&params).unwrap();
         assert_eq!(value["path"], "eth");

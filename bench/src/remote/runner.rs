@@ -1,5 +1,6 @@
 //! The agent's side runner: what `uadpbench agent` does when a controller asks it to describe
-//! an interface or to run the far end of a ping-pong.
+//! an interface, or to run the far end of a run — the reflector of a ping-pong or the
+//! subscriber of a cyclic publisher.
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,13 +11,16 @@ use std::time::Duration;
 use uadpbench_agent::protocol::parse_mac;
 use uadpbench_agent::{InterfaceFacts, Role, RunningSide, SideRunner, SideSpec};
 use uadpbench_sender::bench_message::{BenchCodec, DEFAULT_PUBLISHER_ID, DEFAULT_WRITER_GROUP_ID};
-use uadpbench_sender::loops::{self, ReflectorResult};
+use uadpbench_sender::loops::{self, ReflectorResult, SubscribeConfig, SubscribeResult};
 use uadpbench_sender::open::{open_transport, LinkInfo, PathOptions};
 use uadpbench_sender::sched::ThreadSched;
 use uadpbench_sender::transport::{Encap, PathKind};
 
 use super::iface::{self, LocalInterface, AGENT_GUARD_HINT};
-use super::{end_cpu, End, RemoteConditions, RemoteSideParams, RemoteSideResult};
+use super::{
+    end_cpu, End, RemoteConditions, RemoteSideParams, RemoteSideResult, RemoteSubscriberResult,
+    MAX_REMOTE_RECEPTIONS,
+};
 use crate::conditions::{IdleLatency, MachineConditions, Placement};
 use crate::run::{Mode, RunConfig};
 
@@ -151,27 +155,44 @@ impl SideRunner for BenchSideRunner {
         spec: &SideSpec,
         stop: Arc<AtomicBool>,
     ) -> Result<Box<dyn RunningSide>, String> {
-        if spec.role != Role::Reflector {
-            return Err(format!(
-                "this agent runs reflectors (the far end of --mode pingpong) only; a {:?} side \
-                 (cyclic and flood across hosts) is not built yet",
-                spec.role
-            ));
-        }
         let params: RemoteSideParams =
             serde_json::from_value(spec.params.clone()).map_err(|e| {
                 format!(
                     "the side's parameters do not parse ({e}); run the same uadpbench version on both hosts"
                 )
             })?;
+        let work = match (spec.role, params.subscribe) {
+            (Role::Reflector, None) => Work::Reflect,
+            (Role::Subscriber, Some(sub)) => {
+                if sub.expected > MAX_REMOTE_RECEPTIONS || sub.warmup > sub.expected {
+                    return Err(format!(
+                        "the agent refuses a subscriber for {} messages ({} warm-up): at most {MAX_REMOTE_RECEPTIONS} per run across hosts",
+                        sub.expected, sub.warmup
+                    ));
+                }
+                Work::Subscribe(SubscribeConfig {
+                    warmup: sub.warmup,
+                    expected: sub.expected,
+                    record: true,
+                    linger: Duration::from_millis(sub.linger_ms.clamp(1, MAX_LINGER_MS)),
+                })
+            }
+            (role, _) => {
+                return Err(format!(
+                    "a {role:?} side needs {} subscriber parameters; run the same uadpbench version on both hosts",
+                    if role == Role::Subscriber { "its" } else { "no" }
+                ))
+            }
+        };
         let prepared = self.prepare(&params)?;
         let conditions = prepared.conditions.clone();
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
         let thread_stop = Arc::clone(&stop);
+        let what = work.name();
         let thread = std::thread::Builder::new()
-            .name("ub-reflector".into())
-            .spawn(move || reflector_thread(prepared, &thread_stop, &ready_tx))
-            .map_err(|e| format!("cannot start the reflector thread: {e}"))?;
+            .name(format!("ub-{what}"))
+            .spawn(move || side_thread(prepared, work, &thread_stop, &ready_tx))
+            .map_err(|e| format!("cannot start the {what} thread: {e}"))?;
         match ready_rx.recv_timeout(READY_TIMEOUT) {
             Ok(Ok(())) => {}
             Ok(Err(message)) => {
@@ -183,10 +204,10 @@ impl SideRunner for BenchSideRunner {
                 return Err(match thread.join() {
                     Ok(Err(message)) => message,
                     Ok(Ok(_)) => format!(
-                        "the reflector did not open its path within {} s",
+                        "the {what} did not open its path within {} s",
                         READY_TIMEOUT.as_secs()
                     ),
-                    Err(_) => "the reflector thread panicked while opening its path".into(),
+                    Err(_) => format!("the {what} thread panicked while opening its path"),
                 });
             }
         }
@@ -195,21 +216,51 @@ impl SideRunner for BenchSideRunner {
             path = %params.path,
             encap = %params.encap,
             cpu = ?conditions.cpu,
-            "reflector ready"
+            "{what} ready"
         );
-        Ok(Box::new(ReflectorSide {
+        Ok(Box::new(AgentSide {
             thread: Some(thread),
             conditions,
         }))
     }
 }
 
-/// The reflector: pinned, PM QoS held, path opened on this thread; echoes until `stop`.
-fn reflector_thread(
+/// What a side does once its path is open.
+enum Work {
+    /// Echo every message until the controller finishes the side.
+    Reflect,
+    /// Receive and timestamp; the controller finishing the side means the publisher is done.
+    Subscribe(SubscribeConfig),
+}
+
+impl Work {
+    fn name(&self) -> &'static str {
+        match self {
+            Work::Reflect => "reflector",
+            Work::Subscribe(_) => "subscriber",
+        }
+    }
+}
+
+/// What a side's thread returns.
+enum Output {
+    Reflector(ReflectorResult),
+    Subscriber(SubscribeResult),
+}
+
+/// Longest linger of a subscriber after its publisher finished: a lost controller's side is
+/// cleaned up within about this.
+const MAX_LINGER_MS: u64 = 500;
+
+/// A side: pinned, PM QoS held, path opened on this thread; then it reflects until `stop`, or
+/// receives until every expected message arrived or `stop` (the publisher is done) and the
+/// path stayed quiet for the linger.
+fn side_thread(
     p: Prepared,
+    work: Work,
     stop: &AtomicBool,
     ready: &mpsc::Sender<Result<(), String>>,
-) -> Result<ReflectorResult, String> {
+) -> Result<Output, String> {
     let Prepared {
         link,
         path,
@@ -243,30 +294,55 @@ fn reflector_thread(
         }
     };
     let _ = ready.send(Ok(()));
-    let result = loops::reflect(transport.as_mut(), &mut codec, stop)
-        .map_err(|e| format!("the reflector on {} failed: {e}", link.ifname));
+    let what = work.name();
+    let result = match work {
+        Work::Reflect => {
+            loops::reflect(transport.as_mut(), &mut codec, stop).map(Output::Reflector)
+        }
+        Work::Subscribe(cfg) => {
+            // The controller finishing the side sets `stop`: for a subscriber that means the
+            // publisher is done, so it lingers for the last messages in flight.
+            let never = AtomicBool::new(false);
+            loops::subscribe(transport.as_mut(), &mut codec, &cfg, stop, &never)
+                .map(Output::Subscriber)
+        }
+    }
+    .map_err(|e| format!("the {what} on {} failed: {e}", link.ifname));
     drop(transport);
     drop(pm_qos);
     result
 }
 
-/// A running reflector.
-struct ReflectorSide {
-    thread: Option<JoinHandle<Result<ReflectorResult, String>>>,
+/// A running side.
+struct AgentSide {
+    thread: Option<JoinHandle<Result<Output, String>>>,
     conditions: RemoteConditions,
 }
 
-impl RunningSide for ReflectorSide {
+impl RunningSide for AgentSide {
     fn finish(mut self: Box<Self>) -> Result<serde_json::Value, String> {
         let thread = self
             .thread
             .take()
-            .ok_or_else(|| "the reflector was already finished".to_owned())?;
-        let result = thread
+            .ok_or_else(|| "the side was already finished".to_owned())?;
+        let output = thread
             .join()
-            .map_err(|_| "the reflector thread panicked".to_owned())??;
-        tracing::info!(reflected = result.reflected, "reflector finished");
-        serde_json::to_value(RemoteSideResult::new(&result, self.conditions.clone()))
-            .map_err(|e| format!("cannot encode the reflector's result: {e}"))
+            .map_err(|_| "the side's thread panicked".to_owned())??;
+        let conditions = self.conditions.clone();
+        let encoded = match output {
+            Output::Reflector(r) => {
+                tracing::info!(reflected = r.reflected, "reflector finished");
+                serde_json::to_value(RemoteSideResult::new(&r, conditions))
+            }
+            Output::Subscriber(r) => {
+                tracing::info!(
+                    received = r.seq.received,
+                    measured = r.measured_received,
+                    "subscriber finished"
+                );
+                serde_json::to_value(RemoteSubscriberResult::new(&r, conditions))
+            }
+        };
+        encoded.map_err(|e| format!("cannot encode the side's result: {e}"))
     }
 }

@@ -20,14 +20,17 @@ use uadpbench_agent::{
     SideSpec, PROTOCOL_VERSION,
 };
 use uadpbench_sender::clock::monotonic_ns;
-use uadpbench_sender::loops::{self, PingPongConfig, PingPongResult};
+use uadpbench_sender::loops::{self, CyclicConfig, PingPongConfig, PingPongResult, PublishResult};
 use uadpbench_sender::open::{open_transport, LinkInfo};
 use uadpbench_sender::transport::{Encap, PathKind};
 
-use super::workload::record_ping_pong;
+use super::workload::{record_cyclic, record_ping_pong, Collected};
 use super::*;
 use crate::remote::iface::{self, CONTROLLER_GUARD_HINT};
-use crate::remote::{end_cpu, End, RemotePathOptions, RemoteSideParams, RemoteSideResult};
+use crate::remote::{
+    end_cpu, End, RemoteConditions, RemotePathOptions, RemoteSideParams, RemoteSideResult,
+    RemoteSubscribe, RemoteSubscriberResult, MAX_REMOTE_RECEPTIONS,
+};
 
 /// Clock exchanges per offset estimate (the one with the smallest round trip is kept).
 pub const CLOCK_SAMPLES: usize = 32;
@@ -59,10 +62,15 @@ pub struct PeerSpec {
 /// agent) and what is not built across hosts yet.
 pub fn peer_problems(cfg: &RunConfig) -> Vec<String> {
     let mut problems = validate_near(cfg);
-    if cfg.mode != Mode::Pingpong {
+    if cfg.mode == Mode::Flood {
+        problems.push(
+            "--peer runs --mode pingpong and cyclic for now: flood across hosts is not built yet (docs/two-hosts.md)".into(),
+        );
+    }
+    if cfg.mode == Mode::Cyclic && cfg.warmup + cfg.measured_count() > MAX_REMOTE_RECEPTIONS {
         problems.push(format!(
-            "--peer runs --mode pingpong only for now: {} across hosts is not built yet (docs/two-hosts.md)",
-            cfg.mode.name()
+            "--count plus --warmup is {} but a cyclic run across hosts takes at most {MAX_REMOTE_RECEPTIONS} messages (the agent sends every reception back in one control frame): run repetitions instead",
+            cfg.warmup + cfg.measured_count()
         ));
     }
     if cfg.probes_enabled() || cfg.trace.is_some() {
@@ -163,11 +171,11 @@ fn run_with_peer_in(
         .clock_offset(CLOCK_SAMPLES)
         .map_err(agent_error)
         .context("estimating the agent's clock offset before the run")?;
-    let far = client.describe(&peer.peer_interface).map_err(agent_error)?;
-    let far_mac = far.mac_bytes().with_context(|| {
+    let far_iface = client.describe(&peer.peer_interface).map_err(agent_error)?;
+    let far_mac = far_iface.mac_bytes().with_context(|| {
         format!(
             "the agent reported MAC {:?} for {}; run the same uadpbench version on both hosts",
-            far.mac, far.name
+            far_iface.mac, far_iface.name
         )
     })?;
     if needs_ipv4(cfg.path, cfg.encap) {
@@ -177,21 +185,21 @@ fn run_with_peer_in(
                 local.name, cfg.path, cfg.encap
             );
         }
-        if far.ipv4.is_none() {
+        if far_iface.ipv4.is_none() {
             bail!(
                 "{} on the agent's host has no IPv4 address, which the {} path with {} encapsulation needs: add one there or use --path eth --encap eth",
-                far.name, cfg.path, cfg.encap
+                far_iface.name, cfg.path, cfg.encap
             );
         }
     }
     // No veth is created: the smaller of the two interfaces' MTUs bounds the message.
-    cfg.mtu = local.mtu.min(far.mtu) as usize;
+    cfg.mtu = local.mtu.min(far_iface.mtu) as usize;
     let problems = validate_near(&cfg);
     if !problems.is_empty() {
         bail!(
             "invalid run configuration for {} ⇄ {} (MTU {}):\n  - {}",
             local.name,
-            far.name,
+            far_iface.name,
             cfg.mtu,
             problems.join("\n  - ")
         );
@@ -214,11 +222,21 @@ fn run_with_peer_in(
         },
         fifo_priority: cfg.sched_b.fifo_priority,
         path_options: RemotePathOptions::from_path_options(&cfg.path_options),
+        subscribe: (cfg.mode == Mode::Cyclic).then(|| RemoteSubscribe {
+            warmup: cfg.warmup,
+            expected: cfg.warmup + cfg.measured_count(),
+            linger_ms: cfg.timeout_ms,
+        }),
+    };
+    let role = match cfg.mode {
+        Mode::Pingpong => Role::Reflector,
+        Mode::Cyclic | Mode::Flood => Role::Subscriber,
     };
     let side_id = client
         .start_side(SideSpec {
-            role: Role::Reflector,
-            params: serde_json::to_value(&params).context("encoding the reflector's parameters")?,
+            role,
+            params: serde_json::to_value(&params)
+                .context("encoding the far_iface side's parameters")?,
         })
         .map_err(agent_error)?;
 
@@ -239,8 +257,8 @@ fn run_with_peer_in(
             describe_link(&local.facts()),
             agent_host.hostname,
             peer.addr,
-            far.name,
-            describe_link(&far)
+            far_iface.name,
+            describe_link(&far_iface)
         ),
     ];
     let near_placement = ResolvedPlacement {
@@ -256,7 +274,7 @@ fn run_with_peer_in(
         local_mac: local.mac,
         local_ip: local.ipv4.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
         peer_mac: far_mac,
-        peer_ip: far.ipv4.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+        peer_ip: far_iface.ipv4.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
         udp_port: uadp::UADP_UDP_PORT,
     };
     let (initiator, lost_agent) = run_initiator(&cfg, peer, &link, &client, &stop);
@@ -267,12 +285,13 @@ fn run_with_peer_in(
             peer.addr
         );
     }
-    let r = initiator.context("the ping-pong initiator failed")?;
+    let near = initiator.with_context(|| format!("the {} failed", near_name(cfg.mode)))?;
     let remote = client.finish_side(side_id).map_err(agent_error)?;
-    let remote: RemoteSideResult = serde_json::from_value(remote).with_context(|| {
+    let far = FarResult::read(role, remote).with_context(|| {
         format!(
-            "the agent at {} sent a reflector result this version cannot read; run the same uadpbench version on both hosts",
-            peer.addr
+            "the agent at {} sent a {} result this version cannot read; run the same uadpbench version on both hosts",
+            peer.addr,
+            far_name(role)
         )
     })?;
     let t_after = monotonic_ns();
@@ -286,11 +305,12 @@ fn run_with_peer_in(
         eprintln!("warning: ending the session with the agent: {e}");
     }
 
-    cfg.sched_b.cpu = remote.conditions.cpu;
+    let far_conditions = far.conditions().clone();
+    cfg.sched_b.cpu = far_conditions.cpu;
     let placement = ResolvedPlacement {
         placement: cfg.placement,
         cpu_a: cfg.sched_a.cpu,
-        cpu_b: remote.conditions.cpu,
+        cpu_b: far_conditions.cpu,
     };
     let cfg = &cfg;
     let cpu = |c: Option<usize>| c.map_or("not pinned".to_owned(), |c| format!("on CPU {c}"));
@@ -302,8 +322,12 @@ fn run_with_peer_in(
     ));
     let drift_ns = clock_after.offset_ns.saturating_sub(clock_before.offset_ns);
     let interval_ns = t_after.saturating_sub(t_before);
+    let applied = match cfg.mode {
+        Mode::Pingpong => "not applied: round trips need no common clock",
+        Mode::Cyclic | Mode::Flood => "applied to the subscriber's receive times, interpolated",
+    };
     report.push(format!(
-        "  agent clock − this clock (CLOCK_MONOTONIC, not applied: round trips need no common clock): {} ± {} µs before, {} ± {} µs after",
+        "  agent clock − this clock (CLOCK_MONOTONIC, {applied}): {} ± {} µs before, {} ± {} µs after",
         fmt_us(clock_before.offset_ns as f64),
         fmt_us(clock_before.uncertainty_ns as f64),
         fmt_us(clock_after.offset_ns as f64),
@@ -317,24 +341,56 @@ fn run_with_peer_in(
         sched: Vec::new(),
     };
     let mut samples = Vec::new();
-    record_ping_pong(
-        &mut rows,
-        &mut samples,
-        &mut report,
-        &run_id,
-        &r,
-        &remote.reflector_result(),
-    );
+    let mut kernel_stamps = KernelStamps::default();
+    let sent = match (&near, &far) {
+        (NearResult::PingPong(r), FarResult::Reflector(remote)) => {
+            record_ping_pong(
+                &mut rows,
+                &mut samples,
+                &mut report,
+                &run_id,
+                r,
+                &remote.reflector_result(),
+            );
+            r.round_trips.len() as u64
+        }
+        (NearResult::Publish(p), FarResult::Subscriber(remote)) => {
+            let clock = AgentClock::new(&clock_before, t_before, &clock_after, t_after);
+            let sub = remote.subscribe_result(|t| clock.to_controller(t));
+            let bound = clock.error_bound_ns();
+            report.push(format!(
+                "  one-way latency across hosts: the agent's receive times moved onto this host's clock (offset interpolated between the two estimates); error bound ± {} µs",
+                fmt_us(bound as f64)
+            ));
+            rows.push("one_way_clock_error", "bound", bound as f64, "ns");
+            let mut out = Collected {
+                rows: &mut rows,
+                samples: &mut samples,
+                report: &mut report,
+                kernel_stamps: &mut kernel_stamps,
+            };
+            record_cyclic(
+                &mut out,
+                &run_id,
+                cfg,
+                cfg.warmup + cfg.measured_count(),
+                p,
+                &sub,
+            )?;
+            p.publications.len() as u64
+        }
+        _ => bail!("internal error: the far side's role does not match --mode"),
+    };
     let interrupted = cut_short(
         stop.load(Ordering::Relaxed),
         cfg.mode,
-        r.round_trips.len() as u64,
+        sent,
         cfg.measured_count(),
     );
     let topology = serde_json::json!({
         "kind": "two hosts (run --peer): this host's interface ⇄ the agent host's interface; no topology created",
         "a": link_meta(&local.facts(), &HostFacts::local().hostname, iface::is_own(&local.name)),
-        "b": link_meta(&far, &agent_host.hostname, remote.conditions.own_interface),
+        "b": link_meta(&far_iface, &agent_host.hostname, far_conditions.own_interface),
         "mtu": cfg.mtu,
         "control": format!(
             "agent protocol {PROTOCOL_VERSION} over TCP to {agent_addr}; this slice sends it over whatever route reaches the agent (in the local stand-in: the measured veth itself)"
@@ -347,14 +403,15 @@ fn run_with_peer_in(
         "protocol": PROTOCOL_VERSION,
         "host": agent_host,
         "clock": {
-            "what": "agent CLOCK_MONOTONIC minus this host's CLOCK_MONOTONIC (NTP-style over the control connection, the exchange with the smallest round trip of each estimate); recorded, not applied: round-trip times are taken on this host's clock alone",
+            "what": "agent CLOCK_MONOTONIC minus this host's CLOCK_MONOTONIC (NTP-style over the control connection, the exchange with the smallest round trip of each estimate)",
+            "applied": applied,
             "before": clock_meta(&clock_before),
             "after": clock_meta(&clock_after),
             "drift_ns": drift_ns,
             "interval_ns": interval_ns,
             "drift_ppm": if interval_ns > 0 { drift_ns as f64 * 1e6 / interval_ns as f64 } else { 0.0 },
         },
-        "reflector": remote.conditions,
+        far_name(role): far_conditions,
         "agent_checks": format!(
             "one clock exchange every {} ms on the control connection while the loop ran, to notice a lost agent",
             AGENT_CHECK_EVERY.as_millis()
@@ -393,7 +450,7 @@ fn run_initiator(
     link: &LinkInfo,
     client: &BlockingAgentClient,
     stop: &Arc<AtomicBool>,
-) -> (anyhow::Result<PingPongResult>, Option<AgentError>) {
+) -> (anyhow::Result<NearResult>, Option<AgentError>) {
     let done = AtomicBool::new(false);
     std::thread::scope(|scope| {
         let watchdog = scope.spawn(|| {
@@ -412,8 +469,8 @@ fn run_initiator(
             None
         });
         let initiator = std::thread::Builder::new()
-            .name("ub-pingpong".into())
-            .spawn_scoped(scope, || -> anyhow::Result<PingPongResult> {
+            .name(format!("ub-{}", cfg.mode.name()))
+            .spawn_scoped(scope, || -> anyhow::Result<NearResult> {
                 cfg.sched_a.apply_to_current_thread()?;
                 let mut options = cfg.path_options.clone();
                 options.batch = 1;
@@ -426,28 +483,146 @@ fn run_initiator(
                         )
                     })?;
                 let mut codec = cfg.codec()?;
-                let pp = PingPongConfig {
-                    warmup: cfg.warmup,
-                    count: cfg.count,
-                    timeout: Duration::from_millis(cfg.timeout_ms),
-                };
-                Ok(loops::ping_pong(
-                    transport.as_mut(),
-                    codec.as_mut(),
-                    &pp,
-                    stop,
-                )?)
+                Ok(match cfg.mode {
+                    Mode::Pingpong => {
+                        let pp = PingPongConfig {
+                            warmup: cfg.warmup,
+                            count: cfg.count,
+                            timeout: Duration::from_millis(cfg.timeout_ms),
+                        };
+                        NearResult::PingPong(loops::ping_pong(
+                            transport.as_mut(),
+                            codec.as_mut(),
+                            &pp,
+                            stop,
+                        )?)
+                    }
+                    Mode::Cyclic | Mode::Flood => {
+                        let cyc = CyclicConfig {
+                            warmup: cfg.warmup,
+                            count: cfg.measured_count(),
+                            interval: Duration::from_micros(cfg.interval_us),
+                            spin: Duration::from_micros(cfg.spin_us),
+                        };
+                        // Start one interval from now so the first deadline is not late.
+                        let start = monotonic_ns() + cyc.interval.as_nanos() as u64;
+                        NearResult::Publish(loops::publish_cyclic(
+                            transport.as_mut(),
+                            codec.as_mut(),
+                            &cyc,
+                            start,
+                            stop,
+                        )?)
+                    }
+                })
             });
         let result = match initiator {
-            Ok(handle) => handle
-                .join()
-                .unwrap_or_else(|_| Err(anyhow::anyhow!("the ping-pong thread panicked"))),
-            Err(e) => Err(anyhow::anyhow!("cannot start the ping-pong thread: {e}")),
+            Ok(handle) => handle.join().unwrap_or_else(|_| {
+                Err(anyhow::anyhow!(
+                    "the {} thread panicked",
+                    near_name(cfg.mode)
+                ))
+            }),
+            Err(e) => Err(anyhow::anyhow!(
+                "cannot start the {} thread: {e}",
+                near_name(cfg.mode)
+            )),
         };
         done.store(true, Ordering::Release);
         let lost = watchdog.join().unwrap_or(None);
         (result, lost)
     })
+}
+
+/// What this host's side measured.
+enum NearResult {
+    PingPong(PingPongResult),
+    Publish(PublishResult),
+}
+
+/// What the agent's side reported.
+enum FarResult {
+    Reflector(RemoteSideResult),
+    Subscriber(RemoteSubscriberResult),
+}
+
+impl FarResult {
+    fn read(role: Role, value: serde_json::Value) -> serde_json::Result<Self> {
+        Ok(match role {
+            Role::Reflector => FarResult::Reflector(serde_json::from_value(value)?),
+            Role::Subscriber => FarResult::Subscriber(serde_json::from_value(value)?),
+        })
+    }
+
+    fn conditions(&self) -> &RemoteConditions {
+        match self {
+            FarResult::Reflector(r) => &r.conditions,
+            FarResult::Subscriber(r) => &r.conditions,
+        }
+    }
+}
+
+/// This host's side, in words.
+fn near_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Pingpong => "ping-pong initiator",
+        Mode::Cyclic | Mode::Flood => "publisher",
+    }
+}
+
+/// The agent's side, in words (also its key in meta.json's "peer").
+fn far_name(role: Role) -> &'static str {
+    match role {
+        Role::Reflector => "reflector",
+        Role::Subscriber => "subscriber",
+    }
+}
+
+/// The agent's clock as seen from this host: the two offset estimates taken before and after
+/// the run, interpolated linearly in between (the drift of two crystals is linear over a run).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AgentClock {
+    /// (this host's time of the estimate, offset ns, uncertainty ns), before and after.
+    before: (u64, i64, u64),
+    after: (u64, i64, u64),
+}
+
+impl AgentClock {
+    pub(crate) fn new(
+        before: &ClockEstimate,
+        t_before: u64,
+        after: &ClockEstimate,
+        t_after: u64,
+    ) -> Self {
+        AgentClock {
+            before: (t_before, before.offset_ns, before.uncertainty_ns),
+            after: (t_after, after.offset_ns, after.uncertainty_ns),
+        }
+    }
+
+    /// The agent's offset at this host's time `t`.
+    fn offset_at(&self, t: u64) -> i64 {
+        let ((t0, o0, _), (t1, o1, _)) = (self.before, self.after);
+        if t1 <= t0 {
+            return o0;
+        }
+        let frac =
+            (i128::from(t) - i128::from(t0)) as f64 / (i128::from(t1) - i128::from(t0)) as f64;
+        o0 + ((o1 - o0) as f64 * frac.clamp(0.0, 1.0)).round() as i64
+    }
+
+    /// An agent CLOCK_MONOTONIC time on this host's clock.
+    pub(crate) fn to_controller(self, agent_ns: u64) -> u64 {
+        let approx = agent_ns.saturating_add_signed(-self.before.1);
+        let offset = self.offset_at(approx);
+        agent_ns.saturating_add_signed(-offset)
+    }
+
+    /// The error a one-way figure can carry from the clocks: the larger uncertainty of the two
+    /// estimates (the true offset lies within ± that of each, and linearly in between).
+    pub(crate) fn error_bound_ns(&self) -> u64 {
+        self.before.2.max(self.after.2)
+    }
 }
 
 /// An agent error as one message: its text already includes its cause (as a chain it would
@@ -484,4 +659,53 @@ fn clock_meta(c: &ClockEstimate) -> serde_json::Value {
         "min_rtt_ns": c.min_rtt_ns,
         "samples": c.samples,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn estimate(offset_ns: i64, uncertainty_ns: u64) -> ClockEstimate {
+        ClockEstimate {
+            offset_ns,
+            uncertainty_ns,
+            min_rtt_ns: 2 * uncertainty_ns,
+            samples: CLOCK_SAMPLES,
+        }
+    }
+
+    #[test]
+    fn agent_times_move_onto_this_clock_with_the_interpolated_offset() {
+        // The agent's clock is 1 s ahead at t = 10 s and 1 s + 2 µs ahead at t = 20 s.
+        let clock = AgentClock::new(
+            &estimate(1_000_000_000, 300),
+            10_000_000_000,
+            &estimate(1_000_002_000, 500),
+            20_000_000_000,
+        );
+        // At this host's 10 s, 15 s and 20 s.
+        assert_eq!(clock.to_controller(11_000_000_000), 10_000_000_000);
+        assert_eq!(clock.to_controller(16_000_001_000), 15_000_000_000);
+        assert_eq!(clock.to_controller(21_000_002_000), 20_000_000_000);
+        // Outside the two estimates the nearer one holds.
+        assert_eq!(clock.to_controller(10_000_000_000), 9_000_000_000);
+        assert_eq!(clock.to_controller(31_000_002_000), 30_000_000_000);
+        assert_eq!(clock.error_bound_ns(), 500);
+        // A clock behind this one (negative offset).
+        let behind = AgentClock::new(&estimate(-5_000, 100), 1_000, &estimate(-5_000, 100), 2_000);
+        assert_eq!(behind.to_controller(10_000), 15_000);
+    }
+
+    #[test]
+    fn flood_and_oversized_cyclic_runs_are_refused_before_connecting() {
+        let mut cfg = RunConfig::new(PathKind::Udp, None, Mode::Flood);
+        cfg.duration_s = Some(1.0);
+        let p = peer_problems(&cfg);
+        assert!(p.iter().any(|m| m.contains("flood")), "{p:?}");
+        let mut cfg = RunConfig::new(PathKind::Udp, None, Mode::Cyclic);
+        assert!(peer_problems(&cfg).is_empty(), "{:?}", peer_problems(&cfg));
+        cfg.count = MAX_REMOTE_RECEPTIONS;
+        let p = peer_problems(&cfg);
+        assert!(p.iter().any(|m| m.contains("at most")), "{p:?}");
+    }
 }

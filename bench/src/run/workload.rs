@@ -259,12 +259,7 @@ impl Workload for Cyclic {
             stop,
             run_id,
         } = *stage;
-        let Collected {
-            rows,
-            samples,
-            report,
-            kernel_stamps,
-        } = out;
+        let kernel_stamps = &mut *out.kernel_stamps;
         let offset_before = cfg
             .path_options
             .so_timestamping
@@ -310,89 +305,109 @@ impl Workload for Cyclic {
         if let Some(x) = &sub.xdp {
             kernel_stamps.xdp.push((0, x.clone()));
         }
-        let measured = p.publications.len() as u64;
-        let a = Accounting {
-            sent: measured,
-            received: sub.measured_received,
-            lost: measured.saturating_sub(sub.measured_received),
-            reordered: sub.seq.reordered,
-            duplicated: sub.seq.duplicates,
-            late: 0,
-            rejects: sub.rejects,
-            tx: p.transport,
-            rx: sub.transport,
-        };
-        rows.accounting(&a);
-        report.push(accounting_line(&a));
-        let mut recv_by_id = vec![None; total as usize];
-        let mut carried_mismatch = 0u64;
-        for r in &sub.receptions {
-            if let Some(slot) = recv_by_id.get_mut(r.packet_id as usize) {
-                *slot = Some(r.t_recv_ns);
-            }
-        }
-        // One-way latency: the send log (the publisher's own time of each id) joined with the
-        // receptions. The benchmark message also carries its send time: it must agree.
-        let mut one_way = Vec::with_capacity(p.publications.len());
-        let mut send_by_id = vec![None; total as usize];
-        for x in &p.publications {
-            if let Some(slot) = send_by_id.get_mut(x.packet_id as usize) {
-                *slot = Some(x.t_send_ns);
-            }
-            if let Some(t) = recv_by_id.get(x.packet_id as usize).copied().flatten() {
-                one_way.push(t.saturating_sub(x.t_send_ns));
-            }
-        }
-        for r in &sub.receptions {
-            let logged = send_by_id.get(r.packet_id as usize).copied().flatten();
-            if let (Some(carried), Some(logged)) = (r.t_send_ns, logged) {
-                if carried != logged {
-                    carried_mismatch += 1;
-                }
-            }
-        }
-        if carried_mismatch > 0 {
-            bail!(
-            "{carried_mismatch} message(s) carried another send time than the publisher logged for their packet id: the receiver matched the wrong messages"
-        );
-        }
-        let deviation: Vec<u64> = p
-            .publications
-            .iter()
-            .map(|x| x.t_send_ns.saturating_sub(x.deadline_ns))
-            .collect();
-        if let Some(s) = Summary::of(one_way.iter().copied()) {
-            rows.summary("one_way", &s);
-            report.extend(table_line("one way", &s));
-        }
-        if let Some(s) = Summary::of(deviation.iter().copied()) {
-            rows.summary("send_deviation", &s);
-            report.push(table_line("send deviation", &s)[1].clone());
-        }
-        rows.cpu("publisher", p.cpu, p.sent);
-        rows.cpu("subscriber", sub.cpu, sub.seq.received);
-        rows.push(
-            "interval",
-            "configured",
-            cfg.interval_us as f64 * 1000.0,
-            "ns",
-        );
-        samples.extend(p.publications.iter().map(|x| {
-            let t_recv = recv_by_id.get(x.packet_id as usize).copied().flatten();
-            SampleRow {
-                run_id: run_id.to_owned(),
-                seq: x.packet_id as u16,
-                packet_id: x.packet_id,
-                t_send_ns: x.t_send_ns,
-                t_recv_ns: t_recv,
-                rtt_ns: None,
-                one_way_ns: t_recv.map(|t| t.saturating_sub(x.t_send_ns)),
-                send_deviation_ns: Some(x.t_send_ns.saturating_sub(x.deadline_ns)),
-                lost: t_recv.is_none(),
-            }
-        }));
-        Ok(())
+        record_cyclic(out, run_id, cfg, total, &p, &sub)
     }
+}
+
+/// Accounting, one-way latency (the publisher's send log joined with the receptions, both
+/// on one clock), send deviation, CPU rows and samples of a cyclic run — a local one, or one
+/// across hosts whose receptions were moved onto this host's clock.
+pub(super) fn record_cyclic(
+    out: &mut Collected<'_, '_>,
+    run_id: &str,
+    cfg: &RunConfig,
+    total: u64,
+    p: &loops::PublishResult,
+    sub: &loops::SubscribeResult,
+) -> anyhow::Result<()> {
+    let Collected {
+        rows,
+        samples,
+        report,
+        ..
+    } = out;
+    let measured = p.publications.len() as u64;
+    let a = Accounting {
+        sent: measured,
+        received: sub.measured_received,
+        lost: measured.saturating_sub(sub.measured_received),
+        reordered: sub.seq.reordered,
+        duplicated: sub.seq.duplicates,
+        late: 0,
+        rejects: sub.rejects,
+        tx: p.transport,
+        rx: sub.transport,
+    };
+    rows.accounting(&a);
+    report.push(accounting_line(&a));
+    let mut recv_by_id = vec![None; total as usize];
+    let mut carried_mismatch = 0u64;
+    for r in &sub.receptions {
+        if let Some(slot) = recv_by_id.get_mut(r.packet_id as usize) {
+            *slot = Some(r.t_recv_ns);
+        }
+    }
+    // One-way latency: the send log (the publisher's own time of each id) joined with the
+    // receptions. The benchmark message also carries its send time: it must agree.
+    let mut one_way = Vec::with_capacity(p.publications.len());
+    let mut send_by_id = vec![None; total as usize];
+    for x in &p.publications {
+        if let Some(slot) = send_by_id.get_mut(x.packet_id as usize) {
+            *slot = Some(x.t_send_ns);
+        }
+        if let Some(t) = recv_by_id.get(x.packet_id as usize).copied().flatten() {
+            one_way.push(t.saturating_sub(x.t_send_ns));
+        }
+    }
+    for r in &sub.receptions {
+        let logged = send_by_id.get(r.packet_id as usize).copied().flatten();
+        if let (Some(carried), Some(logged)) = (r.t_send_ns, logged) {
+            if carried != logged {
+                carried_mismatch += 1;
+            }
+        }
+    }
+    if carried_mismatch > 0 {
+        bail!(
+        "{carried_mismatch} message(s) carried another send time than the publisher logged for their packet id: the receiver matched the wrong messages"
+    );
+    }
+    let deviation: Vec<u64> = p
+        .publications
+        .iter()
+        .map(|x| x.t_send_ns.saturating_sub(x.deadline_ns))
+        .collect();
+    if let Some(s) = Summary::of(one_way.iter().copied()) {
+        rows.summary("one_way", &s);
+        report.extend(table_line("one way", &s));
+    }
+    if let Some(s) = Summary::of(deviation.iter().copied()) {
+        rows.summary("send_deviation", &s);
+        report.push(table_line("send deviation", &s)[1].clone());
+    }
+    rows.cpu("publisher", p.cpu, p.sent);
+    rows.cpu("subscriber", sub.cpu, sub.seq.received);
+    rows.push(
+        "interval",
+        "configured",
+        cfg.interval_us as f64 * 1000.0,
+        "ns",
+    );
+    samples.extend(p.publications.iter().map(|x| {
+        let t_recv = recv_by_id.get(x.packet_id as usize).copied().flatten();
+        SampleRow {
+            run_id: run_id.to_owned(),
+            seq: x.packet_id as u16,
+            packet_id: x.packet_id,
+            t_send_ns: x.t_send_ns,
+            t_recv_ns: t_recv,
+            rtt_ns: None,
+            one_way_ns: t_recv.map(|t| t.saturating_sub(x.t_send_ns)),
+            send_deviation_ns: Some(x.t_send_ns.saturating_sub(x.deadline_ns)),
+            lost: t_recv.is_none(),
+        }
+    }));
+    Ok(())
 }
 
 impl Workload for Flood {
