@@ -377,6 +377,17 @@ fn run_with_peer_in(
                 p,
                 &sub,
             )?;
+            let p50 = rows
+                .rows
+                .iter()
+                .find(|r| r.metric == "one_way" && r.statistic == "p50")
+                .map(|r| r.value);
+            if p50.is_some_and(|p50| bound as f64 > p50) {
+                report.push(format!(
+                    "  WARNING: the clock error bound (± {} µs) is larger than the median one-way latency: these one-way figures mostly show the clock estimate; compare round trips (--mode pingpong) or use PTP-synchronised clocks",
+                    fmt_us(bound as f64)
+                ));
+            }
             p.publications.len() as u64
         }
         _ => bail!("internal error: the far side's role does not match --mode"),
