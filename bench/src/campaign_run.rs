@@ -317,6 +317,25 @@ pub fn run_campaign(
     write_meta(None, false)?;
 
     let planned = campaign.expand();
+    // Across two hosts: every run goes to the same agent (the token is read once, up front).
+    let peer = campaign
+        .peer
+        .as_ref()
+        .map(|p| -> anyhow::Result<run::PeerSpec> {
+            Ok(run::PeerSpec {
+                addr: crate::remote::addr::peer_address(&p.address)
+                    .map_err(|e| anyhow::anyhow!("[peer] address: {e}"))?,
+                interface: p.interface.clone(),
+                peer_interface: p.peer_interface.clone(),
+                token: p
+                    .token_file
+                    .as_deref()
+                    .map(crate::remote::addr::read_token)
+                    .transpose()?,
+                allow_external_interface: p.allow_external_interface,
+            })
+        })
+        .transpose()?;
     if let Some(m) = &options.metrics {
         m.set_campaign(&campaign.name, planned.len());
     }
@@ -401,7 +420,10 @@ pub fn run_campaign(
                 ..t.clone()
             });
         }
-        let result = run::run(&config, &rdir, Arc::clone(&stop));
+        let result = match &peer {
+            None => run::run(&config, &rdir, Arc::clone(&stop)),
+            Some(spec) => run::run_with_peer(&config, spec, &rdir, Arc::clone(&stop)),
+        };
         ticking.store(false, Ordering::Relaxed);
         let _ = ticker.join();
         done_ms += est_ms;

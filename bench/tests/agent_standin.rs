@@ -406,6 +406,72 @@ fn cyclic_over_xdp_with_the_subscriber_on_the_agent() {
     cyclic_across("xdp");
 }
 
+/// A campaign file with a `[peer]` table runs every run through the agent and ends with the
+/// usual tables and verdict.
+#[test]
+fn a_campaign_with_a_peer_table_runs_through_the_agent() {
+    let _serial = serial();
+    let scratch = Scratch::new("campaign");
+    let topo = topology();
+    let agent = Agent::start(&topo, scratch.path(), &[]);
+    let file = scratch.path().join("two-hosts.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "name = \"two-hosts\"\n[matrix]\npaths = [\"udp\", \"eth\"]\nmodes = [\"pingpong\", \"cyclic\"]\npayload_bytes = [64]\nintervals_us = [500]\nprobes = [\"none\"]\nrepetitions = 1\n[run]\ncount = 300\nwarmup = 50\n[peer]\naddress = \"{AGENT_ADDR}\"\ninterface = \"{}\"\npeer_interface = \"{}\"\n",
+            topo.a().ifname(),
+            topo.b().ifname()
+        ),
+    )
+    .expect("campaign file");
+    let dir = scratch.path().join("campaign");
+    let out = Command::new("ip")
+        .args(["netns", "exec", topo.a().netns(), UADPBENCH, "campaign"])
+        .arg(&file)
+        .arg("--out")
+        .arg(&dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the campaign");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success(),
+        "campaign with [peer]: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}\nagent log:\n{}",
+        out.status,
+        agent.log()
+    );
+    let mut runs = csv::Reader::from_path(dir.join("runs.csv")).expect("runs.csv");
+    let header = runs.headers().expect("header").clone();
+    let status = header.iter().position(|h| h == "status").expect("status");
+    let mode = header.iter().position(|h| h == "mode").expect("mode");
+    let rows: Vec<csv::StringRecord> = runs.records().map(|r| r.expect("row")).collect();
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert!(rows.iter().all(|r| &r[status] == "ok"), "{rows:?}");
+    assert_eq!(rows.iter().filter(|r| &r[mode] == "cyclic").count(), 2);
+    for entry in std::fs::read_dir(dir.join("runs"))
+        .expect("runs/")
+        .flatten()
+    {
+        let meta: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(entry.path().join("meta.json")).expect("meta.json"),
+        )
+        .expect("meta.json parses");
+        assert_eq!(
+            meta["peer"]["agent"],
+            format!("{AGENT_ADDR}:4850"),
+            "{meta}"
+        );
+    }
+    assert!(
+        stdout.contains("verdict") || stderr.contains("verdict"),
+        "{stdout}{stderr}"
+    );
+    agent.stop();
+}
+
 #[test]
 fn a_killed_agent_ends_the_run_with_an_error_naming_it() {
     let _serial = serial();

@@ -380,6 +380,8 @@ int main(int argc, char **argv) {
         }
     }
 
+    printf("open62541 %s (config.h: %d.%d.%d)\n", UA_OPEN62541_VERSION, UA_OPEN62541_VER_MAJOR,
+           UA_OPEN62541_VER_MINOR, UA_OPEN62541_VER_PATCH);
     static Msg m64, m1400;
     setup(&m64, 64);
     setup(&m1400, 1400);

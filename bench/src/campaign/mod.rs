@@ -40,6 +40,28 @@ pub struct Campaign {
     /// of `uadpbench publish`, docs/interop.md).
     #[serde(default)]
     pub layouts: BTreeMap<String, LayoutConfig>,
+    /// `[peer]`: run every run across two hosts, side B on a `uadpbench agent`
+    /// (docs/two-hosts.md); ping-pong and cyclic only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<PeerSection>,
+}
+
+/// A campaign's `[peer]` table: the options of `uadpbench run --peer`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PeerSection {
+    /// The agent's `HOST[:PORT]` (`--peer`).
+    pub address: String,
+    /// This host's interface (`--interface`).
+    pub interface: String,
+    /// The agent host's interface (`--peer-interface`).
+    pub peer_interface: String,
+    /// The shared token's file (`--token-file`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<PathBuf>,
+    /// `--allow-external-interface`.
+    #[serde(default)]
+    pub allow_external_interface: bool,
 }
 
 /// Whether a campaign name can be used as a directory name under results/ (no separator, no
@@ -406,10 +428,34 @@ impl Campaign {
                 "layouts other than \"benchmark\" run without probes, and matrix.probes has no \"none\": add \"none\" to matrix.probes".into(),
             );
         }
-        // Every run's own validation, reported once per distinct message.
+        if let Some(peer) = &self.peer {
+            if let Err(e) = crate::remote::addr::peer_address(&peer.address) {
+                err(
+                    "address",
+                    format!("peer.address: {}", e.replace("--peer", "address")),
+                );
+            }
+            for (key, value) in [
+                ("interface", &peer.interface),
+                ("peer_interface", &peer.peer_interface),
+            ] {
+                if !crate::remote::iface::valid_name(value) {
+                    err(
+                        key,
+                        format!("peer.{key} {value:?} is not an interface name"),
+                    );
+                }
+            }
+        }
+        // Every run's own validation (across hosts: what `run --peer` accepts), reported once
+        // per distinct message.
         let mut seen = BTreeSet::new();
         for r in self.expand() {
-            for problem in r.config.validate() {
+            let problems = match &self.peer {
+                None => r.config.validate(),
+                Some(_) => crate::run::peer_problems(&r.config),
+            };
+            for problem in problems {
                 if seen.insert(problem.clone()) {
                     let key = if problem.contains("--layout") {
                         "layouts"
@@ -417,6 +463,8 @@ impl Campaign {
                         "payload_bytes"
                     } else if problem.contains("interval") {
                         "intervals_us"
+                    } else if problem.contains("--peer") {
+                        "peer"
                     } else if problem.contains("duration") || problem.contains("count") {
                         "run"
                     } else {

@@ -275,3 +275,63 @@ fn shipped_campaigns_parse() {
         assert!(!c.expand().is_empty());
     }
 }
+
+const ACROSS_HOSTS: &str = r#"
+name = "two-hosts"
+[matrix]
+paths = ["udp", "xdp"]
+modes = ["pingpong", "cyclic"]
+payload_bytes = [64]
+intervals_us = [1000]
+probes = ["none"]
+repetitions = 1
+[run]
+count = 100
+[peer]
+address = "198.18.0.2"
+interface = "ub000000000001a"
+peer_interface = "ub000000000001b"
+"#;
+
+#[test]
+fn a_peer_table_runs_every_run_across_hosts() {
+    let c = Campaign::parse(ACROSS_HOSTS, "t.toml").unwrap();
+    let peer = c.peer.as_ref().unwrap();
+    assert_eq!(peer.address, "198.18.0.2");
+    assert!(!peer.allow_external_interface && peer.token_file.is_none());
+    assert_eq!(c.expand().len(), 4);
+    // It is part of what a resume compares.
+    let mut other = c.clone();
+    other.peer.as_mut().unwrap().peer_interface = "eth1".into();
+    assert!(differences(&c, &other)
+        .iter()
+        .any(|d| d.starts_with("peer.peer_interface")));
+}
+
+#[test]
+fn what_runs_cannot_do_across_hosts_is_refused_at_parse_time() {
+    // Flood and probes across hosts are not built: refused with the position of the cause.
+    let text = ACROSS_HOSTS
+        .replace("\"cyclic\"]", "\"cyclic\", \"flood\"]")
+        .replace("count = 100", "count = 100\nduration_s = 1");
+    let errors = Campaign::parse(&text, "t.toml").unwrap_err();
+    assert!(
+        errors.iter().any(|e| e.message.contains("flood")),
+        "{errors:?}"
+    );
+    let text = ACROSS_HOSTS.replace("probes = [\"none\"]", "probes = [\"all\"]");
+    let errors = Campaign::parse(&text, "t.toml").unwrap_err();
+    assert!(
+        errors.iter().any(|e| e.message.contains("probes")),
+        "{errors:?}"
+    );
+    // A bad address and an unknown key.
+    let text = ACROSS_HOSTS.replace("\"198.18.0.2\"", "\"\"");
+    let errors = Campaign::parse(&text, "t.toml").unwrap_err();
+    assert!(
+        errors.iter().any(|e| e.message.starts_with("peer.address")),
+        "{errors:?}"
+    );
+    let text = ACROSS_HOSTS.replace("[peer]", "[peer]\ncommand = \"x\"");
+    assert!(Campaign::parse(&text, "t.toml").is_err());
+}
