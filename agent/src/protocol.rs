@@ -150,6 +150,14 @@ pub struct HostFacts {
     pub kernel_release: String,
     /// Online CPUs (`sysconf(_SC_NPROCESSORS_ONLN)`).
     pub online_cpus: usize,
+    /// `/proc/sys/kernel/random/boot_id`: the running kernel. Two processes that see the same
+    /// one share one CLOCK_MONOTONIC (up to a time namespace's offset), so no estimate is needed.
+    #[serde(default)]
+    pub boot_id: Option<String>,
+    /// This process's time-namespace offset of CLOCK_MONOTONIC (`/proc/self/timens_offsets`;
+    /// 0 outside a time namespace), ns.
+    #[serde(default)]
+    pub monotonic_offset_ns: i64,
 }
 
 impl HostFacts {
@@ -162,8 +170,38 @@ impl HostFacts {
             hostname,
             kernel_release,
             online_cpus: usize::try_from(cpus).unwrap_or(0),
+            boot_id: std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+                .ok()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty()),
+            monotonic_offset_ns: std::fs::read_to_string("/proc/self/timens_offsets")
+                .ok()
+                .and_then(|t| monotonic_timens_offset(&t))
+                .unwrap_or(0),
         }
     }
+
+    /// The agent's CLOCK_MONOTONIC minus this host's, exactly, when both run on one kernel
+    /// (same boot id): the difference of their time-namespace offsets. `None` for two hosts.
+    pub fn exact_monotonic_offset(&self, local: &HostFacts) -> Option<i64> {
+        match (&self.boot_id, &local.boot_id) {
+            (Some(a), Some(b)) if a == b => {
+                Some(self.monotonic_offset_ns - local.monotonic_offset_ns)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The `monotonic` line of `/proc/self/timens_offsets` (`monotonic <s> <ns>`) in ns.
+fn monotonic_timens_offset(text: &str) -> Option<i64> {
+    let line = text
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("monotonic"))?;
+    let mut f = line.split_whitespace().skip(1);
+    let secs: i64 = f.next()?.parse().ok()?;
+    let nanos: i64 = f.next()?.parse().ok()?;
+    secs.checked_mul(1_000_000_000)?.checked_add(nanos)
 }
 
 fn uname() -> (String, String) {
@@ -297,6 +335,31 @@ pub fn monotonic_ns() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_kernel_means_one_monotonic_clock() {
+        assert_eq!(
+            monotonic_timens_offset("monotonic           0         0\nboottime  0 0\n"),
+            Some(0)
+        );
+        assert_eq!(
+            monotonic_timens_offset("boottime 1 0\nmonotonic -2 500\n"),
+            Some(-1_999_999_500)
+        );
+        assert_eq!(monotonic_timens_offset("garbage"), None);
+        let here = HostFacts::local();
+        assert!(
+            here.boot_id.is_some(),
+            "Linux has /proc/sys/kernel/random/boot_id"
+        );
+        assert_eq!(here.exact_monotonic_offset(&here), Some(0));
+        let mut far = here.clone();
+        far.boot_id = Some("another-kernel".into());
+        assert_eq!(far.exact_monotonic_offset(&here), None);
+        far.boot_id = here.boot_id.clone();
+        far.monotonic_offset_ns = 5_000;
+        assert_eq!(far.exact_monotonic_offset(&here), Some(5_000));
+    }
     use bytes::BytesMut;
     use serde_json::json;
     use tokio_util::codec::{Decoder, Encoder};

@@ -333,6 +333,7 @@ pub fn run_campaign(
                     .map(crate::remote::addr::read_token)
                     .transpose()?,
                 allow_external_interface: p.allow_external_interface,
+                clock: run::PeerClock::Auto,
             })
         })
         .transpose()?;

@@ -99,7 +99,7 @@ pub(crate) struct RunArgs {
 pub(crate) struct PeerArgs {
     /// Run side B (the reflector) on the uadpbench agent at HOST[:PORT] (port 4850 by
     /// default) instead of creating a local topology; side A runs here on --interface.
-    /// Ping-pong only for now. --cpu-b then names a CPU of the agent's host, --mtu is
+    /// Ping-pong and cyclic. --cpu-b then names a CPU of the agent's host, --mtu is
     /// replaced by the smaller MTU of the two interfaces.
     #[arg(long, value_name = "HOST[:PORT]", requires_all = ["interface", "peer_interface"])]
     peer: Option<String>,
@@ -117,6 +117,12 @@ pub(crate) struct PeerArgs {
     /// interface (`uadpbench agent --allow-external-interface`).
     #[arg(long, requires = "peer")]
     allow_external_interface: bool,
+    /// With --peer --mode cyclic: how receive times on the agent reach this host's clock.
+    /// `auto`: exactly when the agent runs on this kernel (same boot id: the local stand-in),
+    /// else the offset estimated over the control connection; `estimate`: always the estimate
+    /// (shows the estimator's own error where the true offset is known).
+    #[arg(long, value_enum, default_value = "auto", requires = "peer")]
+    peer_clock: uadpbench::run::PeerClock,
 }
 
 pub(crate) fn run_command(a: RunArgs) -> anyhow::Result<ExitCode> {
@@ -191,6 +197,7 @@ pub(crate) fn run_command(a: RunArgs) -> anyhow::Result<ExitCode> {
                 peer_interface: a.peer.peer_interface.clone().unwrap_or_default(),
                 token,
                 allow_external_interface: a.peer.allow_external_interface,
+                clock: a.peer.peer_clock,
             })
         }
     };

@@ -27,7 +27,9 @@ mod workload;
 pub use config::*;
 use output::*;
 pub use output::{KernelStamps, RunOutcome};
-pub use peer::{peer_problems, run_with_peer, PeerSpec, AGENT_CHECK_EVERY, CLOCK_SAMPLES};
+pub use peer::{
+    peer_problems, run_with_peer, PeerClock, PeerSpec, AGENT_CHECK_EVERY, CLOCK_SAMPLES,
+};
 use workload::*;
 
 /// Runs one measurement and writes its files into `out_dir` (created if needed).

@@ -55,6 +55,19 @@ pub struct PeerSpec {
     pub token: Option<String>,
     /// `--allow-external-interface`: this host's interface need not be uadpbench's own.
     pub allow_external_interface: bool,
+    /// `--peer-clock`.
+    pub clock: PeerClock,
+}
+
+/// How a cyclic run across hosts puts the agent's receive times on this host's clock.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PeerClock {
+    /// Exact when the agent runs on this kernel (same boot id), else the estimate.
+    #[default]
+    Auto,
+    /// Always the offset estimated over the control connection.
+    Estimate,
 }
 
 /// What `run --peer` refuses before it connects (exit status 2), one message each: the
@@ -322,9 +335,19 @@ fn run_with_peer_in(
     ));
     let drift_ns = clock_after.offset_ns.saturating_sub(clock_before.offset_ns);
     let interval_ns = t_after.saturating_sub(t_before);
-    let applied = match cfg.mode {
-        Mode::Pingpong => "not applied: round trips need no common clock",
-        Mode::Cyclic | Mode::Flood => "applied to the subscriber's receive times, interpolated",
+    // One kernel (the local stand-in): one clock, known exactly.
+    let same_kernel_offset = match peer.clock {
+        PeerClock::Auto => agent_host.exact_monotonic_offset(&HostFacts::local()),
+        PeerClock::Estimate => None,
+    };
+    let applied = match (cfg.mode, same_kernel_offset) {
+        (Mode::Pingpong, _) => "not applied: round trips need no common clock",
+        (Mode::Cyclic | Mode::Flood, Some(_)) => {
+            "not needed: the agent runs on this kernel (same boot id); the subscriber's receive times are on this host's clock up to the time-namespace offset, which is applied"
+        }
+        (Mode::Cyclic | Mode::Flood, None) => {
+            "applied to the subscriber's receive times, interpolated"
+        }
     };
     report.push(format!(
         "  agent clock − this clock (CLOCK_MONOTONIC, {applied}): {} ± {} µs before, {} ± {} µs after",
@@ -355,13 +378,22 @@ fn run_with_peer_in(
             r.round_trips.len() as u64
         }
         (NearResult::Publish(p), FarResult::Subscriber(remote)) => {
-            let clock = AgentClock::new(&clock_before, t_before, &clock_after, t_after);
+            let clock = match same_kernel_offset {
+                Some(offset) => AgentClock::exact(offset),
+                None => AgentClock::new(&clock_before, t_before, &clock_after, t_after),
+            };
             let sub = remote.subscribe_result(|t| clock.to_controller(t));
             let bound = clock.error_bound_ns();
-            report.push(format!(
-                "  one-way latency across hosts: the agent's receive times moved onto this host's clock (offset interpolated between the two estimates); error bound ± {} µs",
-                fmt_us(bound as f64)
-            ));
+            report.push(match same_kernel_offset {
+                Some(offset) => format!(
+                    "  one-way latency: the agent runs on this kernel (same boot id), so both sides read one CLOCK_MONOTONIC (offset exactly {} µs from time namespaces); no estimate applied",
+                    fmt_us(offset as f64)
+                ),
+                None => format!(
+                    "  one-way latency across hosts: the agent's receive times moved onto this host's clock (offset interpolated between the two estimates); error bound ± {} µs",
+                    fmt_us(bound as f64)
+                ),
+            });
             rows.push("one_way_clock_error", "bound", bound as f64, "ns");
             let mut out = Collected {
                 rows: &mut rows,
@@ -421,6 +453,7 @@ fn run_with_peer_in(
             "drift_ns": drift_ns,
             "interval_ns": interval_ns,
             "drift_ppm": if interval_ns > 0 { drift_ns as f64 * 1e6 / interval_ns as f64 } else { 0.0 },
+            "same_kernel_offset_ns": same_kernel_offset,
         },
         far_name(role): far_conditions,
         "agent_checks": format!(
@@ -608,6 +641,14 @@ impl AgentClock {
         AgentClock {
             before: (t_before, before.offset_ns, before.uncertainty_ns),
             after: (t_after, after.offset_ns, after.uncertainty_ns),
+        }
+    }
+
+    /// One kernel, one clock: the offset is known exactly (time-namespace offsets).
+    pub(crate) fn exact(offset_ns: i64) -> Self {
+        AgentClock {
+            before: (0, offset_ns, 0),
+            after: (0, offset_ns, 0),
         }
     }
 
