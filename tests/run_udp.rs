@@ -74,6 +74,21 @@ fn pingpong_10000_messages_zero_loss() {
     // A veth round trip on one host takes microseconds, not nanoseconds or seconds.
     assert!((1_000.0..5_000_000.0).contains(&p50), "rtt p50 {p50} ns");
     assert!(s[&("rtt".into(), "min".into())] <= p50 && p50 <= s[&("rtt".into(), "max".into())]);
+    // Where the timed threads' time went: on a CPU + waiting for one + asleep = the loop.
+    for role in ["initiator", "reflector"] {
+        let get = |stat: &str| s[&(format!("sched_{role}"), stat.to_owned())];
+        let (window, on, wait, asleep) = (
+            get("window"),
+            get("on_cpu"),
+            get("runqueue_wait"),
+            get("asleep_or_stolen"),
+        );
+        assert!(window > 0.0 && on > 0.0, "{role}: window {window} on {on}");
+        assert!(
+            (on + wait + asleep - window).abs() < 1.0 || on + wait >= window,
+            "{role}: {on} + {wait} + {asleep} != {window}"
+        );
+    }
 
     let rows = samples(&dir);
     assert_eq!(rows.len(), 10_000);

@@ -71,6 +71,14 @@ pub struct ThreadConditions {
     pub voluntary_switches: u64,
     pub first_cpu: Option<u32>,
     pub last_cpu: Option<u32>,
+    /// The loop's wall time and how much of it the thread ran on a CPU or waited for one
+    /// (`/proc/thread-self/schedstat`), ns; the rest it slept.
+    #[serde(default)]
+    pub window_ns: u64,
+    #[serde(default)]
+    pub on_cpu_ns: Option<u64>,
+    #[serde(default)]
+    pub runqueue_wait_ns: Option<u64>,
     /// Which part of the run the counts cover.
     pub window: String,
 }

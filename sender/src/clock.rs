@@ -99,6 +99,11 @@ pub struct ThreadSchedCounts {
     pub voluntary_switches: u64,
     /// The CPU the thread runs on now.
     pub cpu: Option<u32>,
+    /// `/proc/thread-self/schedstat`: time on a CPU and time waiting on a run queue (runnable,
+    /// not running) so far, ns (None where the kernel lacks CONFIG_SCHED_INFO).
+    pub schedstat: Option<(u64, u64)>,
+    /// CLOCK_MONOTONIC when these were read.
+    pub at_ns: u64,
 }
 
 /// Reads [`ThreadSchedCounts`] of the calling thread (a few µs: call it outside timed loops).
@@ -116,12 +121,23 @@ pub fn thread_sched_counts() -> ThreadSchedCounts {
         .and_then(|s| parse_sched_field(&s, "se.nr_migrations"));
     // SAFETY: no preconditions.
     let cpu = unsafe { libc::sched_getcpu() };
+    let schedstat = std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| parse_schedstat(&s));
     ThreadSchedCounts {
         migrations,
         involuntary_switches: nivcsw,
         voluntary_switches: nvcsw,
         cpu: u32::try_from(cpu).ok(),
+        schedstat,
+        at_ns: monotonic_ns(),
     }
+}
+
+/// `/proc/<tid>/schedstat`: `<ns on a CPU> <ns waiting on a run queue> <timeslices>`.
+pub fn parse_schedstat(text: &str) -> Option<(u64, u64)> {
+    let mut f = text.split_whitespace();
+    Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?))
 }
 
 /// The value of `field` in a `/proc/<pid>/sched` text (`name   :   value`).
@@ -158,6 +174,35 @@ mod tests {
         assert_eq!(parse_sched_field(text, "missing"), None);
         let c = thread_sched_counts();
         assert!(c.cpu.is_some());
+    }
+
+    #[test]
+    fn schedstat_splits_on_cpu_and_run_queue_time() {
+        assert_eq!(
+            parse_schedstat("152697 1715496 2\n"),
+            Some((152_697, 1_715_496))
+        );
+        assert_eq!(parse_schedstat("garbage"), None);
+        assert_eq!(parse_schedstat("1"), None);
+        // This thread's own: spinning for 20 ms puts most of it on a CPU; what is missing went
+        // to the run queue (second field) or to the hypervisor (steal time counts in neither).
+        let before = thread_sched_counts();
+        let until = monotonic_ns() + 20_000_000;
+        while monotonic_ns() < until {}
+        let after = thread_sched_counts();
+        let (Some(a), Some(b)) = (before.schedstat, after.schedstat) else {
+            panic!("this kernel keeps /proc/thread-self/schedstat (CONFIG_SCHED_INFO)");
+        };
+        let (on, wait) = (b.0 - a.0, b.1 - a.1);
+        let window = after.at_ns - before.at_ns;
+        assert!(
+            on + wait >= 5_000_000,
+            "on {on} + wait {wait} ns of {window}"
+        );
+        assert!(
+            on + wait <= window + 1_000_000,
+            "on {on} + wait {wait} ns of {window}"
+        );
     }
 
     #[test]

@@ -177,6 +177,12 @@ pub struct RemoteCpu {
     pub voluntary_switches: u64,
     pub first_cpu: Option<u32>,
     pub last_cpu: Option<u32>,
+    #[serde(default)]
+    pub on_cpu_ns: Option<u64>,
+    #[serde(default)]
+    pub runqueue_wait_ns: Option<u64>,
+    #[serde(default)]
+    pub window_ns: u64,
 }
 
 /// The conditions of a side on the agent's host, for meta.json's "peer".
@@ -260,6 +266,9 @@ fn remote_cpu(c: &CpuTime) -> RemoteCpu {
         voluntary_switches: c.sched.voluntary_switches,
         first_cpu: c.sched.first_cpu,
         last_cpu: c.sched.last_cpu,
+        on_cpu_ns: c.sched.on_cpu_ns,
+        runqueue_wait_ns: c.sched.runqueue_wait_ns,
+        window_ns: c.sched.window_ns,
     }
 }
 
@@ -274,6 +283,9 @@ impl RemoteCpu {
                 voluntary_switches: self.voluntary_switches,
                 first_cpu: self.first_cpu,
                 last_cpu: self.last_cpu,
+                on_cpu_ns: self.on_cpu_ns,
+                runqueue_wait_ns: self.runqueue_wait_ns,
+                window_ns: self.window_ns,
             },
         }
     }
@@ -473,6 +485,9 @@ mod tests {
                     voluntary_switches: 2100,
                     first_cpu: Some(1),
                     last_cpu: Some(1),
+                    on_cpu_ns: Some(900_000),
+                    runqueue_wait_ns: Some(20_000),
+                    window_ns: 5_000_000,
                 },
             },
         };

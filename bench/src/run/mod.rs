@@ -464,6 +464,25 @@ fn write_results(
             "  WARNING: the hypervisor ran something else on the timed vCPUs for {steal_max_ms:.1} ms of the {timed_ms:.0} ms run (steal time): the latencies include waiting for the host"
         ));
     }
+    // Where each timed thread's time went (schedstat): a thread that waits for a CPU while
+    // runnable is being delayed by something else on its CPU.
+    for (role, s) in &rows.sched {
+        if let (Some(on), Some(wait), true) = (s.on_cpu_ns, s.runqueue_wait_ns, s.window_ns > 0) {
+            let pct = |v: u64| 100.0 * v as f64 / s.window_ns as f64;
+            let asleep = s.window_ns.saturating_sub(on).saturating_sub(wait);
+            report.push(format!(
+                "  {role} thread: on a CPU {:.0} %, runnable but waiting for a CPU {:.1} %, asleep (or its vCPU stolen) {:.0} % of its loop{}",
+                pct(on),
+                pct(wait),
+                pct(asleep),
+                if pct(wait) > 5.0 {
+                    " — something else ran on its CPU: see the conditions check"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
     report.push(format!("  quality: {quality}"));
     let conditions_meta = RunConditions {
         placement,
@@ -486,6 +505,9 @@ fn write_results(
                 voluntary_switches: s.voluntary_switches,
                 first_cpu: s.first_cpu,
                 last_cpu: s.last_cpu,
+                window_ns: s.window_ns,
+                on_cpu_ns: s.on_cpu_ns,
+                runqueue_wait_ns: s.runqueue_wait_ns,
                 window: "the timed loop, warm-up included".into(),
             })
             .collect(),

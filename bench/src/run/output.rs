@@ -126,6 +126,28 @@ impl Rows<'_> {
             s.voluntary_switches as f64,
             "events",
         );
+        // Where the thread's time went during its loop: on a CPU, runnable but waiting for
+        // one, and the rest: asleep (blocked in a receive or waiting for a deadline) or its
+        // vCPU taken by the hypervisor (steal time counts as neither of the first two).
+        if let (Some(on), Some(wait)) = (s.on_cpu_ns, s.runqueue_wait_ns) {
+            let sleeping = s.window_ns.saturating_sub(on).saturating_sub(wait);
+            for (stat, v) in [
+                ("window", s.window_ns),
+                ("on_cpu", on),
+                ("runqueue_wait", wait),
+                ("asleep_or_stolen", sleeping),
+            ] {
+                self.push(&format!("sched_{role}"), stat, v as f64, "ns");
+            }
+            if s.window_ns > 0 {
+                self.push(
+                    &format!("sched_{role}"),
+                    "on_cpu_fraction",
+                    on as f64 / s.window_ns as f64,
+                    "fraction",
+                );
+            }
+        }
         self.sched.push((role.to_owned(), s));
         let per = |d: Duration| {
             if messages == 0 {

@@ -34,6 +34,14 @@ pub struct SchedDelta {
     /// CPU at the start and at the end of the loop.
     pub first_cpu: Option<u32>,
     pub last_cpu: Option<u32>,
+    /// Of the loop's wall time (`window_ns`): ns running on a CPU and ns runnable but waiting
+    /// for one (`/proc/thread-self/schedstat`); the rest it slept (blocked in a receive, waiting
+    /// for a deadline) or, on a VM, its vCPU was taken by the hypervisor (steal time counts in
+    /// neither). None where the kernel does not keep schedstat.
+    pub on_cpu_ns: Option<u64>,
+    pub runqueue_wait_ns: Option<u64>,
+    /// The loop's wall time, ns.
+    pub window_ns: u64,
 }
 
 struct CpuMeter((Duration, Duration), ThreadSchedCounts);
@@ -63,6 +71,15 @@ impl CpuMeter {
                     .saturating_sub(start.voluntary_switches),
                 first_cpu: start.cpu,
                 last_cpu: end.cpu,
+                on_cpu_ns: start
+                    .schedstat
+                    .zip(end.schedstat)
+                    .map(|(a, b)| b.0.saturating_sub(a.0)),
+                runqueue_wait_ns: start
+                    .schedstat
+                    .zip(end.schedstat)
+                    .map(|(a, b)| b.1.saturating_sub(a.1)),
+                window_ns: end.at_ns.saturating_sub(start.at_ns),
             },
         }
     }
