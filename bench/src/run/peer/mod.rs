@@ -12,25 +12,28 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use uadpbench_agent::{
-    AgentError, BlockingAgentClient, ClientOptions, ClockEstimate, HostFacts, InterfaceFacts, Role,
-    SideSpec, PROTOCOL_VERSION,
+    AgentError, BlockingAgentClient, ClientOptions, HostFacts, InterfaceFacts, Role, SideSpec,
+    PROTOCOL_VERSION,
 };
 use uadpbench_sender::clock::monotonic_ns;
-use uadpbench_sender::loops::{self, CyclicConfig, PingPongConfig, PingPongResult, PublishResult};
-use uadpbench_sender::open::{open_transport, LinkInfo};
+use uadpbench_sender::open::LinkInfo;
 use uadpbench_sender::transport::{Encap, PathKind};
 
 use super::workload::{record_cyclic, record_ping_pong, Collected};
 use super::*;
 use crate::remote::iface::{self, CONTROLLER_GUARD_HINT};
 use crate::remote::{
-    end_cpu, End, RemoteConditions, RemotePathOptions, RemoteSideParams, RemoteSideResult,
-    RemoteSubscribe, RemoteSubscriberResult, MAX_REMOTE_RECEPTIONS,
+    end_cpu, End, RemotePathOptions, RemoteSideParams, RemoteSubscribe, MAX_REMOTE_RECEPTIONS,
 };
+use clock::{clock_meta, AgentClock};
+use sides::{far_name, near_name, run_initiator, FarResult, NearResult};
+
+mod clock;
+mod sides;
 
 /// Clock exchanges per offset estimate (the one with the smallest round trip is kept).
 pub const CLOCK_SAMPLES: usize = 32;
@@ -485,198 +488,6 @@ fn run_with_peer_in(
     )
 }
 
-/// Runs side A's loop on a pinned thread while another thread checks the agent every
-/// [`AGENT_CHECK_EVERY`]; a lost agent stops the loop. Returns the loop's result and the
-/// agent check's error, if any.
-fn run_initiator(
-    cfg: &RunConfig,
-    peer: &PeerSpec,
-    link: &LinkInfo,
-    client: &BlockingAgentClient,
-    stop: &Arc<AtomicBool>,
-) -> (anyhow::Result<NearResult>, Option<AgentError>) {
-    let done = AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        let watchdog = scope.spawn(|| {
-            let mut next = Instant::now() + AGENT_CHECK_EVERY;
-            while !done.load(Ordering::Acquire) {
-                std::thread::sleep(Duration::from_millis(20));
-                if Instant::now() < next {
-                    continue;
-                }
-                if let Err(e) = client.clock_offset(1) {
-                    stop.store(true, Ordering::Relaxed);
-                    return Some(e);
-                }
-                next = Instant::now() + AGENT_CHECK_EVERY;
-            }
-            None
-        });
-        let initiator = std::thread::Builder::new()
-            .name(format!("ub-{}", cfg.mode.name()))
-            .spawn_scoped(scope, || -> anyhow::Result<NearResult> {
-                cfg.sched_a.apply_to_current_thread()?;
-                let mut options = cfg.path_options.clone();
-                options.batch = 1;
-                options.allow_disruptive_interface = peer.allow_external_interface;
-                let mut transport = open_transport(cfg.path, cfg.encap, link, &options)
-                    .with_context(|| {
-                        format!(
-                            "opening the {} path on {} (this host)",
-                            cfg.path, link.ifname
-                        )
-                    })?;
-                let mut codec = cfg.codec()?;
-                Ok(match cfg.mode {
-                    Mode::Pingpong => {
-                        let pp = PingPongConfig {
-                            warmup: cfg.warmup,
-                            count: cfg.count,
-                            timeout: Duration::from_millis(cfg.timeout_ms),
-                        };
-                        NearResult::PingPong(loops::ping_pong(
-                            transport.as_mut(),
-                            codec.as_mut(),
-                            &pp,
-                            stop,
-                        )?)
-                    }
-                    Mode::Cyclic | Mode::Flood => {
-                        let cyc = CyclicConfig {
-                            warmup: cfg.warmup,
-                            count: cfg.measured_count(),
-                            interval: Duration::from_micros(cfg.interval_us),
-                            spin: Duration::from_micros(cfg.spin_us),
-                        };
-                        // Start one interval from now so the first deadline is not late.
-                        let start = monotonic_ns() + cyc.interval.as_nanos() as u64;
-                        NearResult::Publish(loops::publish_cyclic(
-                            transport.as_mut(),
-                            codec.as_mut(),
-                            &cyc,
-                            start,
-                            stop,
-                        )?)
-                    }
-                })
-            });
-        let result = match initiator {
-            Ok(handle) => handle.join().unwrap_or_else(|_| {
-                Err(anyhow::anyhow!(
-                    "the {} thread panicked",
-                    near_name(cfg.mode)
-                ))
-            }),
-            Err(e) => Err(anyhow::anyhow!(
-                "cannot start the {} thread: {e}",
-                near_name(cfg.mode)
-            )),
-        };
-        done.store(true, Ordering::Release);
-        let lost = watchdog.join().unwrap_or(None);
-        (result, lost)
-    })
-}
-
-/// What this host's side measured.
-enum NearResult {
-    PingPong(PingPongResult),
-    Publish(PublishResult),
-}
-
-/// What the agent's side reported.
-enum FarResult {
-    Reflector(RemoteSideResult),
-    Subscriber(RemoteSubscriberResult),
-}
-
-impl FarResult {
-    fn read(role: Role, value: serde_json::Value) -> serde_json::Result<Self> {
-        Ok(match role {
-            Role::Reflector => FarResult::Reflector(serde_json::from_value(value)?),
-            Role::Subscriber => FarResult::Subscriber(serde_json::from_value(value)?),
-        })
-    }
-
-    fn conditions(&self) -> &RemoteConditions {
-        match self {
-            FarResult::Reflector(r) => &r.conditions,
-            FarResult::Subscriber(r) => &r.conditions,
-        }
-    }
-}
-
-/// This host's side, in words.
-fn near_name(mode: Mode) -> &'static str {
-    match mode {
-        Mode::Pingpong => "ping-pong initiator",
-        Mode::Cyclic | Mode::Flood => "publisher",
-    }
-}
-
-/// The agent's side, in words (also its key in meta.json's "peer").
-fn far_name(role: Role) -> &'static str {
-    match role {
-        Role::Reflector => "reflector",
-        Role::Subscriber => "subscriber",
-    }
-}
-
-/// The agent's clock as seen from this host: the two offset estimates taken before and after
-/// the run, interpolated linearly in between (the drift of two crystals is linear over a run).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct AgentClock {
-    /// (this host's time of the estimate, offset ns, uncertainty ns), before and after.
-    before: (u64, i64, u64),
-    after: (u64, i64, u64),
-}
-
-impl AgentClock {
-    pub(crate) fn new(
-        before: &ClockEstimate,
-        t_before: u64,
-        after: &ClockEstimate,
-        t_after: u64,
-    ) -> Self {
-        AgentClock {
-            before: (t_before, before.offset_ns, before.uncertainty_ns),
-            after: (t_after, after.offset_ns, after.uncertainty_ns),
-        }
-    }
-
-    /// One kernel, one clock: the offset is known exactly (time-namespace offsets).
-    pub(crate) fn exact(offset_ns: i64) -> Self {
-        AgentClock {
-            before: (0, offset_ns, 0),
-            after: (0, offset_ns, 0),
-        }
-    }
-
-    /// The agent's offset at this host's time `t`.
-    fn offset_at(&self, t: u64) -> i64 {
-        let ((t0, o0, _), (t1, o1, _)) = (self.before, self.after);
-        if t1 <= t0 {
-            return o0;
-        }
-        let frac =
-            (i128::from(t) - i128::from(t0)) as f64 / (i128::from(t1) - i128::from(t0)) as f64;
-        o0 + ((o1 - o0) as f64 * frac.clamp(0.0, 1.0)).round() as i64
-    }
-
-    /// An agent CLOCK_MONOTONIC time on this host's clock.
-    pub(crate) fn to_controller(self, agent_ns: u64) -> u64 {
-        let approx = agent_ns.saturating_add_signed(-self.before.1);
-        let offset = self.offset_at(approx);
-        agent_ns.saturating_add_signed(-offset)
-    }
-
-    /// The error a one-way figure can carry from the clocks: the larger uncertainty of the two
-    /// estimates (the true offset lies within ± that of each, and linearly in between).
-    pub(crate) fn error_bound_ns(&self) -> u64 {
-        self.before.2.max(self.after.2)
-    }
-}
-
 /// An agent error as one message: its text already includes its cause (as a chain it would
 /// print twice).
 fn agent_error(e: AgentError) -> anyhow::Error {
@@ -704,49 +515,9 @@ fn link_meta(f: &InterfaceFacts, host: &str, own: bool) -> serde_json::Value {
     })
 }
 
-fn clock_meta(c: &ClockEstimate) -> serde_json::Value {
-    serde_json::json!({
-        "offset_ns": c.offset_ns,
-        "uncertainty_ns": c.uncertainty_ns,
-        "min_rtt_ns": c.min_rtt_ns,
-        "samples": c.samples,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn estimate(offset_ns: i64, uncertainty_ns: u64) -> ClockEstimate {
-        ClockEstimate {
-            offset_ns,
-            uncertainty_ns,
-            min_rtt_ns: 2 * uncertainty_ns,
-            samples: CLOCK_SAMPLES,
-        }
-    }
-
-    #[test]
-    fn agent_times_move_onto_this_clock_with_the_interpolated_offset() {
-        // The agent's clock is 1 s ahead at t = 10 s and 1 s + 2 µs ahead at t = 20 s.
-        let clock = AgentClock::new(
-            &estimate(1_000_000_000, 300),
-            10_000_000_000,
-            &estimate(1_000_002_000, 500),
-            20_000_000_000,
-        );
-        // At this host's 10 s, 15 s and 20 s.
-        assert_eq!(clock.to_controller(11_000_000_000), 10_000_000_000);
-        assert_eq!(clock.to_controller(16_000_001_000), 15_000_000_000);
-        assert_eq!(clock.to_controller(21_000_002_000), 20_000_000_000);
-        // Outside the two estimates the nearer one holds.
-        assert_eq!(clock.to_controller(10_000_000_000), 9_000_000_000);
-        assert_eq!(clock.to_controller(31_000_002_000), 30_000_000_000);
-        assert_eq!(clock.error_bound_ns(), 500);
-        // A clock behind this one (negative offset).
-        let behind = AgentClock::new(&estimate(-5_000, 100), 1_000, &estimate(-5_000, 100), 2_000);
-        assert_eq!(behind.to_controller(10_000), 15_000);
-    }
 
     #[test]
     fn flood_and_oversized_cyclic_runs_are_refused_before_connecting() {
