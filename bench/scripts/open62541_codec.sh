@@ -5,7 +5,7 @@
 #
 #   bench/scripts/open62541_codec.sh OPEN62541_SRC [BUILD_DIR]
 #   taskset -c 1 cargo bench -p uadp --bench codec -- \
-#     'uadp_(64|1400)B/(general_encode|view_decode_raw_values|view_decode_values_fold|view_decode_values)$' \
+#     'uadp_64B/general_encode$|uadp_1400B/general_encode$|uadp_64B/.*decode.*values|uadp_1400B/.*decode.*values' \
 #     --warm-up-time 1 --measurement-time 3 --noplot
 #
 # This script fetches nothing. Get the source first (the comparison used v1.4.19, commit
