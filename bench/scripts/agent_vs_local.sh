@@ -15,7 +15,9 @@
 #   sudo bench/scripts/agent_vs_local.sh [ROUNDS]      (ROUNDS default 4)
 #
 # Environment: COUNT (ping-pong round trips, default 10000), CYCLIC_COUNT (cyclic messages at
-# 1 ms, default 5000), PATHS (default "udp eth xdp"), MODES (default "pingpong cyclic"), OUT
+# 1 ms, default 5000), PATHS (default "udp eth xdp"), MODES (default "pingpong cyclic"),
+# PLACEMENT (cross-cpu, the default, or same-cpu: both sides on one CPU — then the agent's side
+# is another process on that CPU, the local one another thread of the same process), OUT
 # (default results/agent-vs-local-<UTC time>; the table is also written to OUT/table.txt).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -24,6 +26,7 @@ count="${COUNT:-10000}"
 cyclic_count="${CYCLIC_COUNT:-5000}"
 paths="${PATHS:-udp eth xdp}"
 modes="${MODES:-pingpong cyclic}"
+placement="${PLACEMENT:-cross-cpu}"
 bin=target/release/uadpbench
 [ "$(id -u)" = 0 ] || { echo "run as root (namespaces, XDP, PM QoS): sudo $0 $*" >&2; exit 1; }
 if ! { [ -x "$bin" ] && "$bin" run --help | grep -q -- --peer-clock; }; then
@@ -70,8 +73,8 @@ for r in $(seq 1 "$rounds"); do
   for m in $modes; do
     for p in $paths; do
       case $m in
-        pingpong) args=(--mode pingpong --count "$count"); metric=rtt ;;
-        cyclic) args=(--mode cyclic --interval-us 1000 --count "$cyclic_count"); metric=one_way ;;
+        pingpong) args=(--placement "$placement" --mode pingpong --count "$count"); metric=rtt ;;
+        cyclic) args=(--placement "$placement" --mode cyclic --interval-us 1000 --count "$cyclic_count"); metric=one_way ;;
         *) echo "unknown mode $m (pingpong or cyclic)" >&2; exit 2 ;;
       esac
       for side in local agent; do
@@ -93,7 +96,7 @@ done
 echo >&2
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else printf "%.2f", (v[NR/2]+v[NR/2+1])/2}'; }
 {
-  echo "== agent vs in-process: $rounds interleaved rounds, default placement (cross-cpu), PM QoS 0 µs =="
+  echo "== agent vs in-process: $rounds interleaved rounds, placement $placement, PM QoS 0 µs =="
   echo "   $(uname -r), $(nproc) CPUs, cpuidle $(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo none), $(date -u +%Y-%m-%dT%H:%MZ)"
   echo "   ping-pong: RTT p50, $count round trips; cyclic: one-way p50, $cyclic_count messages every 1 ms (µs)"
   printf '%-9s %-4s %-30s %-30s %7s %7s %6s\n' mode path "local p50 per round" "agent p50 per round" local agent ratio
