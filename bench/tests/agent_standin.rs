@@ -1,10 +1,15 @@
 //! Runs across two hosts with a network namespace standing in for the second host: the real
-//! `uadpbench agent` runs inside namespace B (`ip netns exec`), listening on 198.18.0.2:4850,
-//! and `uadpbench run --peer 198.18.0.2` runs inside namespace A. The control connection
-//! goes over the same veth as the measured traffic (no separate control link in this slice).
+//! `uadpbench agent` runs inside namespace B (`ip netns exec`), and `uadpbench run --peer`
+//! inside namespace A. As on two real hosts with a management network, the control connection
+//! has its own link: a second veth pair between the namespaces (198.19.0.1 ⇄ 198.19.0.2, the
+//! agent listening on 198.19.0.2:4850), so the measured veth (198.18.0.1 ⇄ 198.18.0.2) carries
+//! only the benchmark's traffic.
 //!
 //! * a ping-pong over udp, eth and xdp completes without loss and writes the files of a local
-//!   run, with the agent's clock estimates in meta.json;
+//!   run, with the agent's clock estimates in meta.json; nothing but benchmark frames reach the
+//!   raw receivers (no foreign frames);
+//! * a cyclic run over udp, eth and xdp with the subscriber on the agent; a campaign with a
+//!   `[peer]` table;
 //! * an agent killed during a run ends the controller within seconds, with an error naming the
 //!   agent; a controller killed during a run leaves the agent ready for the next one;
 //! * a wrong token, and an interface outside uadpbench's namespaces on the agent, are refused
@@ -23,7 +28,10 @@ use uadpbench::schema::SummaryRow;
 use uadpbench_topology::{Topology, TopologyOptions};
 
 const UADPBENCH: &str = env!("CARGO_BIN_EXE_uadpbench");
-const AGENT_ADDR: &str = "198.18.0.2";
+/// The agent's address on the control link.
+const AGENT_ADDR: &str = "198.19.0.2";
+/// This side's address on the control link.
+const CONTROLLER_ADDR: &str = "198.19.0.1";
 
 /// The tests pin threads and hold PM QoS on a small machine: one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -201,8 +209,52 @@ fn controller_output(dir: &Path) -> (String, String) {
     )
 }
 
+/// The measured topology plus a control link: a second veth pair between its namespaces
+/// (`uc…a` ⇄ `uc…b`, removed with the namespaces).
 fn topology() -> Topology {
-    Topology::create(TopologyOptions::default()).expect("topology (run the tests as root)")
+    let topo =
+        Topology::create(TopologyOptions::default()).expect("topology (run the tests as root)");
+    let id = &topo.a().ifname()[2..topo.a().ifname().len() - 1];
+    let (ca, cb) = (format!("uc{id}a"), format!("uc{id}b"));
+    let ip = |args: &[&str]| {
+        let st = Command::new("ip").args(args).status().expect("ip");
+        assert!(st.success(), "ip {args:?}");
+    };
+    ip(&[
+        "link",
+        "add",
+        &ca,
+        "netns",
+        topo.a().netns(),
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &cb,
+        "netns",
+        topo.b().netns(),
+    ]);
+    ip(&[
+        "-n",
+        topo.a().netns(),
+        "addr",
+        "add",
+        &format!("{CONTROLLER_ADDR}/30"),
+        "dev",
+        &ca,
+    ]);
+    ip(&[
+        "-n",
+        topo.b().netns(),
+        "addr",
+        "add",
+        &format!("{AGENT_ADDR}/30"),
+        "dev",
+        &cb,
+    ]);
+    ip(&["-n", topo.a().netns(), "link", "set", &ca, "up"]);
+    ip(&["-n", topo.b().netns(), "link", "set", &cb, "up"]);
+    topo
 }
 
 fn summary_value(rows: &[SummaryRow], metric: &str, statistic: &str) -> Option<f64> {
@@ -247,6 +299,12 @@ fn pingpong_across(path: &str) {
     assert_eq!(summary_value(&rows, "messages", "sent"), Some(2000.0));
     assert_eq!(summary_value(&rows, "messages", "received"), Some(2000.0));
     assert_eq!(summary_value(&rows, "messages", "lost"), Some(0.0));
+    // The control connection has its own link: the measured one carries nothing else.
+    assert_eq!(
+        summary_value(&rows, "messages", "foreign_frames"),
+        Some(0.0),
+        "foreign frames on the measured link"
+    );
     let p50 = summary_value(&rows, "rtt", "p50").expect("rtt p50 in summary.csv");
     assert!(p50 > 0.0, "p50 {p50}");
     assert!(summary_value(&rows, "cpu_reflector", "total_per_message").is_some());
@@ -528,7 +586,7 @@ fn a_killed_agent_ends_the_run_with_an_error_naming_it() {
         "the controller needed {took:?} to notice; stderr: {stderr}"
     );
     assert!(
-        stderr.contains("lost the uadpbench agent at 198.18.0.2:4850"),
+        stderr.contains(&format!("lost the uadpbench agent at {AGENT_ADDR}:4850")),
         "{stderr}"
     );
     assert!(
