@@ -1,0 +1,368 @@
+//! The probe session beyond one-way stamps: every program passes the verifier, the plan lists
+//! every layer of each path, BPF statistics stop at the calibration packet, the `minimal`
+//! selection stamps only its layers, and the wake-up layers match the scheduler. Needs root:
+//! without it the tests fail and say so (never skip).
+
+use std::{
+    net::{SocketAddr, UdpSocket},
+    thread,
+    time::Duration,
+};
+
+use uadpbench_probes::{
+    layer, plan, LayerId, Mechanism, Outcome, ProbePath, ProbeSession, Selected, Selection,
+};
+use uadpbench_sender::bench_message::BenchCodec;
+use uadpbench_topology::{Side, Topology};
+
+mod support;
+use support::*;
+
+#[test]
+fn the_verifier_accepts_every_program() {
+    require_root("loads programs");
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let checks = uadpbench_probes::verify_programs().expect("load the object");
+    assert!(checks.len() >= 35, "{} programs", checks.len());
+    for c in &checks {
+        eprintln!("{:<30} {:<10} {:?}", c.program, c.mechanism, c.result);
+        match c.mechanism {
+            // Refused by this kernel before verification (docs/probes.md, "Layers").
+            Mechanism::FEntry if !kernel_allows_fentry_or_kprobes() => {
+                let e = c.result.as_ref().expect_err("fentry refused here");
+                assert!(e.contains("EPERM"), "{}: {e}", c.program);
+            }
+            Mechanism::FEntry => {}
+            _ => assert_eq!(c.result, Ok(()), "{}", c.program),
+        }
+    }
+}
+
+#[test]
+fn plan_lists_every_layer_of_each_path() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    for path in ProbePath::ALL {
+        let p = plan(path, &Selection::All);
+        let names: Vec<&str> = p.iter().map(|l| l.name).collect();
+        let expected: Vec<&str> = uadpbench_probes::path_layers(path)
+            .map(|l| l.name())
+            .collect();
+        assert_eq!(names, expected, "{path}");
+        for (i, l) in p.iter().enumerate() {
+            assert_eq!(l.layer_index, i);
+            assert_eq!(
+                l.selected,
+                if layer(l.layer).optional {
+                    Selected::No
+                } else {
+                    Selected::Yes
+                }
+            );
+        }
+        require_root("attaches every layer");
+        for l in &p {
+            let row = layer(l.layer);
+            eprintln!("{path} {:<24} {}", l.name, l.outcome);
+            if row
+                .candidates
+                .iter()
+                .any(|c| matches!(c.mechanism, Mechanism::TpBtf | Mechanism::Tracepoint))
+            {
+                assert!(
+                    matches!(
+                        l.attached_via(),
+                        Some(Mechanism::TpBtf | Mechanism::Tracepoint)
+                    ),
+                    "{path} {}: {}",
+                    l.name,
+                    l.outcome
+                );
+            }
+            if l.layer == LayerId::XdpIngress {
+                assert!(matches!(l.outcome, Outcome::Unavailable { .. }));
+            }
+            if row
+                .candidates
+                .iter()
+                .all(|c| c.mechanism == Mechanism::UProbe)
+            {
+                assert_eq!(l.attached_via(), Some(Mechanism::UProbe), "{}", l.name);
+            }
+            if !kernel_allows_fentry_or_kprobes()
+                && row
+                    .candidates
+                    .iter()
+                    .all(|c| matches!(c.mechanism, Mechanism::FEntry | Mechanism::KProbe))
+            {
+                let Outcome::Unavailable { reasons } = &l.outcome else {
+                    panic!("{}: {}", l.name, l.outcome)
+                };
+                assert!(
+                    reasons[0].contains("fentry: ") && reasons[0].contains("EPERM"),
+                    "{reasons:?}"
+                );
+                assert!(
+                    reasons[1].contains("kprobe: ") && reasons[1].contains("CONFIG_KPROBES"),
+                    "{reasons:?}"
+                );
+            }
+        }
+    }
+}
+
+/// `BPF_ENABLE_STATS` is a calibration window: on while the first packets pass, off from the
+/// first stamp of packet `k`, so the programs' run counts stop growing while the rest pass
+/// (unless `kernel.bpf_stats_enabled` keeps statistics on machine-wide).
+#[test]
+fn stats_stop_at_the_calibration_packet() {
+    require_root("topology, BPF");
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let topo = Topology::create(Default::default()).expect("topology");
+    let pubid = unique_publisher_id(7);
+    let mut session = ProbeSession::start(session_config(&topo, pubid)).expect("start probes");
+    assert!(session.stats_enabled());
+    const K: u64 = 100;
+    const N: u64 = 1000;
+    session.stop_stats_at_packet(K).expect("watcher");
+    // Packets 0..K: statistics on.
+    let first = udp_traffic(&topo, pubid, K, false);
+    assert!(session.stats_enabled(), "off before packet {K}");
+    // Packet K (a second sender, ids K..N) turns them off within a few watcher intervals.
+    let (tx_done, rx_done) = std::sync::mpsc::channel();
+    let rest = {
+        let codec = BenchCodec::new(pubid, 100, 64).expect("codec");
+        topo.spawn_in(Side::A, "probes-tx2", move || {
+            // Unconnected, to a port nobody listens on (ICMP errors are not reported).
+            let sock = UdpSocket::bind((topo_addr_a(), 0)).expect("bind A");
+            let to = SocketAddr::from((topo_addr_b(), 4841));
+            let mut buf = [0u8; 64];
+            // The first calibration-ending packet, then wait until the statistics are off.
+            let len = codec.encode(&mut buf, K, 0).expect("encode");
+            sock.send_to(&buf[..len], to).expect("send");
+            rx_done
+                .recv_timeout(Duration::from_secs(5))
+                .expect("stats off");
+            for id in K + 1..N {
+                let len = codec.encode(&mut buf, id, 0).expect("encode");
+                sock.send_to(&buf[..len], to).expect("send");
+                thread::sleep(Duration::from_micros(20));
+            }
+        })
+        .expect("spawn")
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while session.stats_enabled() && std::time::Instant::now() < deadline {
+        thread::sleep(Duration::from_micros(100));
+    }
+    assert!(
+        !session.stats_enabled(),
+        "statistics still on after packet {K}"
+    );
+    let others_before = others_hold_bpf_stats();
+    tx_done.send(()).expect("go");
+    rest.join().expect("sender 2");
+    let w = session.stats_window();
+    assert_eq!(w.off_at_packet, Some(K));
+    assert!(w.on_ns.unwrap() < w.off_ns.unwrap());
+    let report = session.finish().expect("finish");
+    assert_eq!(report.stats_window, w);
+    let enter = report
+        .program_costs
+        .iter()
+        .find(|c| c.program == "tp_sys_enter_sendto")
+        .expect("sys_enter_sendto program");
+    eprintln!("{enter:?}");
+    // All N stamped, but only about the first K counted by the statistics.
+    assert!(enter.events_recorded >= N - 5, "{enter:?}");
+    assert!(enter.run_count >= first.sent, "{enter:?}");
+    let global = std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled")
+        .is_ok_and(|s| s.trim() == "1");
+    // Statistics are machine-wide: another process holding BPF_ENABLE_STATS (e.g. a probe run
+    // with UADPBENCH_PROBE_STATS=run) keeps them counting.
+    let others = others_before || others_hold_bpf_stats();
+    if global || others {
+        eprintln!("statistics kept on by the sysctl ({global}) or another process ({others})");
+    } else {
+        assert!(
+            enter.run_count < N / 2,
+            "statistics kept counting after packet {K}: {enter:?}"
+        );
+    }
+    topo.destroy().expect("destroy topology");
+}
+
+/// `--probes minimal` attaches the first and last stamps of each side only, and they stamp
+/// every packet.
+#[test]
+fn minimal_selection_stamps_its_layers_only() {
+    require_root("topology, BPF");
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let topo = Topology::create(Default::default()).expect("topology");
+    let pubid = unique_publisher_id(9);
+    let mut cfg = session_config(&topo, pubid);
+    cfg.selection = "minimal".parse().expect("minimal");
+    let session = ProbeSession::start(cfg).expect("start probes");
+    let recorded: Vec<LayerId> = session
+        .layers()
+        .iter()
+        .filter(|s| s.recorded())
+        .map(|s| s.layer)
+        .collect();
+    assert_eq!(
+        recorded,
+        [
+            LayerId::SysEnterSendto,
+            LayerId::NetifReceiveSkb,
+            LayerId::SockRecvLength,
+            LayerId::SysExitRecvfrom
+        ]
+    );
+    let t = udp_traffic(&topo, pubid, 500, false);
+    assert!(t.received.len() >= 495, "{} received", t.received.len());
+    let report = session.finish().expect("finish");
+    for id in &recorded {
+        let n = report
+            .events
+            .iter()
+            .filter(|e| e.layer == *id && t.received.contains(&e.packet_id))
+            .count();
+        assert!(
+            n * 100 >= t.received.len() * 99,
+            "{}: {n} of {} packets",
+            id.name(),
+            t.received.len()
+        );
+    }
+    assert!(report.events.iter().all(|e| recorded.contains(&e.layer)));
+    // 4 layers and the 3 receive helpers: fewer programs than `all` (16 here).
+    assert!(
+        report.program_costs.len() <= 7,
+        "{:?}",
+        report
+            .program_costs
+            .iter()
+            .map(|c| c.program)
+            .collect::<Vec<_>>()
+    );
+    topo.destroy().expect("destroy topology");
+}
+
+/// The wake-up layers against the scheduler's own record of the same run (every context
+/// switch, `ProbeConfig::sched_switch`): a packet whose receiver was asleep in `recvfrom` when
+/// the packet reached `netif_receive_skb` — and that is the first the receiver read after it
+/// was switched in again — has `sched_waking` and `sched_switch_in` stamps, in order between
+/// `netif_receive_skb` and `sock_recv_length`, and its `sched_switch_in` is the receiver's first
+/// switch-in after the packet; any other packet has none.
+#[test]
+fn wake_up_layers_match_the_scheduler() {
+    require_root("topology, BPF");
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let topo = Topology::create(Default::default()).expect("topology");
+    let pubid = unique_publisher_id(11);
+    let mut cfg = session_config(&topo, pubid);
+    cfg.sched_switch = true;
+    let session = ProbeSession::start(cfg).expect("start probes");
+    for s in session.layers() {
+        eprintln!("{:<24} {}", s.name, s.outcome);
+    }
+    for id in [LayerId::SchedWaking, LayerId::SchedSwitchIn] {
+        let s = session.layers().iter().find(|s| s.layer == id).unwrap();
+        assert!(s.recorded(), "{}: {}", s.name, s.outcome);
+    }
+    let t = udp_traffic(&topo, pubid, 500, false);
+    let report = session.finish().expect("finish");
+    assert_eq!(report.sched_dropped, 0);
+    let at = |layer: LayerId, p: u64| {
+        report
+            .events
+            .iter()
+            .find(|e| e.layer == layer && e.packet_id == p)
+            .map(|e| e.t_ns)
+    };
+    let r = t.receiver_tid;
+    let switches: Vec<_> = report
+        .sched_events
+        .iter()
+        .filter(|e| e.prev_tid == r || e.next_tid == r)
+        .collect();
+    let mut reads: Vec<u64> = t
+        .received
+        .iter()
+        .filter_map(|p| at(LayerId::SockRecvLength, *p))
+        .collect();
+    reads.sort_unstable();
+    let (mut applies, mut complete, mut wrong, mut idle, mut data_ready) = (0, 0, 0, 0, 0);
+    for &p in &t.received {
+        let (Some(nrs), Some(srl)) = (
+            at(LayerId::NetifReceiveSkb, p),
+            at(LayerId::SockRecvLength, p),
+        ) else {
+            continue;
+        };
+        // The receiver's last switch before the packet: out asleep = it was waiting.
+        let last = switches.iter().rev().find(|e| e.t_ns <= nrs);
+        let asleep = last.is_some_and(|e| e.prev_tid == r && e.prev_state != 0);
+        let woke = at(LayerId::SchedWaking, p);
+        let sw = at(LayerId::SchedSwitchIn, p);
+        if !asleep {
+            if woke.is_some() || sw.is_some() {
+                wrong += 1;
+            }
+            continue;
+        }
+        let first_in = switches
+            .iter()
+            .find(|e| e.t_ns > nrs && e.next_tid == r)
+            .map(|e| e.t_ns);
+        // Several packets can queue while the woken receiver waits for a CPU: the wake-up is
+        // the first one's; the others were already queued when their recvfrom was called.
+        if let Some(f) = first_in {
+            if reads.iter().any(|x| *x >= f && *x < srl) {
+                if woke.is_some() || sw.is_some() {
+                    wrong += 1;
+                }
+                continue;
+            }
+        }
+        applies += 1;
+        match (woke, sw, first_in) {
+            (Some(w), Some(s), Some(f)) if nrs <= w && w <= s && s <= srl => {
+                if s.abs_diff(f) < 20_000 {
+                    complete += 1;
+                } else {
+                    eprintln!("packet {p}: switch-in stamp {s}, scheduler {f}");
+                    wrong += 1;
+                }
+            }
+            x => {
+                eprintln!("packet {p}: nrs {nrs} srl {srl} (waking, switch, sched) {x:?}");
+            }
+        }
+        if let Some(d) = at(LayerId::SkDataReady, p) {
+            data_ready += 1;
+            assert!(nrs <= d && Some(d) <= woke, "packet {p}: sk_data_ready {d}");
+        }
+        if let Some(i) = at(LayerId::CpuIdleExit, p) {
+            idle += 1;
+            assert!(
+                woke <= Some(i) && Some(i) <= sw,
+                "packet {p}: cpu_idle_exit {i}"
+            );
+        }
+    }
+    eprintln!(
+        "{} received, {applies} with a sleeping receiver, {complete} complete, {wrong} wrong, \
+         {data_ready} sk_data_ready, {idle} cpu_idle_exit",
+        t.received.len()
+    );
+    assert!(
+        applies * 2 >= t.received.len(),
+        "the paced receiver should mostly sleep"
+    );
+    assert!(
+        complete * 100 >= applies * 99,
+        "{complete} of {applies} complete"
+    );
+    assert!(wrong * 100 <= applies, "{wrong} wrong");
+    topo.destroy().expect("destroy topology");
+}
