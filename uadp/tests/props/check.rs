@@ -1,7 +1,6 @@
 //! The decoding checks the property tests share: the borrowing view against `decode_with`, and
 //! field values compared one by one.
 
-use proptest::collection::vec;
 use proptest::prelude::*;
 use uadp::*;
 
