@@ -17,7 +17,6 @@
 //! asserted as well, so the documentation stays true for the pinned version. Without python3
 //! or asyncua the tests fail and say what to install; they never skip.
 
-
 use serde_json::Value;
 
 mod asyncua;
