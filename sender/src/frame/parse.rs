@@ -79,6 +79,41 @@ pub fn parse_uadp<'a>(
     parse(frame, encap, peer).map(|p| p.uadp)
 }
 
+/// An Ethernet II frame with at most one 802.1Q / 802.1ad tag taken off.
+struct Untagged<'a> {
+    eth: Ethernet2Slice<'a>,
+    /// The EtherType (or 802.3 length) after the tag.
+    ether_type: EtherType,
+    /// What follows it.
+    payload: &'a [u8],
+    vlan: Option<VlanTag>,
+}
+
+fn untag(frame: &[u8]) -> Result<Untagged<'_>, Rejected> {
+    let eth = Ethernet2Slice::from_slice_without_fcs(frame).map_err(|_| Rejected::Malformed)?;
+    let ether_type = eth.ether_type();
+    if ether_type == EtherType::VLAN_TAGGED_FRAME || ether_type == EtherType::PROVIDER_BRIDGING {
+        let tag =
+            SingleVlanSlice::from_slice(eth.payload_slice()).map_err(|_| Rejected::Malformed)?;
+        let vlan = VlanTag {
+            id: tag.vlan_identifier().value(),
+            pcp: tag.priority_code_point().value(),
+        };
+        return Ok(Untagged {
+            eth,
+            ether_type: tag.ether_type(),
+            payload: tag.payload_slice(),
+            vlan: Some(vlan),
+        });
+    }
+    Ok(Untagged {
+        payload: eth.payload_slice(),
+        eth,
+        ether_type,
+        vlan: None,
+    })
+}
+
 /// Like [`parse_uadp`], also reporting the 802.1Q tag the frame carried.
 ///
 /// Accepts one tag (TPID 0x8100 or 0x88A8, like the XDP program); a frame with a second tag is
@@ -86,19 +121,12 @@ pub fn parse_uadp<'a>(
 /// field with LLC/SNAP or bare UADP) from `peer.peer_mac`. [`Encap::Udp`]: IPv4, not
 /// fragmented, UDP to `peer.udp_port` from `peer.peer_ip`, valid IPv4 header checksum.
 pub fn parse<'a>(frame: &'a [u8], encap: Encap, peer: &PeerFilter) -> Result<Parsed<'a>, Rejected> {
-    let eth = Ethernet2Slice::from_slice_without_fcs(frame).map_err(|_| Rejected::Malformed)?;
-    let mut ether_type = eth.ether_type();
-    let mut payload = eth.payload_slice();
-    let mut vlan = None;
-    if ether_type == EtherType::VLAN_TAGGED_FRAME || ether_type == EtherType::PROVIDER_BRIDGING {
-        let tag = SingleVlanSlice::from_slice(payload).map_err(|_| Rejected::Malformed)?;
-        vlan = Some(VlanTag {
-            id: tag.vlan_identifier().value(),
-            pcp: tag.priority_code_point().value(),
-        });
-        ether_type = tag.ether_type();
-        payload = tag.payload_slice();
-    }
+    let Untagged {
+        eth,
+        ether_type,
+        payload,
+        vlan,
+    } = untag(frame)?;
     match encap {
         Encap::Eth => {
             if eth.source() != peer.peer_mac {
@@ -147,19 +175,12 @@ pub fn parse<'a>(frame: &'a [u8], encap: Encap, peer: &PeerFilter) -> Result<Par
 ///
 /// [`LLC_SNAP_UADP`]: super::LLC_SNAP_UADP
 pub fn parse_raw_uadp(frame: &[u8]) -> Result<RawUadp<'_>, Rejected> {
-    let eth = Ethernet2Slice::from_slice_without_fcs(frame).map_err(|_| Rejected::Malformed)?;
-    let mut ether_type = eth.ether_type();
-    let mut payload = eth.payload_slice();
-    let mut vlan = None;
-    if ether_type == EtherType::VLAN_TAGGED_FRAME || ether_type == EtherType::PROVIDER_BRIDGING {
-        let tag = SingleVlanSlice::from_slice(payload).map_err(|_| Rejected::Malformed)?;
-        vlan = Some(VlanTag {
-            id: tag.vlan_identifier().value(),
-            pcp: tag.priority_code_point().value(),
-        });
-        ether_type = tag.ether_type();
-        payload = tag.payload_slice();
-    }
+    let Untagged {
+        eth,
+        ether_type,
+        payload,
+        vlan,
+    } = untag(frame)?;
     let (uadp, framing) = uadp_after_type(ether_type, payload)?;
     Ok(RawUadp {
         uadp,
