@@ -38,6 +38,9 @@ pub struct RunMeta<C = serde_json::Value> {
     /// The far host of a `run --peer`: agent, clock offsets, the reflector's conditions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer: Option<serde_json::Value>,
+    /// A fan-out run (`--subscribers N`): how many, which files, what the rows count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fanout: Option<serde_json::Value>,
 }
 
 /// The local machine's conditions around the timed part of a run (meta.json `conditions`).
@@ -446,6 +449,7 @@ mod tests {
             clock_check: None,
             capture: None,
             peer: None,
+            fanout: None,
         }
     }
 

@@ -71,3 +71,48 @@ pub struct SegmentRow {
     pub value: f64,
     pub unit: String,
 }
+
+/// One row of subscribers.csv (fan-out runs, `--subscribers N`): what one subscriber saw.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SubscriberRow {
+    pub run_id: String,
+    pub path: String,
+    pub encap: String,
+    pub payload_bytes: usize,
+    /// How many subscribers the run had.
+    pub subscribers: usize,
+    /// This subscriber (1-based; the bridge port order).
+    pub subscriber: usize,
+    /// Measured messages published (every subscriber should receive each once).
+    pub published: u64,
+    pub received: u64,
+    pub lost: u64,
+    pub reordered: u64,
+    pub duplicated: u64,
+    /// One-way latency statistics (ns), empty when nothing arrived.
+    pub one_way_min_ns: Option<f64>,
+    pub one_way_p50_ns: Option<f64>,
+    pub one_way_p90_ns: Option<f64>,
+    pub one_way_p99_ns: Option<f64>,
+    pub one_way_p99_9_ns: Option<f64>,
+    pub one_way_max_ns: Option<f64>,
+    pub one_way_mean_ns: Option<f64>,
+    /// Mean position of this subscriber among those that received a message (1: first),
+    /// over the messages every subscriber received.
+    pub mean_arrival_rank: Option<f64>,
+    /// CPU time (user + system) of this subscriber's thread per received message (ns).
+    pub cpu_per_message_ns: f64,
+}
+
+/// One row of fanout_samples.csv: one measured message at one subscriber.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FanoutSampleRow {
+    pub run_id: String,
+    pub subscriber: usize,
+    pub packet_id: u64,
+    pub t_send_ns: u64,
+    /// Empty when the subscriber did not receive the message.
+    pub t_recv_ns: Option<u64>,
+    pub one_way_ns: Option<u64>,
+    pub lost: bool,
+}

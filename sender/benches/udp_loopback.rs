@@ -28,6 +28,7 @@ fn pair(batch: usize) -> (UdpTransport, UdpTransport) {
         recv_timeout: Duration::from_millis(100),
         socket_buffer_bytes: 4 << 20,
         so_timestamping: false,
+        multicast: None,
     };
     match (UdpTransport::open(o(a, b)), UdpTransport::open(o(b, a))) {
         (Ok(x), Ok(y)) => (x, y),

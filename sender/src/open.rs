@@ -58,6 +58,11 @@ pub struct PathOptions {
     /// xdp: the XDP program stamps each benchmark message's arrival (the `xdp_ingress` probe
     /// layer; set by probe runs).
     pub xdp_stamps: bool,
+    /// udp: one publisher to many subscribers over this IPv4 multicast group. The side whose
+    /// peer address is the group publishes to it; the others join it on their link (see
+    /// [`crate::udp::UdpOptions::multicast`]). The raw paths need nothing: they address the
+    /// group's MAC and their receivers filter on the sender's MAC.
+    pub multicast_group: Option<Ipv4Addr>,
     /// How long a receive call waits before returning with nothing.
     #[serde(skip)]
     pub recv_timeout: Duration,
@@ -79,6 +84,7 @@ impl Default for PathOptions {
             allow_disruptive_interface: false,
             so_timestamping: false,
             xdp_stamps: false,
+            multicast_group: None,
             recv_timeout: Duration::from_millis(100),
         }
     }
@@ -126,6 +132,10 @@ pub fn open_transport(
                 recv_timeout: options.recv_timeout,
                 socket_buffer_bytes: options.socket_buffer_bytes,
                 so_timestamping: options.so_timestamping,
+                multicast: options.multicast_group.map(|group| crate::udp::Multicast {
+                    group,
+                    ifindex: link.ifindex,
+                }),
             })?;
             Ok(Box::new(t))
         }

@@ -33,6 +33,21 @@ pub struct UdpOptions {
     /// `SO_TIMESTAMPING` software stamps: transmit (SCHED and SOFTWARE, with OPT_ID keys, read
     /// from the error queue) and receive (`recvmsg` instead of `recv`; single messages only).
     pub so_timestamping: bool,
+    /// One publisher to many subscribers over IPv4 multicast: the group and the index of the
+    /// interface it travels on. A socket whose `peer` is the group sends to it (out of that
+    /// interface, never looped back to this host); any other socket receives it: bound to the
+    /// group's address (so it gets only the group's datagrams), joined on the interface, and
+    /// connected to `peer` (the publisher).
+    pub multicast: Option<Multicast>,
+}
+
+/// The group and interface of [`UdpOptions::multicast`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Multicast {
+    /// The IPv4 multicast group.
+    pub group: std::net::Ipv4Addr,
+    /// Index of the interface the group travels on.
+    pub ifindex: u32,
 }
 
 /// The `SO_TIMESTAMPING` flags of [`UdpOptions::so_timestamping`].
@@ -54,6 +69,38 @@ pub struct UdpTransport {
     last_rx_stamp: Option<u64>,
 }
 
+/// Multicast setup of [`UdpTransport::open`]: a receiver joins the group on the interface; a
+/// sender sends out of the interface, one hop, without a copy to its own host.
+fn join_or_send_to(socket: &UdpSocket, m: Multicast, receiver: bool) -> Result<(), TransportError> {
+    let fd = socket.as_raw_fd();
+    let ifindex = libc::c_int::try_from(m.ifindex).map_err(|_| {
+        TransportError::Setup(format!("interface index {} out of range", m.ifindex))
+    })?;
+    let mreqn = libc::ip_mreqn {
+        imr_multiaddr: libc::in_addr {
+            s_addr: u32::from(m.group).to_be(),
+        },
+        imr_address: libc::in_addr { s_addr: 0 },
+        imr_ifindex: ifindex,
+    };
+    if receiver {
+        crate::sys::set_sockopt(fd, libc::IPPROTO_IP, libc::IP_ADD_MEMBERSHIP, &mreqn).map_err(
+            |e| {
+                TransportError::Setup(format!(
+                    "cannot join multicast group {} on interface index {} ({e}): is the interface up, and is {} a multicast address?",
+                    m.group, m.ifindex, m.group
+                ))
+            },
+        )
+    } else {
+        crate::sys::set_sockopt(fd, libc::IPPROTO_IP, libc::IP_MULTICAST_IF, &mreqn)
+            .map_err(|e| TransportError::io("IP_MULTICAST_IF", e))?;
+        socket
+            .set_multicast_loop_v4(false)
+            .map_err(|e| TransportError::io("IP_MULTICAST_LOOP", e))
+    }
+}
+
 #[derive(Debug)]
 struct RxBatch {
     bufs: Vec<u8>,
@@ -66,12 +113,19 @@ struct RxBatch {
 impl UdpTransport {
     /// Opens, binds and connects the socket in the calling thread's network namespace.
     pub fn open(options: UdpOptions) -> Result<Self, TransportError> {
-        let socket = UdpSocket::bind(options.local).map_err(|e| {
+        let receives_group = options.multicast.filter(|m| *options.peer.ip() != m.group);
+        let bind_to = match receives_group {
+            Some(m) => SocketAddrV4::new(m.group, options.local.port()),
+            None => options.local,
+        };
+        let socket = UdpSocket::bind(bind_to).map_err(|e| {
             TransportError::Setup(format!(
-                "cannot bind UDP {} ({e}); is another benchmark or OPC UA server using the port in this namespace?",
-                options.local
+                "cannot bind UDP {bind_to} ({e}); is another benchmark or OPC UA server using the port in this namespace?"
             ))
         })?;
+        if let Some(m) = options.multicast {
+            join_or_send_to(&socket, m, receives_group.is_some())?;
+        }
         socket
             .connect(options.peer)
             .map_err(|e| TransportError::io("connect", e))?;
@@ -129,7 +183,7 @@ impl UdpTransport {
         })
     }
 
-    /// The bound local address.
+    /// The bound local address (the group's, for a multicast receiver).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.socket.local_addr()
     }
@@ -344,6 +398,7 @@ mod tests {
             recv_timeout: Duration::from_millis(500),
             socket_buffer_bytes: 0,
             so_timestamping,
+            multicast: None,
         };
         (
             UdpTransport::open(opts(pa, pb)).unwrap(),

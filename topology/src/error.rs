@@ -64,6 +64,15 @@ pub enum Error {
         max: u32,
     },
 
+    /// A fan-out topology with no subscribers or more than the crate builds.
+    #[error("a fan-out topology has 1..={max} subscribers, not {subscribers}: choose a count in that range")]
+    InvalidSubscribers {
+        /// The count that was asked for.
+        subscribers: usize,
+        /// The largest count.
+        max: usize,
+    },
+
     /// Every candidate instance id was already taken by an existing namespace.
     #[error(
         "could not find a free topology id after {attempts} attempts (namespaces `{last}` etc. \

@@ -61,6 +61,7 @@
 mod cmd;
 mod endpoint;
 mod error;
+mod fanout;
 mod leftovers;
 mod mac;
 mod names;
@@ -72,6 +73,10 @@ use std::net::Ipv4Addr;
 
 pub use endpoint::{Endpoint, Side};
 pub use error::{Error, Result};
+pub use fanout::{
+    subscriber_ipv4, subscriber_mac, FanOutTopology, FANOUT_GROUP, FANOUT_GROUP_MAC,
+    MAX_SUBSCRIBERS,
+};
 pub use leftovers::{find_leftovers, remove_leftovers, Leftover, LeftoverKind, LeftoverScope};
 pub use mac::{format_mac, MAC_A, MAC_B};
 pub use names::IFNAME_MAX;

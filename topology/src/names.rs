@@ -66,13 +66,19 @@ pub(crate) fn link_name(id: &str, side: char) -> String {
     format!("{LINK_PREFIX}{id}{side}")
 }
 
-/// If `name` is a namespace name we make, its id.
+/// If `name` is a namespace name we make, its id: `uadpbench-<id>-a` / `-b` (two-namespace
+/// topology), `-w` (the switch of a fan-out topology) or `-b<n>` (its subscriber n).
 pub(crate) fn id_of_netns(name: &str) -> Option<&str> {
     let rest = name.strip_prefix(NETNS_PREFIX)?;
-    let id = rest
-        .strip_suffix("-a")
-        .or_else(|| rest.strip_suffix("-b"))?;
-    is_id(id).then_some(id)
+    let (id, role) = rest.split_once('-')?;
+    let role_ok = match role.as_bytes() {
+        [b'a' | b'b' | b'w'] => true,
+        [b'b', digits @ ..] => {
+            (1..=3).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit)
+        }
+        _ => false,
+    };
+    (role_ok && is_id(id)).then_some(id)
 }
 
 /// If `name` is an interface name we make, its id.
@@ -147,6 +153,14 @@ mod tests {
         assert_eq!(id_of_link("ub0123456789aX"), None);
         assert_eq!(id_of_link("ub0123456789ABa"), None);
         assert_eq!(id_of_netns("uadpbench-foo-a"), None);
+        // The fan-out topology's switch and subscriber namespaces.
+        assert_eq!(id_of_netns(&netns_name(&id, 'w')), Some(id.as_str()));
+        assert_eq!(
+            id_of_netns(&(netns_name(&id, 'b') + "12")),
+            Some(id.as_str())
+        );
+        assert_eq!(id_of_netns(&(netns_name(&id, 'b') + "x")), None);
+        assert_eq!(id_of_netns(&(netns_name(&id, 'c'))), None);
         assert_eq!(id_of_netns("other-000000000000-a"), None);
     }
 }

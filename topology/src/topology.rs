@@ -260,7 +260,7 @@ impl Drop for Topology {
 const UP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Poll until `ip link` reports `state UP` for the endpoint's veth.
-fn wait_oper_up(ep: &Endpoint) -> Result<()> {
+pub(crate) fn wait_oper_up(ep: &Endpoint) -> Result<()> {
     let start = Instant::now();
     let mut delay = Duration::from_micros(500);
     loop {
@@ -282,7 +282,7 @@ fn wait_oper_up(ep: &Endpoint) -> Result<()> {
 }
 
 /// Runs on a thread inside the namespace: sysctl, ethtool, ifindex.
-fn setup_inside(
+pub(crate) fn setup_inside(
     ifname: &str,
     netns: &str,
     disable_ipv6: bool,

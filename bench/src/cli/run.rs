@@ -89,6 +89,13 @@ pub(crate) struct RunArgs {
     /// rates. Captures nothing on the xdp path (frames go to AF_XDP before packet taps).
     #[arg(long, value_name = "FILE")]
     pcap: Option<PathBuf>,
+    /// One publisher to N subscribers (cyclic mode): each subscriber in its own namespace,
+    /// all on one Linux bridge; the udp path publishes to multicast group 239.198.18.1, the
+    /// eth/xdp paths to its MAC. Per-subscriber latency, loss and arrival order go to
+    /// subscribers.csv; `--subscribers 1` is the same bridge with one subscriber (the
+    /// baseline for the spread). All subscribers run on side B's CPU.
+    #[arg(long, value_name = "N")]
+    subscribers: Option<usize>,
     #[command(flatten)]
     peer: PeerArgs,
 }
@@ -173,6 +180,7 @@ pub(crate) fn run_command(a: RunArgs) -> anyhow::Result<ExitCode> {
     cfg.pcap = a.pcap.clone();
     cfg.trace = a.trace.spec();
     cfg.layout = layout;
+    cfg.subscribers = a.subscribers;
     if let Err(e) = cfg.apply_layout() {
         eprintln!("error: {e}");
         return Ok(ExitCode::from(2));
@@ -237,8 +245,13 @@ pub(crate) fn run_command(a: RunArgs) -> anyhow::Result<ExitCode> {
         say!("{line}");
     }
     say!(
-        "results: {}/ (summary.csv, samples.csv, meta.json; columns in docs/csv-schema.md)",
-        outcome.dir.display()
+        "results: {}/ ({}; columns in docs/csv-schema.md)",
+        outcome.dir.display(),
+        if cfg.subscribers.is_some() {
+            "summary.csv, subscribers.csv, fanout_samples.csv, meta.json"
+        } else {
+            "summary.csv, samples.csv, meta.json"
+        }
     );
     say!(
         "plot:    python3 scripts/plot_run.py {}",

@@ -141,6 +141,10 @@ pub struct RunConfig {
     /// ([`crate::interop::layout_codec`]): `payload_bytes` is then the layout's message size
     /// ([`RunConfig::apply_layout`]) and timing comes from the send log.
     pub layout: Option<LayoutConfig>,
+    /// One publisher to this many subscribers (`--subscribers N`): a fan-out topology (each
+    /// subscriber in its own namespace, all on one bridge) and multicast instead of the
+    /// two-namespace veth pair ([`super::fanout`]). `None`: the two-namespace run.
+    pub subscribers: Option<usize>,
 }
 
 fn ser_display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
@@ -171,6 +175,7 @@ impl Default for RunConfig {
             trace: None,
             pcap: None,
             layout: None,
+            subscribers: None,
         }
     }
 }
@@ -361,6 +366,7 @@ impl RunConfig {
                 o.xdp_ring_size
             ));
         }
+        problems.extend(self.fanout_problems());
         problems.extend(self.bound_problems());
         for (flag, file) in [
             ("--pcap", self.pcap.as_deref()),
@@ -374,6 +380,37 @@ impl RunConfig {
         let mut seen = std::collections::HashSet::new();
         problems.retain(|p| seen.insert(p.clone()));
         problems
+    }
+
+    /// What a fan-out run (`--subscribers`) does not do (yet), each with what to use instead.
+    fn fanout_problems(&self) -> Vec<String> {
+        let Some(n) = self.subscribers else {
+            return Vec::new();
+        };
+        let mut p = Vec::new();
+        let max = uadpbench_topology::MAX_SUBSCRIBERS;
+        if !(1..=max).contains(&n) {
+            p.push(format!("--subscribers {n} is outside 1..={max}"));
+        }
+        if self.mode != Mode::Cyclic {
+            p.push(format!(
+                "--subscribers measures one publisher to many subscribers in cyclic mode (one-way latency and loss per subscriber): use --mode cyclic, not {}",
+                self.mode.name()
+            ));
+        }
+        if self.probes_enabled() || self.trace.is_some() {
+            p.push("--probes/--trace follow one receiver: run fan-out with --probes none".into());
+        }
+        if self.pcap.is_some() {
+            p.push("--pcap captures one receiver's veth: not available with --subscribers".into());
+        }
+        if self.path_options.so_timestamping {
+            p.push(
+                "--so-timestamping cross-checks one receiver: not available with --subscribers"
+                    .into(),
+            );
+        }
+        p
     }
 
     /// Numeric options outside what the code can represent or what makes sense: a value that
@@ -466,8 +503,11 @@ impl RunConfig {
                     .map_or("custom", crate::interop::preset::Preset::name)
             ),
         };
+        let fanout = self
+            .subscribers
+            .map_or_else(String::new, |n| format!("-{n}sub"));
         format!(
-            "{}-{}-{}-{}B{layout}",
+            "{}-{}-{}-{}B{layout}{fanout}",
             self.path,
             self.encap,
             self.mode.name(),

@@ -20,6 +20,7 @@ use crate::meta::{Environment, RunConditions, RunMeta, ThreadConditions};
 use crate::results::{self};
 
 mod config;
+mod fanout;
 mod output;
 mod peer;
 mod workload;
@@ -73,6 +74,9 @@ fn run_in(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Res
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("cannot create the directory of {}", f.display()))?;
         }
+    }
+    if let Some(n) = cfg.subscribers {
+        return fanout::run(cfg, n, out_dir, stop, placement, machine);
     }
     let env = Environment::current();
     let started = crate::results::rfc3339_now();
@@ -258,6 +262,7 @@ fn run_in(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Res
                 })
             }),
             peer: None,
+            fanout: None,
         },
     )
 }
@@ -340,6 +345,14 @@ impl TimedWindow {
     }
 }
 
+/// Whether `role` is one of several fan-out subscribers, which all run on side B's CPU.
+fn shares_cpu_with_subscribers(cfg: &RunConfig, role: &str) -> bool {
+    cfg.subscribers.is_some_and(|n| n > 1)
+        && role
+            .strip_prefix("subscriber")
+            .is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// meta.json's optional sections (see [`RunMeta`]).
 #[derive(Default)]
 pub(super) struct MetaSections {
@@ -347,6 +360,7 @@ pub(super) struct MetaSections {
     clock_check: Option<serde_json::Value>,
     capture: Option<serde_json::Value>,
     peer: Option<serde_json::Value>,
+    fanout: Option<serde_json::Value>,
 }
 
 /// Everything a measured run hands to [`write_results`].
@@ -475,7 +489,9 @@ fn write_results(
                 pct(on),
                 pct(wait),
                 pct(asleep),
-                if pct(wait) > 5.0 {
+                if pct(wait) > 5.0 && shares_cpu_with_subscribers(cfg, role) {
+                    " — the other subscribers share its CPU (waking one after another is part of what a fan-out run measures)"
+                } else if pct(wait) > 5.0 {
                     " — something else ran on its CPU: see the conditions check"
                 } else {
                     ""
@@ -538,6 +554,7 @@ fn write_results(
         clock_check: extra.clock_check,
         capture: extra.capture,
         peer: extra.peer,
+        fanout: extra.fanout,
     };
     results::write_json(&out_dir.join("meta.json"), &meta)?;
     let summary = rows.rows;

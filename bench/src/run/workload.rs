@@ -94,7 +94,10 @@ fn spawn_side<T: Send + 'static>(
     Ok(handle)
 }
 
-fn join<T>(h: std::thread::JoinHandle<anyhow::Result<T>>, what: &str) -> anyhow::Result<T> {
+pub(super) fn join<T>(
+    h: std::thread::JoinHandle<anyhow::Result<T>>,
+    what: &str,
+) -> anyhow::Result<T> {
     match h.join() {
         Ok(r) => r.with_context(|| format!("the {what} failed")),
         Err(_) => bail!("the {what} thread panicked"),

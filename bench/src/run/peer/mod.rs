@@ -97,6 +97,11 @@ pub fn peer_problems(cfg: &RunConfig) -> Vec<String> {
     if cfg.pcap.is_some() {
         problems.push("--pcap with --peer: capturing across hosts is not built yet; capture on the agent's host with tcpdump instead".into());
     }
+    if cfg.subscribers.is_some() {
+        problems.push(
+            "--subscribers with --peer: fan-out across hosts (several agents) is not built yet; run it on the local bridge without --peer".into(),
+        );
+    }
     if cfg.layout.is_some() {
         problems.push(
             "--layout with --peer: the agent reflects the benchmark's own message only; leave --layout out".into(),
