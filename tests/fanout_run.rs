@@ -166,3 +166,69 @@ fn fan_out_refuses_what_it_does_not_measure() {
         assert!(cfg.validate().iter().any(|p| p.contains("--subscribers")));
     }
 }
+
+/// A fan-out campaign ends with the fan-out answer, merges every run's subscribers.csv and
+/// `report` draws the per-subscriber plot.
+#[test]
+fn fan_out_campaign_answers_and_plots() {
+    let text = r#"
+name = "fanout-e2e"
+[matrix]
+paths = ["udp", "eth"]
+encaps = ["eth"]
+modes = ["cyclic"]
+payload_bytes = [64]
+intervals_us = [500]
+subscribers = [1, 3]
+repetitions = 1
+[run]
+count = 400
+warmup = 20
+"#;
+    let campaign = uadpbench::campaign::Campaign::parse(text, "fanout-e2e.toml")
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let dir = std::env::temp_dir().join(format!(
+        "uadpbench-e2e-fanout-campaign-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let outcome = uadpbench::campaign_run::run_campaign(
+        &campaign,
+        text,
+        &uadpbench::campaign_run::CampaignOptions {
+            out: Some(dir.clone()),
+            resume: None,
+            progress: false,
+            metrics: None,
+            trace: None,
+        },
+        Arc::new(AtomicBool::new(false)),
+    )
+    .expect("fan-out campaign");
+    assert!(
+        outcome.runs.iter().all(|r| r.status == "ok"),
+        "{:?}",
+        outcome.runs
+    );
+    let subs: Vec<SubscriberRow> = rows(&dir.join("subscribers.csv"));
+    // udp and eth × (1 + 3 subscribers).
+    assert_eq!(subs.len(), 2 * (1 + 3));
+    assert!(subs.iter().all(|s| s.lost == 0 && s.received == 400));
+    let verdict = uadpbench::verdict::write_verdict(&dir).expect("verdict");
+    assert!(
+        verdict
+            .iter()
+            .any(|l| l.starts_with("answer — fan-out 64 B to 3 subscriber(s)")),
+        "{verdict:#?}"
+    );
+    assert!(verdict
+        .iter()
+        .any(|l| l.contains("cyclic to 3 subscriber(s) 64 B")));
+    let data = uadpbench::report::load(&dir).expect("report data");
+    let files = uadpbench::report::plots(&dir, &data).expect("plots");
+    let plot = dir.join("plots/fanout_64B.svg");
+    assert!(files.contains(&plot), "{files:?}");
+    let svg = std::fs::read_to_string(&plot).expect("svg");
+    assert!(svg.contains("udp/udp: worst subscriber") && svg.contains("eth/eth: worst subscriber"));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -487,6 +487,8 @@ pub fn run_campaign(
         "probe_cost.csv",
         "probe_layers.csv",
         "layers.csv",
+        "subscribers.csv",
+        "fanout_samples.csv",
     ] {
         concat_csv(&dir, &planned, table)?;
     }

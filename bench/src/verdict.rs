@@ -39,12 +39,23 @@ pub struct RunResult {
     pub quality: String,
     /// CPU time per message of the timed threads (both sides), ns.
     pub cpu_per_message_ns: Option<f64>,
+    /// A fan-out run's subscriber count (`--subscribers`); `None` for a two-namespace run.
+    pub subscribers: Option<usize>,
 }
 
 impl RunResult {
     /// `path/encap`.
     pub fn transport(&self) -> String {
         format!("{}/{}", self.path, self.encap)
+    }
+
+    /// The workload as the verdict groups it: the mode, and for fan-out runs how many
+    /// subscribers (runs with different counts never compete in one ranking).
+    pub fn workload(&self) -> String {
+        match self.subscribers {
+            Some(n) => format!("{} to {n} subscriber(s)", self.mode),
+            None => self.mode.clone(),
+        }
     }
 }
 
@@ -89,12 +100,14 @@ pub fn runs_from_rows(rows: &[SummaryRow]) -> Vec<RunResult> {
             lost: 0.0,
             quality: r.quality.clone(),
             cpu_per_message_ns: None,
+            subscribers: None,
         });
         let latency = r.metric == "rtt" || r.metric == "one_way";
         match (r.metric.as_str(), r.statistic.as_str()) {
             (_, "p50") if latency => run.p50_ns = Some(r.value),
             (_, "p99") if latency => run.p99_ns = Some(r.value),
             ("messages", "sent") => run.sent = r.value,
+            ("fanout", "subscribers") => run.subscribers = Some(r.value as usize),
             ("messages", "lost") => run.lost = r.value,
             ("rate", "round_trips_per_second" | "received_per_second") => run.rate = Some(r.value),
             (m, "total_per_message") if m.starts_with("cpu_") => {
@@ -203,7 +216,7 @@ pub fn rank(runs: &[RunResult]) -> Vec<Group> {
         .filter(|r| r.probes == "none" && r.p50_ns.is_some())
     {
         groups
-            .entry((r.mode.clone(), r.payload_bytes, r.placement.clone()))
+            .entry((r.workload(), r.payload_bytes, r.placement.clone()))
             .or_default()
             .entry(r.transport())
             .or_default()
@@ -433,7 +446,10 @@ pub fn verdict_lines(runs: &[RunResult], overhead: &[OverheadRow]) -> Vec<String
 pub fn write_verdict(dir: &Path) -> anyhow::Result<Vec<String>> {
     let runs = load_runs(dir)?;
     let overhead = load_overhead(dir)?;
-    let lines = verdict_lines(&runs, &overhead);
+    let mut lines = verdict_lines(&runs, &overhead);
+    lines.extend(crate::report::fanout::answer_lines(
+        &crate::report::fanout::load(dir)?,
+    ));
     crate::results::write_atomically(&dir.join("verdict.md"), |w| {
         use std::io::Write;
         writeln!(w, "# Verdict: {}\n", dir.display())?;
@@ -472,6 +488,7 @@ mod tests {
             lost: 0.0,
             quality: quality.into(),
             cpu_per_message_ns: None,
+            subscribers: None,
         }
     }
 

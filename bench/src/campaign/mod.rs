@@ -106,6 +106,11 @@ pub struct Matrix {
     /// CPU placements of the two timed threads: "cross-cpu" (default), "same-cpu", "none".
     #[serde(default = "default_placements")]
     pub placements: Vec<Placement>,
+    /// Fan-out: cyclic runs with one publisher to each of these subscriber counts on a local
+    /// bridge (`run --subscribers`). Empty (default): cyclic runs over the two-namespace veth
+    /// pair. Other modes ignore it.
+    #[serde(default)]
+    pub subscribers: Vec<usize>,
     #[serde(default = "one")]
     pub repetitions: u32,
 }
@@ -267,8 +272,11 @@ impl PlannedRun {
         } else {
             format!("-{}", c.placement)
         };
+        let fanout = c
+            .subscribers
+            .map_or_else(String::new, |n| format!("-{n}sub"));
         format!(
-            "{}-{}-{}-{}B{interval}{layout}{placement}-probes_{}-r{}",
+            "{}-{}-{}-{}B{interval}{fanout}{layout}{placement}-probes_{}-r{}",
             c.path,
             c.encap,
             c.mode.name(),
@@ -498,17 +506,26 @@ impl Campaign {
                                     if !benchmark && probes != "none" {
                                         continue;
                                     }
+                                    let fanouts: Vec<Option<usize>> =
+                                        if *mode == Mode::Cyclic && !m.subscribers.is_empty() {
+                                            m.subscribers.iter().copied().map(Some).collect()
+                                        } else {
+                                            vec![None]
+                                        };
                                     for placement in &m.placements {
-                                        combos.push((
-                                            *path,
-                                            encap,
-                                            *mode,
-                                            payload,
-                                            *interval,
-                                            probes.to_owned(),
-                                            layout.clone(),
-                                            *placement,
-                                        ));
+                                        for subscribers in &fanouts {
+                                            combos.push(Combo {
+                                                path: *path,
+                                                encap,
+                                                mode: *mode,
+                                                payload,
+                                                interval: *interval,
+                                                probes: probes.to_owned(),
+                                                layout: layout.clone(),
+                                                placement: *placement,
+                                                subscribers: *subscribers,
+                                            });
+                                        }
                                     }
                                 }
                             }
@@ -519,7 +536,18 @@ impl Campaign {
         }
         let mut runs = Vec::new();
         for rep in 1..=m.repetitions {
-            for (path, encap, mode, payload, interval, probes, layout, placement) in &combos {
+            for Combo {
+                path,
+                encap,
+                mode,
+                payload,
+                interval,
+                probes,
+                layout,
+                placement,
+                subscribers,
+            } in &combos
+            {
                 let d = &self.run;
                 let config = RunConfig {
                     count: d.count,
@@ -554,6 +582,7 @@ impl Campaign {
                     pcap: None,
                     trace: None,
                     layout: self.layout_config(layout).flatten(),
+                    subscribers: *subscribers,
                     ..RunConfig::new(*path, Some(*encap), *mode)
                 };
                 let mut config = config;
@@ -601,6 +630,19 @@ impl PlannedRun {
             Mode::Flood => c.duration_s.unwrap_or(0.0),
         }
     }
+}
+
+/// One combination of the matrix's axes (before repetitions).
+struct Combo {
+    path: PathKind,
+    encap: Encap,
+    mode: Mode,
+    payload: Option<usize>,
+    interval: u64,
+    probes: String,
+    layout: String,
+    placement: Placement,
+    subscribers: Option<usize>,
 }
 
 /// Marker error: the campaign file is invalid (exit status 2).

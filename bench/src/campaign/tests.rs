@@ -335,3 +335,34 @@ fn what_runs_cannot_do_across_hosts_is_refused_at_parse_time() {
     let text = ACROSS_HOSTS.replace("[peer]", "[peer]\ncommand = \"x\"");
     assert!(Campaign::parse(&text, "t.toml").is_err());
 }
+
+#[test]
+fn subscribers_are_an_axis_of_cyclic_runs_only() {
+    let text = SMALL
+        .replace("probes = [\"none\", \"all\"]", "probes = [\"none\"]")
+        .replace("repetitions = 2", "subscribers = [1, 4]\nrepetitions = 2");
+    let c = Campaign::parse(&text, "t.toml").unwrap_or_else(|e| panic!("{e:?}"));
+    let runs = c.expand();
+    // 3 path/encap × 2 payloads × (pingpong 1 + cyclic 2 intervals × 2 counts) × 2 reps.
+    assert_eq!(runs.len(), 3 * 2 * (1 + 2 * 2) * 2);
+    let ids: BTreeSet<String> = runs.iter().map(|r| r.id()).collect();
+    assert_eq!(ids.len(), runs.len(), "run ids are unique");
+    for r in &runs {
+        match r.config.mode {
+            Mode::Cyclic => {
+                let n = r.config.subscribers.expect("cyclic runs fan out");
+                assert!(r.id().contains(&format!("-{n}sub")), "{}", r.id());
+            }
+            _ => assert_eq!(r.config.subscribers, None, "{}", r.id()),
+        }
+    }
+    // Fan-out measures without probes: a probe set other than none is refused, with why.
+    let probed = SMALL.replace("repetitions = 2", "subscribers = [2]\nrepetitions = 2");
+    let errs = Campaign::parse(&probed, "t.toml").unwrap_err();
+    assert!(
+        errs.iter()
+            .any(|e| e.to_string().contains("--probes none")
+                || e.to_string().contains("probes none")),
+        "{errs:?}"
+    );
+}

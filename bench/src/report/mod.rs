@@ -141,6 +141,7 @@ pub fn table(data: &BTreeMap<ConfigKey, ConfigData>) -> Vec<String> {
     out
 }
 
+pub mod fanout;
 mod plots;
 pub use plots::plots;
 

@@ -27,14 +27,14 @@ const COLOURS: [RGBColor; 10] = [
 
 /// Writes a rendered plot whole or not at all: plotters renders into a string, the file is
 /// written atomically (a full disk leaves no empty or half SVG behind).
-fn save_svg(file: &Path, svg: &str) -> anyhow::Result<()> {
+pub(super) fn save_svg(file: &Path, svg: &str) -> anyhow::Result<()> {
     crate::results::write_atomically(file, |w| {
         w.write_all(svg.as_bytes())?;
         Ok(())
     })
 }
 
-fn plot_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
+pub(super) fn plot_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
     anyhow::anyhow!("drawing a plot: {e}")
 }
 
@@ -209,6 +209,7 @@ pub fn plots(dir: &Path, data: &BTreeMap<ConfigKey, ConfigData>) -> anyhow::Resu
     files.extend(jitter_histograms(data, &plots)?);
     files.extend(segment_bars(dir, &plots)?);
     files.extend(overhead_bars(dir, &plots)?);
+    files.extend(super::fanout::plots(dir, &plots)?);
     Ok(files)
 }
 
