@@ -69,6 +69,8 @@ fn check(path: PathKind, encap: Encap) {
         assert_eq!(get("messages", stat), 0.0, "{name}: {stat}");
     }
     assert_eq!(get("one_way", "count"), deliveries, "{name}");
+    assert_eq!(get("arrival_spread", "count"), COUNT as f64, "{name}");
+    assert!(get("arrival_spread", "min") >= 0.0);
     assert_eq!(get("fanout", "subscribers"), SUBSCRIBERS as f64);
     assert_eq!(get("fanout", "most_lost_by_one_subscriber"), 0.0);
     assert!(get("fanout", "worst_p99_ns") >= get("fanout", "best_p99_ns"));

@@ -325,7 +325,7 @@ fn record(
         }
         recv.push(by_id);
     }
-    let ranks = arrival_ranks(&p.publications, &recv);
+    let order = arrival_order(&p.publications, &recv);
 
     let mut samples = Vec::with_capacity(p.publications.len() * n);
     let mut subscribers = Vec::with_capacity(n);
@@ -377,7 +377,7 @@ fn record(
             one_way_p99_9_ns: stat("p99.9"),
             one_way_max_ns: sum.as_ref().map(|s| s.max as f64),
             one_way_mean_ns: sum.as_ref().map(|s| s.mean),
-            mean_arrival_rank: ranks[i],
+            mean_arrival_rank: order.mean_rank[i],
             cpu_per_message_ns: cpu / s.seq.received.max(1) as f64,
         });
         totals.received += s.measured_received;
@@ -413,6 +413,11 @@ fn record(
     for r in &subscribers {
         report.push(subscriber_line(r));
     }
+    // The last subscriber's wait behind the first, message by message.
+    if let (Some(s), true) = (Summary::of(order.spread_ns.iter().copied()), n > 1) {
+        rows.summary("arrival_spread", &s);
+        report.extend(table_line("last − first sub", &s));
+    }
     for (stat, v) in spread(&subscribers) {
         let unit = match stat {
             s if s.ends_with("_ns") => "ns",
@@ -441,13 +446,12 @@ fn record(
     })
 }
 
-/// Each subscriber's mean position in the arrival order (1: first), over the messages all
-/// subscribers received. `None` for all when no message reached every subscriber.
-fn arrival_ranks(
-    publications: &[loops::Publication],
-    recv: &[Vec<Option<u64>>],
-) -> Vec<Option<f64>> {
+/// Each subscriber's mean position in the arrival order (1: first) and, per message, how long
+/// after the first subscriber the last one had it — over the messages all subscribers
+/// received (mean ranks `None` when no message reached every subscriber).
+fn arrival_order(publications: &[loops::Publication], recv: &[Vec<Option<u64>>]) -> ArrivalOrder {
     let n = recv.len();
+    let mut spread_ns = Vec::with_capacity(publications.len());
     let mut sums = vec![0u64; n];
     let mut counted = 0u64;
     let mut times = Vec::with_capacity(n);
@@ -463,14 +467,29 @@ fn arrival_ranks(
             continue;
         }
         times.sort_unstable();
+        if let (Some(first), Some(last)) = (times.first(), times.last()) {
+            spread_ns.push(last.0 - first.0);
+        }
         for (rank, (_, i)) in times.iter().enumerate() {
             sums[*i] += rank as u64 + 1;
         }
         counted += 1;
     }
-    sums.into_iter()
-        .map(|s| (counted > 0).then(|| s as f64 / counted as f64))
-        .collect()
+    ArrivalOrder {
+        mean_rank: sums
+            .into_iter()
+            .map(|s| (counted > 0).then(|| s as f64 / counted as f64))
+            .collect(),
+        spread_ns,
+    }
+}
+
+/// Who got each message first, from [`arrival_order`].
+struct ArrivalOrder {
+    /// Each subscriber's mean position in the arrival order (1: first).
+    mean_rank: Vec<Option<f64>>,
+    /// Per message every subscriber received: last receive time − first (ns).
+    spread_ns: Vec<u64>,
 }
 
 /// The spread between subscribers: the best and worst p50 and p99, which subscriber is the
@@ -563,9 +582,13 @@ mod tests {
             vec![Some(10), Some(1020), Some(2050)],
             vec![Some(15), Some(1030), None],
         ];
-        assert_eq!(arrival_ranks(&pubs, &recv), vec![Some(1.0), Some(2.0)]);
+        let order = arrival_order(&pubs, &recv);
+        assert_eq!(order.mean_rank, vec![Some(1.0), Some(2.0)]);
+        assert_eq!(order.spread_ns, vec![5, 10]);
         let none = vec![vec![None, None, None], vec![Some(1), Some(2), Some(3)]];
-        assert_eq!(arrival_ranks(&pubs, &none), vec![None, None]);
+        let order = arrival_order(&pubs, &none);
+        assert_eq!(order.mean_rank, vec![None, None]);
+        assert!(order.spread_ns.is_empty());
     }
 
     #[test]
