@@ -45,6 +45,8 @@ pub struct FanoutPoint {
     pub published: u64,
     /// Every subscriber's p99 of every repetition (for the plot), ns.
     pub each_p99: Vec<f64>,
+    /// The worst subscriber's p99 of each repetition, ns (for the confidence interval).
+    pub worst_p99_reps: Vec<f64>,
 }
 
 /// Groups subscribers.csv rows by configuration (repetitions pooled by their mean).
@@ -122,6 +124,7 @@ pub fn points(rows: &[SubscriberRow]) -> Vec<FanoutPoint> {
             most_lost,
             published,
             each_p99,
+            worst_p99_reps: acc[3].clone(),
         });
     }
     out.sort_by(|a, b| {
@@ -192,6 +195,24 @@ pub fn answer_lines(rows: &[SubscriberRow]) -> Vec<String> {
         else {
             continue;
         };
+        let ci = |p: &FanoutPoint| crate::verdict::mean_ci(&p.worst_p99_reps);
+        let tied: Vec<&str> = ps
+            .iter()
+            .filter(|p| p.subscribers == n && p.transport != best.transport)
+            .filter(|p| match (ci(best), ci(p)) {
+                (Some(b), Some(o)) => o.1 <= b.2 && b.1 <= o.2,
+                _ => false,
+            })
+            .map(|p| p.transport.as_str())
+            .collect();
+        let tied = if tied.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " — not distinguishable from {} (95 % CIs over the repetitions overlap)",
+                tied.join(", ")
+            )
+        };
         let baseline = ps
             .iter()
             .find(|p| p.transport == best.transport && p.subscribers == 1)
@@ -203,7 +224,7 @@ pub fn answer_lines(rows: &[SubscriberRow]) -> Vec<String> {
             _ => String::new(),
         };
         lines.push(format!(
-            "answer — fan-out {payload} B to {n} subscriber(s): lowest worst-subscriber p99 on {} ({} µs{growth}); its last subscriber sees p50 {} µs vs {} µs for the best",
+            "answer — fan-out {payload} B to {n} subscriber(s): lowest worst-subscriber p99 on {} ({} µs{growth}){tied}; its last subscriber sees p50 {} µs vs {} µs for the best",
             best.transport,
             us(best.worst_p99),
             us(best.last_p50),
@@ -419,6 +440,12 @@ mod tests {
         let answer = lines.last().expect("answer");
         assert!(answer.contains("to 4 subscriber(s)"), "{answer}");
         assert!(answer.contains("eth/eth (30.0 µs, 1.50×"), "{answer}");
+        // udp has two repetitions (40 and 60 µs): its interval covers eth's single value,
+        // but eth's single repetition has an unbounded interval either way.
+        assert!(
+            answer.contains("not distinguishable from udp/udp"),
+            "{answer}"
+        );
         assert!(
             lines.iter().any(|l| l.contains(
                 "udp/udp 64 B: 1 sub 30.0 | 4 subs 33.0–50.0; most lost by one subscriber: 2"
@@ -426,5 +453,19 @@ mod tests {
             "{lines:?}"
         );
         assert!(answer_lines(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_clear_winner_is_not_called_a_tie() {
+        let rows = vec![
+            row("udp-2sub-r1", "udp", 2, 2, 60.0, 0),
+            row("udp-2sub-r2", "udp", 2, 2, 61.0, 0),
+            row("eth-2sub-r1", "eth", 2, 2, 30.0, 0),
+            row("eth-2sub-r2", "eth", 2, 2, 31.0, 0),
+        ];
+        let lines = answer_lines(&rows);
+        let answer = lines.last().expect("answer");
+        assert!(answer.contains("on eth/eth (30.5 µs)"), "{answer}");
+        assert!(!answer.contains("not distinguishable"), "{answer}");
     }
 }
