@@ -10,7 +10,11 @@
 # highest) and hold PM QoS at 0 µs; the stand-in's agent runs on this kernel, so cyclic runs use
 # the one exact clock (--peer-clock auto). For every configuration it prints the p50 (RTT for
 # ping-pong, one-way for cyclic) of every round, the median of the rounds on each side and the
-# ratio agent/local (target: within 10 %).
+# ratio agent/local (target: within 10 %). The two sides of a round run back to back, in
+# alternating order (local first in odd rounds, agent first in even ones: a drift of the host
+# during a round favours neither), and each round gives a paired ratio agent/local; the table
+# ends with the median of the paired ratios and its 95 % bootstrap interval, and says whether the
+# interval lies within 0.9–1.1 ("yes"), outside it ("no"), or crosses a bound ("undecided").
 #
 #   sudo bench/scripts/agent_vs_local.sh [ROUNDS]      (ROUNDS default 4)
 #
@@ -77,7 +81,8 @@ for r in $(seq 1 "$rounds"); do
         cyclic) args=(--placement "$placement" --mode cyclic --interval-us 1000 --count "$cyclic_count"); metric=one_way ;;
         *) echo "unknown mode $m (pingpong or cyclic)" >&2; exit 2 ;;
       esac
-      for side in local agent; do
+      if [ $((r % 2)) = 1 ]; then order="local agent"; else order="agent local"; fi
+      for side in $order; do
         d="$work/$m-$p-$side-r$r"
         if [ "$side" = local ]; then
           "$bin" run --path "$p" "${args[@]}" --out "$d" >"$d.log" 2>&1 \
@@ -107,6 +112,26 @@ median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {if (NR%2) print v
       ml=$(median $l) ma=$(median $a)
       printf '%-9s %-4s %-30s %-30s %7s %7s %6s\n' "$m" "$p" "$l" "$a" "$ml" "$ma" \
         "$(awk -v a="$ma" -v l="$ml" 'BEGIN {printf "%.3f", a/l}')"
+    done
+  done
+  echo
+  echo "paired ratios agent/local (one per round), their median and 95 % bootstrap interval:"
+  for m in $modes; do
+    for p in $paths; do
+      python3 - "$m" "$p" "${vals[$m-$p-local]}" "${vals[$m-$p-agent]}" <<'PY'
+import random, statistics, sys
+mode, path, local, agent = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
+ratios = [float(a) / float(l) for l, a in zip(local, agent) if l != "nan" and a != "nan"]
+if not ratios:
+    print(f"{mode:<9} {path:<4} no rounds")
+    sys.exit()
+rng = random.Random(1)
+boot = sorted(statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(10000))
+lo, hi = boot[249], boot[9749]
+within = "yes" if lo >= 0.9 and hi <= 1.1 else ("no" if hi < 0.9 or lo > 1.1 else "undecided")
+print(f"{mode:<9} {path:<4} median {statistics.median(ratios):.3f}  95 % CI {lo:.3f}–{hi:.3f}  "
+      f"within 10 %: {within}  ({len(ratios)} rounds: {' '.join(f'{r:.2f}' for r in ratios)})")
+PY
     done
   done
 } | tee "$work/table.txt"

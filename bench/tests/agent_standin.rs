@@ -8,8 +8,8 @@
 //! * a ping-pong over udp, eth and xdp completes without loss and writes the files of a local
 //!   run, with the agent's clock estimates in meta.json; nothing but benchmark frames reach the
 //!   raw receivers (no foreign frames);
-//! * a cyclic run over udp, eth and xdp with the subscriber on the agent; a campaign with a
-//!   `[peer]` table;
+//! * a cyclic run over udp, eth and xdp with the subscriber on the agent, and a flood with the
+//!   counting subscriber there (exact accounting, rates); a campaign with a `[peer]` table;
 //! * an agent killed during a run ends the controller within seconds, with an error naming the
 //!   agent; a controller killed during a run leaves the agent ready for the next one;
 //! * a wrong token, and an interface outside uadpbench's namespaces on the agent, are refused
@@ -242,6 +242,93 @@ fn cyclic_over_eth_with_the_subscriber_on_the_agent() {
 #[test]
 fn cyclic_over_xdp_with_the_subscriber_on_the_agent() {
     cyclic_across("xdp", "auto");
+}
+
+/// A flood over `path` with the counting subscriber on the agent: exact accounting (every sent
+/// message received or lost, none twice), rates, and no clock applied.
+fn flood_across(path: &str) {
+    let _serial = serial();
+    let scratch = Scratch::new(&format!("flood-{path}"));
+    let topo = topology();
+    let agent = Agent::start(&topo, scratch.path(), &[]);
+    let dir = scratch.path().join("run");
+    let out = dir.to_string_lossy().into_owned();
+    let mut controller = start_controller(
+        &topo,
+        scratch.path(),
+        topo.b().ifname(),
+        &[
+            "--path",
+            path,
+            "--mode",
+            "flood",
+            "--duration",
+            "1",
+            "--out",
+            &out,
+        ],
+    );
+    let status = controller.wait_for(Duration::from_secs(120));
+    let (stdout, stderr) = controller_output(scratch.path());
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "run --peer --mode flood over {path}: {status:?}\nstdout:\n{stdout}\nstderr:\n{stderr}\nagent log:\n{}",
+        agent.log()
+    );
+    let rows: Vec<SummaryRow> = csv::Reader::from_path(dir.join("summary.csv"))
+        .expect("summary.csv")
+        .deserialize()
+        .map(|r| r.expect("summary row"))
+        .collect();
+    let get = |m: &str, s: &str| summary_value(&rows, m, s).unwrap_or(f64::NAN);
+    let (sent, received, lost) = (
+        get("messages", "sent"),
+        get("messages", "received"),
+        get("messages", "lost"),
+    );
+    assert!(sent > 1000.0, "sent {sent}");
+    assert!(
+        received > 0.0 && received <= sent,
+        "received {received} of {sent}"
+    );
+    assert_eq!(received + lost, sent, "every message received or lost");
+    assert_eq!(get("messages", "duplicated"), 0.0);
+    assert_eq!(get("messages", "decode_errors"), 0.0);
+    assert!(get("rate", "received_per_second") > 1000.0);
+    assert!(get("cpu_subscriber", "total_per_message") > 0.0);
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).expect("meta.json"))
+            .expect("meta.json parses");
+    assert_eq!(meta["config"]["mode"], "flood");
+    let applied = meta["peer"]["clock"]["applied"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(applied.contains("no common clock"), "{applied}");
+    assert_eq!(
+        meta["peer"]["subscriber"]["interface"]["name"],
+        topo.b().ifname()
+    );
+    assert!(
+        agent.log().contains("subscriber finished"),
+        "{}",
+        agent.log()
+    );
+    agent.stop();
+}
+
+#[test]
+fn flood_over_udp_with_the_subscriber_on_the_agent() {
+    flood_across("udp");
+}
+
+#[test]
+fn flood_over_eth_with_the_subscriber_on_the_agent() {
+    flood_across("eth");
+}
+
+#[test]
+fn flood_over_xdp_with_the_subscriber_on_the_agent() {
+    flood_across("xdp");
 }
 
 /// A campaign file with a `[peer]` table runs every run through the agent and ends with the

@@ -79,7 +79,26 @@ pub struct RemoteSubscribe {
     /// After the controller says the publisher is done, stop when nothing arrived for this
     /// long (ms).
     pub linger_ms: u64,
+    /// Keep every reception and send it back (cyclic: one-way latency); `false` (flood): count
+    /// only, so `expected` may exceed [`MAX_REMOTE_RECEPTIONS`].
+    #[serde(default = "yes")]
+    pub record: bool,
+    /// Messages per receive call (flood: `recvmmsg` / AF_XDP ring batches; cyclic: 1).
+    #[serde(default = "one_message")]
+    pub batch: usize,
 }
+
+fn yes() -> bool {
+    true
+}
+
+fn one_message() -> usize {
+    1
+}
+
+/// Most messages a counting (flood) subscriber on an agent accepts: the ids the sequence
+/// tracker follows (one bit each, touched only as they arrive).
+pub const MAX_REMOTE_FLOOD_MESSAGES: u64 = uadpbench_sender::sequence::MAX_TRACKED_ID;
 
 /// Most messages a subscriber on an agent takes in one run: its receptions travel back in one
 /// control frame (≤ 16 MiB of JSON, about 45 bytes per reception).
@@ -409,6 +428,31 @@ pub fn end_cpu(
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn subscriber_parameters_default_to_recording_one_message_at_a_time() {
+        // What a controller sends for a cyclic run (no record/batch keys): record every
+        // reception, one message per receive call.
+        let cyclic: RemoteSubscribe =
+            serde_json::from_str(r#"{"warmup": 10, "expected": 110, "linger_ms": 200}"#)
+                .expect("parses");
+        assert!(cyclic.record);
+        assert_eq!(cyclic.batch, 1);
+        let flood = RemoteSubscribe {
+            warmup: 0,
+            expected: 4_001_024,
+            linger_ms: 200,
+            record: false,
+            batch: 32,
+        };
+        let back: RemoteSubscribe =
+            serde_json::from_value(serde_json::to_value(flood).expect("encodes")).expect("parses");
+        assert_eq!(back, flood);
+        assert!(serde_json::from_str::<RemoteSubscribe>(
+            r#"{"warmup": 0, "expected": 1, "linger_ms": 1, "extra": 1}"#
+        )
+        .is_err());
+    }
 
     #[test]
     fn each_end_picks_its_cpu_as_a_local_run_would() {

@@ -15,11 +15,12 @@ use uadpbench_sender::loops::{self, ReflectorResult, SubscribeConfig, SubscribeR
 use uadpbench_sender::open::{open_transport, LinkInfo, PathOptions};
 use uadpbench_sender::sched::ThreadSched;
 use uadpbench_sender::transport::{Encap, PathKind};
+use uadpbench_sender::udp::MAX_BATCH;
 
 use super::iface::{self, LocalInterface, AGENT_GUARD_HINT};
 use super::{
     end_cpu, End, RemoteConditions, RemoteSideParams, RemoteSideResult, RemoteSubscriberResult,
-    MAX_REMOTE_RECEPTIONS,
+    MAX_REMOTE_FLOOD_MESSAGES, MAX_REMOTE_RECEPTIONS,
 };
 use crate::conditions::{IdleLatency, MachineConditions, Placement};
 use crate::run::{Mode, RunConfig};
@@ -164,18 +165,28 @@ impl SideRunner for BenchSideRunner {
         let work = match (spec.role, params.subscribe) {
             (Role::Reflector, None) => Work::Reflect,
             (Role::Subscriber, Some(sub)) => {
-                if sub.expected > MAX_REMOTE_RECEPTIONS || sub.warmup > sub.expected {
+                let limit = if sub.record {
+                    MAX_REMOTE_RECEPTIONS
+                } else {
+                    MAX_REMOTE_FLOOD_MESSAGES
+                };
+                if sub.expected > limit || sub.warmup > sub.expected {
                     return Err(format!(
-                        "the agent refuses a subscriber for {} messages ({} warm-up): at most {MAX_REMOTE_RECEPTIONS} per run across hosts",
-                        sub.expected, sub.warmup
+                        "the agent refuses a subscriber for {} messages ({} warm-up): at most {limit} per run across hosts{}",
+                        sub.expected,
+                        sub.warmup,
+                        if sub.record { " when every reception is sent back" } else { "" }
                     ));
                 }
-                Work::Subscribe(SubscribeConfig {
-                    warmup: sub.warmup,
-                    expected: sub.expected,
-                    record: true,
-                    linger: Duration::from_millis(sub.linger_ms.clamp(1, MAX_LINGER_MS)),
-                })
+                Work::Subscribe(
+                    SubscribeConfig {
+                        warmup: sub.warmup,
+                        expected: sub.expected,
+                        record: sub.record,
+                        linger: Duration::from_millis(sub.linger_ms.clamp(1, MAX_LINGER_MS)),
+                    },
+                    sub.batch.clamp(1, MAX_BATCH),
+                )
             }
             (role, _) => {
                 return Err(format!(
@@ -184,7 +195,10 @@ impl SideRunner for BenchSideRunner {
                 ))
             }
         };
-        let prepared = self.prepare(&params)?;
+        let mut prepared = self.prepare(&params)?;
+        if let Work::Subscribe(_, batch) = &work {
+            prepared.options.batch = *batch;
+        }
         let conditions = prepared.conditions.clone();
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
         let thread_stop = Arc::clone(&stop);
@@ -229,15 +243,16 @@ impl SideRunner for BenchSideRunner {
 enum Work {
     /// Echo every message until the controller finishes the side.
     Reflect,
-    /// Receive and timestamp; the controller finishing the side means the publisher is done.
-    Subscribe(SubscribeConfig),
+    /// Receive (and timestamp, unless only counting), `batch` messages per receive call; the
+    /// controller finishing the side means the publisher is done.
+    Subscribe(SubscribeConfig, usize),
 }
 
 impl Work {
     fn name(&self) -> &'static str {
         match self {
             Work::Reflect => "reflector",
-            Work::Subscribe(_) => "subscriber",
+            Work::Subscribe(..) => "subscriber",
         }
     }
 }
@@ -299,7 +314,7 @@ fn side_thread(
         Work::Reflect => {
             loops::reflect(transport.as_mut(), &mut codec, stop).map(Output::Reflector)
         }
-        Work::Subscribe(cfg) => {
+        Work::Subscribe(cfg, _) => {
             // The controller finishing the side sets `stop`: for a subscriber that means the
             // publisher is done, so it lingers for the last messages in flight.
             let never = AtomicBool::new(false);

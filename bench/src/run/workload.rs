@@ -449,50 +449,61 @@ impl Workload for Flood {
         publisher_done.store(true, Ordering::Release);
         let sub = join(subscriber, "subscriber")?;
         let p = pub_result?;
-
-        let a = Accounting {
-            sent: p.sent,
-            received: sub.seq.received,
-            lost: p.sent.saturating_sub(sub.seq.received),
-            reordered: sub.seq.reordered,
-            duplicated: sub.seq.duplicates,
-            late: 0,
-            rejects: sub.rejects,
-            tx: p.transport,
-            rx: sub.transport,
-        };
-        rows.accounting(&a);
-        report.push(accounting_line(&a));
-        let secs = p.wall_ns as f64 / 1e9;
-        let rx_rate = if secs > 0.0 {
-            sub.seq.received as f64 / secs
-        } else {
-            0.0
-        };
-        let tx_rate = if secs > 0.0 {
-            p.sent as f64 / secs
-        } else {
-            0.0
-        };
-        rows.push("rate", "sent_per_second", tx_rate, "1/s");
-        rows.push("rate", "received_per_second", rx_rate, "1/s");
-        rows.push(
-            "rate",
-            "received_uadp_bits_per_second",
-            rx_rate * cfg.payload_bytes as f64 * 8.0,
-            "bit/s",
-        );
-        rows.push("duration", "publisher_wall", p.wall_ns as f64, "ns");
-        rows.cpu("publisher", p.cpu, p.sent);
-        rows.cpu("subscriber", sub.cpu, sub.seq.received);
-        report.push(format!(
-        "  rate: sent {:.0}/s, received {:.0}/s ({:.1} Mbit/s of UADP); CPU per message: publisher {:.0} ns, subscriber {:.0} ns",
-        tx_rate,
-        rx_rate,
-        rx_rate * cfg.payload_bytes as f64 * 8.0 / 1e6,
-        (p.cpu.user + p.cpu.system).as_nanos() as f64 / p.sent.max(1) as f64,
-        (sub.cpu.user + sub.cpu.system).as_nanos() as f64 / sub.seq.received.max(1) as f64,
-    ));
+        record_flood(rows, report, cfg, &p, &sub);
         Ok(())
     }
+}
+
+/// A flood run's accounting, rates and CPU rows from what the publisher sent and the
+/// subscriber counted (local, or on an agent's host).
+pub(super) fn record_flood(
+    rows: &mut Rows<'_>,
+    report: &mut Vec<String>,
+    cfg: &RunConfig,
+    p: &loops::PublishResult,
+    sub: &loops::SubscribeResult,
+) {
+    let a = Accounting {
+        sent: p.sent,
+        received: sub.seq.received,
+        lost: p.sent.saturating_sub(sub.seq.received),
+        reordered: sub.seq.reordered,
+        duplicated: sub.seq.duplicates,
+        late: 0,
+        rejects: sub.rejects,
+        tx: p.transport,
+        rx: sub.transport,
+    };
+    rows.accounting(&a);
+    report.push(accounting_line(&a));
+    let secs = p.wall_ns as f64 / 1e9;
+    let rx_rate = if secs > 0.0 {
+        sub.seq.received as f64 / secs
+    } else {
+        0.0
+    };
+    let tx_rate = if secs > 0.0 {
+        p.sent as f64 / secs
+    } else {
+        0.0
+    };
+    rows.push("rate", "sent_per_second", tx_rate, "1/s");
+    rows.push("rate", "received_per_second", rx_rate, "1/s");
+    rows.push(
+        "rate",
+        "received_uadp_bits_per_second",
+        rx_rate * cfg.payload_bytes as f64 * 8.0,
+        "bit/s",
+    );
+    rows.push("duration", "publisher_wall", p.wall_ns as f64, "ns");
+    rows.cpu("publisher", p.cpu, p.sent);
+    rows.cpu("subscriber", sub.cpu, sub.seq.received);
+    report.push(format!(
+    "  rate: sent {:.0}/s, received {:.0}/s ({:.1} Mbit/s of UADP); CPU per message: publisher {:.0} ns, subscriber {:.0} ns",
+    tx_rate,
+    rx_rate,
+    rx_rate * cfg.payload_bytes as f64 * 8.0 / 1e6,
+    (p.cpu.user + p.cpu.system).as_nanos() as f64 / p.sent.max(1) as f64,
+    (sub.cpu.user + sub.cpu.system).as_nanos() as f64 / sub.seq.received.max(1) as f64,
+));
 }

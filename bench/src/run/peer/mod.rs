@@ -1,5 +1,6 @@
-//! `uadpbench run --peer`: a ping-pong across two hosts. Side A (the initiator) runs here on
-//! `--interface`; side B (the reflector) runs on the agent's host (`uadpbench agent`) on
+//! `uadpbench run --peer`: a run across two hosts. Side A (ping-pong initiator, cyclic or
+//! flood publisher) runs here on `--interface`; side B (reflector, recording subscriber, or
+//! counting subscriber for a flood) runs on the agent's host (`uadpbench agent`) on
 //! `--peer-interface`, started and finished over the agent's control connection. No topology
 //! is created: both interfaces exist already.
 //!
@@ -23,7 +24,7 @@ use uadpbench_sender::clock::monotonic_ns;
 use uadpbench_sender::open::LinkInfo;
 use uadpbench_sender::transport::{Encap, PathKind};
 
-use super::workload::{record_cyclic, record_ping_pong, Collected};
+use super::workload::{record_cyclic, record_flood, record_ping_pong, Collected};
 use super::*;
 use crate::remote::iface::{self, CONTROLLER_GUARD_HINT};
 use crate::remote::{
@@ -78,11 +79,6 @@ pub enum PeerClock {
 /// agent) and what is not built across hosts yet.
 pub fn peer_problems(cfg: &RunConfig) -> Vec<String> {
     let mut problems = validate_near(cfg);
-    if cfg.mode == Mode::Flood {
-        problems.push(
-            "--peer runs --mode pingpong and cyclic for now: flood across hosts is not built yet (docs/two-hosts.md)".into(),
-        );
-    }
     if cfg.mode == Mode::Cyclic && cfg.warmup + cfg.measured_count() > MAX_REMOTE_RECEPTIONS {
         problems.push(format!(
             "--count plus --warmup is {} but a cyclic run across hosts takes at most {MAX_REMOTE_RECEPTIONS} messages (the agent sends every reception back in one control frame): run repetitions instead",
@@ -108,6 +104,12 @@ pub fn peer_problems(cfg: &RunConfig) -> Vec<String> {
         );
     }
     problems
+}
+
+/// Ids a counting subscriber prepares for in a flood: what the publisher could send in the
+/// duration at 4 million messages per second (as a local flood).
+fn flood_expected(cfg: &RunConfig) -> u64 {
+    (cfg.duration_s.unwrap_or(1.0) * 4e6) as u64 + 1024
 }
 
 /// [`RunConfig::validate`] for the near end: each host resolves its own end's CPU
@@ -243,11 +245,24 @@ fn run_with_peer_in(
         },
         fifo_priority: cfg.sched_b.fifo_priority,
         path_options: RemotePathOptions::from_path_options(&cfg.path_options),
-        subscribe: (cfg.mode == Mode::Cyclic).then(|| RemoteSubscribe {
-            warmup: cfg.warmup,
-            expected: cfg.warmup + cfg.measured_count(),
-            linger_ms: cfg.timeout_ms,
-        }),
+        subscribe: match cfg.mode {
+            Mode::Pingpong => None,
+            Mode::Cyclic => Some(RemoteSubscribe {
+                warmup: cfg.warmup,
+                expected: cfg.warmup + cfg.measured_count(),
+                linger_ms: cfg.timeout_ms,
+                record: true,
+                batch: 1,
+            }),
+            // Counting only; ids are bounded by what the publisher can send in the duration.
+            Mode::Flood => Some(RemoteSubscribe {
+                warmup: 0,
+                expected: flood_expected(&cfg),
+                linger_ms: cfg.timeout_ms,
+                record: false,
+                batch: cfg.path_options.batch,
+            }),
+        },
     };
     let role = match cfg.mode {
         Mode::Pingpong => Role::Reflector,
@@ -350,12 +365,11 @@ fn run_with_peer_in(
     };
     let applied = match (cfg.mode, same_kernel_offset) {
         (Mode::Pingpong, _) => "not applied: round trips need no common clock",
-        (Mode::Cyclic | Mode::Flood, Some(_)) => {
+        (Mode::Flood, _) => "not applied: a flood counts messages and needs no common clock",
+        (Mode::Cyclic, Some(_)) => {
             "not needed: the agent runs on this kernel (same boot id); the subscriber's receive times are on this host's clock up to the time-namespace offset, which is applied"
         }
-        (Mode::Cyclic | Mode::Flood, None) => {
-            "applied to the subscriber's receive times, interpolated"
-        }
+        (Mode::Cyclic, None) => "applied to the subscriber's receive times, interpolated",
     };
     report.push(format!(
         "  agent clock − this clock (CLOCK_MONOTONIC, {applied}): {} ± {} µs before, {} ± {} µs after",
@@ -384,6 +398,16 @@ fn run_with_peer_in(
                 &remote.reflector_result(),
             );
             r.round_trips.len() as u64
+        }
+        (NearResult::Publish(p), FarResult::Subscriber(remote)) if cfg.mode == Mode::Flood => {
+            record_flood(
+                &mut rows,
+                &mut report,
+                cfg,
+                p,
+                &remote.subscribe_result(|t| t),
+            );
+            p.sent
         }
         (NearResult::Publish(p), FarResult::Subscriber(remote)) => {
             let clock = match same_kernel_offset {

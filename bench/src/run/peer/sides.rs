@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use uadpbench_agent::{AgentError, BlockingAgentClient, Role};
 use uadpbench_sender::clock::monotonic_ns;
-use uadpbench_sender::loops::{self, CyclicConfig, PingPongConfig, PingPongResult, PublishResult};
+use uadpbench_sender::loops::{
+    self, CyclicConfig, FloodConfig, PingPongConfig, PingPongResult, PublishResult,
+};
 use uadpbench_sender::open::{open_transport, LinkInfo};
 
 use super::{PeerSpec, AGENT_CHECK_EVERY};
@@ -47,7 +49,10 @@ pub(super) fn run_initiator(
             .spawn_scoped(scope, || -> anyhow::Result<NearResult> {
                 cfg.sched_a.apply_to_current_thread()?;
                 let mut options = cfg.path_options.clone();
-                options.batch = 1;
+                if cfg.mode != Mode::Flood {
+                    // Latency modes: one message per system call, as in-process runs.
+                    options.batch = 1;
+                }
                 options.allow_disruptive_interface = peer.allow_external_interface;
                 let mut transport = open_transport(cfg.path, cfg.encap, link, &options)
                     .with_context(|| {
@@ -71,7 +76,16 @@ pub(super) fn run_initiator(
                             stop,
                         )?)
                     }
-                    Mode::Cyclic | Mode::Flood => {
+                    Mode::Flood => NearResult::Publish(loops::publish_flood(
+                        transport.as_mut(),
+                        codec.as_mut(),
+                        &FloodConfig {
+                            duration: Duration::from_secs_f64(cfg.duration_s.unwrap_or(1.0)),
+                            batch: cfg.path_options.batch,
+                        },
+                        stop,
+                    )?),
+                    Mode::Cyclic => {
                         let cyc = CyclicConfig {
                             warmup: cfg.warmup,
                             count: cfg.measured_count(),
