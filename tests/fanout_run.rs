@@ -234,3 +234,46 @@ warmup = 20
     assert!(svg.contains("udp/udp: worst subscriber") && svg.contains("eth/eth: worst subscriber"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `subscriber_cpus` pins each subscriber where it says (used in turn), recorded in meta.json;
+/// a CPU that is not usable is refused before anything is set up.
+#[test]
+fn subscribers_run_on_the_cpus_given() {
+    let usable = uadpbench::conditions::placement::usable_cpus().expect("usable CPUs");
+    let cpus: Vec<usize> = usable.iter().rev().take(2).copied().collect();
+    let dir =
+        std::env::temp_dir().join(format!("uadpbench-e2e-fanout-cpus-{}", std::process::id()));
+    let cfg = RunConfig {
+        count: 300,
+        warmup: 20,
+        interval_us: 500,
+        subscribers: Some(3),
+        subscriber_cpus: cpus.clone(),
+        ..RunConfig::new(PathKind::Udp, None, Mode::Cyclic)
+    };
+    run(&cfg, &dir, Arc::new(AtomicBool::new(false))).unwrap_or_else(|e| panic!("{e:#}"));
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("meta.json")).expect("meta.json"))
+            .expect("meta.json parses");
+    let want: Vec<usize> = (0..3).map(|i| cpus[i % cpus.len()]).collect();
+    assert_eq!(meta["fanout"]["subscriber_cpus"], serde_json::json!(want));
+    let threads = meta["conditions"]["threads"].as_array().expect("threads");
+    for (i, cpu) in want.iter().enumerate() {
+        let role = format!("subscriber{}", i + 1);
+        let t = threads
+            .iter()
+            .find(|t| t["role"] == role.as_str())
+            .unwrap_or_else(|| panic!("no {role} in {threads:?}"));
+        assert_eq!(t["first_cpu"], *cpu, "{role}: {t}");
+        assert_eq!(t["last_cpu"], *cpu, "{role}: {t}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    let bad = RunConfig {
+        subscriber_cpus: vec![100_000],
+        ..cfg
+    };
+    assert!(bad
+        .validate()
+        .iter()
+        .any(|p| p.contains("--subscriber-cpus: CPU 100000")));
+}

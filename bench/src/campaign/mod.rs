@@ -189,6 +189,9 @@ pub struct Sched {
     pub fifo_priority: Option<i32>,
     /// PM QoS CPU latency limit (µs, or "off") held while each run is timed; default 0.
     pub idle_latency_us: IdleLatency,
+    /// Fan-out runs (`matrix.subscribers`): the subscribers' CPUs, used in turn; empty (default):
+    /// all on side B's CPU.
+    pub subscriber_cpus: Vec<usize>,
 }
 
 fn default_encaps() -> Vec<Encap> {
@@ -583,6 +586,11 @@ impl Campaign {
                     trace: None,
                     layout: self.layout_config(layout).flatten(),
                     subscribers: *subscribers,
+                    subscriber_cpus: if subscribers.is_some() {
+                        self.sched.subscriber_cpus.clone()
+                    } else {
+                        Vec::new()
+                    },
                     ..RunConfig::new(*path, Some(*encap), *mode)
                 };
                 let mut config = config;

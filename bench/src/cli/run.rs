@@ -96,6 +96,15 @@ pub(crate) struct RunArgs {
     /// baseline for the spread). All subscribers run on side B's CPU.
     #[arg(long, value_name = "N")]
     subscribers: Option<usize>,
+    /// With --subscribers: the subscribers' CPUs, used in turn (e.g. `1,2,3`: subscriber 1 on
+    /// CPU 1, 2 on 2, 3 on 3, 4 on 1 …). Default: all on side B's CPU.
+    #[arg(
+        long,
+        value_name = "CPUS",
+        value_delimiter = ',',
+        requires = "subscribers"
+    )]
+    subscriber_cpus: Vec<usize>,
     #[command(flatten)]
     peer: PeerArgs,
 }
@@ -181,6 +190,7 @@ pub(crate) fn run_command(a: RunArgs) -> anyhow::Result<ExitCode> {
     cfg.trace = a.trace.spec();
     cfg.layout = layout;
     cfg.subscribers = a.subscribers;
+    cfg.subscriber_cpus = a.subscriber_cpus.clone();
     if let Err(e) = cfg.apply_layout() {
         eprintln!("error: {e}");
         return Ok(ExitCode::from(2));

@@ -145,6 +145,9 @@ pub struct RunConfig {
     /// subscriber in its own namespace, all on one bridge) and multicast instead of the
     /// two-namespace veth pair ([`super::fanout`]). `None`: the two-namespace run.
     pub subscribers: Option<usize>,
+    /// Fan-out: the CPUs of the subscriber threads, used in turn (subscriber i on
+    /// `subscriber_cpus[(i - 1) % len]`). Empty: every subscriber on side B's CPU.
+    pub subscriber_cpus: Vec<usize>,
 }
 
 fn ser_display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
@@ -176,6 +179,7 @@ impl Default for RunConfig {
             pcap: None,
             layout: None,
             subscribers: None,
+            subscriber_cpus: Vec::new(),
         }
     }
 }
@@ -385,7 +389,11 @@ impl RunConfig {
     /// What a fan-out run (`--subscribers`) does not do (yet), each with what to use instead.
     fn fanout_problems(&self) -> Vec<String> {
         let Some(n) = self.subscribers else {
-            return Vec::new();
+            return if self.subscriber_cpus.is_empty() {
+                Vec::new()
+            } else {
+                vec!["--subscriber-cpus places the subscribers of a fan-out run: add --subscribers N".into()]
+            };
         };
         let mut p = Vec::new();
         let max = uadpbench_topology::MAX_SUBSCRIBERS;
@@ -409,6 +417,18 @@ impl RunConfig {
                 "--so-timestamping cross-checks one receiver: not available with --subscribers"
                     .into(),
             );
+        }
+        if !self.subscriber_cpus.is_empty() {
+            match crate::conditions::placement::usable_cpus() {
+                Ok(usable) => {
+                    for c in self.subscriber_cpus.iter().filter(|c| !usable.contains(c)) {
+                        p.push(format!(
+                            "--subscriber-cpus: CPU {c} is offline or outside this process's CPU mask (usable: {usable:?})"
+                        ));
+                    }
+                }
+                Err(e) => p.push(format!("--subscriber-cpus: {e}")),
+            }
         }
         p
     }

@@ -347,7 +347,8 @@ impl TimedWindow {
 
 /// Whether `role` is one of several fan-out subscribers, which all run on side B's CPU.
 fn shares_cpu_with_subscribers(cfg: &RunConfig, role: &str) -> bool {
-    cfg.subscribers.is_some_and(|n| n > 1)
+    cfg.subscribers
+        .is_some_and(|n| n > cfg.subscriber_cpus.len().max(1))
         && role
             .strip_prefix("subscriber")
             .is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))

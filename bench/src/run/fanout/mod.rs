@@ -64,8 +64,9 @@ pub(super) fn run(
         cfg.warmup
     )];
     report.push(format!(
-        "  {} (all subscribers share side B's CPU)",
-        placement.describe()
+        "  {}; {}",
+        placement.describe(),
+        subscriber_placement(cfg, n)
     ));
     let window = TimedWindow::start(cfg, &placement, &machine, &mut report)?;
     let measured = measure(cfg, &topo, &stop);
@@ -124,6 +125,7 @@ pub(super) fn run(
         MetaSections {
             fanout: Some(serde_json::json!({
                 "subscribers": n,
+                "subscriber_cpus": (0..n).map(|i| subscriber_sched(cfg, i).cpu).collect::<Vec<_>>(),
                 "files": ["subscribers.csv", "fanout_samples.csv"],
                 "messages": "summary.csv's messages rows count deliveries: sent = measured messages published × subscribers",
                 "one_way": "summary.csv's one_way pools every subscriber's receptions; subscribers.csv has each subscriber's",
@@ -131,6 +133,33 @@ pub(super) fn run(
             })),
             ..MetaSections::default()
         },
+    )
+}
+
+/// Scheduling of subscriber `i` (0-based): side B's, on its own CPU from `--subscriber-cpus`.
+fn subscriber_sched(cfg: &RunConfig, i: usize) -> uadpbench_sender::sched::ThreadSched {
+    let mut sched = cfg.sched_b;
+    if !cfg.subscriber_cpus.is_empty() {
+        sched.cpu = Some(cfg.subscriber_cpus[i % cfg.subscriber_cpus.len()]);
+    }
+    sched
+}
+
+/// Where the subscribers run, in words.
+fn subscriber_placement(cfg: &RunConfig, n: usize) -> String {
+    if cfg.subscriber_cpus.is_empty() {
+        return "all subscribers share side B's CPU".into();
+    }
+    let cpus: Vec<String> = (0..n)
+        .map(|i| {
+            subscriber_sched(cfg, i)
+                .cpu
+                .map_or("-".into(), |c| c.to_string())
+        })
+        .collect();
+    format!(
+        "subscribers 1…{n} on CPUs {} (--subscriber-cpus)",
+        cpus.join(",")
     )
 }
 
@@ -184,7 +213,7 @@ fn measure(
     let mut started = Ok(());
     for (i, s) in topo.subscribers().iter().enumerate() {
         let (link, opts, ready) = (link_of(s), opts.clone(), ready_tx.clone());
-        let (path, encap, sched) = (cfg.path, cfg.encap, cfg.sched_b);
+        let (path, encap, sched) = (cfg.path, cfg.encap, subscriber_sched(cfg, i));
         let (pd, st) = (Arc::clone(&publisher_done), Arc::clone(stop));
         let mut c = codec.boxed();
         let spawned = s.spawn(format!("ub-sub{}", i + 1), move || -> anyhow::Result<_> {
