@@ -310,13 +310,17 @@ fn a_peer_table_runs_every_run_across_hosts() {
 
 #[test]
 fn what_runs_cannot_do_across_hosts_is_refused_at_parse_time() {
-    // Flood and probes across hosts are not built: refused with the position of the cause.
+    // Flood runs across hosts (a counting subscriber on the agent); fan-out and probes across
+    // hosts are not built: refused with the position of the cause.
     let text = ACROSS_HOSTS
         .replace("\"cyclic\"]", "\"cyclic\", \"flood\"]")
         .replace("count = 100", "count = 100\nduration_s = 1");
+    let c = Campaign::parse(&text, "t.toml").unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(c.expand().iter().any(|r| r.config.mode == Mode::Flood));
+    let text = ACROSS_HOSTS.replace("repetitions", "subscribers = [2]\nrepetitions");
     let errors = Campaign::parse(&text, "t.toml").unwrap_err();
     assert!(
-        errors.iter().any(|e| e.message.contains("flood")),
+        errors.iter().any(|e| e.message.contains("subscribers")),
         "{errors:?}"
     );
     let text = ACROSS_HOSTS.replace("probes = [\"none\"]", "probes = [\"all\"]");
