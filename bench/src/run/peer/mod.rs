@@ -549,11 +549,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn flood_and_oversized_cyclic_runs_are_refused_before_connecting() {
+    fn fan_out_and_oversized_cyclic_runs_are_refused_before_connecting() {
+        // A flood counts on the agent: accepted, with a receiver prepared for its duration.
         let mut cfg = RunConfig::new(PathKind::Udp, None, Mode::Flood);
         cfg.duration_s = Some(1.0);
+        assert!(peer_problems(&cfg).is_empty(), "{:?}", peer_problems(&cfg));
+        assert_eq!(flood_expected(&cfg), 4_001_024);
+        let mut cfg = RunConfig::new(PathKind::Udp, None, Mode::Cyclic);
+        cfg.subscribers = Some(2);
         let p = peer_problems(&cfg);
-        assert!(p.iter().any(|m| m.contains("flood")), "{p:?}");
+        assert!(
+            p.iter().any(|m| m.contains("--subscribers with --peer")),
+            "{p:?}"
+        );
         let mut cfg = RunConfig::new(PathKind::Udp, None, Mode::Cyclic);
         assert!(peer_problems(&cfg).is_empty(), "{:?}", peer_problems(&cfg));
         cfg.count = MAX_REMOTE_RECEPTIONS;
