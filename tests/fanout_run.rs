@@ -99,6 +99,7 @@ fn check(path: PathKind, encap: Encap) {
     assert!((rank_sum - expected).abs() < 1e-6, "{name}: {rank_sum}");
 
     let samples: Vec<FanoutSampleRow> = rows(&dir.join("fanout_samples.csv"));
+    assert!(samples.iter().all(|x| x.send_deviation_ns.is_some()));
     assert_eq!(samples.len(), COUNT as usize * SUBSCRIBERS, "{name}");
     assert!(samples.iter().all(|x| !x.lost
         && x.t_recv_ns
@@ -227,6 +228,12 @@ warmup = 20
         .iter()
         .any(|l| l.contains("cyclic to 3 subscriber(s) 64 B")));
     let data = uadpbench::report::load(&dir).expect("report data");
+    // The comparison table pools every subscriber's latencies: 400 per subscriber.
+    for (k, d) in &data {
+        let n: usize = if k.name.contains("-3sub") { 3 } else { 1 };
+        assert_eq!(d.latency.len(), 400 * n, "{}", k.name);
+        assert_eq!(d.send_deviation.len(), 400, "{}", k.name);
+    }
     let files = uadpbench::report::plots(&dir, &data).expect("plots");
     let plot = dir.join("plots/fanout_64B.svg");
     assert!(files.contains(&plot), "{files:?}");

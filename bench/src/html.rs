@@ -282,7 +282,8 @@ figure{{margin:1em 0}} .legend span{{margin-right:1em;font-size:12px}} section{{
     };
     for (id, heading, prefix) in [
         ("cdf", "Latency distributions", "latency_cdf"),
-        ("jitter", "Cyclic send jitter", "jitter"),
+        ("jitter", "Cyclic send jitter", "send_jitter"),
+        ("fanout", "One publisher, many subscribers", "fanout"),
         ("overhead", "What the probes cost", "overhead"),
     ] {
         let files = by_prefix(prefix);
@@ -344,6 +345,47 @@ figure{{margin:1em 0}} .legend span{{margin-right:1em;font-size:12px}} section{{
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_kind_of_plot_gets_its_section() {
+        let dir =
+            std::env::temp_dir().join(format!("uadpbench-html-sections-{}", std::process::id()));
+        let plots_dir = dir.join("plots");
+        std::fs::create_dir_all(&plots_dir).unwrap();
+        let mut plots = Vec::new();
+        for name in [
+            "latency_cdf_cyclic_64B.svg",
+            "send_jitter_udp-udp-cyclic-64B.svg",
+            "fanout_64B.svg",
+            "overhead_p50.svg",
+        ] {
+            let f = plots_dir.join(name);
+            std::fs::write(
+                &f,
+                format!("<svg xmlns=\"http://www.w3.org/2000/svg\"><text>{name}</text></svg>"),
+            )
+            .unwrap();
+            plots.push(f);
+        }
+        let html =
+            std::fs::read_to_string(write_report(&dir, &[], &[], &[], &plots).unwrap()).unwrap();
+        for (id, name) in [
+            ("cdf", "latency_cdf_cyclic_64B.svg"),
+            ("jitter", "send_jitter_udp-udp-cyclic-64B.svg"),
+            ("fanout", "fanout_64B.svg"),
+            ("overhead", "overhead_p50.svg"),
+        ] {
+            let start = html
+                .find(&format!("<section id=\"{id}\""))
+                .unwrap_or_else(|| panic!("no {id} section"));
+            let end = html[start..].find("</section>").unwrap() + start;
+            assert!(
+                html[start..end].contains(&format!("<text>{name}</text>")),
+                "{id}"
+            );
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
 
     #[test]
     fn categories_follow_the_stack() {

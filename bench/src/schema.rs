@@ -115,4 +115,7 @@ pub struct FanoutSampleRow {
     pub t_recv_ns: Option<u64>,
     pub one_way_ns: Option<u64>,
     pub lost: bool,
+    /// The publisher's send time − its scheduled deadline (the same for every subscriber).
+    #[serde(default)]
+    pub send_deviation_ns: Option<u64>,
 }

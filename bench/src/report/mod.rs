@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::overhead::OverheadRow;
-use crate::schema::{SampleRow, SummaryRow};
+use crate::schema::{FanoutSampleRow, SampleRow, SummaryRow};
 use crate::stats::Summary;
 
 /// One configuration: a run id without its repetition suffix.
@@ -89,6 +89,22 @@ pub fn load(dir: &Path) -> anyhow::Result<BTreeMap<ConfigKey, ConfigData>> {
             }
             if let Some(v) = s.send_deviation_ns {
                 d.send_deviation.push(v);
+            }
+        }
+    }
+    // Fan-out runs: every subscriber's one-way latencies, pooled (as summary.csv's one_way).
+    let fanout_path = dir.join("fanout_samples.csv");
+    if fanout_path.is_file() {
+        let mut rd = csv::Reader::from_path(&fanout_path)?;
+        for row in rd.deserialize::<FanoutSampleRow>() {
+            let s = row.with_context(|| format!("reading {}", fanout_path.display()))?;
+            let Some(d) = key_of.get(&s.run_id).and_then(|k| data.get_mut(k)) else {
+                continue;
+            };
+            d.latency.extend(s.one_way_ns);
+            // The publisher's deviation once per message, not once per subscriber.
+            if s.subscriber == 1 {
+                d.send_deviation.extend(s.send_deviation_ns);
             }
         }
     }

@@ -77,6 +77,7 @@ pub(super) fn record(
                 t_recv_ns: t_recv,
                 one_way_ns: ow,
                 lost: t_recv.is_none(),
+                send_deviation_ns: Some(x.t_send_ns.saturating_sub(x.deadline_ns)),
             });
         }
         pooled.extend_from_slice(&one_way);
