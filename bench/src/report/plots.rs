@@ -34,6 +34,17 @@ pub(super) fn save_svg(file: &Path, svg: &str) -> anyhow::Result<()> {
     })
 }
 
+#[cfg(test)]
+#[test]
+fn fan_out_configurations_are_labelled_with_their_subscriber_count() {
+    assert_eq!(
+        fanout_label("udp-udp-cyclic-64B-1000us-8sub-probes_none"),
+        ", 8 subscribers"
+    );
+    assert_eq!(fanout_label("udp-udp-cyclic-64B-1000us-probes_none"), "");
+    assert_eq!(fanout_label("eth-eth-cyclic-64B-sub"), "");
+}
+
 pub(super) fn plot_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
     anyhow::anyhow!("drawing a plot: {e}")
 }
@@ -44,6 +55,16 @@ fn probe_label(name: &str) -> &'static str {
         Some(p) if p != "none" => " probes on",
         _ => "",
     }
+}
+
+/// ", N subscribers" when a configuration is a fan-out run (`…-<N>sub…` in its id).
+fn fanout_label(name: &str) -> String {
+    name.split('-')
+        .find_map(|part| {
+            part.strip_suffix("sub")
+                .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map_or_else(String::new, |n| format!(", {n} subscribers"))
 }
 
 /// Latency CDFs, one plot per (mode, payload), one line per configuration.
@@ -112,10 +133,11 @@ fn latency_cdfs(
                 .draw_series(LineSeries::new(pts, colour.stroke_width(2)))
                 .map_err(plot_err)?
                 .label(format!(
-                    "{} {}{} (n={})",
+                    "{} {}{}{} (n={})",
                     k.path,
                     k.encap,
                     probe_label(&k.name),
+                    fanout_label(&k.name),
                     v.len()
                 ))
                 .legend(move |(x, y)| {
