@@ -186,3 +186,15 @@ pub(crate) fn hint_for(stderr: &str) -> String {
         format!("; {hint}")
     }
 }
+
+impl Error {
+    /// The errors of a teardown as one result: none is success, one is itself, several are
+    /// [`Error::Teardown`].
+    pub(crate) fn all(mut errors: Vec<Error>) -> Result<()> {
+        match errors.len() {
+            0 => Ok(()),
+            1 => Err(errors.remove(0)),
+            _ => Err(Error::Teardown(errors)),
+        }
+    }
+}

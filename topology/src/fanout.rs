@@ -285,11 +285,7 @@ impl FanOutTopology {
                 errors.push(e);
             }
         }
-        match errors.len() {
-            0 => Ok(()),
-            1 => Err(errors.remove(0)),
-            _ => Err(Error::Teardown(errors)),
-        }
+        Error::all(errors)
     }
 }
 

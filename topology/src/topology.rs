@@ -240,11 +240,7 @@ impl Topology {
                 }
             }
         }
-        match errors.len() {
-            0 => Ok(()),
-            1 => Err(errors.remove(0)),
-            _ => Err(Error::Teardown(errors)),
-        }
+        Error::all(errors)
     }
 }
 

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use plotters::prelude::*;
 
+use super::plots::COLOURS;
 use super::strip_repetition;
 use crate::schema::SubscriberRow;
 
@@ -233,15 +234,6 @@ pub fn answer_lines(rows: &[SubscriberRow]) -> Vec<String> {
     }
     lines
 }
-
-const COLOURS: [RGBColor; 6] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-];
 
 /// One plot per message size: x = subscribers, y = one-way p99 (µs); per transport a solid
 /// line through the worst subscriber's p99, a dashed one through the best's, every

@@ -12,7 +12,8 @@ use super::{read_overhead, strip_repetition, us, workload, ConfigData, ConfigKey
 use crate::overhead::OverheadRow;
 use crate::schema::SegmentRow;
 
-const COLOURS: [RGBColor; 10] = [
+/// The line colours of every plot (matplotlib's tab10, in order).
+pub(super) const COLOURS: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
