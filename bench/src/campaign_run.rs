@@ -317,26 +317,39 @@ pub fn run_campaign(
     write_meta(None, false)?;
 
     let planned = campaign.expand();
-    // Across two hosts: every run goes to the same agent (the token is read once, up front).
+    // Across hosts: every run goes to the `[peer]` agent, fan-out runs to the first N agents
+    // of `[[peer.fanout]]` (the token is read once, up front).
     let peer = campaign
         .peer
         .as_ref()
-        .map(|p| -> anyhow::Result<run::PeerSpec> {
-            Ok(run::PeerSpec {
-                addr: crate::remote::addr::peer_address(&p.address)
-                    .map_err(|e| anyhow::anyhow!("[peer] address: {e}"))?,
-                interface: p.interface.clone(),
-                peer_interface: p.peer_interface.clone(),
-                token: p
-                    .token_file
-                    .as_deref()
-                    .map(crate::remote::addr::read_token)
-                    .transpose()?,
-                allow_external_interface: p.allow_external_interface,
-                clock: run::PeerClock::Auto,
-            })
+        .map(|p| -> anyhow::Result<_> {
+            let token = p
+                .token_file
+                .as_deref()
+                .map(crate::remote::addr::read_token)
+                .transpose()?;
+            Ok((p, token))
         })
         .transpose()?;
+    let peers_for = |config: &run::RunConfig| -> anyhow::Result<Vec<run::PeerSpec>> {
+        let Some((p, token)) = &peer else {
+            return Ok(Vec::new());
+        };
+        p.agents_for(config.subscribers)
+            .into_iter()
+            .map(|(address, peer_interface)| {
+                Ok(run::PeerSpec {
+                    addr: crate::remote::addr::peer_address(address)
+                        .map_err(|e| anyhow::anyhow!("[peer] address {address:?}: {e}"))?,
+                    interface: p.interface.clone(),
+                    peer_interface: peer_interface.to_owned(),
+                    token: token.clone(),
+                    allow_external_interface: p.allow_external_interface,
+                    clock: run::PeerClock::Auto,
+                })
+            })
+            .collect()
+    };
     if let Some(m) = &options.metrics {
         m.set_campaign(&campaign.name, planned.len());
     }
@@ -423,7 +436,8 @@ pub fn run_campaign(
         }
         let result = match &peer {
             None => run::run(&config, &rdir, Arc::clone(&stop)),
-            Some(spec) => run::run_with_peer(&config, spec, &rdir, Arc::clone(&stop)),
+            Some(_) => peers_for(&config)
+                .and_then(|specs| run::run_with_peers(&config, &specs, &rdir, Arc::clone(&stop))),
         };
         ticking.store(false, Ordering::Relaxed);
         let _ = ticker.join();

@@ -102,6 +102,14 @@ pub struct SubscriberRow {
     pub mean_arrival_rank: Option<f64>,
     /// CPU time (user + system) of this subscriber's thread per received message (ns).
     pub cpu_per_message_ns: f64,
+    /// Where this subscriber ran: `local` (a namespace of this host) or its agent's
+    /// `host:port` (fan-out across hosts).
+    #[serde(default)]
+    pub host: String,
+    /// The clock error its one-way figures may carry (ns): 0 on one host (one clock), the
+    /// agent's offset-estimate bound across hosts (0 when the agent shares this kernel).
+    #[serde(default)]
+    pub clock_error_bound_ns: Option<f64>,
 }
 
 /// One row of fanout_samples.csv: one measured message at one subscriber.

@@ -17,6 +17,7 @@ pub mod eth;
 pub mod frame;
 pub mod interop;
 pub mod loops;
+pub mod membership;
 pub mod open;
 pub mod sched;
 pub mod sequence;

@@ -65,6 +65,38 @@ pub struct PeerSection {
     /// `--allow-external-interface`.
     #[serde(default)]
     pub allow_external_interface: bool,
+    /// `[[peer.fanout]]`: the agents of fan-out runs (`matrix.subscribers`), one subscriber
+    /// each; a run with N subscribers uses the first N. Empty: fan-out runs use the agent
+    /// above, so only `subscribers = 1` works.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fanout: Vec<FanoutAgent>,
+}
+
+/// One agent of `[[peer.fanout]]`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FanoutAgent {
+    /// The agent's `HOST[:PORT]`.
+    pub address: String,
+    /// The agent host's interface.
+    pub peer_interface: String,
+}
+
+impl PeerSection {
+    /// The agents (address, interface) a run with `subscribers` uses: the `[peer]` agent for
+    /// a run without fan-out (and for fan-out when `[[peer.fanout]]` is empty), else the first
+    /// `subscribers` of `[[peer.fanout]]` (fewer if the list is shorter: the run is refused).
+    pub fn agents_for(&self, subscribers: Option<usize>) -> Vec<(&str, &str)> {
+        match subscribers {
+            Some(n) if !self.fanout.is_empty() => self
+                .fanout
+                .iter()
+                .take(n)
+                .map(|a| (a.address.as_str(), a.peer_interface.as_str()))
+                .collect(),
+            _ => vec![(self.address.as_str(), self.peer_interface.as_str())],
+        }
+    }
 }
 
 /// Whether a campaign name can be used as a directory name under results/ (no separator, no
@@ -418,12 +450,37 @@ impl Campaign {
             for (key, value) in [
                 ("interface", &peer.interface),
                 ("peer_interface", &peer.peer_interface),
-            ] {
+            ]
+            .into_iter()
+            .chain(
+                peer.fanout
+                    .iter()
+                    .map(|a| ("peer_interface", &a.peer_interface)),
+            ) {
                 if !crate::remote::iface::valid_name(value) {
                     err(
                         key,
                         format!("peer.{key} {value:?} is not an interface name"),
                     );
+                }
+            }
+            let mut addresses = BTreeSet::new();
+            for (i, a) in peer.fanout.iter().enumerate() {
+                match crate::remote::addr::peer_address(&a.address) {
+                    Err(e) => err(
+                        "address",
+                        format!(
+                            "peer.fanout[{i}].address: {}",
+                            e.replace("--peer", "address")
+                        ),
+                    ),
+                    Ok(resolved) if !addresses.insert(resolved.clone()) => err(
+                        "address",
+                        format!(
+                            "peer.fanout[{i}].address {resolved} is listed twice: each fan-out agent runs one subscriber"
+                        ),
+                    ),
+                    Ok(_) => {}
                 }
             }
         }
@@ -433,7 +490,10 @@ impl Campaign {
         for r in self.expand() {
             let problems = match &self.peer {
                 None => r.config.validate(),
-                Some(_) => crate::run::peer_problems(&r.config),
+                Some(peer) => crate::run::peer_problems(
+                    &r.config,
+                    peer.agents_for(r.config.subscribers).len(),
+                ),
             };
             for problem in problems {
                 if seen.insert(problem.clone()) {

@@ -341,6 +341,54 @@ fn what_runs_cannot_do_across_hosts_is_refused_at_parse_time() {
 }
 
 #[test]
+fn fan_out_across_hosts_takes_its_agents_from_peer_fanout() {
+    let base = ACROSS_HOSTS
+        .replace("modes = [\"pingpong\", \"cyclic\"]", "modes = [\"cyclic\"]")
+        .replace("repetitions", "subscribers = [1, 2]\nrepetitions");
+    let two = "\n[[peer.fanout]]\naddress = \"198.19.1.2\"\npeer_interface = \"ub0000001b1\"\n[[peer.fanout]]\naddress = \"198.19.2.2:4851\"\npeer_interface = \"ub0000001b2\"\n";
+    let c = Campaign::parse(&format!("{base}{two}"), "t.toml").unwrap_or_else(|e| panic!("{e:?}"));
+    let peer = c.peer.as_ref().unwrap();
+    assert_eq!(
+        peer.agents_for(Some(2)),
+        vec![
+            ("198.19.1.2", "ub0000001b1"),
+            ("198.19.2.2:4851", "ub0000001b2")
+        ]
+    );
+    assert_eq!(
+        peer.agents_for(Some(1)),
+        vec![("198.19.1.2", "ub0000001b1")]
+    );
+    assert_eq!(
+        peer.agents_for(None),
+        vec![("198.18.0.2", "ub000000000001b")]
+    );
+    // Without [[peer.fanout]] only one subscriber (the [peer] agent) is possible.
+    let errors = Campaign::parse(&base, "t.toml").unwrap_err();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.message.contains("subscribers 2 with 1 peer")),
+        "{errors:?}"
+    );
+    // More subscribers than agents, and one agent listed twice.
+    let three = base.replace("[1, 2]", "[3]");
+    let errors = Campaign::parse(&format!("{three}{two}"), "t.toml").unwrap_err();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.message.contains("subscribers 3 with 2 peer")),
+        "{errors:?}"
+    );
+    let twice = two.replace("198.19.2.2:4851", "198.19.1.2:4850");
+    let errors = Campaign::parse(&format!("{base}{twice}"), "t.toml").unwrap_err();
+    assert!(
+        errors.iter().any(|e| e.message.contains("listed twice")),
+        "{errors:?}"
+    );
+}
+
+#[test]
 fn subscribers_are_an_axis_of_cyclic_runs_only() {
     let text = SMALL
         .replace("probes = [\"none\", \"all\"]", "probes = [\"none\"]")

@@ -113,18 +113,20 @@ pub(crate) struct RunArgs {
 /// (docs/two-hosts.md).
 #[derive(Debug, Args)]
 pub(crate) struct PeerArgs {
-    /// Run side B (the reflector) on the uadpbench agent at HOST[:PORT] (port 4850 by
-    /// default) instead of creating a local topology; side A runs here on --interface.
-    /// Ping-pong and cyclic. --cpu-b then names a CPU of the agent's host, --mtu is
-    /// replaced by the smaller MTU of the two interfaces.
+    /// Run side B (reflector or subscriber) on the uadpbench agent at HOST[:PORT] (port
+    /// 4850 by default) instead of creating a local topology; side A runs here on
+    /// --interface. --cpu-b then names a CPU of the agent's host, --mtu is replaced by the
+    /// smaller MTU of the interfaces. Repeat it for a fan-out across hosts (--subscribers N
+    /// --mode cyclic): one subscriber on each agent.
     #[arg(long, value_name = "HOST[:PORT]", requires_all = ["interface", "peer_interface"])]
-    peer: Option<String>,
+    peer: Vec<String>,
     /// With --peer: this host's interface (side A).
     #[arg(long, value_name = "IFNAME", requires = "peer")]
     interface: Option<String>,
-    /// With --peer: the agent host's interface (side B), as `ip link` shows it there.
+    /// With --peer: the agent host's interface (side B), as `ip link` shows it there. With
+    /// several --peers: once for all agents, or once per --peer in the same order.
     #[arg(long, value_name = "IFNAME", requires = "peer")]
-    peer_interface: Option<String>,
+    peer_interface: Vec<String>,
     /// With --peer: the token the agent requires (the file's content, whitespace trimmed).
     #[arg(long, value_name = "FILE", requires = "peer")]
     token_file: Option<PathBuf>,
@@ -195,33 +197,17 @@ pub(crate) fn run_command(a: RunArgs) -> anyhow::Result<ExitCode> {
         eprintln!("error: {e}");
         return Ok(ExitCode::from(2));
     }
-    let peer = match &a.peer.peer {
-        None => None,
-        Some(text) => {
-            let addr = match uadpbench::remote::addr::peer_address(text) {
-                Ok(addr) => addr,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return Ok(ExitCode::from(2));
-                }
-            };
-            let token = match &a.peer.token_file {
-                Some(f) => Some(uadpbench::remote::addr::read_token(f)?),
-                None => None,
-            };
-            Some(run::PeerSpec {
-                addr,
-                interface: a.peer.interface.clone().unwrap_or_default(),
-                peer_interface: a.peer.peer_interface.clone().unwrap_or_default(),
-                token,
-                allow_external_interface: a.peer.allow_external_interface,
-                clock: a.peer.peer_clock,
-            })
+    let peers = match peer_specs(&a.peer) {
+        Ok(peers) => peers,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
         }
     };
-    let problems = match &peer {
-        None => cfg.validate(),
-        Some(_) => run::peer_problems(&cfg),
+    let problems = if peers.is_empty() {
+        cfg.validate()
+    } else {
+        run::peer_problems(&cfg, peers.len())
     };
     if let Some(code) = super::refused(&problems) {
         return Ok(code);
@@ -247,9 +233,10 @@ pub(crate) fn run_command(a: RunArgs) -> anyhow::Result<ExitCode> {
         cfg.measured_count(),
         cfg.warmup
     );
-    let outcome = match &peer {
-        None => run::run(&cfg, &out, Arc::clone(&stop))?,
-        Some(peer) => run::run_with_peer(&cfg, peer, &out, Arc::clone(&stop))?,
+    let outcome = if peers.is_empty() {
+        run::run(&cfg, &out, Arc::clone(&stop))?
+    } else {
+        run::run_with_peers(&cfg, &peers, &out, Arc::clone(&stop))?
     };
     for line in &outcome.report {
         say!("{line}");
@@ -272,4 +259,46 @@ pub(crate) fn run_command(a: RunArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(130));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The agents of `--peer` (one or several), each with its interface, the token and the
+/// shared options; empty without `--peer`.
+fn peer_specs(a: &PeerArgs) -> anyhow::Result<Vec<run::PeerSpec>> {
+    if a.peer.is_empty() {
+        return Ok(Vec::new());
+    }
+    let interfaces: Vec<&String> = match a.peer_interface.len() {
+        1 => vec![&a.peer_interface[0]; a.peer.len()],
+        n if n == a.peer.len() => a.peer_interface.iter().collect(),
+        n => anyhow::bail!(
+            "{n} --peer-interface for {} --peer: give one for all agents or one per --peer, in the same order",
+            a.peer.len()
+        ),
+    };
+    let token = match &a.token_file {
+        Some(f) => Some(uadpbench::remote::addr::read_token(f)?),
+        None => None,
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    a.peer
+        .iter()
+        .zip(interfaces)
+        .map(|(text, peer_interface)| {
+            let addr =
+                uadpbench::remote::addr::peer_address(text).map_err(|e| anyhow::anyhow!(e))?;
+            if !seen.insert(addr.clone()) {
+                anyhow::bail!(
+                    "--peer {addr} is given twice: each agent runs one subscriber of a fan-out; start another agent (another host, or another namespace and address) for another subscriber"
+                );
+            }
+            Ok(run::PeerSpec {
+                addr,
+                interface: a.interface.clone().unwrap_or_default(),
+                peer_interface: peer_interface.clone(),
+                token: token.clone(),
+                allow_external_interface: a.allow_external_interface,
+                clock: a.peer_clock,
+            })
+        })
+        .collect()
 }

@@ -124,6 +124,11 @@ pub struct RemotePathOptions {
     pub xdp_ring_size: u32,
     /// `XDP_USE_NEED_WAKEUP`.
     pub xdp_need_wakeup: bool,
+    /// Fan-out across hosts: the subscriber receives this IPv4 multicast group (udp: joined
+    /// with IGMP; eth/xdp: the group's MAC added to the interface's receive filter for the
+    /// side's duration). `None`: unicast from the controller.
+    #[serde(default)]
+    pub multicast_group: Option<Ipv4Addr>,
 }
 
 impl RemotePathOptions {
@@ -138,6 +143,7 @@ impl RemotePathOptions {
             xdp_zero_copy: o.xdp_zero_copy,
             xdp_ring_size: o.xdp_ring_size,
             xdp_need_wakeup: o.xdp_need_wakeup,
+            multicast_group: o.multicast_group,
         }
     }
 
@@ -154,6 +160,7 @@ impl RemotePathOptions {
             xdp_zero_copy: self.xdp_zero_copy,
             xdp_ring_size: self.xdp_ring_size,
             xdp_need_wakeup: self.xdp_need_wakeup,
+            multicast_group: self.multicast_group,
             allow_disruptive_interface: allow_external_interface,
             recv_timeout: std::time::Duration::from_millis(100),
             ..PathOptions::default()

@@ -12,6 +12,7 @@ use uadpbench_agent::protocol::parse_mac;
 use uadpbench_agent::{InterfaceFacts, Role, RunningSide, SideRunner, SideSpec};
 use uadpbench_sender::bench_message::{BenchCodec, DEFAULT_PUBLISHER_ID, DEFAULT_WRITER_GROUP_ID};
 use uadpbench_sender::loops::{self, ReflectorResult, SubscribeConfig, SubscribeResult};
+use uadpbench_sender::membership::{ipv4_group_mac, MacMembership};
 use uadpbench_sender::open::{open_transport, LinkInfo, PathOptions};
 use uadpbench_sender::sched::ThreadSched;
 use uadpbench_sender::transport::{Encap, PathKind};
@@ -195,6 +196,18 @@ impl SideRunner for BenchSideRunner {
                 ))
             }
         };
+        if let Some(group) = params.path_options.multicast_group {
+            if !group.is_multicast() {
+                return Err(format!(
+                    "the agent refuses multicast group {group}: not an IPv4 multicast address (224.0.0.0/4)"
+                ));
+            }
+            if spec.role != Role::Subscriber {
+                return Err(
+                    "a multicast group is for a fan-out subscriber; a reflector answers one controller by unicast: run the same uadpbench version on both hosts".into(),
+                );
+            }
+        }
         let mut prepared = self.prepare(&params)?;
         if let Work::Subscribe(_, batch) = &work {
             prepared.options.batch = *batch;
@@ -299,9 +312,18 @@ fn side_thread(
                 link.ifname
             )
         })?;
-        Ok((pm_qos, transport))
+        // Raw paths: frames to a group MAC pass a real NIC's filter only once it is joined
+        // (a UDP socket's IGMP join does this for the udp path).
+        let membership = match options.multicast_group {
+            Some(group) if path != PathKind::Udp => Some(
+                MacMembership::join(link.ifindex, ipv4_group_mac(group))
+                    .map_err(|e| format!("on the agent's host, interface {}: {e}", link.ifname))?,
+            ),
+            _ => None,
+        };
+        Ok((pm_qos, transport, membership))
     })();
-    let (pm_qos, mut transport) = match setup {
+    let (pm_qos, mut transport, membership) = match setup {
         Ok(s) => s,
         Err(message) => {
             let _ = ready.send(Err(message.clone()));
@@ -324,6 +346,7 @@ fn side_thread(
     }
     .map_err(|e| format!("the {what} on {} failed: {e}", link.ifname));
     drop(transport);
+    drop(membership);
     drop(pm_qos);
     result
 }

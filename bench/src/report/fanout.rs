@@ -403,6 +403,8 @@ mod tests {
             one_way_mean_ns: Some(p99_us * 500.0),
             mean_arrival_rank: Some(i as f64),
             cpu_per_message_ns: 1.0,
+            host: "local".into(),
+            clock_error_bound_ns: Some(0.0),
         }
     }
 

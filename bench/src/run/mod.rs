@@ -29,7 +29,8 @@ pub use config::*;
 use output::*;
 pub use output::{KernelStamps, RunOutcome};
 pub use peer::{
-    peer_problems, run_with_peer, PeerClock, PeerSpec, AGENT_CHECK_EVERY, CLOCK_SAMPLES,
+    peer_problems, run_with_peer, run_with_peers, PeerClock, PeerSpec, AGENT_CHECK_EVERY,
+    CLOCK_SAMPLES,
 };
 use workload::*;
 

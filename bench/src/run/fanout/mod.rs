@@ -19,7 +19,7 @@ use uadpbench_topology::{Endpoint, FanOutTopology, TopologyOptions, FANOUT_GROUP
 use super::workload::join;
 use super::*;
 
-mod record;
+pub(in crate::run) mod record;
 use record::record;
 
 /// Runs a fan-out measurement (the configuration is validated) and writes its files.

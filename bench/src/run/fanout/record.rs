@@ -12,13 +12,13 @@ use crate::schema::{FanoutSampleRow, SubscriberRow};
 use crate::stats::Summary;
 
 /// What [`record`] produced for the fan-out files.
-pub(super) struct Seen {
-    pub(super) subscribers: Vec<SubscriberRow>,
-    pub(super) samples: Vec<FanoutSampleRow>,
+pub(in crate::run) struct Seen {
+    pub(in crate::run) subscribers: Vec<SubscriberRow>,
+    pub(in crate::run) samples: Vec<FanoutSampleRow>,
 }
 
 /// Rows, terminal lines and the per-subscriber files of a fan-out run.
-pub(super) fn record(
+pub(in crate::run) fn record(
     rows: &mut Rows<'_>,
     report: &mut Vec<String>,
     run_id: &str,
@@ -109,6 +109,9 @@ pub(super) fn record(
             one_way_mean_ns: sum.as_ref().map(|s| s.mean),
             mean_arrival_rank: order.mean_rank[i],
             cpu_per_message_ns: cpu / s.seq.received.max(1) as f64,
+            // A fan-out across hosts overwrites these with the agent and its bound.
+            host: "local".into(),
+            clock_error_bound_ns: Some(0.0),
         });
         totals.received += s.measured_received;
         totals.reordered += s.seq.reordered;
@@ -344,6 +347,8 @@ mod tests {
             one_way_mean_ns: Some(p50),
             mean_arrival_rank: Some(i as f64),
             cpu_per_message_ns: 1.0,
+            host: "local".into(),
+            clock_error_bound_ns: Some(0.0),
         };
         let s = spread(&[
             row(1, 10.0, 20.0, 0),

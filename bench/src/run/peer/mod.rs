@@ -34,6 +34,7 @@ use clock::{clock_meta, AgentClock};
 use sides::{far_name, near_name, run_initiator, FarResult, NearResult};
 
 mod clock;
+mod fanout;
 mod sides;
 
 /// Clock exchanges per offset estimate (the one with the smallest round trip is kept).
@@ -75,10 +76,20 @@ pub enum PeerClock {
 }
 
 /// What `run --peer` refuses before it connects (exit status 2), one message each: the
-/// configuration's own problems (with `--cpu-b`, a CPU of the agent's host, left to the
-/// agent) and what is not built across hosts yet.
-pub fn peer_problems(cfg: &RunConfig) -> Vec<String> {
+/// configuration's own problems (with `--cpu-b` and `--subscriber-cpus`, CPUs of the agents'
+/// hosts, left to the agents), a fan-out whose subscriber count is not the number of agents
+/// (`agents`), and what is not built across hosts yet.
+pub fn peer_problems(cfg: &RunConfig, agents: usize) -> Vec<String> {
     let mut problems = validate_near(cfg);
+    match cfg.subscribers {
+        Some(n) if n != agents => problems.push(format!(
+            "--subscribers {n} with {agents} --peer(s): across hosts each agent runs one subscriber, so give one --peer per subscriber ({n}), or leave --subscribers out to fan out to every --peer"
+        )),
+        None if agents > 1 => problems.push(format!(
+            "{agents} --peers: several agents are a fan-out (one publisher, one subscriber per agent): add --subscribers {agents} --mode cyclic"
+        )),
+        _ => {}
+    }
     if cfg.mode == Mode::Cyclic && cfg.warmup + cfg.measured_count() > MAX_REMOTE_RECEPTIONS {
         problems.push(format!(
             "--count plus --warmup is {} but a cyclic run across hosts takes at most {MAX_REMOTE_RECEPTIONS} messages (the agent sends every reception back in one control frame): run repetitions instead",
@@ -92,11 +103,6 @@ pub fn peer_problems(cfg: &RunConfig) -> Vec<String> {
     }
     if cfg.pcap.is_some() {
         problems.push("--pcap with --peer: capturing across hosts is not built yet; capture on the agent's host with tcpdump instead".into());
-    }
-    if cfg.subscribers.is_some() {
-        problems.push(
-            "--subscribers with --peer: fan-out across hosts (several agents) is not built yet; run it on the local bridge without --peer".into(),
-        );
     }
     if cfg.layout.is_some() {
         problems.push(
@@ -117,8 +123,38 @@ fn flood_expected(cfg: &RunConfig) -> u64 {
 fn validate_near(cfg: &RunConfig) -> Vec<String> {
     let mut here = cfg.clone();
     here.sched_b.cpu = None;
+    here.subscriber_cpus.clear();
     here.placement = Placement::None;
     here.validate()
+}
+
+/// Runs across hosts: a fan-out to one subscriber on each of `peers` when the configuration
+/// has `--subscribers`, else a run against the one agent of `peers`; writes the run's files
+/// into `out_dir` (nothing half-written stays behind on an error).
+pub fn run_with_peers(
+    cfg: &RunConfig,
+    peers: &[PeerSpec],
+    out_dir: &Path,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<RunOutcome> {
+    let problems = peer_problems(cfg, peers.len());
+    if !problems.is_empty() {
+        bail!(
+            "invalid run configuration:\n  - {}",
+            problems.join("\n  - ")
+        );
+    }
+    match (cfg.subscribers, peers) {
+        (None, [peer]) => run_with_peer(cfg, peer, out_dir, stop),
+        _ => {
+            let created = !out_dir.exists();
+            let r = fanout::run_fanout(cfg, peers, out_dir, stop);
+            if r.is_err() && created {
+                let _ = std::fs::remove_dir(out_dir);
+            }
+            r
+        }
+    }
 }
 
 /// Runs a ping-pong against the agent of `peer` and writes the run's files into `out_dir`.
@@ -147,7 +183,7 @@ fn run_with_peer_in(
     out_dir: &Path,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<RunOutcome> {
-    let problems = peer_problems(cfg);
+    let problems = peer_problems(cfg, 1);
     if !problems.is_empty() {
         bail!(
             "invalid run configuration:\n  - {}",
@@ -167,28 +203,8 @@ fn run_with_peer_in(
     std::fs::create_dir_all(out_dir)
         .with_context(|| format!("cannot create the results directory {}", out_dir.display()))?;
 
-    let client = BlockingAgentClient::connect_with(
-        &peer.addr,
-        ClientOptions {
-            token: peer.token.clone(),
-            request_timeout: REQUEST_TIMEOUT,
-            ..ClientOptions::default()
-        },
-    )
-    .map_err(|e| match e {
-        AgentError::Refused(_) => anyhow::anyhow!(
-            "{e} (`uadpbench run --token-file FILE` passes the token; the agent's --allow-from lists the addresses it accepts)"
-        ),
-        e => agent_error(e),
-    })?;
+    let client = connect(peer)?;
     let agent_host = client.host().clone();
-    eprintln!(
-        "connected to the uadpbench agent at {} (host {}, uadpbench {}, {} CPUs)",
-        peer.addr,
-        agent_host.hostname,
-        client.agent_tool_version(),
-        agent_host.online_cpus
-    );
     let t_before = monotonic_ns();
     let clock_before = client
         .clock_offset(CLOCK_SAMPLES)
@@ -201,20 +217,7 @@ fn run_with_peer_in(
             far_iface.mac, far_iface.name
         )
     })?;
-    if needs_ipv4(cfg.path, cfg.encap) {
-        if local.ipv4.is_none() {
-            bail!(
-                "{} on this host has no IPv4 address, which the {} path with {} encapsulation needs: add one (ip addr add …) or use --path eth --encap eth",
-                local.name, cfg.path, cfg.encap
-            );
-        }
-        if far_iface.ipv4.is_none() {
-            bail!(
-                "{} on the agent's host has no IPv4 address, which the {} path with {} encapsulation needs: add one there or use --path eth --encap eth",
-                far_iface.name, cfg.path, cfg.encap
-            );
-        }
-    }
+    check_ipv4(&cfg, &local, &far_iface)?;
     // No veth is created: the smaller of the two interfaces' MTUs bounds the message.
     cfg.mtu = local.mtu.min(far_iface.mtu) as usize;
     let problems = validate_near(&cfg);
@@ -313,9 +316,15 @@ fn run_with_peer_in(
         peer_ip: far_iface.ipv4.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
         udp_port: uadp::UADP_UDP_PORT,
     };
-    let (initiator, lost_agent) = run_initiator(&cfg, peer, &link, &client, &stop);
+    let (initiator, lost_agent) = run_initiator(
+        &cfg,
+        peer.allow_external_interface,
+        &link,
+        &[&client],
+        &stop,
+    );
     let timed = window.stop();
-    if let Some(err) = lost_agent {
+    if let Some((_, err)) = lost_agent {
         bail!(
             "lost the uadpbench agent at {} during the run: {err}. Is `uadpbench agent` still running there? No results were written",
             peer.addr
@@ -517,6 +526,57 @@ fn run_with_peer_in(
     )
 }
 
+/// Connects to the agent of `peer` (handshake, version and token checks) and says so.
+fn connect(peer: &PeerSpec) -> anyhow::Result<BlockingAgentClient> {
+    let client = BlockingAgentClient::connect_with(
+        &peer.addr,
+        ClientOptions {
+            token: peer.token.clone(),
+            request_timeout: REQUEST_TIMEOUT,
+            ..ClientOptions::default()
+        },
+    )
+    .map_err(|e| match e {
+        AgentError::Refused(_) => anyhow::anyhow!(
+            "{e} (`uadpbench run --token-file FILE` passes the token; the agent's --allow-from lists the addresses it accepts)"
+        ),
+        e => agent_error(e),
+    })?;
+    let host = client.host();
+    eprintln!(
+        "connected to the uadpbench agent at {} (host {}, uadpbench {}, {} CPUs)",
+        peer.addr,
+        host.hostname,
+        client.agent_tool_version(),
+        host.online_cpus
+    );
+    Ok(client)
+}
+
+/// The udp path and UDP encapsulation need an IPv4 address on both interfaces.
+fn check_ipv4(
+    cfg: &RunConfig,
+    local: &iface::LocalInterface,
+    far_iface: &InterfaceFacts,
+) -> anyhow::Result<()> {
+    if !needs_ipv4(cfg.path, cfg.encap) {
+        return Ok(());
+    }
+    if local.ipv4.is_none() {
+        bail!(
+            "{} on this host has no IPv4 address, which the {} path with {} encapsulation needs: add one (ip addr add …) or use --path eth --encap eth",
+            local.name, cfg.path, cfg.encap
+        );
+    }
+    if far_iface.ipv4.is_none() {
+        bail!(
+            "{} on the agent's host has no IPv4 address, which the {} path with {} encapsulation needs: add one there or use --path eth --encap eth",
+            far_iface.name, cfg.path, cfg.encap
+        );
+    }
+    Ok(())
+}
+
 /// An agent error as one message: its text already includes its cause (as a chain it would
 /// print twice).
 fn agent_error(e: AgentError) -> anyhow::Error {
@@ -549,23 +609,52 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fan_out_and_oversized_cyclic_runs_are_refused_before_connecting() {
+    fn fan_out_needs_one_agent_per_subscriber_and_oversized_cyclic_runs_are_refused() {
         // A flood counts on the agent: accepted, with a receiver prepared for its duration.
         let mut cfg = RunConfig::new(PathKind::Udp, None, Mode::Flood);
         cfg.duration_s = Some(1.0);
-        assert!(peer_problems(&cfg).is_empty(), "{:?}", peer_problems(&cfg));
+        assert!(
+            peer_problems(&cfg, 1).is_empty(),
+            "{:?}",
+            peer_problems(&cfg, 1)
+        );
         assert_eq!(flood_expected(&cfg), 4_001_024);
+        // Fan-out: one subscriber per agent.
         let mut cfg = RunConfig::new(PathKind::Udp, None, Mode::Cyclic);
         cfg.subscribers = Some(2);
-        let p = peer_problems(&cfg);
         assert!(
-            p.iter().any(|m| m.contains("--subscribers with --peer")),
+            peer_problems(&cfg, 2).is_empty(),
+            "{:?}",
+            peer_problems(&cfg, 2)
+        );
+        let p = peer_problems(&cfg, 3);
+        assert!(
+            p.iter()
+                .any(|m| m.contains("--subscribers 2 with 3 --peer")),
             "{p:?}"
         );
+        // The subscribers' CPUs are the agents' hosts' CPUs: not checked here.
+        cfg.subscriber_cpus = vec![4095];
+        assert!(
+            peer_problems(&cfg, 2).is_empty(),
+            "{:?}",
+            peer_problems(&cfg, 2)
+        );
+        // Several agents without --subscribers, and fan-out outside cyclic mode.
         let mut cfg = RunConfig::new(PathKind::Udp, None, Mode::Cyclic);
-        assert!(peer_problems(&cfg).is_empty(), "{:?}", peer_problems(&cfg));
+        let p = peer_problems(&cfg, 2);
+        assert!(p.iter().any(|m| m.contains("add --subscribers 2")), "{p:?}");
+        cfg.mode = Mode::Pingpong;
+        cfg.subscribers = Some(2);
+        assert!(!peer_problems(&cfg, 2).is_empty());
+        let mut cfg = RunConfig::new(PathKind::Udp, None, Mode::Cyclic);
+        assert!(
+            peer_problems(&cfg, 1).is_empty(),
+            "{:?}",
+            peer_problems(&cfg, 1)
+        );
         cfg.count = MAX_REMOTE_RECEPTIONS;
-        let p = peer_problems(&cfg);
+        let p = peer_problems(&cfg, 1);
         assert!(p.iter().any(|m| m.contains("at most")), "{p:?}");
     }
 }

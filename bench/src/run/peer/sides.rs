@@ -13,20 +13,20 @@ use uadpbench_sender::loops::{
 };
 use uadpbench_sender::open::{open_transport, LinkInfo};
 
-use super::{PeerSpec, AGENT_CHECK_EVERY};
+use super::AGENT_CHECK_EVERY;
 use crate::remote::{RemoteConditions, RemoteSideResult, RemoteSubscriberResult};
 use crate::run::{Mode, RunConfig};
 
-/// Runs side A's loop on a pinned thread while another thread checks the agent every
+/// Runs side A's loop on a pinned thread while another thread checks every agent every
 /// [`AGENT_CHECK_EVERY`]; a lost agent stops the loop. Returns the loop's result and the
-/// agent check's error, if any.
+/// first lost agent (its index in `clients`) with the check's error, if any.
 pub(super) fn run_initiator(
     cfg: &RunConfig,
-    peer: &PeerSpec,
+    allow_external_interface: bool,
     link: &LinkInfo,
-    client: &BlockingAgentClient,
+    clients: &[&BlockingAgentClient],
     stop: &Arc<AtomicBool>,
-) -> (anyhow::Result<NearResult>, Option<AgentError>) {
+) -> (anyhow::Result<NearResult>, Option<(usize, AgentError)>) {
     let done = AtomicBool::new(false);
     std::thread::scope(|scope| {
         let watchdog = scope.spawn(|| {
@@ -36,9 +36,11 @@ pub(super) fn run_initiator(
                 if Instant::now() < next {
                     continue;
                 }
-                if let Err(e) = client.clock_offset(1) {
-                    stop.store(true, Ordering::Relaxed);
-                    return Some(e);
+                for (i, client) in clients.iter().enumerate() {
+                    if let Err(e) = client.clock_offset(1) {
+                        stop.store(true, Ordering::Relaxed);
+                        return Some((i, e));
+                    }
                 }
                 next = Instant::now() + AGENT_CHECK_EVERY;
             }
@@ -53,7 +55,7 @@ pub(super) fn run_initiator(
                     // Latency modes: one message per system call, as in-process runs.
                     options.batch = 1;
                 }
-                options.allow_disruptive_interface = peer.allow_external_interface;
+                options.allow_disruptive_interface = allow_external_interface;
                 let mut transport = open_transport(cfg.path, cfg.encap, link, &options)
                     .with_context(|| {
                         format!(
