@@ -102,6 +102,7 @@ fn run_in(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Res
         rows: Vec::new(),
         placement,
         sched: Vec::new(),
+        shared_cpu: Vec::new(),
     };
     let mut samples = Vec::new();
     let mut report = vec![format!(
@@ -346,13 +347,21 @@ impl TimedWindow {
     }
 }
 
-/// Whether `role` is one of several fan-out subscribers, which all run on side B's CPU.
-fn shares_cpu_with_subscribers(cfg: &RunConfig, role: &str) -> bool {
-    cfg.subscribers
-        .is_some_and(|n| n > cfg.subscriber_cpus.len().max(1))
-        && role
-            .strip_prefix("subscriber")
-            .is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
+/// The roles of fan-out subscribers that share a CPU with another subscriber: `cpus[i]` is
+/// where subscriber i + 1 ran, as (machine, CPU) — `None` for an unpinned thread, which
+/// shares nothing it can name.
+fn subscribers_sharing_a_cpu<K: Eq>(cpus: &[Option<K>]) -> Vec<String> {
+    cpus.iter()
+        .enumerate()
+        .filter(|(i, c)| {
+            c.as_ref().is_some_and(|c| {
+                cpus.iter()
+                    .enumerate()
+                    .any(|(j, d)| j != *i && d.as_ref() == Some(c))
+            })
+        })
+        .map(|(i, _)| format!("subscriber{}", i + 1))
+        .collect()
 }
 
 /// meta.json's optional sections (see [`RunMeta`]).
@@ -491,7 +500,7 @@ fn write_results(
                 pct(on),
                 pct(wait),
                 pct(asleep),
-                if pct(wait) > 5.0 && shares_cpu_with_subscribers(cfg, role) {
+                if pct(wait) > 5.0 && rows.shared_cpu.contains(role) {
                     " — the other subscribers share its CPU (waking one after another is part of what a fan-out run measures)"
                 } else if pct(wait) > 5.0 {
                     " — something else ran on its CPU: see the conditions check"
@@ -567,4 +576,20 @@ fn write_results(
         report,
         interrupted,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::subscribers_sharing_a_cpu;
+
+    #[test]
+    fn subscribers_share_a_cpu_only_with_the_same_machine_and_cpu() {
+        assert_eq!(
+            subscribers_sharing_a_cpu(&[Some(1), Some(1), Some(2)]),
+            ["subscriber1", "subscriber2"]
+        );
+        assert!(subscribers_sharing_a_cpu::<usize>(&[None, None]).is_empty());
+        assert!(subscribers_sharing_a_cpu(&[Some(("host-a", 1)), Some(("host-b", 1))]).is_empty());
+        assert!(subscribers_sharing_a_cpu(&[Some(3)]).is_empty());
+    }
 }

@@ -56,6 +56,9 @@ pub(super) struct Rows<'a> {
     pub(super) placement: ResolvedPlacement,
     /// What the scheduler did to each timed thread (role, delta).
     pub(super) sched: Vec<(String, SchedDelta)>,
+    /// Fan-out: the roles (`subscriber3`) whose thread shares its CPU with another
+    /// subscriber's, so waiting for the CPU is part of the measurement.
+    pub(super) shared_cpu: Vec<String>,
 }
 
 impl Rows<'_> {

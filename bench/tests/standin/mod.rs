@@ -94,11 +94,17 @@ pub struct Agent {
 impl Agent {
     /// Starts the agent and waits until it listens.
     pub fn start(topo: &Topology, dir: &Path, extra: &[&str]) -> Agent {
-        let log = dir.join("agent.log");
+        Agent::start_in(topo.b().netns(), AGENT_ADDR, &dir.join("agent.log"), extra)
+    }
+
+    /// Starts an agent in namespace `netns` listening on `addr`:4850, logging to `log`, and
+    /// waits until it listens.
+    pub fn start_in(netns: &str, addr: &str, log: &Path, extra: &[&str]) -> Agent {
+        let log = log.to_path_buf();
         let stderr = std::fs::File::create(&log).expect("agent log file");
         let child = Command::new("ip")
-            .args(["netns", "exec", topo.b().netns(), UADPBENCH, "agent"])
-            .args(["--listen", &format!("{AGENT_ADDR}:4850")])
+            .args(["netns", "exec", netns, UADPBENCH, "agent"])
+            .args(["--listen", &format!("{addr}:4850")])
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -120,7 +126,7 @@ impl Agent {
         while t0.elapsed() < Duration::from_secs(15) {
             match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(line) if line.contains("listening on") => {
-                    assert!(line.contains(&format!("{AGENT_ADDR}:4850")), "{line}");
+                    assert!(line.contains(&format!("{addr}:4850")), "{line}");
                     return Agent { process, log };
                 }
                 Ok(line) => seen.push(line),
@@ -207,45 +213,31 @@ pub fn topology() -> Topology {
         Topology::create(TopologyOptions::default()).expect("topology (run the tests as root)");
     let id = &topo.a().ifname()[2..topo.a().ifname().len() - 1];
     let (ca, cb) = (format!("uc{id}a"), format!("uc{id}b"));
+    control_link(
+        topo.a().netns(),
+        &ca,
+        CONTROLLER_ADDR,
+        topo.b().netns(),
+        &cb,
+        AGENT_ADDR,
+    );
+    topo
+}
+
+/// A veth pair `a` (in namespace `ns_a`, address `addr_a`/30) ⇄ `b` (in `ns_b`, `addr_b`/30),
+/// both up: a control link, removed with the namespaces.
+pub fn control_link(ns_a: &str, a: &str, addr_a: &str, ns_b: &str, b: &str, addr_b: &str) {
     let ip = |args: &[&str]| {
         let st = Command::new("ip").args(args).status().expect("ip");
         assert!(st.success(), "ip {args:?}");
     };
     ip(&[
-        "link",
-        "add",
-        &ca,
-        "netns",
-        topo.a().netns(),
-        "type",
-        "veth",
-        "peer",
-        "name",
-        &cb,
-        "netns",
-        topo.b().netns(),
+        "link", "add", a, "netns", ns_a, "type", "veth", "peer", "name", b, "netns", ns_b,
     ]);
-    ip(&[
-        "-n",
-        topo.a().netns(),
-        "addr",
-        "add",
-        &format!("{CONTROLLER_ADDR}/30"),
-        "dev",
-        &ca,
-    ]);
-    ip(&[
-        "-n",
-        topo.b().netns(),
-        "addr",
-        "add",
-        &format!("{AGENT_ADDR}/30"),
-        "dev",
-        &cb,
-    ]);
-    ip(&["-n", topo.a().netns(), "link", "set", &ca, "up"]);
-    ip(&["-n", topo.b().netns(), "link", "set", &cb, "up"]);
-    topo
+    ip(&["-n", ns_a, "addr", "add", &format!("{addr_a}/30"), "dev", a]);
+    ip(&["-n", ns_b, "addr", "add", &format!("{addr_b}/30"), "dev", b]);
+    ip(&["-n", ns_a, "link", "set", a, "up"]);
+    ip(&["-n", ns_b, "link", "set", b, "up"]);
 }
 
 pub fn summary_value(rows: &[SummaryRow], metric: &str, statistic: &str) -> Option<f64> {

@@ -50,6 +50,11 @@ pub(super) fn run(
         rows: Vec::new(),
         placement,
         sched: Vec::new(),
+        shared_cpu: subscribers_sharing_a_cpu(
+            &(0..n)
+                .map(|i| subscriber_sched(cfg, i).cpu)
+                .collect::<Vec<_>>(),
+        ),
     };
     let mut report = vec![format!(
         "uadpbench run {run_id}: cyclic mode, one publisher to {n} subscriber(s) over a bridge ({}), {}-byte UADP messages, warm-up of {} message(s) excluded",

@@ -333,6 +333,23 @@ pub(super) fn run_fanout(
         rows: Vec::new(),
         placement,
         sched: Vec::new(),
+        // Agents on one kernel (the stand-in) can share a CPU; agents on other hosts cannot.
+        shared_cpu: subscribers_sharing_a_cpu(
+            &subs
+                .iter()
+                .zip(&peer_meta)
+                .map(|(s, m)| {
+                    let cpu = m["subscriber_side"]["cpu"].as_u64()?;
+                    Some((
+                        s.host
+                            .boot_id
+                            .clone()
+                            .unwrap_or_else(|| s.spec.addr.clone()),
+                        cpu,
+                    ))
+                })
+                .collect::<Vec<_>>(),
+        ),
     };
     let mut seen = record(
         &mut rows,

@@ -393,6 +393,7 @@ fn run_with_peer_in(
         rows: Vec::new(),
         placement,
         sched: Vec::new(),
+        shared_cpu: Vec::new(),
     };
     let mut samples = Vec::new();
     let mut kernel_stamps = KernelStamps::default();
