@@ -9,6 +9,8 @@
 //!   summary.csv) and meta.json with every agent's clock estimates and conditions;
 //! * three agents with the estimated clock offsets: bounds above zero, the largest in
 //!   summary.csv;
+//! * a campaign with `[peer]` and `[[peer.fanout]]` (udp and eth × 1 and 2 subscribers):
+//!   every run through the agents, the fan-out answer at the end, and `report` plots it;
 //! * one agent killed mid-run: the controller ends with an error naming that agent and writes
 //!   no results; the other agent serves its next controller;
 //! * a subscriber count that is not the number of agents: exit status 2 before connecting.
@@ -249,6 +251,86 @@ fn fanout_over_xdp_to_two_agents() {
 #[test]
 fn fanout_over_udp_to_three_agents_with_estimated_clocks() {
     fanout_across("udp", 3, "estimate");
+}
+
+#[test]
+fn a_fanout_campaign_across_agents_answers_and_plots() {
+    let _serial = serial();
+    let scratch = Scratch::new("fanout-campaign");
+    let hosts = Hosts::start(2, &scratch, &[]);
+    let subs = hosts.topo.subscribers();
+    let file = scratch.path().join("fanout-hosts.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "name = \"fanout-hosts\"\n[matrix]\npaths = [\"udp\", \"eth\"]\nencaps = [\"eth\"]\nmodes = [\"cyclic\"]\npayload_bytes = [64]\nintervals_us = [500]\nsubscribers = [1, 2]\nprobes = [\"none\"]\nrepetitions = 1\n[run]\ncount = 300\nwarmup = 20\n[peer]\naddress = \"{}\"\ninterface = \"{}\"\npeer_interface = \"{}\"\n[[peer.fanout]]\naddress = \"{}\"\npeer_interface = \"{}\"\n[[peer.fanout]]\naddress = \"{}\"\npeer_interface = \"{}\"\n",
+            agent_addr(0),
+            hosts.topo.publisher().ifname(),
+            subs[0].ifname(),
+            agent_addr(0),
+            subs[0].ifname(),
+            agent_addr(1),
+            subs[1].ifname(),
+        ),
+    )
+    .expect("campaign file");
+    let dir = scratch.path().join("campaign");
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            hosts.topo.publisher().netns(),
+            UADPBENCH,
+            "campaign",
+        ])
+        .arg(&file)
+        .arg("--out")
+        .arg(&dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the campaign");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success(),
+        "fan-out campaign across agents: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}\n{}",
+        out.status,
+        hosts.logs()
+    );
+    assert!(
+        stdout.contains("answer — fan-out 64 B to 2 subscriber(s)"),
+        "{stdout}"
+    );
+    let rows: Vec<SubscriberRow> = read_rows(&dir.join("subscribers.csv"));
+    // udp and eth × (1 + 2 subscribers), every one on its agent.
+    assert_eq!(rows.len(), 2 * (1 + 2), "{rows:?}");
+    assert!(
+        rows.iter().all(|r| r.lost == 0 && r.received == 300),
+        "{rows:?}"
+    );
+    assert!(rows
+        .iter()
+        .all(|r| r.host == format!("{}:4850", agent_addr(r.subscriber - 1))));
+    let report = Command::new(UADPBENCH)
+        .arg("report")
+        .arg(&dir)
+        .output()
+        .expect("report");
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    let svg = std::fs::read_to_string(dir.join("plots/fanout_64B.svg")).expect("fan-out plot");
+    assert!(
+        svg.contains("udp/udp: worst subscriber"),
+        "udp curve missing"
+    );
+    for a in hosts.agents {
+        a.stop();
+    }
 }
 
 #[test]
