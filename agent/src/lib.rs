@@ -115,6 +115,7 @@ mod blocking;
 mod client;
 pub mod protocol;
 pub mod server;
+pub mod timesync;
 
 pub use blocking::BlockingAgentClient;
 pub use client::{AgentClient, AgentError, ClientOptions, ClockEstimate};
@@ -123,3 +124,4 @@ pub use protocol::{
     PROTOCOL_VERSION, TOOL_VERSION,
 };
 pub use server::{serve, AgentConfig, RunningSide, SideRunner};
+pub use timesync::TimeSync;

@@ -158,6 +158,10 @@ pub struct HostFacts {
     /// 0 outside a time namespace), ns.
     #[serde(default)]
     pub monotonic_offset_ns: i64,
+    /// How the host's clocks are disciplined (PTP, NTP, none) and its `CLOCK_TAI −
+    /// CLOCK_MONOTONIC`, read when the facts were taken (the handshake for an agent).
+    #[serde(default)]
+    pub time_sync: Option<crate::timesync::TimeSync>,
 }
 
 impl HostFacts {
@@ -178,6 +182,7 @@ impl HostFacts {
                 .ok()
                 .and_then(|t| monotonic_timens_offset(&t))
                 .unwrap_or(0),
+            time_sync: Some(crate::timesync::TimeSync::read()),
         }
     }
 

@@ -161,12 +161,37 @@ fn reflector() -> SideSpec {
 
 const WAIT: Duration = Duration::from_secs(3);
 
+/// Host facts without the clock reads that differ from one moment to the next.
+fn without_clock_reads(h: &HostFacts) -> HostFacts {
+    let mut h = h.clone();
+    if let Some(t) = h.time_sync.as_mut() {
+        t.tai_minus_monotonic_ns = 0;
+        t.read_width_ns = 0;
+        t.maxerror_us = 0;
+    }
+    h
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handshake_reports_host_facts() {
     let agent = Agent::start(AgentConfig::default()).await;
     let client = AgentClient::connect(&agent.addr, None).await.unwrap();
     let local = HostFacts::local();
-    assert_eq!(client.host(), &local);
+    assert_eq!(
+        without_clock_reads(client.host()),
+        without_clock_reads(&local)
+    );
+    // The clock facts travel too; CLOCK_TAI − CLOCK_MONOTONIC agrees up to the reads' error
+    // (one kernel).
+    let (theirs, ours) = (
+        client.host().time_sync.clone().expect("agent's time sync"),
+        local.time_sync.clone().expect("local time sync"),
+    );
+    assert!(
+        (theirs.tai_minus_monotonic_ns - ours.tai_minus_monotonic_ns).unsigned_abs()
+            <= theirs.read_width_ns + ours.read_width_ns + 1_000,
+        "{theirs:?} vs {ours:?}"
+    );
     assert!(!client.host().hostname.is_empty());
     assert!(!client.host().kernel_release.is_empty());
     assert!(client.host().online_cpus >= 1);
@@ -501,7 +526,10 @@ fn blocking_client_runs_a_side() {
         ..AgentConfig::default()
     }));
     let client = BlockingAgentClient::connect(&agent.addr, None).unwrap();
-    assert_eq!(client.host(), &HostFacts::local());
+    assert_eq!(
+        without_clock_reads(client.host()),
+        without_clock_reads(&HostFacts::local())
+    );
     let estimate = client.clock_offset(4).unwrap();
     assert!(estimate.offset_ns.unsigned_abs() <= estimate.uncertainty_ns + 50_000);
     let id = client.start_side(reflector()).unwrap();

@@ -12,8 +12,9 @@
 //!   counting subscriber there (exact accounting, rates); a campaign with a `[peer]` table;
 //! * an agent killed during a run ends the controller within seconds, with an error naming the
 //!   agent; a controller killed during a run leaves the agent ready for the next one;
-//! * a wrong token, and an interface outside uadpbench's namespaces on the agent, are refused
-//!   with exit status 2 and a message saying what to do.
+//! * a wrong token, an interface outside uadpbench's namespaces on the agent, and
+//!   `--peer-clock ptp` without PTP on the hosts, are refused with exit status 2 and a message
+//!   saying what to do.
 //!
 //! Needs root (namespaces, raw sockets, PM QoS). Children are killed and the topology removed
 //! also when an assertion fails.
@@ -188,9 +189,12 @@ fn cyclic_across(path: &str, clock: &str) {
     let applied = meta["peer"]["clock"]["applied"]
         .as_str()
         .unwrap_or_default();
+    let source = |name: &str| summary_value(&rows, "one_way_clock_source", name);
     if clock == "auto" {
         // One kernel, one clock: exact, so every message arrives after it was sent.
         assert_eq!(bound, 0.0);
+        assert_eq!(source("same_kernel"), Some(1.0));
+        assert_eq!(meta["peer"]["clock"]["source"], "same_kernel");
         assert!(min > 0.0, "one-way min {min} ns");
         assert_eq!(meta["peer"]["clock"]["same_kernel_offset_ns"], 0);
         assert!(applied.contains("same boot id"), "{applied}");
@@ -198,6 +202,21 @@ fn cyclic_across(path: &str, clock: &str) {
         // The estimate: its bound is half a TCP round trip on the veth.
         assert!(bound > 0.0 && bound < 1e6, "clock error bound {bound} ns");
         assert!(meta["peer"]["clock"]["same_kernel_offset_ns"].is_null());
+        assert_eq!(source("estimate"), Some(1.0));
+        assert_eq!(meta["peer"]["clock"]["source"], "estimate");
+        // Both hosts' clock discipline, before and after, is recorded.
+        for key in [
+            "this_host_before",
+            "this_host_after",
+            "agent_before",
+            "agent_after",
+        ] {
+            assert!(
+                meta["peer"]["clock"]["time_sync"][key]["tai_minus_monotonic_ns"].is_i64(),
+                "{key}: {}",
+                meta["peer"]["clock"]
+            );
+        }
         assert!(applied.contains("interpolated"), "{applied}");
     }
     assert!(summary_value(&rows, "cpu_subscriber", "total_per_message").is_some());
@@ -544,5 +563,33 @@ fn wrong_tokens_and_foreign_interfaces_are_refused_with_exit_2() {
         "{stderr}"
     );
     assert!(agent.log().contains("wrong token"), "{}", agent.log());
+
+    // --peer-clock ptp needs both hosts PTP-disciplined: refused before anything runs, naming
+    // what is missing (this machine runs no ptp4l; if it did, the run would go ahead).
+    let local = uadpbench_agent::TimeSync::read();
+    let (status, stderr) = attempt(
+        topo.b().ifname(),
+        &[
+            "--token-file",
+            &right.to_string_lossy(),
+            "--mode",
+            "cyclic",
+            "--peer-clock",
+            "ptp",
+        ],
+    );
+    if local.ptp_disciplined() {
+        assert!(status.success(), "{stderr}");
+    } else {
+        assert_eq!(status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("--peer-clock ptp") && stderr.contains("not PTP-disciplined"),
+            "{stderr}"
+        );
+        assert!(
+            !Path::new(&out).exists(),
+            "a refused run leaves no directory"
+        );
+    }
     agent.stop();
 }

@@ -137,8 +137,10 @@ pub(crate) struct PeerArgs {
     allow_external_interface: bool,
     /// With --peer --mode cyclic: how receive times on the agent reach this host's clock.
     /// `auto`: exactly when the agent runs on this kernel (same boot id: the local stand-in),
-    /// else the offset estimated over the control connection; `estimate`: always the estimate
-    /// (shows the estimator's own error where the true offset is known).
+    /// else through CLOCK_TAI when both hosts are PTP-disciplined (ptp4l + phc2sys), else the
+    /// offset estimated over the control connection; `estimate`: always the estimate (shows
+    /// the estimator's own error where the true offset is known); `ptp`: CLOCK_TAI, refused
+    /// when a host is not PTP-disciplined.
     #[arg(long, value_enum, default_value = "auto", requires = "peer")]
     peer_clock: uadpbench::run::PeerClock,
 }

@@ -229,6 +229,11 @@ pub struct RemoteConditions {
     pub environment: serde_json::Value,
     /// The agent host's idle and frequency setup.
     pub machine: serde_json::Value,
+    /// The agent host's clock discipline when the side finished (its `CLOCK_TAI −
+    /// CLOCK_MONOTONIC` then; the handshake's [`uadpbench_agent::HostFacts`] has the one
+    /// before).
+    #[serde(default)]
+    pub time_sync_after: Option<uadpbench_agent::TimeSync>,
 }
 
 impl RemoteSideResult {
@@ -556,6 +561,7 @@ mod tests {
             own_interface: false,
             environment: serde_json::json!({}),
             machine: serde_json::json!({}),
+            time_sync_after: Some(uadpbench_agent::TimeSync::read()),
         };
         let wire = serde_json::to_value(RemoteSideResult::new(&r, conditions)).unwrap();
         let back: RemoteSideResult = serde_json::from_value(wire).unwrap();

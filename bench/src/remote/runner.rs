@@ -131,6 +131,7 @@ impl BenchSideRunner {
                 environment: serde_json::to_value(crate::meta::Environment::current())
                     .unwrap_or_default(),
                 machine: serde_json::to_value(MachineConditions::read()).unwrap_or_default(),
+                time_sync_after: None,
             },
         })
     }
@@ -366,7 +367,8 @@ impl RunningSide for AgentSide {
         let output = thread
             .join()
             .map_err(|_| "the side's thread panicked".to_owned())??;
-        let conditions = self.conditions.clone();
+        let mut conditions = self.conditions.clone();
+        conditions.time_sync_after = Some(uadpbench_agent::TimeSync::read());
         let encoded = match output {
             Output::Reflector(r) => {
                 tracing::info!(reflected = r.reflected, "reflector finished");

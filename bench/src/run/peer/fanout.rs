@@ -11,14 +11,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use uadpbench_agent::{BlockingAgentClient, ClockEstimate, HostFacts, Role, SideSpec};
+use uadpbench_agent::{BlockingAgentClient, ClockEstimate, HostFacts, Role, SideSpec, TimeSync};
 use uadpbench_sender::clock::monotonic_ns;
 use uadpbench_sender::membership::ipv4_group_mac;
 use uadpbench_sender::open::LinkInfo;
 use uadpbench_sender::transport::PathKind;
 use uadpbench_topology::FANOUT_GROUP;
 
-use super::clock::{clock_meta, AgentClock};
+use super::clock::{choose, clock_meta, ClockFacts, ClockSource};
 use super::sides::{run_initiator, NearResult};
 use super::*;
 use crate::remote::{end_cpu, End, RemotePathOptions, RemoteSideParams, RemoteSubscribe};
@@ -60,11 +60,14 @@ pub(super) fn run_fanout(
         .with_context(|| format!("cannot create the results directory {}", out_dir.display()))?;
 
     // Connect to every agent first: a refusal anywhere ends the run before anything starts.
+    let local_host = HostFacts::local();
+    let local_sync_before = local_host.time_sync.clone().unwrap_or_default();
     let mut subs = Vec::with_capacity(n);
     let mut clients = Vec::with_capacity(n);
     for (i, spec) in peers.iter().enumerate() {
         let client = connect(spec).with_context(|| format!("subscriber {} of {n}", i + 1))?;
         let host = client.host().clone();
+        refuse_ptp_if_unavailable(spec, &host, &local_sync_before)?;
         let t_before = monotonic_ns();
         let clock_before = client
             .clock_offset(CLOCK_SAMPLES)
@@ -235,6 +238,7 @@ pub(super) fn run_fanout(
     }
     let mut results = Vec::with_capacity(n);
     let mut bounds = Vec::with_capacity(n);
+    let mut sources = Vec::with_capacity(n);
     let mut peer_meta = Vec::with_capacity(n);
     for (i, ((s, client), value)) in subs.iter().zip(&clients).zip(finished).enumerate() {
         let remote: crate::remote::RemoteSubscriberResult = serde_json::from_value(value)
@@ -254,14 +258,25 @@ pub(super) fn run_fanout(
                     s.spec.addr
                 )
             })?;
-        let same_kernel_offset = match s.spec.clock {
-            PeerClock::Auto => s.host.exact_monotonic_offset(&HostFacts::local()),
-            PeerClock::Estimate => None,
-        };
-        let clock = match same_kernel_offset {
-            Some(offset) => AgentClock::exact(offset),
-            None => AgentClock::new(&s.clock_before, s.t_before, &clock_after, t_after),
-        };
+        let local_sync_after = TimeSync::read();
+        let choice = choose(
+            s.spec.clock,
+            &ClockFacts {
+                agent: &s.host,
+                agent_after: remote.conditions.time_sync_after.as_ref(),
+                local: &local_host,
+                local_before: &local_sync_before,
+                local_after: &local_sync_after,
+                before: &s.clock_before,
+                t_before: s.t_before,
+                after: &clock_after,
+                t_after,
+            },
+        );
+        let same_kernel_offset = (choice.source == ClockSource::SameKernel)
+            .then(|| s.host.exact_monotonic_offset(&local_host))
+            .flatten();
+        let clock = choice.clock;
         results.push(remote.subscribe_result(|t| clock.to_controller(t)));
         let bound = clock.error_bound_ns();
         bounds.push(bound);
@@ -272,21 +287,27 @@ pub(super) fn run_fanout(
         report.push(format!(
             "  subscriber {} clock: {}",
             i + 1,
-            match same_kernel_offset {
-                Some(offset) => format!(
+            match (choice.source, same_kernel_offset) {
+                (ClockSource::SameKernel, Some(offset)) => format!(
                     "the agent runs on this kernel (same boot id): one CLOCK_MONOTONIC, offset exactly {} µs",
                     fmt_us(offset as f64)
                 ),
-                None => format!(
-                    "agent − this host {} ± {} µs before, {} ± {} µs after, interpolated; error bound ± {} µs",
+                (ClockSource::PtpTai, _) => format!(
+                    "PTP's CLOCK_TAI on both hosts; error bound ± {} µs",
+                    fmt_us(bound as f64)
+                ),
+                _ => format!(
+                    "agent − this host {} ± {} µs before, {} ± {} µs after, interpolated ({}); error bound ± {} µs",
                     fmt_us(s.clock_before.offset_ns as f64),
                     fmt_us(s.clock_before.uncertainty_ns as f64),
                     fmt_us(clock_after.offset_ns as f64),
                     fmt_us(clock_after.uncertainty_ns as f64),
+                    choice.why,
                     fmt_us(bound as f64)
                 ),
             }
         ));
+        sources.push(choice.source);
         peer_meta.push(serde_json::json!({
             "subscriber": i + 1,
             "agent": s.spec.addr,
@@ -296,10 +317,19 @@ pub(super) fn run_fanout(
             "host": s.host,
             "clock": {
                 "what": "agent CLOCK_MONOTONIC minus this host's CLOCK_MONOTONIC (NTP-style over the control connection, the exchange with the smallest round trip of each estimate)",
-                "applied": if same_kernel_offset.is_some() {
-                    "not needed: the agent runs on this kernel (same boot id); the time-namespace offset is applied"
-                } else {
-                    "applied to the subscriber's receive times, interpolated"
+                "applied": match choice.source {
+                    ClockSource::SameKernel => "not needed: the agent runs on this kernel (same boot id); the time-namespace offset is applied",
+                    ClockSource::PtpTai => "not used: PTP's CLOCK_TAI on both hosts maps the receive times (ptp)",
+                    ClockSource::Estimate => "applied to the subscriber's receive times, interpolated",
+                },
+                "source": choice.source.name(),
+                "source_why": choice.why,
+                "ptp": choice.ptp,
+                "time_sync": {
+                    "this_host_before": local_sync_before,
+                    "this_host_after": local_sync_after,
+                    "agent_before": s.host.time_sync,
+                    "agent_after": remote.conditions.time_sync_after,
                 },
                 "before": clock_meta(&s.clock_before),
                 "after": clock_meta(&clock_after),
@@ -362,6 +392,16 @@ pub(super) fn run_fanout(
     )?;
     let worst = bounds.iter().copied().max().unwrap_or(0);
     rows.push("one_way_clock_error", "bound", worst as f64, "ns");
+    // The weakest source any subscriber's times went through.
+    let weakest = [
+        ClockSource::Estimate,
+        ClockSource::PtpTai,
+        ClockSource::SameKernel,
+    ]
+    .into_iter()
+    .find(|c| sources.contains(c))
+    .unwrap_or(ClockSource::Estimate);
+    rows.push("one_way_clock_source", weakest.name(), 1.0, "flag");
     for (row, (s, bound)) in seen.subscribers.iter_mut().zip(subs.iter().zip(&bounds)) {
         row.host = s.spec.addr.clone();
         row.clock_error_bound_ns = Some(*bound as f64);

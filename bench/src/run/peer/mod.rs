@@ -18,7 +18,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use uadpbench_agent::{
     AgentError, BlockingAgentClient, ClientOptions, HostFacts, InterfaceFacts, Role, SideSpec,
-    PROTOCOL_VERSION,
+    TimeSync, PROTOCOL_VERSION,
 };
 use uadpbench_sender::clock::monotonic_ns;
 use uadpbench_sender::open::LinkInfo;
@@ -30,7 +30,7 @@ use crate::remote::iface::{self, CONTROLLER_GUARD_HINT};
 use crate::remote::{
     end_cpu, End, RemotePathOptions, RemoteSideParams, RemoteSubscribe, MAX_REMOTE_RECEPTIONS,
 };
-use clock::{clock_meta, AgentClock};
+use clock::{clock_meta, ClockFacts, ClockSource};
 use sides::{far_name, near_name, run_initiator, FarResult, NearResult};
 
 mod clock;
@@ -68,11 +68,15 @@ pub struct PeerSpec {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PeerClock {
-    /// Exact when the agent runs on this kernel (same boot id), else the estimate.
+    /// Exact when the agent runs on this kernel (same boot id), else PTP's CLOCK_TAI when
+    /// both hosts are PTP-disciplined, else the estimate.
     #[default]
     Auto,
     /// Always the offset estimated over the control connection.
     Estimate,
+    /// Both hosts' PTP-disciplined CLOCK_TAI (refused before the run when either host is not
+    /// PTP-disciplined; the estimate when the mapping fails its checks after the run).
+    Ptp,
 }
 
 /// What `run --peer` refuses before it connects (exit status 2), one message each: the
@@ -205,6 +209,9 @@ fn run_with_peer_in(
 
     let client = connect(peer)?;
     let agent_host = client.host().clone();
+    let local_host = HostFacts::local();
+    let local_sync_before = local_host.time_sync.clone().unwrap_or_default();
+    refuse_ptp_if_unavailable(peer, &agent_host, &local_sync_before)?;
     let t_before = monotonic_ns();
     let clock_before = client
         .clock_offset(CLOCK_SAMPLES)
@@ -344,6 +351,7 @@ fn run_with_peer_in(
         .clock_offset(CLOCK_SAMPLES)
         .map_err(agent_error)
         .context("estimating the agent's clock offset after the run")?;
+    let local_sync_after = TimeSync::read();
     let agent_version = client.agent_tool_version().to_owned();
     let agent_addr = client.peer();
     if let Err(e) = client.bye() {
@@ -367,18 +375,36 @@ fn run_with_peer_in(
     ));
     let drift_ns = clock_after.offset_ns.saturating_sub(clock_before.offset_ns);
     let interval_ns = t_after.saturating_sub(t_before);
+    let choice = clock::choose(
+        peer.clock,
+        &ClockFacts {
+            agent: &agent_host,
+            agent_after: far_conditions.time_sync_after.as_ref(),
+            local: &local_host,
+            local_before: &local_sync_before,
+            local_after: &local_sync_after,
+            before: &clock_before,
+            t_before,
+            after: &clock_after,
+            t_after,
+        },
+    );
     // One kernel (the local stand-in): one clock, known exactly.
-    let same_kernel_offset = match peer.clock {
-        PeerClock::Auto => agent_host.exact_monotonic_offset(&HostFacts::local()),
-        PeerClock::Estimate => None,
-    };
-    let applied = match (cfg.mode, same_kernel_offset) {
+    let same_kernel_offset = (choice.source == ClockSource::SameKernel)
+        .then(|| agent_host.exact_monotonic_offset(&local_host))
+        .flatten();
+    let applied = match (cfg.mode, choice.source) {
         (Mode::Pingpong, _) => "not applied: round trips need no common clock",
         (Mode::Flood, _) => "not applied: a flood counts messages and needs no common clock",
-        (Mode::Cyclic, Some(_)) => {
+        (Mode::Cyclic, ClockSource::SameKernel) => {
             "not needed: the agent runs on this kernel (same boot id); the subscriber's receive times are on this host's clock up to the time-namespace offset, which is applied"
         }
-        (Mode::Cyclic, None) => "applied to the subscriber's receive times, interpolated",
+        (Mode::Cyclic, ClockSource::PtpTai) => {
+            "not used: both hosts' CLOCK_TAI are PTP-disciplined, the subscriber's receive times are moved with the TAI − MONOTONIC difference instead (peer.clock.ptp)"
+        }
+        (Mode::Cyclic, ClockSource::Estimate) => {
+            "applied to the subscriber's receive times, interpolated"
+        }
     };
     report.push(format!(
         "  agent clock − this clock (CLOCK_MONOTONIC, {applied}): {} ± {} µs before, {} ± {} µs after",
@@ -420,23 +446,26 @@ fn run_with_peer_in(
             p.sent
         }
         (NearResult::Publish(p), FarResult::Subscriber(remote)) => {
-            let clock = match same_kernel_offset {
-                Some(offset) => AgentClock::exact(offset),
-                None => AgentClock::new(&clock_before, t_before, &clock_after, t_after),
-            };
+            let clock = choice.clock;
             let sub = remote.subscribe_result(|t| clock.to_controller(t));
             let bound = clock.error_bound_ns();
-            report.push(match same_kernel_offset {
-                Some(offset) => format!(
+            report.push(match (choice.source, same_kernel_offset) {
+                (ClockSource::SameKernel, Some(offset)) => format!(
                     "  one-way latency: the agent runs on this kernel (same boot id), so both sides read one CLOCK_MONOTONIC (offset exactly {} µs from time namespaces); no estimate applied",
                     fmt_us(offset as f64)
                 ),
-                None => format!(
-                    "  one-way latency across hosts: the agent's receive times moved onto this host's clock (offset interpolated between the two estimates); error bound ± {} µs",
+                (ClockSource::PtpTai, _) => format!(
+                    "  one-way latency across hosts: the agent's receive times moved onto this host's clock through PTP's CLOCK_TAI on both hosts; error bound ± {} µs",
+                    fmt_us(bound as f64)
+                ),
+                _ => format!(
+                    "  one-way latency across hosts: the agent's receive times moved onto this host's clock (offset interpolated between the two estimates: {}); error bound ± {} µs",
+                    choice.why,
                     fmt_us(bound as f64)
                 ),
             });
             rows.push("one_way_clock_error", "bound", bound as f64, "ns");
+            rows.push("one_way_clock_source", choice.source.name(), 1.0, "flag");
             let mut out = Collected {
                 rows: &mut rows,
                 samples: &mut samples,
@@ -496,6 +525,15 @@ fn run_with_peer_in(
             "interval_ns": interval_ns,
             "drift_ppm": if interval_ns > 0 { drift_ns as f64 * 1e6 / interval_ns as f64 } else { 0.0 },
             "same_kernel_offset_ns": same_kernel_offset,
+            "source": choice.source.name(),
+            "source_why": choice.why,
+            "ptp": choice.ptp,
+            "time_sync": {
+                "this_host_before": local_sync_before,
+                "this_host_after": local_sync_after,
+                "agent_before": agent_host.time_sync,
+                "agent_after": far_conditions.time_sync_after,
+            },
         },
         far_name(role): far_conditions,
         "agent_checks": format!(
@@ -552,6 +590,25 @@ fn connect(peer: &PeerSpec) -> anyhow::Result<BlockingAgentClient> {
         host.online_cpus
     );
     Ok(client)
+}
+
+/// `--peer-clock ptp` needs both hosts PTP-disciplined to one time scale: refused before the
+/// run otherwise, saying why.
+fn refuse_ptp_if_unavailable(
+    peer: &PeerSpec,
+    agent: &HostFacts,
+    local: &TimeSync,
+) -> anyhow::Result<()> {
+    if peer.clock != PeerClock::Ptp {
+        return Ok(());
+    }
+    match clock::ptp_unavailable(agent, local) {
+        None => Ok(()),
+        Some(why) => bail!(
+            "--peer-clock ptp with the agent at {}: {why}. Run ptp4l and phc2sys on both hosts (docs/two-hosts.md, \"PTP\"), or use --peer-clock auto",
+            peer.addr
+        ),
+    }
 }
 
 /// The udp path and UDP encapsulation need an IPv4 address on both interfaces.
