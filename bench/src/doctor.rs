@@ -367,6 +367,23 @@ pub fn latency_checks() -> Vec<Check> {
         format!("{cs} (every timestamp is a CLOCK_MONOTONIC read through it)"),
         "a slow clocksource (hpet, acpi_pm) adds ~0.5–1 µs per clock read: check dmesg for why tsc was rejected",
     ));
+    let sync = uadpbench_agent::TimeSync::read();
+    out.push(check(
+        "clock discipline",
+        "one-way latency across hosts",
+        sync.ptp_disciplined(),
+        Status::Limited,
+        format!(
+            "kernel clock {} (adjtimex), TAI − UTC {} s, daemons: {}, PTP hardware clocks: {}{}",
+            sync.kernel_state,
+            sync.tai_offset_s,
+            if sync.daemons.is_empty() { "none".into() } else { sync.daemons.join(" ") },
+            if sync.phcs.is_empty() { "none".into() } else { sync.phcs.join(" ") },
+            sync.ptp4l_master_offset_ns
+                .map_or(String::new(), |o| format!(", ptp4l offset from master {o} ns"))
+        ),
+        "one host needs nothing; for one-way latency across hosts run ptp4l and phc2sys on both (docs/two-hosts.md, \"PTP\"), else the agent's clock is estimated over TCP to tens of µs",
+    ));
     out
 }
 
