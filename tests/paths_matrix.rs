@@ -125,3 +125,45 @@ fn xdp_path_ethernet_encapsulation() {
 fn xdp_path_udp_encapsulation() {
     check_path(PathKind::Xdp, Encap::Udp);
 }
+
+/// `--xdp-zero-copy` on veth (no zero-copy driver support): the run completes in copy mode and
+/// says so — a NOTE line and meta.json `transport_notes` — instead of failing or pretending.
+#[test]
+fn xdp_zero_copy_without_driver_support_runs_in_copy_mode_and_says_so() {
+    let dir = std::env::temp_dir().join(format!("uadpbench-e2e-xdp-zc-{}", std::process::id()));
+    let mut cfg = RunConfig {
+        path: PathKind::Xdp,
+        encap: Encap::Eth,
+        mode: Mode::Pingpong,
+        count: 500,
+        warmup: 50,
+        ..RunConfig::default()
+    };
+    cfg.path_options.xdp_zero_copy = true;
+    let outcome = run(&cfg, &dir, Arc::new(AtomicBool::new(false))).expect("xdp run");
+    assert!(
+        outcome
+            .report
+            .iter()
+            .any(|l| l.contains("NOTE") && l.contains("zero-copy") && l.contains("copy mode")),
+        "{:#?}",
+        outcome.report
+    );
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).expect("meta.json"))
+            .expect("meta.json parses");
+    let notes = meta["transport_notes"].as_array().expect("transport_notes");
+    // One per side: both veth ends lack zero-copy.
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(
+        notes
+            .iter()
+            .all(|n| n.as_str().is_some_and(|n| n.contains("EOPNOTSUPP"))),
+        "{notes:?}"
+    );
+    assert_eq!(
+        summary(&dir).get(&("messages".into(), "lost".into())),
+        Some(&0.0)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

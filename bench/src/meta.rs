@@ -41,6 +41,10 @@ pub struct RunMeta<C = serde_json::Value> {
     /// A fan-out run (`--subscribers N`): how many, which files, what the rows count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fanout: Option<serde_json::Value>,
+    /// What a transport did differently from what the configuration asked (e.g. AF_XDP copy
+    /// mode when the driver refused zero-copy), each with its reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transport_notes: Vec<String>,
 }
 
 /// The local machine's conditions around the timed part of a run (meta.json `conditions`).
@@ -450,6 +454,7 @@ mod tests {
             capture: None,
             peer: None,
             fanout: None,
+            transport_notes: Vec::new(),
         }
     }
 

@@ -63,9 +63,36 @@ pub struct PathOptions {
     /// [`crate::udp::UdpOptions::multicast`]). The raw paths need nothing: they address the
     /// group's MAC and their receivers filter on the sender's MAC.
     pub multicast_group: Option<Ipv4Addr>,
+    /// xdp: the NIC receive queue the AF_XDP socket binds to (veth: 0). On a multi-queue NIC
+    /// steer the benchmark's frames there (`ethtool -N`).
+    pub xdp_queue: u32,
     /// How long a receive call waits before returning with nothing.
     #[serde(skip)]
     pub recv_timeout: Duration,
+    /// What transports opened with these options did differently from what was asked (a
+    /// fallback and its reason); shared by every clone, read after the run.
+    #[serde(skip)]
+    pub notes: SetupNotes,
+}
+
+/// Notes of the transports opened with one [`PathOptions`] (and its clones): each a sentence
+/// saying what was asked, what was done instead, and why.
+#[derive(Debug, Clone, Default)]
+pub struct SetupNotes(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl SetupNotes {
+    /// Adds a note (once: a second transport falling back the same way adds nothing).
+    pub fn push(&self, note: String) {
+        let mut notes = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if !notes.contains(&note) {
+            notes.push(note);
+        }
+    }
+
+    /// The notes so far.
+    pub fn snapshot(&self) -> Vec<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 impl Default for PathOptions {
@@ -85,7 +112,9 @@ impl Default for PathOptions {
             so_timestamping: false,
             xdp_stamps: false,
             multicast_group: None,
+            xdp_queue: 0,
             recv_timeout: Duration::from_millis(100),
+            notes: SetupNotes::default(),
         }
     }
 }

@@ -169,6 +169,12 @@ pub struct RunDefaults {
     pub xdp_ring_size: u32,
     /// xdp path: kick only when the kernel asks (XDP_USE_NEED_WAKEUP).
     pub xdp_need_wakeup: bool,
+    /// xdp path: attach the XDP program in driver (native) mode.
+    pub xdp_driver_mode: bool,
+    /// xdp path: zero-copy AF_XDP where the driver has it (else copy mode, noted).
+    pub xdp_zero_copy: bool,
+    /// xdp path: the receive queue the AF_XDP socket binds to.
+    pub xdp_queue: u32,
     /// udp path, cyclic runs: SO_TIMESTAMPING clock cross-check (clock_check.csv); other runs
     /// ignore it.
     pub so_timestamping: bool,
@@ -188,6 +194,9 @@ impl Default for RunDefaults {
             busy_poll_us: d.path_options.busy_poll_us,
             xdp_ring_size: d.path_options.xdp_ring_size,
             xdp_need_wakeup: d.path_options.xdp_need_wakeup,
+            xdp_driver_mode: false,
+            xdp_zero_copy: false,
+            xdp_queue: 0,
             so_timestamping: false,
         }
     }
@@ -626,6 +635,14 @@ impl Campaign {
                         busy_poll_us: d.busy_poll_us,
                         xdp_ring_size: d.xdp_ring_size,
                         xdp_need_wakeup: d.xdp_need_wakeup,
+                        // The xdp settings apply to xdp runs; other paths ignore them.
+                        xdp_driver_mode: d.xdp_driver_mode && *path == PathKind::Xdp,
+                        xdp_zero_copy: d.xdp_zero_copy && *path == PathKind::Xdp,
+                        xdp_queue: if *path == PathKind::Xdp {
+                            d.xdp_queue
+                        } else {
+                            0
+                        },
                         so_timestamping: d.so_timestamping
                             && *path == PathKind::Udp
                             && *mode == Mode::Cyclic,

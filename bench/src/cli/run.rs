@@ -44,9 +44,14 @@ pub(crate) struct RunArgs {
     /// xdp: attach the XDP program in driver (native) mode instead of generic SKB mode.
     #[arg(long)]
     xdp_driver_mode: bool,
-    /// xdp: zero-copy AF_XDP (needs NIC driver support; veth has none).
+    /// xdp: zero-copy AF_XDP where the NIC driver has it; without it (veth) the socket runs
+    /// in copy mode and the run says so (meta.json transport_notes).
     #[arg(long)]
     xdp_zero_copy: bool,
+    /// xdp: the receive queue the AF_XDP socket binds to. On a multi-queue NIC steer the
+    /// benchmark's frames to it, e.g. `ethtool -N IF flow-type ether proto 0xb62c action Q`.
+    #[arg(long, default_value_t = 0, value_name = "Q")]
+    xdp_queue: u32,
     /// xdp: UMEM frames and entries of each AF_XDP ring.
     #[arg(long, default_value_t = 2048)]
     xdp_ring_size: u32,
@@ -181,6 +186,7 @@ pub(crate) fn run_command(a: RunArgs) -> anyhow::Result<ExitCode> {
         qdisc_bypass: a.qdisc_bypass,
         xdp_driver_mode: a.xdp_driver_mode,
         xdp_zero_copy: a.xdp_zero_copy,
+        xdp_queue: a.xdp_queue,
         xdp_ring_size: a.xdp_ring_size,
         xdp_need_wakeup: !a.xdp_no_need_wakeup,
         so_timestamping: a.so_timestamping,

@@ -129,6 +129,9 @@ pub struct RemotePathOptions {
     /// side's duration). `None`: unicast from the controller.
     #[serde(default)]
     pub multicast_group: Option<Ipv4Addr>,
+    /// The receive queue the far end's AF_XDP socket binds to (`--xdp-queue`).
+    #[serde(default)]
+    pub xdp_queue: u32,
 }
 
 impl RemotePathOptions {
@@ -144,6 +147,7 @@ impl RemotePathOptions {
             xdp_ring_size: o.xdp_ring_size,
             xdp_need_wakeup: o.xdp_need_wakeup,
             multicast_group: o.multicast_group,
+            xdp_queue: o.xdp_queue,
         }
     }
 
@@ -161,6 +165,7 @@ impl RemotePathOptions {
             xdp_ring_size: self.xdp_ring_size,
             xdp_need_wakeup: self.xdp_need_wakeup,
             multicast_group: self.multicast_group,
+            xdp_queue: self.xdp_queue,
             allow_disruptive_interface: allow_external_interface,
             recv_timeout: std::time::Duration::from_millis(100),
             ..PathOptions::default()
@@ -234,6 +239,10 @@ pub struct RemoteConditions {
     /// before).
     #[serde(default)]
     pub time_sync_after: Option<uadpbench_agent::TimeSync>,
+    /// What the agent's transport did differently from what was asked (e.g. copy mode
+    /// instead of zero-copy), each with its reason.
+    #[serde(default)]
+    pub transport_notes: Vec<String>,
 }
 
 impl RemoteSideResult {
@@ -562,6 +571,7 @@ mod tests {
             environment: serde_json::json!({}),
             machine: serde_json::json!({}),
             time_sync_after: Some(uadpbench_agent::TimeSync::read()),
+            transport_notes: Vec::new(),
         };
         let wire = serde_json::to_value(RemoteSideResult::new(&r, conditions)).unwrap();
         let back: RemoteSideResult = serde_json::from_value(wire).unwrap();

@@ -132,6 +132,7 @@ impl BenchSideRunner {
                     .unwrap_or_default(),
                 machine: serde_json::to_value(MachineConditions::read()).unwrap_or_default(),
                 time_sync_after: None,
+                transport_notes: Vec::new(),
             },
         })
     }
@@ -214,6 +215,7 @@ impl SideRunner for BenchSideRunner {
             prepared.options.batch = *batch;
         }
         let conditions = prepared.conditions.clone();
+        let notes = prepared.options.notes.clone();
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
         let thread_stop = Arc::clone(&stop);
         let what = work.name();
@@ -249,6 +251,7 @@ impl SideRunner for BenchSideRunner {
         Ok(Box::new(AgentSide {
             thread: Some(thread),
             conditions,
+            notes,
         }))
     }
 }
@@ -356,6 +359,8 @@ fn side_thread(
 struct AgentSide {
     thread: Option<JoinHandle<Result<Output, String>>>,
     conditions: RemoteConditions,
+    /// What its transport noted when it opened (a fallback and why).
+    notes: uadpbench_sender::open::SetupNotes,
 }
 
 impl RunningSide for AgentSide {
@@ -369,6 +374,7 @@ impl RunningSide for AgentSide {
             .map_err(|_| "the side's thread panicked".to_owned())??;
         let mut conditions = self.conditions.clone();
         conditions.time_sync_after = Some(uadpbench_agent::TimeSync::read());
+        conditions.transport_notes = self.notes.snapshot();
         let encoded = match output {
             Output::Reflector(r) => {
                 tracing::info!(reflected = r.reflected, "reflector finished");

@@ -90,6 +90,8 @@ pub const MAX_TIMEOUT_MS: u64 = 60_000;
 /// Largest `--batch` (UIO_MAXIOV).
 pub const MAX_BATCH: usize = 1024;
 /// MTU range of the veth pair.
+/// Largest `--xdp-queue`: the kernel's limit of receive queues per device (4096).
+pub const MAX_XDP_QUEUE: u32 = 4095;
 pub const MIN_MTU: u64 = 68;
 pub const MAX_MTU: u64 = 65_535;
 
@@ -360,9 +362,11 @@ impl RunConfig {
             problems
                 .push("--vlan-id and --qdisc-bypass apply to the eth/xdp paths, not udp".into());
         }
-        if (o.xdp_driver_mode || o.xdp_zero_copy) && self.path != PathKind::Xdp {
-            problems
-                .push("--xdp-driver-mode and --xdp-zero-copy apply to the xdp path only".into());
+        if (o.xdp_driver_mode || o.xdp_zero_copy || o.xdp_queue > 0) && self.path != PathKind::Xdp {
+            problems.push(
+                "--xdp-driver-mode, --xdp-zero-copy and --xdp-queue apply to the xdp path only"
+                    .into(),
+            );
         }
         if o.xdp_ring_size == 0 || !o.xdp_ring_size.is_power_of_two() {
             problems.push(format!(
@@ -494,6 +498,13 @@ impl RunConfig {
             " (one second)",
         );
         range("--xdp-ring-size", o.xdp_ring_size as u64, 64, 1 << 16, "");
+        range(
+            "--xdp-queue",
+            u64::from(o.xdp_queue),
+            0,
+            u64::from(MAX_XDP_QUEUE),
+            " (the kernel's limit of queues per device)",
+        );
         if let Some(d) = self.duration_s {
             if !d.is_finite() || d <= 0.0 || d > MAX_DURATION_S {
                 p.push(format!(

@@ -510,6 +510,12 @@ fn write_results(
             ));
         }
     }
+    // What the transports did differently from what was asked (both hosts' for a run
+    // across hosts).
+    let transport_notes = cfg.path_options.notes.snapshot();
+    for note in &transport_notes {
+        report.push(format!("  NOTE: {note}"));
+    }
     report.push(format!("  quality: {quality}"));
     let conditions_meta = RunConditions {
         placement,
@@ -566,6 +572,7 @@ fn write_results(
         capture: extra.capture,
         peer: extra.peer,
         fanout: extra.fanout,
+        transport_notes,
     };
     results::write_json(&out_dir.join("meta.json"), &meta)?;
     let summary = rows.rows;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use xsk_rs::FrameDesc;
 
-use super::{error_chain, setup, XdpTransport, QUEUE_ID};
+use super::{error_chain, setup, XdpTransport};
 use crate::frame::{parse_uadp, Rejected};
 use crate::transport::{Transport, TransportCounters, TransportError, XdpStamps};
 
@@ -145,11 +145,16 @@ impl Transport for XdpTransport {
             None => "untagged".into(),
         };
         format!(
-            "xdp (AF_XDP {} via xsk-rs, XDP program in {} mode) on {} queue {QUEUE_ID} encap {}, {vlan}, \
+            "xdp (AF_XDP {} via xsk-rs, XDP program in {} mode) on {} queue {} encap {}, {vlan}, \
              ring {}, UMEM frame {} B, batch {}, busy poll {} us",
-            if self.zero_copy { "zero-copy" } else { "copy mode" },
+            if self.zero_copy {
+                "zero-copy"
+            } else {
+                "copy mode"
+            },
             self.mode,
             self.link.ifname,
+            self.queue,
             self.encap,
             self.ring,
             self.frame_size,

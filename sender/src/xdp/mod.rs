@@ -9,12 +9,13 @@
 //! `sendto` kick makes the kernel transmit them (`xsk_generic_xmit` in copy mode).
 //!
 //! Setup, in order: a UMEM of `2 × ring` frames (the first half stocks the fill ring for
-//! receive, the second half is the free list for send), the socket bound to queue 0 with
-//! `XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD` (libxdp must not load its own program),
-//! `XDP_USE_NEED_WAKEUP` and `XDP_COPY` (or `XDP_ZEROCOPY` with
-//! [`PathOptions::xdp_zero_copy`], which veth does not support), then the XDP program loaded and
-//! attached (SKB mode, or driver mode with [`PathOptions::xdp_driver_mode`]) and the socket put
-//! into `XSKS[0]`. Every ring (RX, TX, fill, completion) has [`PathOptions::xdp_ring_size`]
+//! receive, the second half is the free list for send), the socket bound to receive queue
+//! [`PathOptions::xdp_queue`] (0 by default) with `XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD` (libxdp
+//! must not load its own program), `XDP_USE_NEED_WAKEUP` and `XDP_COPY` (or `XDP_ZEROCOPY` with
+//! [`PathOptions::xdp_zero_copy`]; a driver without it — veth — gives copy mode and a note in
+//! [`PathOptions::notes`]), then the XDP program loaded and attached (SKB mode, or driver mode
+//! with [`PathOptions::xdp_driver_mode`]) and the socket put into `XSKS[queue]` (the program
+//! redirects by the frame's receive queue). Every ring (RX, TX, fill, completion) has [`PathOptions::xdp_ring_size`]
 //! entries. Dropping the transport closes the socket and detaches the program.
 //!
 //! Receive keeps the fill ring stocked (each frame goes back as soon as its UADP bytes are
@@ -52,9 +53,6 @@ use crate::transport::Transport;
 use crate::transport::{Encap, TransportCounters, TransportError};
 use crate::xdp_program::{XdpAttachMode, XdpCounters, XdpProgram};
 
-/// The rx queue the socket binds to (veth pairs made by the topology have one queue).
-const QUEUE_ID: u32 = 0;
-
 /// An AF_XDP socket with its UMEM and the XDP program that feeds it.
 pub struct XdpTransport {
     // Rings and UMEM are declared (and so dropped) before the program: the socket is closed
@@ -85,6 +83,8 @@ pub struct XdpTransport {
     vlan: Option<VlanTag>,
     mode: XdpAttachMode,
     zero_copy: bool,
+    /// The receive queue the socket is bound to.
+    queue: u32,
     ring: u32,
     batch: usize,
     frame_size: u32,

@@ -1,4 +1,5 @@
-//! Setting the `xdp` path up: the UMEM, the AF_XDP socket bound to [`QUEUE_ID`], the fill ring
+//! Setting the `xdp` path up: the UMEM, the AF_XDP socket bound to the receive queue
+//! [`PathOptions::xdp_queue`] (zero-copy when asked and the driver has it), the fill ring
 //! stocked, and the XDP program loaded, attached and pointed at the socket
 //! ([`XdpTransport::open`]).
 
@@ -14,7 +15,7 @@ use xsk_rs::config::{
 };
 use xsk_rs::{FrameDesc, Socket, Umem};
 
-use super::{error_chain, setup, XdpTransport, QUEUE_ID};
+use super::{error_chain, setup, XdpTransport};
 use crate::frame::{FrameBuilder, PeerFilter, VlanTag};
 use crate::open::{max_message_len, LinkInfo, PathOptions};
 use crate::transport::{Encap, PathKind, TransportCounters, TransportError};
@@ -81,24 +82,28 @@ impl XdpTransport {
             ))
         })?;
 
-        let mut bind = if options.xdp_need_wakeup {
+        let bind = if options.xdp_need_wakeup {
             BindFlags::XDP_USE_NEED_WAKEUP
         } else {
             BindFlags::empty()
         };
-        bind |= if options.xdp_zero_copy {
-            BindFlags::XDP_ZEROCOPY
-        } else {
-            BindFlags::XDP_COPY
-        };
-        let socket_config = || {
+        let socket_config = |zero_copy: bool| {
             SocketConfig::builder()
                 .rx_queue_size(queue_size)
                 .tx_queue_size(queue_size)
                 .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
-                .bind_flags(bind)
+                .bind_flags(
+                    bind | if zero_copy {
+                        BindFlags::XDP_ZEROCOPY
+                    } else {
+                        BindFlags::XDP_COPY
+                    },
+                )
                 .build()
         };
+        let queue = options.xdp_queue;
+        // Zero-copy where the driver has it; without it, copy mode and a note saying so.
+        let mut zero_copy = options.xdp_zero_copy;
         let ifname = link.ifname.parse().map_err(|_| {
             setup(format!(
                 "interface name `{}` contains a NUL byte",
@@ -112,12 +117,20 @@ impl XdpTransport {
         let created = loop {
             // SAFETY: the UMEM is fresh and no other socket is bound to this interface/queue by
             // us; the kernel refuses (EBUSY) a second socket on the same queue.
-            let r = unsafe { Socket::new(socket_config(), &umem, &ifname, QUEUE_ID) };
+            let r = unsafe { Socket::new(socket_config(zero_copy), &umem, &ifname, queue) };
             let errno = r.as_ref().err().and_then(|e| {
                 e.source()
                     .and_then(|s| s.downcast_ref::<io::Error>())
                     .and_then(io::Error::raw_os_error)
             });
+            if errno == Some(libc::EOPNOTSUPP) && zero_copy {
+                zero_copy = false;
+                options.notes.push(format!(
+                    "xdp on {}: zero-copy AF_XDP asked for (--xdp-zero-copy), but the driver refused it (EOPNOTSUPP: no zero-copy support for this interface or queue); the socket runs in copy mode",
+                    link.ifname
+                ));
+                continue;
+            }
             if errno == Some(libc::EBUSY) && std::time::Instant::now() < deadline {
                 std::thread::sleep(std::time::Duration::from_millis(20));
                 continue;
@@ -129,8 +142,8 @@ impl XdpTransport {
             let hint = match errno {
                 Some(libc::EPERM) => "run as root (CAP_NET_RAW, CAP_NET_ADMIN, CAP_BPF)",
                 Some(libc::EBUSY) => "another AF_XDP socket is bound to this interface queue: stop it",
-                Some(libc::EOPNOTSUPP) if options.xdp_zero_copy => {
-                    "the driver has no AF_XDP zero-copy support (veth has none): drop --xdp-zero-copy"
+                Some(libc::EINVAL) if queue > 0 => {
+                    "is there such a receive queue? `ethtool -l` lists the interface's queues; --xdp-queue picks one"
                 }
                 Some(libc::ENODEV) | Some(libc::ENXIO) => {
                     "interface not found: open the transport on a thread inside the interface's namespace"
@@ -188,13 +201,12 @@ impl XdpTransport {
         program
             .xsks_mut()
             .and_then(|mut map| {
-                map.set(QUEUE_ID, fd, 0).map_err(|source| {
-                    crate::xdp_program::XdpProgramError::Map {
+                map.set(queue, fd, 0)
+                    .map_err(|source| crate::xdp_program::XdpProgramError::Map {
                         map: uadpbench_common::XSKS_MAP_NAME,
                         op: "inserting the AF_XDP socket",
                         source: Box::new(source),
-                    }
-                })
+                    })
             })
             .map_err(|e| setup(error_chain(&e)))?;
 
@@ -218,7 +230,8 @@ impl XdpTransport {
             encap,
             vlan,
             mode,
-            zero_copy: options.xdp_zero_copy,
+            zero_copy,
+            queue,
             ring,
             batch,
             frame_size,

@@ -278,6 +278,13 @@ pub(super) fn run_fanout(
             .flatten();
         let clock = choice.clock;
         results.push(remote.subscribe_result(|t| clock.to_controller(t)));
+        for note in &remote.conditions.transport_notes {
+            cfg.path_options.notes.push(format!(
+                "subscriber {} (agent {}): {note}",
+                i + 1,
+                s.spec.addr
+            ));
+        }
         let bound = clock.error_bound_ns();
         bounds.push(bound);
         let drift_ns = clock_after

@@ -359,6 +359,11 @@ fn run_with_peer_in(
     }
 
     let far_conditions = far.conditions().clone();
+    for note in &far_conditions.transport_notes {
+        cfg.path_options
+            .notes
+            .push(format!("the agent's host: {note}"));
+    }
     cfg.sched_b.cpu = far_conditions.cpu;
     let placement = ResolvedPlacement {
         placement: cfg.placement,
