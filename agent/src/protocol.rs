@@ -241,6 +241,11 @@ pub struct InterfaceFacts {
     pub ipv4: Option<std::net::Ipv4Addr>,
     /// MTU in bytes.
     pub mtu: u32,
+    /// What the interface can timestamp (`ethtool -T`: software/hardware, the PTP hardware
+    /// clock, transmit types, receive filters), as the bench crate's `TimestampingCaps` JSON;
+    /// `None` when it could not be read.
+    #[serde(default)]
+    pub timestamping: Option<serde_json::Value>,
 }
 
 impl InterfaceFacts {
@@ -406,6 +411,7 @@ mod tests {
             mac: "02:75:62:00:00:02".into(),
             ipv4: Some(std::net::Ipv4Addr::new(198, 18, 0, 2)),
             mtu: 1500,
+            timestamping: None,
         });
         let value = serde_json::to_value(&facts).unwrap();
         assert_eq!(

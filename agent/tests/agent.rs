@@ -74,6 +74,7 @@ fn far_interface() -> InterfaceFacts {
         mac: "02:75:62:00:00:02".into(),
         ipv4: Some(Ipv4Addr::new(198, 18, 0, 2)),
         mtu: 1500,
+        timestamping: None,
     }
 }
 

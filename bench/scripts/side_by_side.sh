@@ -12,7 +12,10 @@
 #
 # (a) latency: uadpbench UDP pingpong vs `sockperf ping-pong --full-rtt` (both report the full
 #     round trip; sockperf server in namespace b, client in a): median RTT of each, per round,
-#     and the ratio of the medians over all rounds (issue target: uadpbench within 3 %).
+#     and the ratio of the medians over all rounds (issue target: uadpbench within 3 %). Also
+#     uadpbench with side B in a second process (`uadpbench agent` in namespace b, the run
+#     with --peer in a, a control veth of its own): two processes like sockperf's client and
+#     server, where uadpbench's own run has two threads of one process (AGENT=0 leaves it out).
 # (b) throughput: uadpbench UDP flood (received messages/s; --batch 1 = one sendto per message
 #     like iperf3, and the default sendmmsg batch of 32) vs `iperf3 -u -b 0 -l PAYLOAD`
 #     (datagrams the server received per second), same payload size.
@@ -82,6 +85,10 @@ ip -n "$a" link add "ub${id}a" type veth peer name "ub${id}b" netns "$b"
 ip -n "$a" addr add 198.18.0.1/24 dev "ub${id}a"; ip -n "$b" addr add 198.18.0.2/24 dev "ub${id}b"
 for ns in "$a" "$b"; do ip -n "$ns" link set lo up; done
 ip -n "$a" link set "ub${id}a" mtu 1500 up; ip -n "$b" link set "ub${id}b" mtu 1500 up
+# The agent's control link (its own veth pair, so the measured one carries only the benchmark).
+ip -n "$a" link add "uc${id}a" type veth peer name "uc${id}b" netns "$b"
+ip -n "$a" addr add 198.19.0.1/30 dev "uc${id}a"; ip -n "$b" addr add 198.19.0.2/30 dev "uc${id}b"
+ip -n "$a" link set "uc${id}a" up; ip -n "$b" link set "uc${id}b" up
 sleep 1
 
 # Starts a server in namespace b in the background; `ip netns exec` execs it, so $! is its pid.
@@ -110,6 +117,15 @@ uadpbench_p50() {
   summary_value "$dir" rtt p50
 }
 
+# uadpbench with the reflector in an agent process (pinned like sockperf's server): RTT p50.
+with_agent="${AGENT:-1}"
+uadpbench_agent_p50() {
+  local dir="$work/pingpong-agent-r$1"
+  ip netns exec "$a" "${pin_a[@]}" "$bin" run --peer 198.19.0.2 --interface "ub${id}a" --peer-interface "ub${id}b" --allow-external-interface \
+    --path udp --mode pingpong --count "$count" --warmup 2000 --payload "$payload" "${ub_place[@]}" --out "$dir" >/dev/null 2>&1 || true
+  [ -f "$dir/summary.csv" ] && summary_value "$dir" rtt p50 || echo nan
+}
+
 uadpbench_flood() {
   local dir="$work/flood-batch$2-r$1"
   "$bin" run --path udp --mode flood --duration "$secs" --batch "$2" --payload "$payload" "${ub_place[@]}" --out "$dir" >/dev/null 2>&1
@@ -136,15 +152,21 @@ ratio() { awk -v x="$1" -v y="$2" 'BEGIN { if (x=="nan" || y=="nan" || y==0) pri
 
 echo "conditions: placement $placement (client/initiator CPU $cpu_a, server/reflector CPU $cpu_b), PM QoS /dev/cpu_dma_latency held at 0"
 echo "side by side: $rounds rounds, $payload-byte messages, ${secs} s per sockperf/iperf3/flood run; results in $work"
-s_all=(); u_all=(); f1_all=(); f32_all=(); i_all=()
+if [ "$with_agent" = 1 ]; then
+  # The run in namespace a is the controller; the agent (the whole process) on the reflector's CPU.
+  ip netns exec "$b" "${pin_b[@]}" "$bin" agent --listen 198.19.0.2 --allow-external-interface >"$work/agent.log" 2>&1 &
+  pids+=("$!"); sleep 1
+fi
+s_all=(); u_all=(); g_all=(); f1_all=(); f32_all=(); i_all=()
 for r in $(seq 1 "$rounds"); do
   s=$(sockperf_p50); u=$(uadpbench_p50 "$r")
+  g=nan; [ "$with_agent" = 1 ] && g=$(uadpbench_agent_p50 "$r")
   i=$(iperf3_rate); f1=$(uadpbench_flood "$r" 1); f32=$(uadpbench_flood "$r" 32)
-  printf 'round %d: RTT p50 sockperf %.0f ns, uadpbench %.0f ns | received/s iperf3 %.0f, uadpbench flood batch 1 %.0f, batch 32 %.0f\n' \
-    "$r" "$s" "$u" "$i" "$f1" "$f32"
-  s_all+=("$s"); u_all+=("$u"); i_all+=("$i"); f1_all+=("$f1"); f32_all+=("$f32")
+  printf 'round %d: RTT p50 sockperf %.0f ns, uadpbench %.0f ns, uadpbench with an agent process %.0f ns | received/s iperf3 %.0f, uadpbench flood batch 1 %.0f, batch 32 %.0f\n' \
+    "$r" "$s" "$u" "$g" "$i" "$f1" "$f32"
+  s_all+=("$s"); u_all+=("$u"); g_all+=("$g"); i_all+=("$i"); f1_all+=("$f1"); f32_all+=("$f32")
 done
-sm=$(median "${s_all[@]}"); um=$(median "${u_all[@]}")
+sm=$(median "${s_all[@]}"); um=$(median "${u_all[@]}"); gm=$(median "${g_all[@]}")
 im=$(median "${i_all[@]}"); f1m=$(median "${f1_all[@]}"); f32m=$(median "${f32_all[@]}")
 
 echo "(c) uadpbench overhead --bpftrace, $rounds repetitions per arm ..."
@@ -167,6 +189,8 @@ echo
 echo "== side by side ($(uname -r), $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ); placement $placement, CPUs $cpu_a/$cpu_b, PM QoS 0) =="
 awk -v s="$sm" -v u="$um" -v q="$(ratio "$um" "$sm")" 'BEGIN {
   printf "(a) RTT p50, median of rounds:  sockperf %.0f ns   uadpbench %.0f ns   uadpbench/sockperf = %s\n", s, u, q }'
+awk -v s="$sm" -v g="$gm" -v q="$(ratio "$gm" "$sm")" 'BEGIN {
+  printf "    two processes like sockperf (side B in an agent): uadpbench %.0f ns   /sockperf = %s\n", g, q }'
 awk -v i="$im" -v f1="$f1m" -v f32="$f32m" -v q1="$(ratio "$f1m" "$im")" -v q32="$(ratio "$f32m" "$im")" 'BEGIN {
   printf "(b) received msg/s, median:     iperf3 %.0f   uadpbench batch 1 %.0f (x%s)   batch 32 %.0f (x%s)\n", i, f1, q1, f32, q32 }'
 awk -v off="$off" -v dp="$dp" -v dpl="$dpl" -v dph="$dph" -v db="$db" -v dbl="$dbl" -v dbh="$dbh" -v q="$(ratio "$dp" "$db")" 'BEGIN {

@@ -103,6 +103,12 @@ fn pingpong_across(path: &str) {
     assert_eq!(peer["reflector"]["interface"]["name"], topo.b().ifname());
     assert_eq!(meta["topology"]["b"]["ifname"], topo.b().ifname());
     assert_eq!(meta["topology"]["a"]["ifname"], topo.a().ifname());
+    // What each interface can timestamp is recorded: a veth has software stamps only.
+    for end in ["a", "b"] {
+        let ts = &meta["topology"][end]["timestamping"];
+        assert_eq!(ts["software_rx"], true, "{end}: {ts}");
+        assert_eq!(ts["hardware_rx"], false, "{end}: {ts}");
+    }
     assert_eq!(meta["interrupted"], false);
     assert_eq!(meta["config"]["path"], path);
 

@@ -22,6 +22,7 @@ pub mod open;
 pub mod sched;
 pub mod sequence;
 mod sys;
+pub mod timestamping;
 pub mod transport;
 pub mod udp;
 pub mod xdp;

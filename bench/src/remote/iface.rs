@@ -10,6 +10,20 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use uadpbench_agent::protocol::format_mac;
 use uadpbench_agent::InterfaceFacts;
+use uadpbench_sender::timestamping::{timestamping_caps, TimestampingCaps};
+
+/// The NIC hardware-timestamping line of a run across hosts, when `facts`' interface can stamp
+/// every packet in hardware (uadpbench's own stamps stay software ones).
+pub fn hardware_timestamps_note(facts: &InterfaceFacts, host: &str) -> Option<String> {
+    let caps: TimestampingCaps = serde_json::from_value(facts.timestamping.clone()?).ok()?;
+    caps.hardware_for_every_packet().then(|| {
+        format!(
+            "{} on {host} can timestamp every packet in hardware (PTP hardware clock {}); uadpbench does not use NIC timestamps yet: its latencies are CLOCK_MONOTONIC stamps taken by its threads",
+            facts.name,
+            caps.phc_index.map_or("none".into(), |i| format!("/dev/ptp{i}"))
+        )
+    })
+}
 
 /// Why an interface cannot be used; every message says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +70,8 @@ pub struct LocalInterface {
     /// The first IPv4 address, if any.
     pub ipv4: Option<Ipv4Addr>,
     pub mtu: u32,
+    /// What it can timestamp (`None`: `ETHTOOL_GET_TS_INFO` failed).
+    pub timestamping: Option<TimestampingCaps>,
 }
 
 impl LocalInterface {
@@ -67,6 +83,10 @@ impl LocalInterface {
             mac: format_mac(&self.mac),
             ipv4: self.ipv4,
             mtu: self.mtu,
+            timestamping: self
+                .timestamping
+                .as_ref()
+                .and_then(|t| serde_json::to_value(t).ok()),
         }
     }
 }
@@ -122,6 +142,7 @@ pub fn local_interface(name: &str) -> Result<LocalInterface, InterfaceError> {
         mac,
         ipv4,
         mtu,
+        timestamping: timestamping_caps(name).ok(),
     })
 }
 

@@ -566,6 +566,7 @@ mod tests {
                 mac: "02:75:62:00:00:02".into(),
                 ipv4: None,
                 mtu: 1500,
+                timestamping: None,
             },
             own_interface: false,
             environment: serde_json::json!({}),

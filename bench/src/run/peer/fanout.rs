@@ -185,6 +185,15 @@ pub(super) fn run_fanout(
             describe_link(&s.far_iface)
         ));
     }
+    report.extend(
+        std::iter::once(iface::hardware_timestamps_note(&local.facts(), "this host"))
+            .chain(
+                subs.iter()
+                    .map(|s| iface::hardware_timestamps_note(&s.far_iface, &s.spec.addr)),
+            )
+            .flatten()
+            .map(|n| format!("  note: {n}")),
+    );
     let near_placement = ResolvedPlacement {
         placement: cfg.placement,
         cpu_a: cfg.sched_a.cpu,

@@ -307,6 +307,15 @@ fn run_with_peer_in(
             describe_link(&far_iface)
         ),
     ];
+    report.extend(
+        [
+            iface::hardware_timestamps_note(&local.facts(), "this host"),
+            iface::hardware_timestamps_note(&far_iface, "the agent's host"),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|n| format!("  note: {n}")),
+    );
     let near_placement = ResolvedPlacement {
         placement: cfg.placement,
         cpu_a: cfg.sched_a.cpu,
@@ -664,6 +673,7 @@ fn link_meta(f: &InterfaceFacts, host: &str, own: bool) -> serde_json::Value {
         "ipv4": f.ipv4.map(|ip| ip.to_string()),
         "mtu": f.mtu,
         "uadpbench_veth": own,
+        "timestamping": f.timestamping,
     })
 }
 
