@@ -244,7 +244,7 @@ pub struct InterfaceFacts {
     /// What the interface can timestamp (`ethtool -T`: software/hardware, the PTP hardware
     /// clock, transmit types, receive filters), as the bench crate's `TimestampingCaps` JSON;
     /// `None` when it could not be read.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamping: Option<serde_json::Value>,
 }
 

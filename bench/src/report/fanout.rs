@@ -150,9 +150,21 @@ pub fn answer_lines(rows: &[SubscriberRow]) -> Vec<String> {
         return Vec::new();
     }
     let reps = pts.iter().map(|p| p.repetitions).max().unwrap_or(0);
+    let across_hosts = rows.iter().any(|r| !r.host.is_empty() && r.host != "local");
     let mut lines = vec![format!(
-        "fan-out — one publisher to N subscribers on one bridge: one-way p99 of the best–worst subscriber (µs), mean of {reps} repetition(s):"
+        "fan-out — one publisher to N subscribers {}: one-way p99 of the best–worst subscriber (µs), mean of {reps} repetition(s):",
+        if across_hosts { "on N agents (across hosts)" } else { "on one bridge" }
     )];
+    let bound = rows
+        .iter()
+        .filter_map(|r| r.clock_error_bound_ns)
+        .fold(0.0, f64::max);
+    if bound > 0.0 {
+        lines.push(format!(
+            "  clocks: subscribers on other hosts carry up to ± {} µs of clock error (subscribers.csv clock_error_bound_ns): smaller differences between them are not measured",
+            us(bound)
+        ));
+    }
     let mut by_cfg: BTreeMap<(usize, &str), Vec<&FanoutPoint>> = BTreeMap::new();
     for p in &pts {
         by_cfg
@@ -447,6 +459,24 @@ mod tests {
             "{lines:?}"
         );
         assert!(answer_lines(&[]).is_empty());
+        assert!(lines[0].contains("on one bridge"), "{lines:?}");
+        assert!(!lines.iter().any(|l| l.contains("clocks:")), "{lines:?}");
+        // Across hosts the answer says so and states the clock error it carries.
+        let remote: Vec<SubscriberRow> = rows
+            .iter()
+            .cloned()
+            .map(|mut r| {
+                r.host = format!("198.19.{}.2:4850", r.subscriber);
+                r.clock_error_bound_ns = Some(45_000.0);
+                r
+            })
+            .collect();
+        let lines = answer_lines(&remote);
+        assert!(lines[0].contains("on N agents"), "{lines:?}");
+        assert!(
+            lines.iter().any(|l| l.contains("± 45.0 µs of clock error")),
+            "{lines:?}"
+        );
     }
 
     #[test]
