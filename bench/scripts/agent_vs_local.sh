@@ -21,7 +21,8 @@
 # Environment: COUNT (ping-pong round trips, default 10000), CYCLIC_COUNT (cyclic messages at
 # 1 ms, default 5000), PATHS (default "udp eth xdp"), MODES (default "pingpong cyclic"),
 # PLACEMENT (cross-cpu, the default, or same-cpu: both sides on one CPU — then the agent's side
-# is another process on that CPU, the local one another thread of the same process), OUT
+# is another process on that CPU, the local one another thread of the same process), EXTRA (more
+# `run` flags for both sides, e.g. "--payload 1400" or "--encap udp" for the eth/xdp paths), OUT
 # (default results/agent-vs-local-<UTC time>; the table is also written to OUT/table.txt).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -81,6 +82,8 @@ for r in $(seq 1 "$rounds"); do
         cyclic) args=(--placement "$placement" --mode cyclic --interval-us 1000 --count "$cyclic_count"); metric=one_way ;;
         *) echo "unknown mode $m (pingpong or cyclic)" >&2; exit 2 ;;
       esac
+      # shellcheck disable=SC2206
+      args+=(${EXTRA:-})
       if [ $((r % 2)) = 1 ]; then order="local agent"; else order="agent local"; fi
       for side in $order; do
         d="$work/$m-$p-$side-r$r"
@@ -101,7 +104,7 @@ done
 echo >&2
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else printf "%.2f", (v[NR/2]+v[NR/2+1])/2}'; }
 {
-  echo "== agent vs in-process: $rounds interleaved rounds, placement $placement, PM QoS 0 µs =="
+  echo "== agent vs in-process: $rounds interleaved rounds, placement $placement, PM QoS 0 µs${EXTRA:+, extra flags: $EXTRA} =="
   echo "   $(uname -r), $(nproc) CPUs, cpuidle $(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo none), $(date -u +%Y-%m-%dT%H:%MZ)"
   echo "   ping-pong: RTT p50, $count round trips; cyclic: one-way p50, $cyclic_count messages every 1 ms (µs)"
   printf '%-9s %-4s %-30s %-30s %7s %7s %6s\n' mode path "local p50 per round" "agent p50 per round" local agent ratio
