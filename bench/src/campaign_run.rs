@@ -346,6 +346,7 @@ pub fn run_campaign(
                     token: token.clone(),
                     allow_external_interface: p.allow_external_interface,
                     clock: run::PeerClock::Auto,
+                    pcap_name: None,
                 })
             })
             .collect()

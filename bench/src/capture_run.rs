@@ -28,7 +28,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 use pcap_file::{DataLink, TsResolution};
-use uadpbench_topology::{Side, Topology};
+use uadpbench_topology::Topology;
 
 use uadpbench_sender::frame::{uadp_in_8023_data, MAX_8023_LENGTH};
 
@@ -253,6 +253,12 @@ fn tmp_name(file: &Path) -> PathBuf {
 /// Starts capturing on side B's veth into `file` (written as `file.tmp` until finished).
 /// Returns once the socket is bound, so that every frame sent afterwards is seen.
 pub fn start(topo: &Arc<Topology>, file: &Path) -> anyhow::Result<PcapCapture> {
+    start_in(topo.b().netns_path(), topo.b().ifindex(), file)
+}
+
+/// [`start`] on interface `ifindex` of the network namespace at `netns` (e.g.
+/// [`uadpbench_topology::THREAD_NETNS`]: the caller's own, as on an agent's host).
+pub fn start_in(netns: &Path, ifindex: u32, file: &Path) -> anyhow::Result<PcapCapture> {
     if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("--pcap: cannot create {}", parent.display()))?;
@@ -260,14 +266,11 @@ pub fn start(topo: &Arc<Topology>, file: &Path) -> anyhow::Result<PcapCapture> {
     let tmp = tmp_name(file);
     let out =
         File::create(&tmp).with_context(|| format!("--pcap: cannot create {}", tmp.display()))?;
-    let ifindex = topo.b().ifindex();
     let stop = Arc::new(AtomicBool::new(false));
     let (ready_tx, ready_rx) = mpsc::channel::<anyhow::Result<()>>();
     let st = Arc::clone(&stop);
-    let handle = topo.spawn_in(
-        Side::B,
-        "ub-pcap",
-        move || -> anyhow::Result<CaptureStats> {
+    let handle =
+        uadpbench_topology::spawn_in(netns, "ub-pcap", move || -> anyhow::Result<CaptureStats> {
             let sock = match PacketSocket::open(ifindex) {
                 Ok(s) => s,
                 Err(e) => {
@@ -318,8 +321,7 @@ pub fn start(topo: &Arc<Topology>, file: &Path) -> anyhow::Result<PcapCapture> {
                 .and_then(|f| f.sync_all())
                 .context("--pcap: writing the file")?;
             Ok(stats)
-        },
-    )?;
+        })?;
     match ready_rx.recv_timeout(Duration::from_secs(10)) {
         Ok(Ok(())) => Ok(PcapCapture {
             stop,
@@ -364,6 +366,11 @@ impl PcapCapture {
                 Err(e)
             }
         }
+    }
+
+    /// The file the capture goes to once finished.
+    pub fn file(&self) -> &Path {
+        &self.file
     }
 
     /// Stops the capture and discards the file (the run failed).

@@ -599,3 +599,107 @@ fn wrong_tokens_and_foreign_interfaces_are_refused_with_exit_2() {
     }
     agent.stop();
 }
+
+/// `--peer-pcap NAME`: the agent captures what its interface received (every request of the
+/// ping-pong, warm-up included) into NAME.pcap in its `--capture-dir`; the run says where and
+/// meta.json records it. An agent without `--capture-dir`, and a name that is a path, are
+/// refused with exit status 2.
+#[test]
+fn the_agent_captures_into_its_capture_dir_when_asked() {
+    let _serial = serial();
+    let scratch = Scratch::new("peer-pcap");
+    let captures = scratch.path().join("captures");
+    let topo = topology();
+    let agent = Agent::start(
+        &topo,
+        scratch.path(),
+        &["--capture-dir", &captures.to_string_lossy()],
+    );
+    let dir = scratch.path().join("run");
+    let out = dir.to_string_lossy().into_owned();
+    let mut controller = start_controller(
+        &topo,
+        scratch.path(),
+        topo.b().ifname(),
+        &[
+            "--path",
+            "udp",
+            "--count",
+            "500",
+            "--warmup",
+            "50",
+            "--peer-pcap",
+            "r1",
+            "--out",
+            &out,
+        ],
+    );
+    let status = controller.wait_for(Duration::from_secs(60));
+    let (stdout, stderr) = controller_output(scratch.path());
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}\n{stdout}\n{stderr}\nagent log:\n{}",
+        agent.log()
+    );
+    let file = captures.join("r1.pcap");
+    assert!(
+        stdout.contains(&file.display().to_string()),
+        "the run names the capture: {stdout}"
+    );
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).expect("meta.json"))
+            .expect("meta.json parses");
+    assert_eq!(meta["capture"]["frames"], 550, "{}", meta["capture"]);
+    assert_eq!(meta["capture"]["file"], file.display().to_string());
+    // A pcap file: its header and 550 records of at least the UADP message each.
+    let len = std::fs::metadata(&file).expect("the capture file").len();
+    assert!(len > 24 + 550 * (16 + 64), "{len} bytes");
+
+    // The same name again: never overwritten.
+    let again = scratch.path().join("again").to_string_lossy().into_owned();
+    let mut c = start_controller(
+        &topo,
+        scratch.path(),
+        topo.b().ifname(),
+        &[
+            "--count",
+            "10",
+            "--warmup",
+            "0",
+            "--peer-pcap",
+            "r1",
+            "--out",
+            &again,
+        ],
+    );
+    let st = c.wait_for(Duration::from_secs(30)).expect("ends");
+    let (_, stderr) = controller_output(scratch.path());
+    assert_eq!(st.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("never overwritten"), "{stderr}");
+    // A path instead of a name: refused before connecting.
+    let mut c = start_controller(
+        &topo,
+        scratch.path(),
+        topo.b().ifname(),
+        &["--count", "10", "--peer-pcap", "../x", "--out", &again],
+    );
+    let st = c.wait_for(Duration::from_secs(30)).expect("ends");
+    let (_, stderr) = controller_output(scratch.path());
+    assert_eq!(st.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("not a path"), "{stderr}");
+    agent.stop();
+
+    // An agent without --capture-dir refuses.
+    let agent = Agent::start(&topo, scratch.path(), &[]);
+    let mut c = start_controller(
+        &topo,
+        scratch.path(),
+        topo.b().ifname(),
+        &["--count", "10", "--peer-pcap", "r2", "--out", &again],
+    );
+    let st = c.wait_for(Duration::from_secs(30)).expect("ends");
+    let (_, stderr) = controller_output(scratch.path());
+    assert_eq!(st.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--capture-dir"), "{stderr}");
+    agent.stop();
+}

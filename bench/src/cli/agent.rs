@@ -33,6 +33,10 @@ pub(crate) struct AgentArgs {
     /// XDP on an interface can disrupt its other traffic: use a dedicated test NIC.
     #[arg(long)]
     allow_external_interface: bool,
+    /// Keep captures here: a controller's `run --peer-pcap NAME` writes the frames this host's
+    /// interface received during the run to DIR/NAME.pcap. Without it such runs are refused.
+    #[arg(long, value_name = "DIR")]
+    capture_dir: Option<PathBuf>,
 }
 
 pub(crate) fn agent_command(a: AgentArgs) -> anyhow::Result<ExitCode> {
@@ -60,8 +64,14 @@ pub(crate) fn agent_command(a: AgentArgs) -> anyhow::Result<ExitCode> {
         token,
         ..AgentConfig::default()
     };
+    if let Some(dir) = &a.capture_dir {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            anyhow::anyhow!("--capture-dir {}: cannot create it: {e}", dir.display())
+        })?;
+    }
     let runner = Arc::new(BenchSideRunner {
         allow_external_interface: a.allow_external_interface,
+        capture_dir: a.capture_dir.clone(),
     });
     if let Some(code) = super::too_few_open_files() {
         return Ok(code);
@@ -117,6 +127,13 @@ pub(crate) fn agent_command(a: AgentArgs) -> anyhow::Result<ExitCode> {
         } else {
             "uadpbench's own veth ends only (--allow-external-interface for a real NIC)"
         }
+    );
+    say!(
+        "  captures: {}",
+        a.capture_dir.as_ref().map_or(
+            "none (--capture-dir DIR to keep them)".to_owned(),
+            |d| format!("{}/NAME.pcap (run --peer-pcap NAME)", d.display())
+        )
     );
     say!("  stop with Ctrl-C or SIGTERM");
     runtime.block_on(uadpbench_agent::serve(

@@ -148,6 +148,11 @@ pub(crate) struct PeerArgs {
     /// when a host is not PTP-disciplined.
     #[arg(long, value_enum, default_value = "auto", requires = "peer")]
     peer_clock: uadpbench::run::PeerClock,
+    /// With --peer: the agent captures the benchmark frames its interface receives (warm-up
+    /// included) into NAME.pcap in its --capture-dir (fan-out: NAME-sub<i>.pcap on each agent);
+    /// fetch the file from there. Letters, digits, '.', '-', '_'.
+    #[arg(long, value_name = "NAME", requires = "peer")]
+    peer_pcap: Option<String>,
 }
 
 pub(crate) fn run_command(a: RunArgs) -> anyhow::Result<ExitCode> {
@@ -287,6 +292,13 @@ fn peer_specs(a: &PeerArgs) -> anyhow::Result<Vec<run::PeerSpec>> {
         Some(f) => Some(uadpbench::remote::addr::read_token(f)?),
         None => None,
     };
+    if let Some(name) = &a.peer_pcap {
+        if !uadpbench::remote::valid_capture_name(name) {
+            anyhow::bail!(
+                "--peer-pcap {name:?}: a file name for the agent's --capture-dir (letters, digits, '.', '-', '_', at most 100 bytes, no leading dot), not a path"
+            );
+        }
+    }
     let mut seen = std::collections::BTreeSet::new();
     a.peer
         .iter()
@@ -306,6 +318,7 @@ fn peer_specs(a: &PeerArgs) -> anyhow::Result<Vec<run::PeerSpec>> {
                 token: token.clone(),
                 allow_external_interface: a.allow_external_interface,
                 clock: a.peer_clock,
+                pcap_name: a.peer_pcap.clone(),
             })
         })
         .collect()

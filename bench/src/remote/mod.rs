@@ -68,6 +68,31 @@ pub struct RemoteSideParams {
     /// reflector.
     #[serde(default)]
     pub subscribe: Option<RemoteSubscribe>,
+    /// `run --peer-pcap NAME`: capture the benchmark frames the agent's interface receives
+    /// into NAME.pcap in the agent's `--capture-dir` (the name is checked: letters, digits,
+    /// `.`, `-`, `_`, at most 100 bytes, no leading dot).
+    #[serde(default)]
+    pub pcap_name: Option<String>,
+}
+
+/// Whether `name` is acceptable as a capture name on an agent (no path, nothing hidden).
+pub fn valid_capture_name(name: &str) -> bool {
+    (1..=100).contains(&name.len())
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+/// What an agent captured (`run --peer-pcap`), reported with the side's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteCapture {
+    /// The file on the agent's host.
+    pub file: String,
+    /// Benchmark frames written, frames of other traffic skipped, frames the kernel dropped.
+    pub frames: u64,
+    pub other_frames: u64,
+    pub kernel_drops: u64,
 }
 
 /// What a subscriber on an agent expects (ids `0..expected`, the first `warmup` not recorded).
@@ -243,6 +268,9 @@ pub struct RemoteConditions {
     /// instead of zero-copy), each with its reason.
     #[serde(default)]
     pub transport_notes: Vec<String>,
+    /// The capture of `run --peer-pcap`, when asked for.
+    #[serde(default)]
+    pub capture: Option<RemoteCapture>,
 }
 
 impl RemoteSideResult {
@@ -451,6 +479,16 @@ mod tests {
     use std::time::Duration;
 
     #[test]
+    fn capture_names_are_file_names_only() {
+        for ok in ["r1", "run-2026.12.03_a", &"x".repeat(100)] {
+            assert!(valid_capture_name(ok), "{ok}");
+        }
+        for bad in ["", ".hidden", "../x", "a/b", "a b", "ü", &"x".repeat(101)] {
+            assert!(!valid_capture_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
     fn subscriber_parameters_default_to_recording_one_message_at_a_time() {
         // What a controller sends for a cyclic run (no record/batch keys): record every
         // reception, one message per receive call.
@@ -516,6 +554,7 @@ mod tests {
             fifo_priority: None,
             path_options: RemotePathOptions::from_path_options(&PathOptions::default()),
             subscribe: None,
+            pcap_name: None,
         };
         let value = serde_json::to_value(&params).unwrap();
         assert_eq!(value["path"], "eth");
@@ -573,6 +612,7 @@ mod tests {
             machine: serde_json::json!({}),
             time_sync_after: Some(uadpbench_agent::TimeSync::read()),
             transport_notes: Vec::new(),
+            capture: None,
         };
         let wire = serde_json::to_value(RemoteSideResult::new(&r, conditions)).unwrap();
         let back: RemoteSideResult = serde_json::from_value(wire).unwrap();

@@ -34,6 +34,31 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct BenchSideRunner {
     /// `--allow-external-interface`: controllers may use interfaces uadpbench did not create.
     pub allow_external_interface: bool,
+    /// `--capture-dir`: where `run --peer-pcap NAME` captures go (`None`: refused).
+    pub capture_dir: Option<std::path::PathBuf>,
+}
+
+impl BenchSideRunner {
+    /// The file a capture named `name` goes to; refused without `--capture-dir`, for a bad
+    /// name, or when the file exists already (captures are never overwritten).
+    fn capture_file(&self, name: &str) -> Result<std::path::PathBuf, String> {
+        let Some(dir) = &self.capture_dir else {
+            return Err("this agent keeps no captures: start it with --capture-dir DIR to allow --peer-pcap".into());
+        };
+        if !super::valid_capture_name(name) {
+            return Err(format!(
+                "the capture name {name:?} is refused: letters, digits, '.', '-', '_', at most 100 bytes, no leading dot"
+            ));
+        }
+        let file = dir.join(format!("{name}.pcap"));
+        if file.exists() {
+            return Err(format!(
+                "{} exists on the agent's host: captures are never overwritten; choose another --peer-pcap name",
+                file.display()
+            ));
+        }
+        Ok(file)
+    }
 }
 
 impl BenchSideRunner {
@@ -133,6 +158,7 @@ impl BenchSideRunner {
                 machine: serde_json::to_value(MachineConditions::read()).unwrap_or_default(),
                 time_sync_after: None,
                 transport_notes: Vec::new(),
+                capture: None,
             },
         })
     }
@@ -210,37 +236,66 @@ impl SideRunner for BenchSideRunner {
                 );
             }
         }
+        let capture_file = params
+            .pcap_name
+            .as_deref()
+            .map(|n| self.capture_file(n))
+            .transpose()?;
         let mut prepared = self.prepare(&params)?;
         if let Work::Subscribe(_, batch) = &work {
             prepared.options.batch = *batch;
         }
+        // The capture starts before the side opens its path: every frame of the run is seen.
+        let capture = match &capture_file {
+            Some(file) => Some(
+                crate::capture_run::start_in(
+                    std::path::Path::new(uadpbench_topology::THREAD_NETNS),
+                    prepared.link.ifindex,
+                    file,
+                )
+                .map_err(|e| format!("on the agent's host: {e:#}"))?,
+            ),
+            None => None,
+        };
         let conditions = prepared.conditions.clone();
         let notes = prepared.options.notes.clone();
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
         let thread_stop = Arc::clone(&stop);
         let what = work.name();
-        let thread = std::thread::Builder::new()
-            .name(format!("ub-{what}"))
-            .spawn(move || side_thread(prepared, work, &thread_stop, &ready_tx))
-            .map_err(|e| format!("cannot start the {what} thread: {e}"))?;
-        match ready_rx.recv_timeout(READY_TIMEOUT) {
-            Ok(Ok(())) => {}
-            Ok(Err(message)) => {
-                let _ = thread.join();
+        let started = (|| -> Result<JoinHandle<Result<Output, String>>, String> {
+            let thread = std::thread::Builder::new()
+                .name(format!("ub-{what}"))
+                .spawn(move || side_thread(prepared, work, &thread_stop, &ready_tx))
+                .map_err(|e| format!("cannot start the {what} thread: {e}"))?;
+            match ready_rx.recv_timeout(READY_TIMEOUT) {
+                Ok(Ok(())) => Ok(thread),
+                Ok(Err(message)) => {
+                    let _ = thread.join();
+                    Err(message)
+                }
+                Err(_) => {
+                    stop.store(true, Ordering::Release);
+                    Err(match thread.join() {
+                        Ok(Err(message)) => message,
+                        Ok(Ok(_)) => format!(
+                            "the {what} did not open its path within {} s",
+                            READY_TIMEOUT.as_secs()
+                        ),
+                        Err(_) => format!("the {what} thread panicked while opening its path"),
+                    })
+                }
+            }
+        })();
+        let thread = match started {
+            Ok(t) => t,
+            Err(message) => {
+                // Nothing of a side that did not start stays behind, its capture included.
+                if let Some(c) = capture {
+                    c.abort();
+                }
                 return Err(message);
             }
-            Err(_) => {
-                stop.store(true, Ordering::Release);
-                return Err(match thread.join() {
-                    Ok(Err(message)) => message,
-                    Ok(Ok(_)) => format!(
-                        "the {what} did not open its path within {} s",
-                        READY_TIMEOUT.as_secs()
-                    ),
-                    Err(_) => format!("the {what} thread panicked while opening its path"),
-                });
-            }
-        }
+        };
         tracing::info!(
             interface = %conditions.interface.name,
             path = %params.path,
@@ -252,6 +307,7 @@ impl SideRunner for BenchSideRunner {
             thread: Some(thread),
             conditions,
             notes,
+            capture,
         }))
     }
 }
@@ -361,6 +417,8 @@ struct AgentSide {
     conditions: RemoteConditions,
     /// What its transport noted when it opened (a fallback and why).
     notes: uadpbench_sender::open::SetupNotes,
+    /// `run --peer-pcap`: the capture of the frames the interface received.
+    capture: Option<crate::capture_run::PcapCapture>,
 }
 
 impl RunningSide for AgentSide {
@@ -369,10 +427,30 @@ impl RunningSide for AgentSide {
             .thread
             .take()
             .ok_or_else(|| "the side was already finished".to_owned())?;
-        let output = thread
+        let joined = thread
             .join()
-            .map_err(|_| "the side's thread panicked".to_owned())??;
+            .map_err(|_| "the side's thread panicked".to_owned());
+        // The side is done: the capture ends (draining what its socket holds) and is kept even
+        // when the side failed — it may show why.
+        let capture = match self.capture.take() {
+            Some(c) => {
+                let file = c.file().display().to_string();
+                Some(
+                    c.finish()
+                        .map(|st| super::RemoteCapture {
+                            file,
+                            frames: st.frames,
+                            other_frames: st.other_frames,
+                            kernel_drops: st.kernel_drops,
+                        })
+                        .map_err(|e| format!("the capture on the agent's host failed: {e:#}"))?,
+                )
+            }
+            None => None,
+        };
+        let output = joined??;
         let mut conditions = self.conditions.clone();
+        conditions.capture = capture;
         conditions.time_sync_after = Some(uadpbench_agent::TimeSync::read());
         conditions.transport_notes = self.notes.snapshot();
         let encoded = match output {

@@ -135,6 +135,13 @@ pub(super) fn run_fanout(
                 multicast_group: Some(FANOUT_GROUP),
                 ..RemotePathOptions::from_path_options(&cfg.path_options)
             },
+            // Each agent keeps its own capture; names differ per subscriber (agents may
+            // share a file system, as in the stand-in).
+            pcap_name: s
+                .spec
+                .pcap_name
+                .as_ref()
+                .map(|n| format!("{n}-sub{}", i + 1)),
             subscribe: Some(RemoteSubscribe {
                 warmup: cfg.warmup,
                 expected: total,
@@ -287,6 +294,17 @@ pub(super) fn run_fanout(
             .flatten();
         let clock = choice.clock;
         results.push(remote.subscribe_result(|t| clock.to_controller(t)));
+        if let Some(c) = &remote.conditions.capture {
+            report.push(format!(
+                "  subscriber {} capture on its agent's host ({}): {} ({} benchmark frame(s), {} other, {} dropped by the kernel)",
+                i + 1,
+                s.spec.addr,
+                c.file,
+                c.frames,
+                c.other_frames,
+                c.kernel_drops
+            ));
+        }
         for note in &remote.conditions.transport_notes {
             cfg.path_options.notes.push(format!(
                 "subscriber {} (agent {}): {note}",

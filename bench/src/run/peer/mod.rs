@@ -62,6 +62,9 @@ pub struct PeerSpec {
     pub allow_external_interface: bool,
     /// `--peer-clock`.
     pub clock: PeerClock,
+    /// `--peer-pcap NAME`: the agent captures what its interface receives into NAME.pcap in
+    /// its `--capture-dir`.
+    pub pcap_name: Option<String>,
 }
 
 /// How a cyclic run across hosts puts the agent's receive times on this host's clock.
@@ -106,7 +109,7 @@ pub fn peer_problems(cfg: &RunConfig, agents: usize) -> Vec<String> {
         );
     }
     if cfg.pcap.is_some() {
-        problems.push("--pcap with --peer: capturing across hosts is not built yet; capture on the agent's host with tcpdump instead".into());
+        problems.push("--pcap with --peer: the frames arrive on the agent's host; use --peer-pcap NAME (the agent writes NAME.pcap into its --capture-dir)".into());
     }
     if cfg.layout.is_some() {
         problems.push(
@@ -255,6 +258,7 @@ fn run_with_peer_in(
         },
         fifo_priority: cfg.sched_b.fifo_priority,
         path_options: RemotePathOptions::from_path_options(&cfg.path_options),
+        pcap_name: peer.pcap_name.clone(),
         subscribe: match cfg.mode {
             Mode::Pingpong => None,
             Mode::Cyclic => Some(RemoteSubscribe {
@@ -368,6 +372,22 @@ fn run_with_peer_in(
     }
 
     let far_conditions = far.conditions().clone();
+    let capture_meta = far_conditions.capture.as_ref().map(|c| {
+        report.push(format!(
+            "  capture on the agent's host ({}): {} ({} benchmark frame(s), {} other, {} dropped by the kernel); fetch it from there, e.g. with scp",
+            agent_host.hostname, c.file, c.frames, c.other_frames, c.kernel_drops
+        ));
+        serde_json::json!({
+            "host": peer.addr,
+            "file": c.file,
+            "interface": far_iface.name,
+            "frames": c.frames,
+            "other_frames": c.other_frames,
+            "kernel_drops": c.kernel_drops,
+            "what": "the benchmark frames the agent's interface received (warm-up included), captured on the agent's host",
+            "timestamps": "CLOCK_REALTIME of the agent's host when its capture thread read the frame (not the benchmark clock)",
+        })
+    });
     for note in &far_conditions.transport_notes {
         cfg.path_options
             .notes
@@ -574,6 +594,7 @@ fn run_with_peer_in(
         topology,
         super::MetaSections {
             peer: Some(peer_meta),
+            capture: capture_meta,
             ..super::MetaSections::default()
         },
     )
