@@ -33,21 +33,7 @@ impl MacMembership {
                 "socket(AF_PACKET) for the multicast MAC membership ({e}); run as root or with CAP_NET_RAW"
             ))
         })?;
-        let mut mr_address = [0u8; 8];
-        mr_address[..6].copy_from_slice(&mac);
-        let mreq = libc::packet_mreq {
-            mr_ifindex: ifindex as libc::c_int,
-            mr_type: libc::PACKET_MR_MULTICAST as libc::c_ushort,
-            mr_alen: 6,
-            mr_address,
-        };
-        crate::sys::set_sockopt(
-            socket.as_raw_fd(),
-            libc::SOL_PACKET,
-            libc::PACKET_ADD_MEMBERSHIP,
-            &mreq,
-        )
-        .map_err(|e| {
+        crate::sys::add_mac_membership(socket.as_raw_fd(), ifindex, mac).map_err(|e| {
             TransportError::Setup(format!(
                 "cannot add multicast MAC {} to the receive filter of interface index {ifindex} (PACKET_ADD_MEMBERSHIP: {e}); is the interface up?",
                 format_mac(&mac)

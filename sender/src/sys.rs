@@ -114,6 +114,21 @@ pub(crate) fn set_sockopt<T: Copy>(
     }
 }
 
+/// `PACKET_ADD_MEMBERSHIP` of the multicast MAC `mac` on interface `ifindex` for the
+/// AF_PACKET socket `fd`: the address enters the interface's receive filter until the socket
+/// closes.
+pub(crate) fn add_mac_membership(fd: RawFd, ifindex: u32, mac: [u8; 6]) -> io::Result<()> {
+    let mut mr_address = [0u8; 8];
+    mr_address[..6].copy_from_slice(&mac);
+    let mreq = libc::packet_mreq {
+        mr_ifindex: ifindex as libc::c_int,
+        mr_type: libc::PACKET_MR_MULTICAST as libc::c_ushort,
+        mr_alen: 6,
+        mr_address,
+    };
+    set_sockopt(fd, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mreq)
+}
+
 /// A new AF_PACKET raw socket (close-on-exec). Protocol 0: it receives nothing until it is
 /// bound (pnet binds it with ETH_P_ALL).
 pub(crate) fn packet_socket() -> io::Result<std::os::fd::OwnedFd> {

@@ -68,19 +68,9 @@ impl EthSocket {
             &1 as &libc::c_int,
         );
         if let Some(group) = multicast_mac {
-            let mut mr_address = [0u8; 8];
-            mr_address[..6].copy_from_slice(&group);
-            let mreq = libc::packet_mreq {
-                mr_ifindex: index as libc::c_int,
-                mr_type: libc::PACKET_MR_MULTICAST as libc::c_ushort,
-                mr_alen: 6,
-                mr_address,
-            };
-            set_sockopt(fd, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mreq).map_err(
-                io_err(format!(
-                    "joining multicast MAC on {ifname} (PACKET_ADD_MEMBERSHIP)"
-                )),
-            )?;
+            crate::sys::add_mac_membership(fd, index, group).map_err(io_err(format!(
+                "joining multicast MAC on {ifname} (PACKET_ADD_MEMBERSHIP)"
+            )))?;
         }
         // 1500 if the kernel does not say.
         let mtu = crate::sys::interface_mtu(fd, ifname).map_or(1500, |mtu| mtu as usize);

@@ -14,7 +14,6 @@ use anyhow::{bail, Context};
 use uadpbench_agent::{BlockingAgentClient, ClockEstimate, HostFacts, Role, SideSpec, TimeSync};
 use uadpbench_sender::clock::monotonic_ns;
 use uadpbench_sender::membership::ipv4_group_mac;
-use uadpbench_sender::open::LinkInfo;
 use uadpbench_sender::transport::PathKind;
 use uadpbench_topology::FANOUT_GROUP;
 
@@ -207,16 +206,7 @@ pub(super) fn run_fanout(
         cpu_b: None,
     };
     let window = TimedWindow::start(&cfg, &near_placement, &machine, &mut report)?;
-    let link = LinkInfo {
-        ifname: local.name.clone(),
-        ifindex: local.ifindex,
-        mtu: local.mtu as usize,
-        local_mac: local.mac,
-        local_ip: local.ipv4.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
-        peer_mac: ipv4_group_mac(FANOUT_GROUP),
-        peer_ip: FANOUT_GROUP,
-        udp_port: uadp::UADP_UDP_PORT,
-    };
+    let link = near_link(&local, ipv4_group_mac(FANOUT_GROUP), FANOUT_GROUP);
     let mut publisher_cfg = cfg.clone();
     if cfg.path == PathKind::Udp {
         publisher_cfg.path_options.multicast_group = Some(FANOUT_GROUP);

@@ -326,16 +326,11 @@ fn run_with_peer_in(
         cpu_b: None,
     };
     let window = TimedWindow::start(&cfg, &near_placement, &machine, &mut report)?;
-    let link = LinkInfo {
-        ifname: local.name.clone(),
-        ifindex: local.ifindex,
-        mtu: local.mtu as usize,
-        local_mac: local.mac,
-        local_ip: local.ipv4.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
-        peer_mac: far_mac,
-        peer_ip: far_iface.ipv4.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
-        udp_port: uadp::UADP_UDP_PORT,
-    };
+    let link = near_link(
+        &local,
+        far_mac,
+        far_iface.ipv4.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+    );
     let (initiator, lost_agent) = run_initiator(
         &cfg,
         peer.allow_external_interface,
@@ -643,6 +638,25 @@ fn refuse_ptp_if_unavailable(
             "--peer-clock ptp with the agent at {}: {why}. Run ptp4l and phc2sys on both hosts (docs/two-hosts.md, \"PTP\"), or use --peer-clock auto",
             peer.addr
         ),
+    }
+}
+
+/// The link facts of this host's end, sending to `peer_mac` / `peer_ip` (the agent's
+/// interface, or a fan-out's multicast group).
+fn near_link(
+    local: &iface::LocalInterface,
+    peer_mac: [u8; 6],
+    peer_ip: std::net::Ipv4Addr,
+) -> LinkInfo {
+    LinkInfo {
+        ifname: local.name.clone(),
+        ifindex: local.ifindex,
+        mtu: local.mtu as usize,
+        local_mac: local.mac,
+        local_ip: local.ipv4.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+        peer_mac,
+        peer_ip,
+        udp_port: uadp::UADP_UDP_PORT,
     }
 }
 
