@@ -297,7 +297,7 @@ impl AgentClient {
             addr: addr.to_owned(),
             source,
         })?;
-        let mut conn = framed(stream);
+        let mut conn = framed(stream, crate::protocol::End::Controller);
         let hello = ControllerMsg::Hello {
             protocol: PROTOCOL_VERSION,
             tool_version: TOOL_VERSION.to_owned(),

@@ -14,7 +14,8 @@
 //!
 //! One TCP connection per controller (the agent listens on [`DEFAULT_AGENT_PORT`], 4850, unless
 //! told otherwise). Every frame is a 4-byte big-endian length followed by
-//! that many bytes (at most 16 MiB, [`protocol::MAX_FRAME_LEN`]) of JSON: a
+//! that many bytes of JSON (at most 16 MiB towards the agent, [`protocol::MAX_FRAME_LEN`];
+//! 256 MiB towards the controller, [`protocol::MAX_RESULT_FRAME_LEN`], for large results): a
 //! [`ControllerMsg`] or an [`AgentMsg`], tagged by `"type"`:
 //!
 //! ```text

@@ -11,7 +11,7 @@ use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
 /// Version of this protocol. Both ends must speak the same one; the agent refuses a controller
 /// with another version (and says which versions met).
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Version of the uadpbench tool this crate belongs to (the workspace version), exchanged in the
 /// handshake for messages and logs. Only [`PROTOCOL_VERSION`] decides compatibility.
@@ -21,24 +21,76 @@ pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// the port a controller assumes when `--peer` names none.
 pub const DEFAULT_AGENT_PORT: u16 = 4850;
 
-/// Largest frame payload either end accepts: 16 MiB.
+/// Largest frame payload the agent accepts from a controller: 16 MiB.
 pub const MAX_FRAME_LEN: usize = 16 * 1024 * 1024;
 
-/// A TCP connection carrying length-prefixed frames.
-pub type FramedStream = Framed<TcpStream, LengthDelimitedCodec>;
+/// Largest frame payload a controller accepts from its agent: 256 MiB. A side's result can be
+/// large (every reception of a subscriber, every probe stamp of the agent's end), and the
+/// controller chose to connect to this agent; the agent keeps the tight [`MAX_FRAME_LEN`] for
+/// what reaches it.
+pub const MAX_RESULT_FRAME_LEN: usize = 256 * 1024 * 1024;
 
-/// The codec of this protocol: 4-byte big-endian length prefix, at most [`MAX_FRAME_LEN`].
-pub fn codec() -> LengthDelimitedCodec {
+/// A TCP connection carrying length-prefixed frames.
+pub type FramedStream = Framed<TcpStream, FrameCodec>;
+
+/// Which end of the control connection a codec serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// `uadpbench agent`: reads controller frames (≤ [`MAX_FRAME_LEN`]), writes results
+    /// (≤ [`MAX_RESULT_FRAME_LEN`]).
+    Agent,
+    /// The controller: the other way round.
+    Controller,
+}
+
+/// The codec of this protocol: 4-byte big-endian length prefix, with a size limit per
+/// direction ([`End`]).
+#[derive(Debug)]
+pub struct FrameCodec {
+    incoming: LengthDelimitedCodec,
+    outgoing: LengthDelimitedCodec,
+}
+
+fn length_delimited(max: usize) -> LengthDelimitedCodec {
     LengthDelimitedCodec::builder()
         .big_endian()
         .length_field_length(4)
-        .max_frame_length(MAX_FRAME_LEN)
+        .max_frame_length(max)
         .new_codec()
 }
 
-/// Wraps a connected stream in the protocol's framing.
-pub fn framed(stream: TcpStream) -> FramedStream {
-    Framed::new(stream, codec())
+/// The codec of `end`.
+pub fn codec(end: End) -> FrameCodec {
+    let (incoming, outgoing) = match end {
+        End::Agent => (MAX_FRAME_LEN, MAX_RESULT_FRAME_LEN),
+        End::Controller => (MAX_RESULT_FRAME_LEN, MAX_FRAME_LEN),
+    };
+    FrameCodec {
+        incoming: length_delimited(incoming),
+        outgoing: length_delimited(outgoing),
+    }
+}
+
+impl tokio_util::codec::Decoder for FrameCodec {
+    type Item = bytes::BytesMut;
+    type Error = std::io::Error;
+
+    fn decode(&mut self, src: &mut bytes::BytesMut) -> Result<Option<Self::Item>, Self::Error> {
+        self.incoming.decode(src)
+    }
+}
+
+impl tokio_util::codec::Encoder<Bytes> for FrameCodec {
+    type Error = std::io::Error;
+
+    fn encode(&mut self, item: Bytes, dst: &mut bytes::BytesMut) -> Result<(), Self::Error> {
+        self.outgoing.encode(item, dst)
+    }
+}
+
+/// Wraps a connected stream in the protocol's framing for `end`.
+pub fn framed(stream: TcpStream, end: End) -> FramedStream {
+    Framed::new(stream, codec(end))
 }
 
 /// Messages from the controller (the host running `uadpbench run --peer`) to the agent.
@@ -462,15 +514,29 @@ mod tests {
     }
 
     #[test]
-    fn codec_is_big_endian_and_bounded() {
-        let mut codec = codec();
+    fn codec_is_big_endian_and_bounded_per_direction() {
+        let mut codec = codec(End::Agent);
         let mut buf = BytesMut::new();
         codec.encode(Bytes::from_static(b"abc"), &mut buf).unwrap();
         assert_eq!(&buf[..], b"\0\0\0\x03abc");
 
-        let mut oversized = BytesMut::new();
-        oversized.extend_from_slice(&((MAX_FRAME_LEN as u32) + 1).to_be_bytes());
-        assert!(codec.decode(&mut oversized).is_err());
+        // The agent refuses a controller frame over 16 MiB…
+        let oversized = ((MAX_FRAME_LEN as u32) + 1).to_be_bytes();
+        assert!(codec.decode(&mut BytesMut::from(&oversized[..])).is_err());
+        // …while a controller takes a result of that size, up to 256 MiB.
+        let mut controller = super::codec(End::Controller);
+        assert!(controller
+            .decode(&mut BytesMut::from(&oversized[..]))
+            .unwrap()
+            .is_none());
+        let too_big = ((MAX_RESULT_FRAME_LEN as u32) + 1).to_be_bytes();
+        assert!(super::codec(End::Controller)
+            .decode(&mut BytesMut::from(&too_big[..]))
+            .is_err());
+        // Each end writes what the other reads.
+        let big = Bytes::from(vec![0u8; MAX_FRAME_LEN + 1]);
+        assert!(codec.encode(big.clone(), &mut BytesMut::new()).is_ok());
+        assert!(controller.encode(big, &mut BytesMut::new()).is_err());
     }
 
     #[test]

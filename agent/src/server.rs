@@ -387,7 +387,7 @@ async fn handle_connection(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
-    let mut conn = framed(stream);
+    let mut conn = framed(stream, crate::protocol::End::Agent);
     let config = &shared.config;
     if !config.allows(peer.ip()) {
         let reason = format!(

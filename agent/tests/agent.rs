@@ -11,7 +11,7 @@ use futures::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
-use uadpbench_agent::protocol::{decode, encode, framed};
+use uadpbench_agent::protocol::{decode, encode, framed, End};
 use uadpbench_agent::{
     serve, AgentClient, AgentConfig, AgentError, AgentMsg, BlockingAgentClient, ClientOptions,
     ControllerMsg, HostFacts, InterfaceFacts, Role, RunningSide, SideRunner, SideSpec,
@@ -205,7 +205,7 @@ async fn handshake_reports_host_facts() {
 async fn agent_refuses_other_protocol_version() {
     let agent = Agent::start(AgentConfig::default()).await;
     let stream = tokio::net::TcpStream::connect(&agent.addr).await.unwrap();
-    let mut conn = framed(stream);
+    let mut conn = framed(stream, End::Controller);
     let theirs = PROTOCOL_VERSION + 1;
     conn.send(encode(&ControllerMsg::Hello {
         protocol: theirs,
@@ -240,7 +240,7 @@ async fn client_reports_version_mismatch() {
     let addr = listener.local_addr().unwrap().to_string();
     let fake = tokio::spawn(async move {
         let (stream, _) = listener.accept().await.unwrap();
-        let mut conn = framed(stream);
+        let mut conn = framed(stream, End::Agent);
         let _hello = conn.next().await.unwrap().unwrap();
         let welcome =
             json!({"type": "welcome", "protocol": PROTOCOL_VERSION + 1, "shape": ["new"]});

@@ -17,44 +17,84 @@ use uadpbench_topology::Topology;
 use crate::results::{self, SampleRow};
 use crate::run::RunConfig;
 
-/// Starts a session for `cfg` (None when probes are off).
+/// Starts a session for `cfg` (None when probes are off), tracing both ends of the topology.
 pub fn start(cfg: &RunConfig, topo: &Topology) -> anyhow::Result<Option<ProbeSession>> {
-    let mut selection = cfg
-        .probe_selection()
-        .map_err(|e| anyhow::anyhow!("--probes: {e}"))?;
-    if selection == uadpbench_probes::Selection::None {
-        if cfg.trace.is_none() {
-            return Ok(None);
+    let Some(spec) = SessionSpec::of(cfg)? else {
+        return Ok(None);
+    };
+    start_session(
+        &spec,
+        vec![
+            topo.a().netns_path().to_owned(),
+            topo.b().netns_path().to_owned(),
+        ],
+    )
+    .map(Some)
+}
+
+/// What one host's probe session traces: a local run's (both ends), or one end's of a run
+/// across hosts (this host's, or the agent's from [`crate::remote::RemoteProbeParams`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSpec {
+    pub path: PathKind,
+    pub selection: uadpbench_probes::Selection,
+    pub slots: u32,
+    pub stats: StatsMode,
+    /// Warm-up messages (the calibration window of [`StatsMode::Calibrate`]).
+    pub warmup: u64,
+    /// `--trace`: record context switches too.
+    pub sched_switch: bool,
+}
+
+impl SessionSpec {
+    /// The session of `cfg` (`None` when it has no probes and no trace).
+    pub fn of(cfg: &RunConfig) -> anyhow::Result<Option<Self>> {
+        let mut selection = cfg
+            .probe_selection()
+            .map_err(|e| anyhow::anyhow!("--probes: {e}"))?;
+        if selection == uadpbench_probes::Selection::None {
+            if cfg.trace.is_none() {
+                return Ok(None);
+            }
+            // A trace needs the layer stamps: --trace implies --probes all.
+            selection = uadpbench_probes::Selection::All;
         }
-        // A trace needs the layer stamps: --trace implies --probes all.
-        selection = uadpbench_probes::Selection::All;
+        let (slots, warning) = slots_for(cfg);
+        if let Some(w) = warning {
+            eprintln!("warning: {w}");
+        }
+        Ok(Some(SessionSpec {
+            path: cfg.path,
+            selection,
+            slots,
+            stats: StatsMode::from_env().map_err(|e| anyhow::anyhow!("{e}"))?,
+            warmup: cfg.warmup,
+            // --trace: context switches too (every CPU, for the whole run: the window is cut
+            // out afterwards).
+            sched_switch: cfg.trace.is_some(),
+        }))
     }
-    let path = cfg.path;
+}
+
+/// Starts a session of `spec` tracing the devices of the network namespaces `netns` (their
+/// files, at most two) and the threads of this process.
+pub fn start_session(
+    spec: &SessionSpec,
+    netns: Vec<std::path::PathBuf>,
+) -> anyhow::Result<ProbeSession> {
+    let path = spec.path;
     let mut pc = ProbeConfig::new(path);
-    pc.selection = selection;
-    let (slots, warning) = slots_for(cfg);
-    pc.slots = slots;
-    if let Some(w) = warning {
-        eprintln!("warning: {w}");
-    }
-    pc.netns = vec![
-        topo.a().netns_path().to_owned(),
-        topo.b().netns_path().to_owned(),
-    ];
+    pc.selection = spec.selection.clone();
+    pc.slots = spec.slots;
+    pc.netns = netns;
     // BPF run-time statistics: on for the warm-up (calibration), off for the measured packets,
     // unless asked otherwise (they add two clock reads to every program run).
-    let stats_mode = match StatsMode::from_env() {
-        Ok(m) => m,
-        Err(e) => anyhow::bail!("{e}"),
-    };
-    pc.stats = match stats_mode {
-        StatsMode::Calibrate => cfg.warmup > 0,
+    pc.stats = match spec.stats {
+        StatsMode::Calibrate => spec.warmup > 0,
         StatsMode::Run => true,
         StatsMode::Off => false,
     };
-    // --trace: context switches too (every CPU, for the whole run: the window is cut out
-    // afterwards).
-    pc.sched_switch = cfg.trace.is_some();
+    pc.sched_switch = spec.sched_switch;
     let mut session = ProbeSession::start(pc)
         .context("starting the kernel probes (uadpbench doctor shows what this kernel allows)")?;
     // The xdp path's own XDP program stamps arrivals (`xdp_stamps`, set for probe runs).
@@ -68,14 +108,14 @@ pub fn start(cfg: &RunConfig, topo: &Topology) -> anyhow::Result<Option<ProbeSes
             uadpbench_probes::Mechanism::Xdp,
         );
     }
-    if stats_mode == StatsMode::Calibrate {
+    if spec.stats == StatsMode::Calibrate {
         // Packet ids 0..warmup are the warm-up: the first stamp of the first measured packet
         // ends the calibration window.
         session
-            .stop_stats_at_packet(cfg.warmup)
+            .stop_stats_at_packet(spec.warmup)
             .context("starting the probe cost calibration")?;
     }
-    Ok(Some(session))
+    Ok(session)
 }
 
 /// Name of the environment variable that says when the probes' BPF run-time statistics
@@ -108,15 +148,19 @@ impl StatsMode {
     pub fn from_env() -> Result<Self, String> {
         match std::env::var(STATS_ENV) {
             Err(_) => Ok(StatsMode::Calibrate),
-            Ok(v) => match v.trim() {
-                "" | "calibrate" => Ok(StatsMode::Calibrate),
-                "run" => Ok(StatsMode::Run),
-                "off" => Ok(StatsMode::Off),
-                other => Err(format!(
-                    "{STATS_ENV}={other:?}: use calibrate (default: BPF statistics during the \
-                     warm-up only), run (the whole run) or off"
-                )),
-            },
+            Ok(v) => Self::parse(&v).map_err(|e| format!("{STATS_ENV}={e}")),
+        }
+    }
+
+    /// `calibrate` (also the empty string), `run` or `off`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "" | "calibrate" => Ok(StatsMode::Calibrate),
+            "run" => Ok(StatsMode::Run),
+            "off" => Ok(StatsMode::Off),
+            other => Err(format!(
+                "{other:?}: use calibrate (default: BPF statistics during the warm-up only), run (the whole run) or off"
+            )),
         }
     }
 }
@@ -279,8 +323,8 @@ pub use crate::schema::SegmentRow;
 #[derive(Debug, Serialize)]
 struct ProbeCostRow<'a> {
     run_id: &'a str,
-    program: &'static str,
-    role: &'static str,
+    program: String,
+    role: String,
     mechanism: String,
     run_count: u64,
     run_time_ns: u64,
@@ -288,6 +332,9 @@ struct ProbeCostRow<'a> {
     missed_runs: u64,
     events_recorded: u64,
     events_lost: u64,
+    /// `both` (one session traced both ends: a local run), `a` (this host's end of a run
+    /// across hosts, or side A's XDP program), `b` (the agent's, or side B's XDP program).
+    side: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -362,11 +409,157 @@ pub fn finish(
     out_dir: &Path,
     stamps: &crate::run::KernelStamps,
 ) -> anyhow::Result<ProbeOutcome> {
-    let clock = stamps.clock.as_ref();
+    let report = collect(session, &stamps.xdp)?;
+    write(report, cfg, run_id, samples, out_dir, stamps, None)
+}
+
+/// Ends the session: its report, with the xdp path's arrival stamps of `xdp` merged in.
+pub fn collect(
+    session: ProbeSession,
+    xdp: &[(u8, uadpbench_sender::transport::XdpStamps)],
+) -> anyhow::Result<ProbeReport> {
     let mut report: ProbeReport = session
         .finish()
         .context("collecting the probe timestamps")?;
-    merge_xdp_stamps(&mut report, &stamps.xdp);
+    merge_xdp_stamps(&mut report, xdp);
+    Ok(report)
+}
+
+/// The agent's probes in a run across hosts ([`write`] merges them with this host's).
+pub struct FarProbes<'a> {
+    /// What the agent's session reported.
+    pub report: &'a crate::remote::RemoteProbeReport,
+    /// The agent's CLOCK_MONOTONIC → this host's.
+    pub to_controller: &'a dyn Fn(u64) -> u64,
+    /// The agent host's name (report lines).
+    pub host: &'a str,
+    /// How the agent's stamps were put on this host's clock (meta.json, report).
+    pub clock: String,
+    /// The agent runs on this kernel (the local stand-in): both sessions see every stamp of
+    /// a content-only layer ([`crate::remote::probes::content_only`]).
+    pub same_kernel: bool,
+}
+
+/// Puts this host's stamps (`report`, the near end of a run across hosts) and the agent's
+/// (`far`) into one report in the run's crossing numbering; returns meta.json's account of
+/// the agent's side and report lines.
+fn merge_far(
+    report: &mut ProbeReport,
+    far: &FarProbes<'_>,
+    path: PathKind,
+) -> (serde_json::Value, Vec<String>) {
+    use crate::remote::probes::merge_ends;
+    let mut lines = vec![format!(
+        "  probes on both hosts: this host's session traced side A, the agent's host ({}) side B; the agent's stamps {}",
+        far.host, far.clock
+    )];
+    // This host saw each packet cross each layer once: its session's crossing 0.
+    let merged = merge_ends(
+        std::mem::take(&mut report.events),
+        far.report,
+        path,
+        far.same_kernel,
+        far.to_controller,
+    );
+    report.events = merged.events;
+    let left_out: u64 = merged.left_out.values().sum();
+    for wire in &far.report.losses {
+        let Some(l) = wire.loss() else { continue };
+        match report
+            .lost_per_layer
+            .iter_mut()
+            .find(|m| m.layer == l.layer)
+        {
+            Some(m) => {
+                m.recorded += l.recorded;
+                m.drained += l.drained;
+                m.overwritten += l.overwritten;
+                m.extra_crossings += l.extra_crossings;
+                m.read_failures += l.read_failures;
+                m.mismatches += l.mismatches;
+                m.stale_matches += l.stale_matches;
+                m.missed_runs += l.missed_runs;
+                m.applicable += l.applicable;
+            }
+            None => report.lost_per_layer.push(l),
+        }
+    }
+    report.thread_slot_evictions += far.report.thread_slot_evictions;
+    report.skb_map_insert_failures += far.report.skb_map_insert_failures;
+    // A layer the two kernels hook differently (or only one of them can) is said.
+    let mut differ = Vec::new();
+    for s in &report.layers {
+        if let Some(f) = far.report.layers.iter().find(|f| f.layer == s.name) {
+            if f.recorded != s.recorded() || f.outcome != s.outcome.to_string() {
+                lines.push(format!(
+                    "    {}: this host {}; agent's host {}",
+                    s.name, s.outcome, f.outcome
+                ));
+                differ.push(s.name);
+            }
+        }
+    }
+    if !differ.is_empty() {
+        lines.insert(
+            0,
+            format!(
+                "  probes: {} layer(s) hooked differently on the agent's host {} (probe_layers.csv shows this host's; meta.json probes.agent has the agent's):",
+                differ.len(),
+                far.host
+            ),
+        );
+    }
+    if left_out + merged.unknown > 0 {
+        lines.push(format!(
+            "  probes: {left_out} stamp(s) left out (a host saw a packet cross a layer twice), {} of layers this version does not know",
+            merged.unknown
+        ));
+    }
+    let window = far.report.stats_window();
+    let meta = serde_json::json!({
+        "host": far.host,
+        "clock": far.clock,
+        "layers": far.report.layers,
+        "stats": {
+            "on_ns": window.on_ns,
+            "off_ns": window.off_ns,
+            "off_at_packet": window.off_at_packet,
+            "clock": "the agent's CLOCK_MONOTONIC",
+        },
+        "stats_error": far.report.stats_error,
+        "stamps_left_out": {
+            "placed_twice": left_out,
+            "by_layer": merged.left_out,
+            "unknown_layers": merged.unknown,
+        },
+        "crossings": if far.same_kernel {
+            "one kernel: thread layers by role (the agent's receive layers crossing 0, send layers 1; this host's the other way round); device layers from both sessions in time order, duplicates dropped"
+        } else {
+            "each host's session sees its half of the path: the agent's stamps of receive layers are crossing 0, of send layers crossing 1; this host's the other way round"
+        },
+    });
+    (meta, lines)
+}
+
+/// Writes the probe files of `report` (this host's session; with `far`, merged with the
+/// agent's) into `out_dir`.
+pub fn write(
+    mut report: ProbeReport,
+    cfg: &RunConfig,
+    run_id: &str,
+    samples: &[SampleRow],
+    out_dir: &Path,
+    stamps: &crate::run::KernelStamps,
+    far: Option<FarProbes<'_>>,
+) -> anyhow::Result<ProbeOutcome> {
+    let clock = stamps.clock.as_ref();
+    let (far_meta, far_lines) = match &far {
+        Some(f) => {
+            let (m, l) = merge_far(&mut report, f, cfg.path);
+            (Some(m), l)
+        }
+        None => (None, Vec::new()),
+    };
     // Lines about the trace, after the probe summary.
     let mut report_lines_pre: Vec<String> = Vec::new();
     let measured: HashMap<u64, &SampleRow> = samples.iter().map(|s| (s.packet_id, s)).collect();
@@ -402,13 +595,16 @@ pub fn finish(
     } = crate::analysis::segments::chain_segments(run_id, cfg, &events, &received, &report.layers);
     results::write_csv(&out_dir.join("segments.csv"), &segments)?;
 
-    let costs: Vec<ProbeCostRow<'_>> = report
+    // One session traced both ends (a local run), or this host's end (side A) of a run across
+    // hosts, whose agent traced side B.
+    let near_side = if far.is_some() { "a" } else { "both" };
+    let mut costs: Vec<ProbeCostRow<'_>> = report
         .program_costs
         .iter()
         .map(|c| ProbeCostRow {
             run_id,
-            program: c.program,
-            role: c.role,
+            program: c.program.to_owned(),
+            role: c.role.to_owned(),
             mechanism: c.mechanism.to_string(),
             run_count: c.run_count,
             run_time_ns: c.run_time_ns,
@@ -416,22 +612,28 @@ pub fn finish(
             missed_runs: c.missed_runs,
             events_recorded: c.events_recorded,
             events_lost: c.events_lost,
+            side: near_side,
         })
         .collect();
-    let mut costs = costs;
     // The xdp path's XDP program stamps xdp_ingress: its cost (with the stamping) per side.
     for (crossing, x) in &stamps.xdp {
         if x.run_count == 0 {
             continue;
         }
+        // Session crossing 0 is side B's arrivals in a local run; across hosts this host's
+        // transport is side A's.
+        let side = if far.is_some() || *crossing == 1 {
+            "a"
+        } else {
+            "b"
+        };
         costs.push(ProbeCostRow {
             run_id,
-            program: "uadpbench_xdp",
-            role: if *crossing == 0 {
-                "xdp path program, side B (redirect + xdp_ingress stamp)"
-            } else {
-                "xdp path program, side A (redirect + xdp_ingress stamp)"
-            },
+            program: "uadpbench_xdp".into(),
+            role: format!(
+                "xdp path program, side {} (redirect + xdp_ingress stamp)",
+                side.to_uppercase()
+            ),
             mechanism: "xdp".into(),
             run_count: x.run_count,
             run_time_ns: x.run_time_ns,
@@ -439,7 +641,23 @@ pub fn finish(
             missed_runs: 0,
             events_recorded: x.stamped,
             events_lost: x.overwritten,
+            side,
         });
+    }
+    if let Some(f) = &far {
+        costs.extend(f.report.costs.iter().map(|c| ProbeCostRow {
+            run_id,
+            program: c.program.clone(),
+            role: c.role.clone(),
+            mechanism: c.mechanism.clone(),
+            run_count: c.run_count,
+            run_time_ns: c.run_time_ns,
+            ns_per_run: c.ns_per_run,
+            missed_runs: c.missed_runs,
+            events_recorded: c.events_recorded,
+            events_lost: c.events_lost,
+            side: "b",
+        }));
     }
     results::write_csv(&out_dir.join("probe_cost.csv"), &costs)?;
 
@@ -513,6 +731,7 @@ pub fn finish(
     if let Some(l) = wake_line(&report) {
         report_lines.push(l);
     }
+    report_lines.extend(far_lines);
     report_lines.extend(lines);
     report_lines.extend(report_lines_pre);
     let meta = serde_json::json!({
@@ -526,6 +745,7 @@ pub fn finish(
         "stats_error": report.stats_error,
         "stats": stats_meta(&report, cfg),
         "wake": wake_meta(&report),
+        "agent": far_meta,
     });
     let clock = clock.map(|c| {
         let first_crossing: HashMap<(u64, uadpbench_probes::LayerId), u64> = report

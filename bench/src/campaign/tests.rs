@@ -310,8 +310,9 @@ fn a_peer_table_runs_every_run_across_hosts() {
 
 #[test]
 fn what_runs_cannot_do_across_hosts_is_refused_at_parse_time() {
-    // Flood runs across hosts (a counting subscriber on the agent); fan-out and probes across
-    // hosts are not built: refused with the position of the cause.
+    // Flood runs across hosts (a counting subscriber on the agent); fan-out with the
+    // subscribers of one agent is not built, and probes have a bound: refused with the
+    // position of the cause.
     let text = ACROSS_HOSTS
         .replace("\"cyclic\"]", "\"cyclic\", \"flood\"]")
         .replace("count = 100", "count = 100\nduration_s = 1");
@@ -323,10 +324,14 @@ fn what_runs_cannot_do_across_hosts_is_refused_at_parse_time() {
         errors.iter().any(|e| e.message.contains("subscribers")),
         "{errors:?}"
     );
+    // Probes run on both hosts, up to the stamps an agent sends back.
     let text = ACROSS_HOSTS.replace("probes = [\"none\"]", "probes = [\"all\"]");
+    let c = Campaign::parse(&text, "t.toml").unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(c.expand().iter().all(|r| r.config.probes == "all"));
+    let text = text.replace("count = 100", "count = 200000");
     let errors = Campaign::parse(&text, "t.toml").unwrap_err();
     assert!(
-        errors.iter().any(|e| e.message.contains("probes")),
+        errors.iter().any(|e| e.message.contains("with probes takes at most")),
         "{errors:?}"
     );
     // A bad address and an unknown key.

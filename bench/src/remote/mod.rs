@@ -32,7 +32,10 @@ use crate::conditions::Placement;
 
 pub mod addr;
 pub mod iface;
+pub mod probes;
 pub mod runner;
+
+pub use probes::{RemoteProbeParams, RemoteProbeReport, MAX_REMOTE_PROBED_MESSAGES};
 
 /// What the controller asks an agent to run: the far end of a ping-pong (a reflector) on one
 /// of the agent host's interfaces. The agent validates every field before it opens anything.
@@ -73,6 +76,10 @@ pub struct RemoteSideParams {
     /// `.`, `-`, `_`, at most 100 bytes, no leading dot).
     #[serde(default)]
     pub pcap_name: Option<String>,
+    /// `run --peer --probes`: the agent traces its end with its own probe session and sends
+    /// the stamps back with the result.
+    #[serde(default)]
+    pub probes: Option<RemoteProbeParams>,
 }
 
 /// Whether `name` is acceptable as a capture name on an agent (no path, nothing hidden).
@@ -213,6 +220,9 @@ pub struct RemoteSideResult {
     pub cpu: RemoteCpu,
     /// How the side ran on the agent's host.
     pub conditions: RemoteConditions,
+    /// The agent's probe report (`run --peer --probes`).
+    #[serde(default)]
+    pub probes: Option<RemoteProbeReport>,
 }
 
 /// [`TransportCounters`] on the wire.
@@ -283,6 +293,7 @@ impl RemoteSideResult {
             transport: RemoteCounters::of(&r.transport),
             cpu: remote_cpu(&r.cpu),
             conditions,
+            probes: None,
         }
     }
 
@@ -322,6 +333,9 @@ pub struct RemoteSubscriberResult {
     pub first_recv_ns: Option<u64>,
     pub last_recv_ns: Option<u64>,
     pub conditions: RemoteConditions,
+    /// The agent's probe report (`run --peer --probes`).
+    #[serde(default)]
+    pub probes: Option<RemoteProbeReport>,
 }
 
 fn remote_cpu(c: &CpuTime) -> RemoteCpu {
@@ -397,6 +411,7 @@ impl RemoteSubscriberResult {
             first_recv_ns: r.first_recv_ns,
             last_recv_ns: r.last_recv_ns,
             conditions,
+            probes: None,
         }
     }
 
@@ -555,6 +570,7 @@ mod tests {
             path_options: RemotePathOptions::from_path_options(&PathOptions::default()),
             subscribe: None,
             pcap_name: None,
+            probes: None,
         };
         let value = serde_json::to_value(&params).unwrap();
         assert_eq!(value["path"], "eth");

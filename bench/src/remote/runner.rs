@@ -21,7 +21,7 @@ use uadpbench_sender::udp::MAX_BATCH;
 use super::iface::{self, LocalInterface, AGENT_GUARD_HINT};
 use super::{
     end_cpu, End, RemoteConditions, RemoteSideParams, RemoteSideResult, RemoteSubscriberResult,
-    MAX_REMOTE_FLOOD_MESSAGES, MAX_REMOTE_RECEPTIONS,
+    MAX_REMOTE_FLOOD_MESSAGES, MAX_REMOTE_PROBED_MESSAGES, MAX_REMOTE_RECEPTIONS,
 };
 use crate::conditions::{IdleLatency, MachineConditions, Placement};
 use crate::run::{Mode, RunConfig};
@@ -245,6 +245,22 @@ impl SideRunner for BenchSideRunner {
         if let Work::Subscribe(_, batch) = &work {
             prepared.options.batch = *batch;
         }
+        // Probes attach before the side opens its path and stay until it is finished.
+        let probes = match &params.probes {
+            Some(p) => {
+                let spec = probe_spec(p, params.path, &work)?;
+                // The xdp path's own XDP program stamps the arrivals (`xdp_ingress`).
+                prepared.options.xdp_stamps = params.path == PathKind::Xdp;
+                Some(
+                    crate::probe_run::start_session(
+                        &spec,
+                        vec![uadpbench_topology::THREAD_NETNS.into()],
+                    )
+                    .map_err(|e| format!("on the agent's host: {e:#}"))?,
+                )
+            }
+            None => None,
+        };
         // The capture starts before the side opens its path: every frame of the run is seen.
         let capture = match &capture_file {
             Some(file) => Some(
@@ -308,8 +324,56 @@ impl SideRunner for BenchSideRunner {
             conditions,
             notes,
             capture,
+            probes,
         }))
     }
+}
+
+/// The agent's probe session for a side, checked: a known selection and statistics mode,
+/// slots a power of two within [`crate::probe_run::MAX_PROBE_SLOTS`], a subscriber within
+/// [`MAX_REMOTE_PROBED_MESSAGES`].
+fn probe_spec(
+    p: &super::RemoteProbeParams,
+    path: PathKind,
+    work: &Work,
+) -> Result<crate::probe_run::SessionSpec, String> {
+    let selection = p
+        .selection
+        .trim()
+        .parse::<uadpbench_probes::Selection>()
+        .map_err(|e| {
+            format!(
+                "the agent refuses the probe selection {:?}: {e}",
+                p.selection
+            )
+        })?;
+    if selection == uadpbench_probes::Selection::None {
+        return Err("the agent was asked for probes with the selection \"none\"; run the same uadpbench version on both hosts".into());
+    }
+    let max = crate::probe_run::MAX_PROBE_SLOTS;
+    if !p.slots.is_power_of_two() || !(2..=max).contains(&p.slots) {
+        return Err(format!(
+            "the agent refuses {} probe slots: a power of two from 2 to {max}",
+            p.slots
+        ));
+    }
+    if let Work::Subscribe(cfg, _) = work {
+        if cfg.expected > MAX_REMOTE_PROBED_MESSAGES {
+            return Err(format!(
+                "the agent refuses probes for {} messages: at most {MAX_REMOTE_PROBED_MESSAGES} per run when its stamps are sent back",
+                cfg.expected
+            ));
+        }
+    }
+    Ok(crate::probe_run::SessionSpec {
+        path,
+        selection,
+        slots: p.slots,
+        stats: crate::probe_run::StatsMode::parse(&p.stats)
+            .map_err(|e| format!("the agent refuses the statistics mode {e}"))?,
+        warmup: p.warmup,
+        sched_switch: false,
+    })
 }
 
 /// What a side does once its path is open.
@@ -419,6 +483,8 @@ struct AgentSide {
     notes: uadpbench_sender::open::SetupNotes,
     /// `run --peer-pcap`: the capture of the frames the interface received.
     capture: Option<crate::capture_run::PcapCapture>,
+    /// `run --peer --probes`: this host's probe session (side B's end).
+    probes: Option<uadpbench_probes::ProbeSession>,
 }
 
 impl RunningSide for AgentSide {
@@ -449,6 +515,27 @@ impl RunningSide for AgentSide {
             None => None,
         };
         let output = joined??;
+        let probes = match self.probes.take() {
+            Some(session) => {
+                let xdp = match &output {
+                    Output::Reflector(r) => r.xdp.clone(),
+                    Output::Subscriber(r) => r.xdp.clone(),
+                };
+                let report = crate::probe_run::collect(
+                    session,
+                    &xdp.iter().map(|x| (0, x.clone())).collect::<Vec<_>>(),
+                )
+                .map_err(|e| format!("on the agent's host: {e:#}"))?;
+                let mut wire = super::RemoteProbeReport::new(&report);
+                wire.costs.extend(
+                    xdp.as_ref()
+                        .and_then(super::probes::RemoteCost::xdp_program),
+                );
+                tracing::info!(events = report.events.len(), "probe session finished");
+                Some(wire)
+            }
+            None => None,
+        };
         let mut conditions = self.conditions.clone();
         conditions.capture = capture;
         conditions.time_sync_after = Some(uadpbench_agent::TimeSync::read());
@@ -456,7 +543,9 @@ impl RunningSide for AgentSide {
         let encoded = match output {
             Output::Reflector(r) => {
                 tracing::info!(reflected = r.reflected, "reflector finished");
-                serde_json::to_value(RemoteSideResult::new(&r, conditions))
+                let mut result = RemoteSideResult::new(&r, conditions);
+                result.probes = probes;
+                serde_json::to_value(result)
             }
             Output::Subscriber(r) => {
                 tracing::info!(
@@ -464,7 +553,9 @@ impl RunningSide for AgentSide {
                     measured = r.measured_received,
                     "subscriber finished"
                 );
-                serde_json::to_value(RemoteSubscriberResult::new(&r, conditions))
+                let mut result = RemoteSubscriberResult::new(&r, conditions);
+                result.probes = probes;
+                serde_json::to_value(result)
             }
         };
         encoded.map_err(|e| format!("cannot encode the side's result: {e}"))

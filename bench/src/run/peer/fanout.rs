@@ -148,6 +148,7 @@ pub(super) fn run_fanout(
                 record: true,
                 batch: 1,
             }),
+            probes: None,
         };
         let id = client
             .start_side(SideSpec {

@@ -21,6 +21,7 @@ use uadpbench_agent::{
     TimeSync, PROTOCOL_VERSION,
 };
 use uadpbench_sender::clock::monotonic_ns;
+use uadpbench_sender::loops::PingPongResult;
 use uadpbench_sender::open::LinkInfo;
 use uadpbench_sender::transport::{Encap, PathKind};
 
@@ -28,7 +29,8 @@ use super::workload::{record_cyclic, record_flood, record_ping_pong, Collected};
 use super::*;
 use crate::remote::iface::{self, CONTROLLER_GUARD_HINT};
 use crate::remote::{
-    end_cpu, End, RemotePathOptions, RemoteSideParams, RemoteSubscribe, MAX_REMOTE_RECEPTIONS,
+    end_cpu, End, RemotePathOptions, RemoteProbeParams, RemoteSideParams, RemoteSubscribe,
+    MAX_REMOTE_PROBED_MESSAGES, MAX_REMOTE_RECEPTIONS,
 };
 use clock::{clock_meta, ClockFacts, ClockSource};
 use sides::{far_name, near_name, run_initiator, FarResult, NearResult};
@@ -103,10 +105,19 @@ pub fn peer_problems(cfg: &RunConfig, agents: usize) -> Vec<String> {
             cfg.warmup + cfg.measured_count()
         ));
     }
-    if cfg.probes_enabled() || cfg.trace.is_some() {
+    if cfg.trace.is_some() {
         problems.push(
-            "--probes/--trace with --peer: kernel probes across hosts are not built yet; leave them out".into(),
+            "--trace with --peer: a timeline of two hosts' CPUs is not built yet; use --probes (layers.csv, segments.csv) and leave --trace out".into(),
         );
+    }
+    if cfg.probes_enabled()
+        && cfg.mode != Mode::Flood
+        && cfg.warmup + cfg.measured_count() > MAX_REMOTE_PROBED_MESSAGES
+    {
+        problems.push(format!(
+            "--count plus --warmup is {} but a run across hosts with --probes takes at most {MAX_REMOTE_PROBED_MESSAGES} messages (the agent keeps and sends back the stamps of each): run repetitions instead",
+            cfg.warmup + cfg.measured_count()
+        ));
     }
     if cfg.pcap.is_some() {
         problems.push("--pcap with --peer: the frames arrive on the agent's host; use --peer-pcap NAME (the agent writes NAME.pcap into its --capture-dir)".into());
@@ -243,6 +254,21 @@ fn run_with_peer_in(
     cfg.sched_a.cpu = end_cpu(cfg.placement, cfg.sched_a.cpu, End::Near)
         .map_err(|e| anyhow::anyhow!("--placement {}: {e}", cfg.placement))?;
 
+    // Probes: this host traces its end (its namespace's devices, this process's threads), the
+    // agent its own; both attach before either side opens its path.
+    let probe_spec = crate::probe_run::SessionSpec::of(&cfg)?;
+    let probes = match &probe_spec {
+        Some(spec) => {
+            // The xdp path's own XDP program stamps the echoes' arrivals (`xdp_ingress`).
+            cfg.path_options.xdp_stamps = cfg.path == PathKind::Xdp;
+            Some(crate::probe_run::start_session(
+                spec,
+                vec![uadpbench_topology::THREAD_NETNS.into()],
+            )?)
+        }
+        None => None,
+    };
+
     let params = RemoteSideParams {
         path: cfg.path,
         encap: cfg.encap,
@@ -259,6 +285,16 @@ fn run_with_peer_in(
         fifo_priority: cfg.sched_b.fifo_priority,
         path_options: RemotePathOptions::from_path_options(&cfg.path_options),
         pcap_name: peer.pcap_name.clone(),
+        probes: probe_spec.as_ref().map(|spec| RemoteProbeParams {
+            selection: if cfg.probes_enabled() {
+                cfg.probes.trim().to_owned()
+            } else {
+                "all".into()
+            },
+            slots: spec.slots,
+            stats: spec.stats.name().to_owned(),
+            warmup: spec.warmup,
+        }),
         subscribe: match cfg.mode {
             Mode::Pingpong => None,
             Mode::Cyclic => Some(RemoteSubscribe {
@@ -524,6 +560,53 @@ fn run_with_peer_in(
         }
         _ => bail!("internal error: the far side's role does not match --mode"),
     };
+    let probe_outcome = match probes {
+        Some(session) => {
+            if let NearResult::PingPong(PingPongResult { xdp: Some(x), .. }) = &near {
+                // This host's session numbers its own arrivals crossing 0, like the agent's.
+                kernel_stamps.xdp.push((0, x.clone()));
+            }
+            let near_report = crate::probe_run::collect(session, &kernel_stamps.xdp)?;
+            let far_report = far.probes().with_context(|| {
+                format!(
+                    "the agent at {} ran the side without probes; run the same uadpbench version on both hosts",
+                    peer.addr
+                )
+            })?;
+            let clock = choice.clock;
+            let to_controller = move |t: u64| clock.to_controller(t);
+            let clock_words = match choice.source {
+                ClockSource::SameKernel => "need no mapping: the agent runs on this kernel (same boot id), one CLOCK_MONOTONIC (time-namespace offset applied)".to_owned(),
+                ClockSource::PtpTai => format!(
+                    "were moved onto this host's clock through both hosts' PTP-disciplined CLOCK_TAI (± {} µs): segments between a layer of this host and one of the agent's carry that error",
+                    fmt_us(clock.error_bound_ns() as f64)
+                ),
+                ClockSource::Estimate => format!(
+                    "were moved onto this host's clock with the estimated offset (± {} µs): segments between a layer of this host and one of the agent's carry that error, segments within one host do not",
+                    fmt_us(clock.error_bound_ns() as f64)
+                ),
+            };
+            let outcome = crate::probe_run::write(
+                near_report,
+                cfg,
+                &run_id,
+                &samples,
+                out_dir,
+                &kernel_stamps,
+                Some(crate::probe_run::FarProbes {
+                    report: far_report,
+                    to_controller: &to_controller,
+                    host: &agent_host.hostname,
+                    clock: clock_words,
+                    // One kernel (same boot id) whatever --peer-clock chose.
+                    same_kernel: agent_host.exact_monotonic_offset(&local_host).is_some(),
+                }),
+            )?;
+            report.extend(outcome.report.iter().cloned());
+            Some(outcome)
+        }
+        None => None,
+    };
     let interrupted = cut_short(
         stop.load(Ordering::Relaxed),
         cfg.mode,
@@ -590,6 +673,7 @@ fn run_with_peer_in(
         super::MetaSections {
             peer: Some(peer_meta),
             capture: capture_meta,
+            probes: probe_outcome.map(|p| p.meta),
             ..super::MetaSections::default()
         },
     )

@@ -150,6 +150,14 @@ impl FarResult {
             FarResult::Subscriber(r) => &r.conditions,
         }
     }
+
+    /// The agent's probe report, when it ran probes.
+    pub(super) fn probes(&self) -> Option<&crate::remote::RemoteProbeReport> {
+        match self {
+            FarResult::Reflector(r) => r.probes.as_ref(),
+            FarResult::Subscriber(r) => r.probes.as_ref(),
+        }
+    }
 }
 
 /// This host's side, in words.

@@ -1,0 +1,237 @@
+//! Kernel probes on both ends of a run across hosts, on the local stand-in (the agent in
+//! namespace B, `uadpbench run --peer --probes all` in namespace A, a control link of their
+//! own; see agent_standin.rs). Each process traces its own end with its own probe session;
+//! the controller merges the agent's stamps into one layers.csv / segments.csv:
+//!
+//! * both crossings of the packet's path are there: the ping's (trip 0) send layers stamped
+//!   by this host and receive layers by the agent, the echo's (trip 1) the other way round;
+//! * on the one kernel of the stand-in both sessions read one CLOCK_MONOTONIC, so every
+//!   packet's stamps follow the order the packet took: send here, receive there, echo there,
+//!   receive here;
+//! * probe_cost.csv has programs of both ends (`side` a and b), meta.json the agent's part;
+//! * a cyclic run stamps the publisher's send layers and the subscriber's receive layers.
+//!
+//! Needs root (namespaces, BPF, raw sockets).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use uadpbench::schema::SummaryRow;
+
+mod standin;
+use standin::*;
+
+/// layers.csv as `(packet_id, layer, crossing) → t_ns`.
+fn layer_stamps(dir: &Path) -> HashMap<(u64, String, u8), u64> {
+    let mut r = csv::Reader::from_path(dir.join("layers.csv")).expect("layers.csv");
+    let h = r.headers().expect("header").clone();
+    let col = |n: &str| h.iter().position(|c| c == n).expect(n);
+    let (id, layer, crossing, t) = (col("packet_id"), col("layer"), col("crossing"), col("t_ns"));
+    r.records()
+        .map(|rec| {
+            let rec = rec.expect("layers.csv row");
+            (
+                (
+                    rec[id].parse().expect("packet_id"),
+                    rec[layer].to_owned(),
+                    rec[crossing].parse().expect("crossing"),
+                ),
+                rec[t].parse().expect("t_ns"),
+            )
+        })
+        .collect()
+}
+
+/// Runs `run --peer --probes all` with `args` and returns the results directory.
+fn probed_run(
+    scratch: &Scratch,
+    topo: &uadpbench_topology::Topology,
+    args: &[&str],
+) -> std::path::PathBuf {
+    let agent = Agent::start(topo, scratch.path(), &[]);
+    let dir = scratch.path().join("run");
+    let out = dir.to_string_lossy().into_owned();
+    let mut all: Vec<&str> = vec!["--probes", "all", "--out", &out];
+    all.extend_from_slice(args);
+    let mut controller = start_controller(topo, scratch.path(), topo.b().ifname(), &all);
+    let status = controller.wait_for(Duration::from_secs(180));
+    let (stdout, stderr) = controller_output(scratch.path());
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "run --peer --probes all {args:?}: {status:?}\nstdout:\n{stdout}\nstderr:\n{stderr}\nagent log:\n{}",
+        agent.log()
+    );
+    assert!(
+        stdout.contains("probes on both hosts"),
+        "the run says who traced what: {stdout}"
+    );
+    assert!(
+        agent.log().contains("probe session finished"),
+        "{}",
+        agent.log()
+    );
+    agent.stop();
+    dir
+}
+
+/// The sides of probe_cost.csv's rows.
+fn cost_sides(dir: &Path) -> Vec<String> {
+    let mut r = csv::Reader::from_path(dir.join("probe_cost.csv")).expect("probe_cost.csv");
+    let h = r.headers().expect("header").clone();
+    let side = h.iter().position(|c| c == "side").expect("side column");
+    r.records()
+        .map(|rec| rec.expect("row")[side].to_owned())
+        .collect()
+}
+
+fn summary(dir: &Path) -> Vec<SummaryRow> {
+    csv::Reader::from_path(dir.join("summary.csv"))
+        .expect("summary.csv")
+        .deserialize()
+        .map(|r| r.expect("summary row"))
+        .collect()
+}
+
+fn meta(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).expect("meta.json"))
+        .expect("meta.json parses")
+}
+
+/// A ping-pong over `path` with probes on both ends: (first layer here, first layer there,
+/// the echo's first layer there, its last layer here) must be stamped, in that order, for
+/// at least 99 % of the packets.
+fn pingpong_probed(path: &str, send_layer: &str, far_receive: &str, near_receive: &str) {
+    let _serial = serial();
+    let scratch = Scratch::new(&format!("probes-{path}"));
+    let topo = topology();
+    let count = 1000u64;
+    let dir = probed_run(
+        &scratch,
+        &topo,
+        &[
+            "--path",
+            path,
+            "--count",
+            &count.to_string(),
+            "--warmup",
+            "100",
+        ],
+    );
+    let rows = summary(&dir);
+    assert_eq!(summary_value(&rows, "messages", "lost"), Some(0.0));
+    let stamps = layer_stamps(&dir);
+    let mut ordered = 0;
+    for id in 100..100 + count {
+        let at = |layer: &str, crossing: u8| stamps.get(&(id, layer.to_owned(), crossing)).copied();
+        let chain = [
+            at(send_layer, 0),
+            at(far_receive, 0),
+            at(send_layer, 1),
+            at(near_receive, 1),
+        ];
+        if let [Some(a), Some(b), Some(c), Some(d)] = chain {
+            if a < b && b < c && c < d {
+                ordered += 1;
+            }
+        }
+    }
+    assert!(
+        ordered * 100 >= count * 99,
+        "{path}: {ordered} of {count} packets have {send_layer}/0 < {far_receive}/0 < {send_layer}/1 < {near_receive}/1"
+    );
+    let sides = cost_sides(&dir);
+    assert!(sides.iter().any(|s| s == "a"), "{sides:?}");
+    assert!(sides.iter().any(|s| s == "b"), "{sides:?}");
+    assert!(!sides.iter().any(|s| s == "both"), "{sides:?}");
+    let m = meta(&dir);
+    let agent = &m["probes"]["agent"];
+    assert!(agent["layers"].is_array(), "{agent}");
+    assert!(
+        agent["clock"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("same boot id"),
+        "{agent}"
+    );
+    assert_eq!(agent["stamps_left_out"]["placed_twice"], 0, "{agent}");
+    assert_eq!(agent["stamps_left_out"]["unknown_layers"], 0, "{agent}");
+    let segments = csv::Reader::from_path(dir.join("segments.csv"))
+        .expect("segments.csv")
+        .records()
+        .count();
+    assert!(segments >= 3, "{segments} segments");
+}
+
+#[test]
+fn udp_pingpong_is_stamped_on_both_ends() {
+    pingpong_probed(
+        "udp",
+        "sys_enter_sendto",
+        "netif_receive_skb",
+        "sys_exit_recvfrom",
+    );
+}
+
+#[test]
+fn eth_pingpong_is_stamped_on_both_ends() {
+    pingpong_probed(
+        "eth",
+        "sys_enter_sendto",
+        "netif_receive_skb",
+        "sys_exit_recvfrom",
+    );
+}
+
+#[test]
+fn xdp_pingpong_is_stamped_on_both_ends() {
+    // AF_XDP sends without a user buffer the probes could read: veth's netif_rx is the first
+    // stamp of each trip, on the receiving end.
+    pingpong_probed("xdp", "netif_rx", "xdp_ingress", "xdp_ingress");
+}
+
+#[test]
+fn cyclic_publisher_and_remote_subscriber_are_stamped() {
+    let _serial = serial();
+    let scratch = Scratch::new("probes-cyclic");
+    let topo = topology();
+    let dir = probed_run(
+        &scratch,
+        &topo,
+        &[
+            "--path",
+            "udp",
+            "--mode",
+            "cyclic",
+            "--interval-us",
+            "200",
+            "--count",
+            "1000",
+            "--warmup",
+            "100",
+        ],
+    );
+    let stamps = layer_stamps(&dir);
+    let mut ordered = 0;
+    for id in 100..1100u64 {
+        let at = |layer: &str| stamps.get(&(id, layer.to_owned(), 0)).copied();
+        if let (Some(a), Some(b)) = (at("sys_enter_sendto"), at("netif_receive_skb")) {
+            if a < b {
+                ordered += 1;
+            }
+        }
+    }
+    assert!(
+        ordered >= 990,
+        "{ordered} of 1000 publications stamped in order"
+    );
+    let second: std::collections::BTreeSet<&str> = stamps
+        .keys()
+        .filter(|(_, _, c)| *c == 1)
+        .map(|(_, l, _)| l.as_str())
+        .collect();
+    assert!(
+        second.is_empty(),
+        "a publication crosses each layer once, but these layers have a crossing 1: {second:?}"
+    );
+}
