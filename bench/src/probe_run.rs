@@ -174,7 +174,9 @@ fn stats_meta(report: &ProbeReport, cfg: &RunConfig) -> serde_json::Value {
         (Some(_), Some(_), Some(p)) => {
             format!("calibration: warm-up packets 0..{p}, off at the first stamp of packet {p}")
         }
-        (Some(_), Some(_), None) => "partial".to_owned(),
+        (Some(_), Some(_), None) => {
+            "stopped before a packet was stamped: no calibrated cost".to_owned()
+        }
         (Some(_), None, _) if mode == StatsMode::Calibrate => {
             "whole run (the first measured packet was never stamped)".to_owned()
         }
@@ -256,6 +258,7 @@ fn stats_line(report: &ProbeReport) -> String {
             "  probe cost (probe_cost.csv): calibrated on the warm-up (packets 0..{p}, {:.1} ms with BPF statistics on); measured packets ran without them",
             (off.saturating_sub(on)) as f64 / 1e6
         ),
+        (Some(_), Some(_), None) => "  probe cost (probe_cost.csv): BPF statistics stopped before a packet was stamped (a host whose session stamps nothing of its own): not calibrated".to_owned(),
         (Some(_), _, _) => "  probe cost (probe_cost.csv): BPF statistics on for the whole run (they add two clock reads to every program run)".to_owned(),
     }
 }

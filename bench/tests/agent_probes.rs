@@ -190,17 +190,18 @@ fn xdp_pingpong_is_stamped_on_both_ends() {
     pingpong_probed("xdp", "netif_rx", "xdp_ingress", "xdp_ingress");
 }
 
-#[test]
-fn cyclic_publisher_and_remote_subscriber_are_stamped() {
+/// A cyclic publisher here, its subscriber on the agent: every publication stamped leaving
+/// (`first`) before arriving (`last`), no layer crossed twice.
+fn cyclic_probed(path: &str, first: &str, last: &str) -> std::path::PathBuf {
     let _serial = serial();
-    let scratch = Scratch::new("probes-cyclic");
+    let scratch = Scratch::new(&format!("probes-cyclic-{path}"));
     let topo = topology();
     let dir = probed_run(
         &scratch,
         &topo,
         &[
             "--path",
-            "udp",
+            path,
             "--mode",
             "cyclic",
             "--interval-us",
@@ -215,7 +216,7 @@ fn cyclic_publisher_and_remote_subscriber_are_stamped() {
     let mut ordered = 0;
     for id in 100..1100u64 {
         let at = |layer: &str| stamps.get(&(id, layer.to_owned(), 0)).copied();
-        if let (Some(a), Some(b)) = (at("sys_enter_sendto"), at("netif_receive_skb")) {
+        if let (Some(a), Some(b)) = (at(first), at(last)) {
             if a < b {
                 ordered += 1;
             }
@@ -223,7 +224,7 @@ fn cyclic_publisher_and_remote_subscriber_are_stamped() {
     }
     assert!(
         ordered >= 990,
-        "{ordered} of 1000 publications stamped in order"
+        "{path}: {ordered} of 1000 publications stamped {first} < {last}"
     );
     let second: std::collections::BTreeSet<&str> = stamps
         .keys()
@@ -234,4 +235,48 @@ fn cyclic_publisher_and_remote_subscriber_are_stamped() {
         second.is_empty(),
         "a publication crosses each layer once, but these layers have a crossing 1: {second:?}"
     );
+    // Kept for the caller to inspect; the scratch directory goes with this function.
+    let keep = std::env::temp_dir().join(format!(
+        "uadpbench-probes-cyclic-{path}-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&keep);
+    std::fs::create_dir_all(&keep).expect("keep dir");
+    for f in ["meta.json", "probe_cost.csv"] {
+        std::fs::copy(dir.join(f), keep.join(f)).expect("copy");
+    }
+    keep
+}
+
+#[test]
+fn cyclic_udp_publisher_and_remote_subscriber_are_stamped() {
+    let keep = cyclic_probed("udp", "sys_enter_sendto", "netif_receive_skb");
+    let m = meta(&keep);
+    assert!(
+        m["probes"]["stats"]["window"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("calibration"),
+        "{}",
+        m["probes"]["stats"]
+    );
+    let _ = std::fs::remove_dir_all(keep);
+}
+
+#[test]
+fn cyclic_xdp_publisher_without_own_stamps_runs_uncalibrated() {
+    // AF_XDP's transmit has no hook on this kernel: this host's session stamps nothing, so
+    // its calibration watcher must not poll through the run (it would keep a CPU awake).
+    let keep = cyclic_probed("xdp", "netif_rx", "xdp_ingress");
+    let m = meta(&keep);
+    assert!(
+        m["probes"]["stats"]["window"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("stopped before"),
+        "{}",
+        m["probes"]["stats"]
+    );
+    assert_eq!(m["probes"]["agent"]["stats"]["off_at_packet"], 100);
+    let _ = std::fs::remove_dir_all(keep);
 }

@@ -331,7 +331,9 @@ fn what_runs_cannot_do_across_hosts_is_refused_at_parse_time() {
     let text = text.replace("count = 100", "count = 200000");
     let errors = Campaign::parse(&text, "t.toml").unwrap_err();
     assert!(
-        errors.iter().any(|e| e.message.contains("with probes takes at most")),
+        errors
+            .iter()
+            .any(|e| e.message.contains("with probes takes at most")),
         "{errors:?}"
     );
     // A bad address and an unknown key.

@@ -93,6 +93,8 @@ impl ProbeSession {
     /// Turns `BPF_ENABLE_STATS` off now (the run counts and times of the programs keep what
     /// they counted so far). A no-op if it is off.
     pub fn stop_stats(&mut self) {
+        // A calibration watcher still waiting for its packet ends first.
+        self.stats_watch = None;
         self.stats.stop(None);
     }
 

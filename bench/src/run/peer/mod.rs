@@ -130,6 +130,18 @@ pub fn peer_problems(cfg: &RunConfig, agents: usize) -> Vec<String> {
     problems
 }
 
+/// Whether a session of the sending host records a layer stamped there when it sends: a
+/// send-direction layer other than those veth stamps on the receiving device (`netif_rx`,
+/// `net_dev_xmit`).
+fn stamps_own_sends(layers: &[uadpbench_probes::LayerStatus]) -> bool {
+    use uadpbench_probes::{Direction, LayerId};
+    layers.iter().any(|s| {
+        s.recorded()
+            && s.direction == Direction::Send
+            && !matches!(s.layer, LayerId::NetifRx | LayerId::NetDevXmit)
+    })
+}
+
 /// Ids a counting subscriber prepares for in a flood: what the publisher could send in the
 /// duration at 4 million messages per second (as a local flood).
 fn flood_expected(cfg: &RunConfig) -> u64 {
@@ -261,10 +273,21 @@ fn run_with_peer_in(
         Some(spec) => {
             // The xdp path's own XDP program stamps the echoes' arrivals (`xdp_ingress`).
             cfg.path_options.xdp_stamps = cfg.path == PathKind::Xdp;
-            Some(crate::probe_run::start_session(
+            let mut session = crate::probe_run::start_session(
                 spec,
                 vec![uadpbench_topology::THREAD_NETNS.into()],
-            )?)
+            )?;
+            if cfg.mode != Mode::Pingpong && !stamps_own_sends(session.layers()) {
+                // A publisher whose host stamps none of its sends (the xdp path: AF_XDP's
+                // transmit has no hook here) would keep the calibration watcher polling the
+                // whole run, which keeps a CPU awake and the latencies low: no calibration.
+                session.stop_stats();
+                eprintln!(
+                    "note: this host's probes stamp none of the publisher's sends on the {} path; its BPF statistics are off (probe_cost.csv side a: no calibrated cost)",
+                    cfg.path
+                );
+            }
+            Some(session)
         }
         None => None,
     };
