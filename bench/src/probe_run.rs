@@ -370,6 +370,8 @@ pub struct ProbeOutcome {
     pub meta: serde_json::Value,
     /// The SO_TIMESTAMPING cross-check against the layer stamps (`--so-timestamping`).
     pub clock: Option<crate::clock_check::ClockCheck>,
+    /// The probes' calibrated BPF time per benchmark message (ns; `None`: not calibrated).
+    pub per_message_ns: Option<f64>,
 }
 
 /// Most packet slots of the stamp map (176 MB of stamps at 1 344 bytes per slot).
@@ -592,11 +594,10 @@ pub fn write(
     results::write_csv(&out_dir.join("layers.csv"), &rows)?;
 
     let crate::analysis::segments::ChainSegments {
-        segments,
-        lines,
+        mut segments,
+        mut lines,
         coverage,
     } = crate::analysis::segments::chain_segments(run_id, cfg, &events, &received, &report.layers);
-    results::write_csv(&out_dir.join("segments.csv"), &segments)?;
 
     // One session traced both ends (a local run), or this host's end (side A) of a run across
     // hosts, whose agent traced side B.
@@ -663,6 +664,73 @@ pub fn write(
         }));
     }
     results::write_csv(&out_dir.join("probe_cost.csv"), &costs)?;
+
+    // The probes' own cost, taken out of the segments and of the end-to-end latency.
+    let messages_of = |w: uadpbench_probes::StatsWindow| -> Option<u64> {
+        match (w.on_ns, w.off_ns, w.off_at_packet) {
+            (Some(_), Some(_), Some(p)) => Some(p),
+            // On for the whole run: every message sent.
+            (Some(_), None, _) => Some(cfg.warmup + samples.len() as u64),
+            _ => None,
+        }
+    };
+    let near_messages = messages_of(report.stats_window);
+    let far_messages = far
+        .as_ref()
+        .and_then(|f| messages_of(f.report.stats_window()));
+    let compensation = crate::analysis::compensation::Compensation::from_costs(
+        &costs
+            .iter()
+            .map(|c| crate::analysis::compensation::CostInput {
+                program: c.program.clone(),
+                run_count: c.run_count,
+                run_time_ns: c.run_time_ns,
+                messages: if c.side == "b" {
+                    far_messages
+                } else {
+                    near_messages
+                },
+            })
+            .collect::<Vec<_>>(),
+    );
+    let program_of: HashMap<&'static str, String> = report
+        .layers
+        .iter()
+        .filter_map(|s| match &s.outcome {
+            uadpbench_probes::Outcome::Attached {
+                program,
+                recorded: true,
+                ..
+            } => Some((
+                s.name,
+                if *program == "(external)" {
+                    "uadpbench_xdp".to_owned()
+                } else {
+                    (*program).to_owned()
+                },
+            )),
+            _ => None,
+        })
+        .collect();
+    if let Some(c) = &compensation {
+        let rest = crate::analysis::compensation::compensate_segments(
+            &mut segments,
+            |layer| program_of.get(layer).cloned(),
+            c,
+        );
+        lines.push(format!(
+            "  probe cost per message (calibrated BPF run time of every program): {:.2} µs, of which {:.2} µs ran outside the stamps that end the segments; segments.csv compensated_value takes each stamping program's run out of its segment",
+            c.per_message_ns / 1000.0,
+            rest / 1000.0
+        ));
+        if !c.uncalibrated.is_empty() {
+            lines.push(format!(
+                "  not in the probe cost (their host's statistics were not calibrated): {}",
+                c.uncalibrated.join(", ")
+            ));
+        }
+    }
+    results::write_csv(&out_dir.join("segments.csv"), &segments)?;
 
     let n_received = received.len().max(1) as f64;
     let losses: HashMap<_, _> = report.lost_per_layer.iter().map(|l| (l.layer, l)).collect();
@@ -749,6 +817,12 @@ pub fn write(
         "stats": stats_meta(&report, cfg),
         "wake": wake_meta(&report),
         "agent": far_meta,
+        "compensation": compensation.as_ref().map(|c| serde_json::json!({
+            "per_message_ns": c.per_message_ns,
+            "ns_per_run": c.ns_per_run,
+            "uncalibrated": c.uncalibrated,
+            "model": "each stamping program's run lies in the segment its stamp ends; the latency loses the BPF time of every program per message (calibrated on the warm-up)",
+        })),
     });
     let clock = clock.map(|c| {
         let first_crossing: HashMap<(u64, uadpbench_probes::LayerId), u64> = report
@@ -764,5 +838,6 @@ pub fn write(
         report: report_lines,
         meta,
         clock,
+        per_message_ns: compensation.as_ref().map(|c| c.per_message_ns),
     })
 }

@@ -70,6 +70,11 @@ pub struct SegmentRow {
     pub statistic: String,
     pub value: f64,
     pub unit: String,
+    /// `value` minus one run of the probe program whose stamp ends the segment (its cost as
+    /// calibrated on the warm-up, `analysis::compensation`); empty for counts and spreads,
+    /// and when the probes' cost was not calibrated (files of older versions: absent).
+    #[serde(default)]
+    pub compensated_value: Option<f64>,
 }
 
 /// One row of subscribers.csv (fan-out runs, `--subscribers N`): what one subscriber saw.

@@ -269,6 +269,7 @@ pub fn chain_segments(
                 statistic: statistic.to_owned(),
                 value,
                 unit: unit.to_owned(),
+                compensated_value: None,
             })
         };
         push("negative", negative as f64, "messages");

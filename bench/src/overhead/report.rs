@@ -91,6 +91,11 @@ pub(super) fn table(cfg: &OverheadConfig, rows: &[OverheadRow], pairs: usize) ->
         }
         lines.push(line);
     }
+    if rows.iter().any(|r| r.metric.ends_with("_compensated")) {
+        lines.push(
+            "  *_compensated: the probe runs' p50 minus their calibrated BPF time per message, against the runs without probes: a Δ near 0 means the probes' cost is accounted for by their programs' run time".into(),
+        );
+    }
     lines
 }
 

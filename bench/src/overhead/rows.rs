@@ -26,6 +26,15 @@ pub fn compared_statistics(mode: Mode) -> Vec<(&'static str, &'static str, &'sta
     out
 }
 
+/// The latency statistics probe runs also report compensated (`<metric>_compensated`).
+pub fn compensated_statistics(mode: Mode) -> Vec<(&'static str, &'static str, &'static str)> {
+    match mode {
+        Mode::Pingpong => vec![("rtt", "p50", "ns")],
+        Mode::Cyclic => vec![("one_way", "p50", "ns")],
+        Mode::Flood => Vec::new(),
+    }
+}
+
 /// The overhead rows of one workload: for each compared statistic of the workload's mode, the
 /// paired bootstrap of (arm − off) over `pairs` — (off run's summary, arm run's summary), one
 /// pair per repetition, the two runs of a pair having run next to each other. A statistic
@@ -39,13 +48,23 @@ pub fn overhead_rows(
     seed: u64,
 ) -> Vec<OverheadRow> {
     let mut rows = Vec::new();
-    for (i, (metric, statistic, unit)) in compared_statistics(workload.mode).into_iter().enumerate()
-    {
+    // Each compared statistic against itself, and the probe runs' compensated latency
+    // (`<latency>_compensated`, the probes' calibrated cost taken out) against the latency
+    // without probes: how far the compensation model holds.
+    let compared = compared_statistics(workload.mode)
+        .into_iter()
+        .map(|(m, s, u)| (m, m.to_owned(), s, u))
+        .chain(
+            compensated_statistics(workload.mode)
+                .into_iter()
+                .map(|(m, s, u)| (m, format!("{m}_compensated"), s, u)),
+        );
+    for (i, (metric, arm_metric, statistic, unit)) in compared.enumerate() {
         let (mut off, mut on) = (Vec::new(), Vec::new());
         for (o, a) in pairs {
             if let (Some(o), Some(a)) = (
                 value_of(o, metric, statistic),
-                value_of(a, metric, statistic),
+                value_of(a, &arm_metric, statistic),
             ) {
                 off.push(o);
                 on.push(a);
@@ -61,7 +80,7 @@ pub fn overhead_rows(
             mode: workload.mode.name().into(),
             payload_bytes: workload.payload_bytes,
             interval_us: (workload.mode == Mode::Cyclic).then_some(workload.interval_us),
-            metric: metric.into(),
+            metric: arm_metric,
             statistic: statistic.into(),
             arm: arm.name().into(),
             probes: probes.into(),

@@ -62,6 +62,26 @@ pub(super) struct Rows<'a> {
 }
 
 impl Rows<'_> {
+    /// A probe run's calibrated probe cost per message, and the latency's p50 without it
+    /// (`rtt_compensated` / `one_way_compensated`; `analysis::compensation`).
+    pub(super) fn push_compensated(&mut self, per_message_ns: Option<f64>) {
+        let Some(cost) = per_message_ns else { return };
+        self.push("probe_cost", "per_message", cost, "ns");
+        let latency = match self.cfg.mode {
+            Mode::Pingpong => "rtt",
+            Mode::Cyclic => "one_way",
+            Mode::Flood => return,
+        };
+        let p50 = self
+            .rows
+            .iter()
+            .find(|r| r.metric == latency && r.statistic == "p50")
+            .map(|r| r.value);
+        if let Some(p50) = p50 {
+            self.push(&format!("{latency}_compensated"), "p50", p50 - cost, "ns");
+        }
+    }
+
     pub(super) fn push(&mut self, metric: &str, statistic: &str, value: f64, unit: &str) {
         self.rows.push(SummaryRow {
             run_id: self.run_id.to_owned(),

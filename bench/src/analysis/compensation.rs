@@ -1,0 +1,203 @@
+//! Taking the probes' own cost out of what they measured.
+//!
+//! The probes' BPF programs run inside the path they time: every program run adds its run
+//! time to the segment it runs in and to the end-to-end latency. Their cost is calibrated on
+//! the warm-up packets (BPF run-time statistics, probe_cost.csv), so a run knows, per program,
+//! the time of one run and the time of all runs per benchmark message. Two estimates follow:
+//!
+//! * **per segment**: a stamp is taken at the end of its program (after the program found the
+//!   packet), so the program's run lies inside the segment that *ends* at its stamp; that
+//!   segment's compensated value is its value minus one run of that program. Program runs
+//!   that stamp nothing (helpers, other traffic, the wake-up context) cannot be placed in a
+//!   segment: they are the unattributed rest.
+//! * **end to end**: the latency minus the BPF time of every program per message.
+//!
+//! A model, not a measurement: it assumes the programs' cost adds linearly and leaves
+//! caches and the tracepoints' own dispatch out. Checking it against runs without probes
+//! (campaigns and `uadpbench overhead` pair them: overhead.csv `rtt_compensated`) says how
+//! far it holds.
+
+use std::collections::HashMap;
+
+use crate::schema::SegmentRow;
+
+/// One program's calibrated cost, as probe_cost.csv has it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CostInput {
+    pub program: String,
+    pub run_count: u64,
+    pub run_time_ns: u64,
+    /// Benchmark messages the statistics window covered on the program's host (`None`: not
+    /// calibrated, the row is left out).
+    pub messages: Option<u64>,
+}
+
+/// The calibrated costs of a run's programs.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Compensation {
+    /// Mean BPF time of one run, by program (over every host that ran it).
+    pub ns_per_run: HashMap<String, f64>,
+    /// BPF time of all programs per benchmark message.
+    pub per_message_ns: f64,
+    /// Programs left out: they ran but their window was not calibrated.
+    pub uncalibrated: Vec<String>,
+}
+
+impl Compensation {
+    /// From the cost rows; `None` when no row was calibrated.
+    pub fn from_costs(rows: &[CostInput]) -> Option<Self> {
+        let mut runs: HashMap<String, (u64, u64)> = HashMap::new();
+        let mut per_message = 0.0;
+        let mut calibrated = 0;
+        let mut uncalibrated = Vec::new();
+        for r in rows {
+            match r.messages {
+                Some(m) if m > 0 => {
+                    calibrated += 1;
+                    per_message += r.run_time_ns as f64 / m as f64;
+                    let e = runs.entry(r.program.clone()).or_default();
+                    e.0 += r.run_count;
+                    e.1 += r.run_time_ns;
+                }
+                _ if r.run_count > 0 || r.run_time_ns > 0 => uncalibrated.push(r.program.clone()),
+                _ => {}
+            }
+        }
+        if calibrated == 0 {
+            return None;
+        }
+        uncalibrated.sort();
+        uncalibrated.dedup();
+        Some(Compensation {
+            ns_per_run: runs
+                .into_iter()
+                .filter(|(_, (n, _))| *n > 0)
+                .map(|(p, (n, t))| (p, t as f64 / n as f64))
+                .collect(),
+            per_message_ns: per_message,
+            uncalibrated,
+        })
+    }
+
+    /// One run of `program` (0 for a point no program stamps: the user-space ends).
+    pub fn run_ns(&self, program: Option<&str>) -> f64 {
+        program
+            .and_then(|p| self.ns_per_run.get(p))
+            .copied()
+            .unwrap_or(0.0)
+    }
+}
+
+/// Whether a segment statistic is a time a constant shift moves (not a count or a spread).
+fn shifts(statistic: &str) -> bool {
+    !matches!(statistic, "count" | "stddev" | "negative")
+}
+
+/// Fills `compensated_value` of segments.csv's rows: the value minus one run of the program
+/// whose stamp ends the segment (`program_of(to_layer)`). Returns the BPF time per message
+/// that no segment took (the unattributed rest), from the p50 rows' chain.
+pub fn compensate_segments(
+    rows: &mut [SegmentRow],
+    program_of: impl Fn(&str) -> Option<String>,
+    c: &Compensation,
+) -> f64 {
+    let mut attributed = 0.0;
+    for r in rows.iter_mut() {
+        if !shifts(&r.statistic) {
+            continue;
+        }
+        let cost = c.run_ns(program_of(&r.to_layer).as_deref());
+        r.compensated_value = Some(r.value - cost);
+        if r.statistic == "p50" {
+            attributed += cost;
+        }
+    }
+    (c.per_message_ns - attributed).max(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(to: &str, statistic: &str, value: f64) -> SegmentRow {
+        SegmentRow {
+            run_id: "r".into(),
+            path: "udp".into(),
+            encap: "udp".into(),
+            mode: "pingpong".into(),
+            payload_bytes: 64,
+            segment_index: 0,
+            from_layer: "user_send".into(),
+            from_crossing: 0,
+            to_layer: to.into(),
+            to_crossing: 0,
+            statistic: statistic.into(),
+            value,
+            unit: "ns".into(),
+            compensated_value: None,
+        }
+    }
+
+    #[test]
+    fn per_message_cost_sums_every_calibrated_program() {
+        let c = Compensation::from_costs(&[
+            CostInput {
+                program: "a".into(),
+                run_count: 2_000,
+                run_time_ns: 200_000,
+                messages: Some(1_000),
+            },
+            // The same program on the other host: one mean per run over both.
+            CostInput {
+                program: "a".into(),
+                run_count: 1_000,
+                run_time_ns: 400_000,
+                messages: Some(1_000),
+            },
+            CostInput {
+                program: "helper".into(),
+                run_count: 500,
+                run_time_ns: 50_000,
+                messages: Some(500),
+            },
+            CostInput {
+                program: "late".into(),
+                run_count: 10,
+                run_time_ns: 1_000,
+                messages: None,
+            },
+        ])
+        .unwrap();
+        assert_eq!(c.per_message_ns, 200.0 + 400.0 + 100.0);
+        assert_eq!(c.ns_per_run["a"], 200.0);
+        assert_eq!(c.ns_per_run["helper"], 100.0);
+        assert_eq!(c.uncalibrated, vec!["late".to_owned()]);
+        assert_eq!(c.run_ns(None), 0.0);
+        assert!(Compensation::from_costs(&[]).is_none());
+    }
+
+    #[test]
+    fn segments_lose_the_run_of_the_program_that_ends_them() {
+        let c = Compensation {
+            ns_per_run: [("prog_rx".to_owned(), 150.0)].into_iter().collect(),
+            per_message_ns: 1_000.0,
+            uncalibrated: Vec::new(),
+        };
+        let mut rows = vec![
+            row("netif_receive_skb", "p50", 2_000.0),
+            row("netif_receive_skb", "count", 900.0),
+            row("user_recv", "p50", 5_000.0),
+            row("netif_receive_skb", "mean", 2_100.0),
+        ];
+        let rest = compensate_segments(
+            &mut rows,
+            |layer| (layer == "netif_receive_skb").then(|| "prog_rx".to_owned()),
+            &c,
+        );
+        assert_eq!(rows[0].compensated_value, Some(1_850.0));
+        assert_eq!(rows[1].compensated_value, None);
+        assert_eq!(rows[2].compensated_value, Some(5_000.0));
+        assert_eq!(rows[3].compensated_value, Some(1_950.0));
+        assert_eq!(rest, 850.0);
+    }
+}
