@@ -372,6 +372,9 @@ pub struct ProbeOutcome {
     pub clock: Option<crate::clock_check::ClockCheck>,
     /// The probes' calibrated BPF time per benchmark message (ns; `None`: not calibrated).
     pub per_message_ns: Option<f64>,
+    /// The part of it on the packet's path: one run of each program whose stamp ends a
+    /// segment of the chain (ns).
+    pub on_path_ns: Option<f64>,
 }
 
 /// Most packet slots of the stamp map (176 MB of stamps at 1 344 bytes per slot).
@@ -712,16 +715,18 @@ pub fn write(
             _ => None,
         })
         .collect();
+    let mut on_path_ns = None;
     if let Some(c) = &compensation {
-        let rest = crate::analysis::compensation::compensate_segments(
+        let on_path = crate::analysis::compensation::compensate_segments(
             &mut segments,
             |layer| program_of.get(layer).cloned(),
             c,
         );
+        on_path_ns = Some(on_path);
         lines.push(format!(
-            "  probe cost per message (calibrated BPF run time of every program): {:.2} µs, of which {:.2} µs ran outside the stamps that end the segments; segments.csv compensated_value takes each stamping program's run out of its segment",
+            "  probe cost per message (calibrated BPF run time): {:.2} µs of every program, {:.2} µs on the packet's path (one run of each program whose stamp ends a segment); segments.csv compensated_value takes that run out of its segment, summary.csv *_compensated the path's cost out of the p50",
             c.per_message_ns / 1000.0,
-            rest / 1000.0
+            on_path / 1000.0
         ));
         if !c.uncalibrated.is_empty() {
             lines.push(format!(
@@ -819,9 +824,10 @@ pub fn write(
         "agent": far_meta,
         "compensation": compensation.as_ref().map(|c| serde_json::json!({
             "per_message_ns": c.per_message_ns,
+            "on_path_ns": on_path_ns,
             "ns_per_run": c.ns_per_run,
             "uncalibrated": c.uncalibrated,
-            "model": "each stamping program's run lies in the segment its stamp ends; the latency loses the BPF time of every program per message (calibrated on the warm-up)",
+            "model": "each stamping program's run lies in the segment its stamp ends; the compensated latency is the latency minus one run of each program whose stamp ends a segment of the chain (on_path_ns), i.e. the sum of the compensated segments",
         })),
     });
     let clock = clock.map(|c| {
@@ -839,5 +845,6 @@ pub fn write(
         meta,
         clock,
         per_message_ns: compensation.as_ref().map(|c| c.per_message_ns),
+        on_path_ns,
     })
 }

@@ -183,4 +183,32 @@ mod tests {
         assert_eq!(p99.delta, 6000.0);
         assert!(overhead_rows(&workload, Arm::Probes, "all", &[], 200, 1).is_empty());
     }
+
+    #[test]
+    fn compensated_latency_is_compared_with_the_plain_latency_without_probes() {
+        let workload = RunConfig::default();
+        let off = [summary(&[("rtt", "p50", 10_000.0)])];
+        let on = [summary(&[
+            ("rtt", "p50", 17_000.0),
+            ("rtt_compensated", "p50", 10_500.0),
+        ])];
+        let pairs: Vec<(&[SummaryRow], &[SummaryRow])> =
+            vec![(off[0].as_slice(), on[0].as_slice())];
+        let rows = overhead_rows(&workload, Arm::Probes, "all", &pairs, 200, 1);
+        let c = rows
+            .iter()
+            .find(|r| r.metric == "rtt_compensated")
+            .expect("a compensated row");
+        assert_eq!(c.statistic, "p50");
+        assert_eq!(
+            (c.mean_off, c.mean_arm, c.delta),
+            (10_000.0, 10_500.0, 500.0)
+        );
+        // The bpftrace arm has no compensated latency: no row.
+        let bpftrace = [summary(&[("rtt", "p50", 25_000.0)])];
+        let pairs: Vec<(&[SummaryRow], &[SummaryRow])> =
+            vec![(off[0].as_slice(), bpftrace[0].as_slice())];
+        let rows = overhead_rows(&workload, Arm::Bpftrace, "all", &pairs, 200, 1);
+        assert!(rows.iter().all(|r| r.metric == "rtt"), "{rows:?}");
+    }
 }

@@ -62,11 +62,19 @@ pub(super) struct Rows<'a> {
 }
 
 impl Rows<'_> {
-    /// A probe run's calibrated probe cost per message, and the latency's p50 without it
-    /// (`rtt_compensated` / `one_way_compensated`; `analysis::compensation`).
-    pub(super) fn push_compensated(&mut self, per_message_ns: Option<f64>) {
-        let Some(cost) = per_message_ns else { return };
-        self.push("probe_cost", "per_message", cost, "ns");
+    /// A probe run's calibrated probe cost per message (all programs, and on the packet's
+    /// path), and the latency's p50 without the path's part (`rtt_compensated` /
+    /// `one_way_compensated`; `analysis::compensation`).
+    pub(super) fn push_compensated(
+        &mut self,
+        per_message_ns: Option<f64>,
+        on_path_ns: Option<f64>,
+    ) {
+        if let Some(all) = per_message_ns {
+            self.push("probe_cost", "per_message", all, "ns");
+        }
+        let Some(cost) = on_path_ns else { return };
+        self.push("probe_cost", "on_path_per_message", cost, "ns");
         let latency = match self.cfg.mode {
             Mode::Pingpong => "rtt",
             Mode::Cyclic => "one_way",

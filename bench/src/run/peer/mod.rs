@@ -626,7 +626,7 @@ fn run_with_peer_in(
                 }),
             )?;
             report.extend(outcome.report.iter().cloned());
-            rows.push_compensated(outcome.per_message_ns);
+            rows.push_compensated(outcome.per_message_ns, outcome.on_path_ns);
             Some(outcome)
         }
         None => None,
