@@ -477,6 +477,7 @@ fn wake_up_layers(path: PathKind, encap: Encap) {
         "netif_receive_skb",
         "sk_data_ready",
         "sched_waking",
+        "ipi_send",
         "cpu_idle_exit",
         "sched_switch_in",
         "sock_recv_length",

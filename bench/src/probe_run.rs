@@ -221,6 +221,7 @@ fn wake_meta(report: &ProbeReport) -> serde_json::Value {
     for id in [
         LayerId::SkDataReady,
         LayerId::SchedWaking,
+        LayerId::IpiSend,
         LayerId::CpuIdleExit,
         LayerId::SchedSwitchIn,
     ] {
@@ -237,11 +238,12 @@ fn wake_line(report: &ProbeReport) -> Option<String> {
         .iter()
         .find(|l| l.layer == LayerId::SchedWaking)?;
     Some(format!(
-        "  wake-up layers (warm-up included): the receiver slept until its packet for {} packet(s); stamped: sched_waking {}, sched_switch_in {}, sk_data_ready {}, cpu_idle_exit {} (its CPU was idle)",
+        "  wake-up layers (warm-up included): the receiver slept until its packet for {} packet(s); stamped: sched_waking {}, sched_switch_in {}, sk_data_ready {}, ipi_send {} (an interrupt was needed), cpu_idle_exit {} (its CPU was idle)",
         w.applicable,
         w.recorded,
         recorded(report, LayerId::SchedSwitchIn),
         recorded(report, LayerId::SkDataReady),
+        recorded(report, LayerId::IpiSend),
         recorded(report, LayerId::CpuIdleExit),
     ))
 }

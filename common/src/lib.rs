@@ -204,7 +204,7 @@ mod tests {
         assert_eq!(core::mem::offset_of!(Stamp, t_ns), 8);
         assert_eq!(core::mem::offset_of!(Stamp, tid), 16);
         assert_eq!(core::mem::offset_of!(Stamp, cpu), 20);
-        assert_eq!(size_of::<ThreadState>(), 104);
+        assert_eq!(size_of::<ThreadState>(), 112);
         assert_eq!(core::mem::offset_of!(ThreadState, send_id), 8);
         assert_eq!(core::mem::offset_of!(ThreadState, recv_ubuf), 24);
         assert_eq!(core::mem::offset_of!(ThreadState, libc_ubuf), 48);
@@ -212,6 +212,10 @@ mod tests {
         assert_eq!(core::mem::offset_of!(ThreadState, wake_switch_ns), 80);
         assert_eq!(core::mem::offset_of!(ThreadState, wake_waker_tid), 88);
         assert_eq!(core::mem::offset_of!(ThreadState, wake_idle_state), 100);
+        assert_eq!(core::mem::offset_of!(ThreadState, wake_ipi_ns), 104);
+        assert_eq!(size_of::<CpuState>(), 40);
+        assert_eq!(core::mem::offset_of!(CpuState, waking_ns), 24);
+        assert_eq!(core::mem::offset_of!(CpuState, waking_target_cpu), 36);
         assert_eq!(size_of::<SkbId>(), 24);
         assert_eq!(core::mem::offset_of!(SkbId, tagged_ns), 16);
         assert_eq!(size_of::<KernelOffsets>(), 16);
@@ -249,10 +253,10 @@ mod tests {
             2 * 256 + 7
         );
         assert_eq!(
-            stamp_index(LayerId::ConsumeSkb, 1, u64::MAX, 0xff) + 1,
+            stamp_index(LayerId::IpiSend, 1, u64::MAX, 0xff) + 1,
             (LAYER_COUNT as u32) * 2 * 256
         );
-        assert!(stamp_index(LayerId::ConsumeSkb, 1, u64::MAX, 0xff) < stamp_entries(256));
+        assert!(stamp_index(LayerId::IpiSend, 1, u64::MAX, 0xff) < stamp_entries(256));
     }
 
     #[test]

@@ -146,10 +146,13 @@ pub enum LayerId {
     /// `skb:consume_skb`: the received skb is freed, during `recvfrom` or later on the CPU
     /// that allocated it (deferred free); not ordered relative to the socket layers.
     ConsumeSkb = 26,
+    /// `ipi:ipi_send_cpu`: the waker sends an inter-processor interrupt to the CPU of the
+    /// receiving thread it just woke (context; only when waking it needs one).
+    IpiSend = 27,
 }
 
 /// Number of [`LayerId`]s.
-pub const LAYER_COUNT: usize = 27;
+pub const LAYER_COUNT: usize = 28;
 
 // Every layer has a region in the stamp array and a bit in the u32 record masks.
 const _: () = assert!(LAYER_COUNT <= PROBE_MAX_LAYERS && LAYER_COUNT <= 32);
@@ -184,6 +187,7 @@ impl LayerId {
         LayerId::SysExitRecvfrom,
         LayerId::LibcRecvfrom,
         LayerId::ConsumeSkb,
+        LayerId::IpiSend,
     ];
 
     /// The id as an index (`0..LAYER_COUNT`).
@@ -228,6 +232,7 @@ impl LayerId {
             LayerId::SchedSwitchIn => "sched_switch_in",
             LayerId::SkbCopyDatagramIovec => "skb_copy_datagram_iovec",
             LayerId::ConsumeSkb => "consume_skb",
+            LayerId::IpiSend => "ipi_send",
             LayerId::SockRecvLength => "sock_recv_length",
             LayerId::SysExitRecvfrom => "sys_exit_recvfrom",
             LayerId::LibcRecvfrom => "libc_recvfrom",
@@ -399,6 +404,9 @@ pub struct ThreadState {
     pub wake_switch_cpu: u32,
     /// The idle state that CPU left (`power:cpu_idle` state of the preceding entry).
     pub wake_idle_state: u32,
+    /// The `ipi:ipi_send_cpu` the waker sent to the CPU the receiver was woken onto, right
+    /// after its `sched_waking` (0: none was needed, or not seen).
+    pub wake_ipi_ns: u64,
 }
 
 /// Per-CPU context of the wake-up layers (value of [`PROBE_CPU_MAP_NAME`], one entry).
@@ -413,6 +421,13 @@ pub struct CpuState {
     pub idle_enter_state: u32,
     /// State that the last exit left.
     pub idle_exit_state: u32,
+    /// The last `sched_waking` of a receiving thread on this CPU (the waker's) — what an
+    /// `ipi:ipi_send_cpu` right after belongs to (0: none pending).
+    pub waking_ns: u64,
+    /// The thread it woke.
+    pub waking_tid: u32,
+    /// The CPU it woke that thread onto (`sched_waking`'s `target_cpu`).
+    pub waking_target_cpu: u32,
 }
 
 /// Name of the per-CPU wake-up context (`PerCpuArray<CpuState>`, 1 entry).
@@ -422,6 +437,11 @@ pub const PROBE_CPU_MAP_NAME: &str = "PROBE_CPU";
 /// CPU (they are one call chain: `sock_def_readable` → `try_to_wake_up`); a waking later than
 /// this after the CPU's last `sk_data_ready` was not caused by a packet.
 pub const WAKE_DATA_READY_MAX_NS: u64 = 50_000;
+
+/// Longest time from a receiver's `sched:sched_waking` to the `ipi:ipi_send_cpu` of the same
+/// wake-up on the waker's CPU (one call chain: `try_to_wake_up` → `ttwu_queue_wakelist` →
+/// `send_call_function_single_ipi`).
+pub const WAKE_IPI_MAX_NS: u64 = 50_000;
 
 /// `power:cpu_idle` state of an exit event (`PWR_EVENT_EXIT`).
 pub const CPU_IDLE_EXIT: u32 = u32::MAX;

@@ -64,6 +64,10 @@ pub const KFREE_SKB_SKBADDR: usize = 8;
 
 /// `sched:sched_waking`: `pid_t pid`.
 pub const SCHED_WAKING_PID: usize = 24;
+/// `sched:sched_waking`: `int target_cpu`.
+pub const SCHED_WAKING_TARGET_CPU: usize = 32;
+/// `ipi:ipi_send_cpu`: `unsigned int cpu`.
+pub const IPI_SEND_CPU_CPU: usize = 8;
 /// `power:cpu_idle`: `u32 state`.
 pub const CPU_IDLE_STATE: usize = 8;
 /// `power:cpu_idle`: `u32 cpu_id`.

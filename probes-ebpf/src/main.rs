@@ -57,7 +57,7 @@ mod prog {
     };
     use uadpbench_common::{
         CpuState, CPU_IDLE_EXIT, PROBE_FLAG_DATA_READY, THREAD_POLL, THREAD_POLLED, THREAD_SLEPT,
-        WAKE_DATA_READY_MAX_NS,
+        WAKE_DATA_READY_MAX_NS, WAKE_IPI_MAX_NS,
     };
 
     /// The stamps, `[layer][crossing][packet slot]` (`BPF_F_MMAPABLE`: userspace maps and
@@ -1279,6 +1279,8 @@ mod prog {
                 waker,
                 wcpu,
             );
+            // Sent on the waker's CPU, in the waker's context (0: no interrupt was needed).
+            record_at(LayerId::IpiSend, id, c, (*ts).wake_ipi_ns, waker, wcpu);
             let scpu = (*ts).wake_switch_cpu;
             if (*ts).wake_switch_ns != 0 {
                 // The idle task (tid 0) ran on that CPU until the exit.
@@ -1377,6 +1379,7 @@ mod prog {
                     (*ts).wake_data_ready_ns = 0;
                     (*ts).wake_idle_exit_ns = 0;
                     (*ts).wake_switch_ns = 0;
+                    (*ts).wake_ipi_ns = 0;
                 }
             }
         }
@@ -1429,8 +1432,50 @@ mod prog {
             }
             (*ts).wake_data_ready_ns = if recent { ready } else { 0 };
             (*ts).wake_waking_ns = now;
+            (*ts).wake_ipi_ns = 0;
             (*ts).wake_waker_tid = bpf_get_current_pid_tgid() as u32;
             (*ts).wake_waker_cpu = bpf_get_smp_processor_id();
+            // An interrupt to the CPU the receiver is woken onto, sent next on this CPU, is
+            // this wake-up's.
+            if let Some(cs) = PROBE_CPU.get_ptr_mut(0) {
+                let target: i32 = tp_field(&ctx, tpf::SCHED_WAKING_TARGET_CPU);
+                (*cs).waking_ns = now;
+                (*cs).waking_tid = pid as u32;
+                (*cs).waking_target_cpu = target as u32;
+            }
+        }
+        0
+    }
+
+    /// `ipi:ipi_send_cpu`: an inter-processor interrupt right after a receiver's
+    /// `sched_waking` on this CPU, to the CPU it was woken onto, is that wake-up's (the
+    /// target CPU is idle, or runs another thread, and must be told).
+    #[tracepoint(category = "ipi", name = "ipi_send_cpu")]
+    pub fn tp_ipi_send_cpu(ctx: TracePointContext) -> u32 {
+        let Some(cs) = PROBE_CPU.get_ptr_mut(0) else {
+            return 0;
+        };
+        // SAFETY: this CPU's entry; array map values; helpers without preconditions.
+        unsafe {
+            let waking = (*cs).waking_ns;
+            if waking == 0 {
+                return 0;
+            }
+            let cpu: u32 = tp_field(&ctx, tpf::IPI_SEND_CPU_CPU);
+            if cpu != (*cs).waking_target_cpu {
+                return 0;
+            }
+            (*cs).waking_ns = 0;
+            let now = bpf_ktime_get_ns();
+            if now.wrapping_sub(waking) > WAKE_IPI_MAX_NS {
+                return 0;
+            }
+            let Some(ts) = receiving((*cs).waking_tid) else {
+                return 0;
+            };
+            if (*ts).wake_waking_ns == waking && (*ts).wake_ipi_ns == 0 {
+                (*ts).wake_ipi_ns = now;
+            }
         }
         0
     }

@@ -880,7 +880,13 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
             "tp_sched_waking",
             "sched",
             "sched_waking",
-            &[("pid", uadpbench_common::tracepoint::SCHED_WAKING_PID as u16)],
+            &[
+                ("pid", uadpbench_common::tracepoint::SCHED_WAKING_PID as u16),
+                (
+                    "target_cpu",
+                    uadpbench_common::tracepoint::SCHED_WAKING_TARGET_CPU as u16,
+                ),
+            ],
             Correlation::WakeContext,
         )],
         requires: WAKE_CONTEXT,
@@ -1065,6 +1071,28 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
             ),
         ],
         requires: &[],
+    },
+    Layer {
+        id: LayerId::IpiSend,
+        direction: Direction::Receive,
+        paths: UDP | ETH,
+        optional: false,
+        description: "the waker sends an inter-processor interrupt to the CPU the receiving                       thread is woken onto (ipi:ipi_send_cpu, on the waker's CPU, right after                       its sched_waking)",
+        only_when: Some(
+            "the receiving thread slept in recvfrom until the packet woke it, and waking it              needed an interrupt to another CPU (that CPU idle and not polling, or running              another thread); not when it is woken onto the waker's own CPU",
+        ),
+        in_sequence: true,
+        candidates: &[tracepoint(
+            "tp_ipi_send_cpu",
+            "ipi",
+            "ipi_send_cpu",
+            &[("cpu", uadpbench_common::tracepoint::IPI_SEND_CPU_CPU as u16)],
+            Correlation::WakeContext,
+        )],
+        requires: &[
+            Requirement::Layer(LayerId::SchedWaking),
+            Requirement::Layer(LayerId::SchedSwitchIn),
+        ],
     },
 ];
 

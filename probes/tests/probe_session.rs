@@ -291,7 +291,8 @@ fn wake_up_layers_match_the_scheduler() {
         .filter_map(|p| at(LayerId::SockRecvLength, *p))
         .collect();
     reads.sort_unstable();
-    let (mut applies, mut complete, mut wrong, mut idle, mut data_ready) = (0, 0, 0, 0, 0);
+    let (mut applies, mut complete, mut wrong, mut idle, mut data_ready, mut ipi) =
+        (0, 0, 0, 0, 0, 0);
     for &p in &t.received {
         let (Some(nrs), Some(srl)) = (
             at(LayerId::NetifReceiveSkb, p),
@@ -349,10 +350,22 @@ fn wake_up_layers_match_the_scheduler() {
                 "packet {p}: cpu_idle_exit {i}"
             );
         }
+        // The interrupt is sent after the waking, before the receiver runs (and before its
+        // CPU leaves idle, when it was idle).
+        if let Some(i) = at(LayerId::IpiSend, p) {
+            ipi += 1;
+            assert!(
+                woke <= Some(i) && Some(i) <= sw,
+                "packet {p}: ipi_send {i}, waking {woke:?}, switch-in {sw:?}"
+            );
+            if let Some(x) = at(LayerId::CpuIdleExit, p) {
+                assert!(i <= x, "packet {p}: ipi_send {i} after cpu_idle_exit {x}");
+            }
+        }
     }
     eprintln!(
         "{} received, {applies} with a sleeping receiver, {complete} complete, {wrong} wrong, \
-         {data_ready} sk_data_ready, {idle} cpu_idle_exit",
+         {data_ready} sk_data_ready, {idle} cpu_idle_exit, {ipi} ipi_send",
         t.received.len()
     );
     assert!(
