@@ -474,6 +474,7 @@ fn wake_up_layers(path: PathKind, encap: Encap) {
         col(&h, "t_ns"),
     );
     let order = [
+        "net_rx_softirq",
         "netif_receive_skb",
         "sk_data_ready",
         "sched_waking",
@@ -490,7 +491,17 @@ fn wake_up_layers(path: PathKind, encap: Encap) {
                 .insert(i, r[t].parse().unwrap());
         }
     }
-    let woken: Vec<_> = per.values().filter(|m| m.contains_key(&2)).collect();
+    // The NET_RX softirq that took each packet was entered before its netif_receive_skb.
+    let softirq = per
+        .values()
+        .filter(|m| m.contains_key(&0) && m.contains_key(&1))
+        .count();
+    assert!(
+        softirq * 100 >= per.len() * 99,
+        "{softirq} of {} packet crossings stamped net_rx_softirq and netif_receive_skb",
+        per.len()
+    );
+    let woken: Vec<_> = per.values().filter(|m| m.contains_key(&3)).collect();
     let out_of_order = woken
         .iter()
         .filter(|m| m.values().zip(m.values().skip(1)).any(|(a, b)| b < a))

@@ -379,7 +379,7 @@ pub struct ProbeOutcome {
     pub on_path_ns: Option<f64>,
 }
 
-/// Most packet slots of the stamp map (176 MB of stamps at 1 344 bytes per slot).
+/// Most packet slots of the stamp map (182 MB of stamps at 1 392 bytes per slot).
 pub const MAX_PROBE_SLOTS: u32 = 1 << 17;
 
 /// Packet slots for a run: enough for every message of a ping-pong or cyclic run (warm-up

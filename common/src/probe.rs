@@ -35,12 +35,12 @@
 use crate::UADP_UDP_PORT;
 
 /// Layer regions in [`PROBE_SLOTS_MAP_NAME`]: room for every [`LayerId`] (id < this).
-pub const PROBE_MAX_LAYERS: usize = 28;
+pub const PROBE_MAX_LAYERS: usize = 29;
 /// How often one packet id can cross the same layer and be recorded (out and echo).
 pub const PROBE_MAX_CROSSINGS: usize = 2;
 /// Default number of packet slots (a power of two): stamps of the last 16384 packet ids are
 /// kept until drained. Each slot is `PROBE_MAX_LAYERS × PROBE_MAX_CROSSINGS` stamps of 24
-/// bytes (1344 bytes): 16384 slots are 21 MiB.
+/// bytes (1392 bytes): 16384 slots are 21.8 MiB.
 pub const PROBE_DEFAULT_SLOTS: u32 = 16384;
 
 /// Name of the stamp array (`Array<Stamp>`, [`stamp_entries`] entries, `BPF_F_MMAPABLE`) in
@@ -149,10 +149,14 @@ pub enum LayerId {
     /// `ipi:ipi_send_cpu`: the waker sends an inter-processor interrupt to the CPU of the
     /// receiving thread it just woke (context; only when waking it needs one).
     IpiSend = 27,
+    /// `irq:softirq_entry` of the NET_RX softirq in which the packet's `netif_receive_skb`
+    /// ran (context: the entry of the softirq that took the packet from the backlog or the
+    /// NIC's NAPI poll).
+    NetRxSoftirq = 28,
 }
 
 /// Number of [`LayerId`]s.
-pub const LAYER_COUNT: usize = 28;
+pub const LAYER_COUNT: usize = 29;
 
 // Every layer has a region in the stamp array and a bit in the u32 record masks.
 const _: () = assert!(LAYER_COUNT <= PROBE_MAX_LAYERS && LAYER_COUNT <= 32);
@@ -188,6 +192,7 @@ impl LayerId {
         LayerId::LibcRecvfrom,
         LayerId::ConsumeSkb,
         LayerId::IpiSend,
+        LayerId::NetRxSoftirq,
     ];
 
     /// The id as an index (`0..LAYER_COUNT`).
@@ -233,6 +238,7 @@ impl LayerId {
             LayerId::SkbCopyDatagramIovec => "skb_copy_datagram_iovec",
             LayerId::ConsumeSkb => "consume_skb",
             LayerId::IpiSend => "ipi_send",
+            LayerId::NetRxSoftirq => "net_rx_softirq",
             LayerId::SockRecvLength => "sock_recv_length",
             LayerId::SysExitRecvfrom => "sys_exit_recvfrom",
             LayerId::LibcRecvfrom => "libc_recvfrom",
@@ -428,7 +434,14 @@ pub struct CpuState {
     pub waking_tid: u32,
     /// The CPU it woke that thread onto (`sched_waking`'s `target_cpu`).
     pub waking_target_cpu: u32,
+    /// The last `irq:softirq_entry` of the NET_RX softirq on this CPU.
+    pub net_rx_entry_ns: u64,
+    /// The last `irq:softirq_exit` of the NET_RX softirq on this CPU.
+    pub net_rx_exit_ns: u64,
 }
+
+/// `irq:softirq_entry`/`softirq_exit` `vec` of the network receive softirq (`NET_RX_SOFTIRQ`).
+pub const NET_RX_SOFTIRQ: u32 = 3;
 
 /// Name of the per-CPU wake-up context (`PerCpuArray<CpuState>`, 1 entry).
 pub const PROBE_CPU_MAP_NAME: &str = "PROBE_CPU";

@@ -68,6 +68,8 @@ pub const SCHED_WAKING_PID: usize = 24;
 pub const SCHED_WAKING_TARGET_CPU: usize = 32;
 /// `ipi:ipi_send_cpu`: `unsigned int cpu`.
 pub const IPI_SEND_CPU_CPU: usize = 8;
+/// `irq:softirq_entry` and `irq:softirq_exit`: `unsigned int vec`.
+pub const SOFTIRQ_VEC: usize = 8;
 /// `power:cpu_idle`: `u32 state`.
 pub const CPU_IDLE_STATE: usize = 8;
 /// `power:cpu_idle`: `u32 cpu_id`.

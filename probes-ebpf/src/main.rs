@@ -56,8 +56,8 @@ mod prog {
         SchedSwitch, PROBE_SCHED_MIN_BYTES,
     };
     use uadpbench_common::{
-        CpuState, CPU_IDLE_EXIT, PROBE_FLAG_DATA_READY, THREAD_POLL, THREAD_POLLED, THREAD_SLEPT,
-        WAKE_DATA_READY_MAX_NS, WAKE_IPI_MAX_NS,
+        CpuState, CPU_IDLE_EXIT, NET_RX_SOFTIRQ, PROBE_FLAG_DATA_READY, THREAD_POLL, THREAD_POLLED,
+        THREAD_SLEPT, WAKE_DATA_READY_MAX_NS, WAKE_IPI_MAX_NS,
     };
 
     /// The stamps, `[layer][crossing][packet slot]` (`BPF_F_MMAPABLE`: userspace maps and
@@ -610,11 +610,71 @@ mod prog {
         // SAFETY: see KernelFields.
         match unsafe { skb_id::<K>(skb) } {
             Parsed::Id(id) => {
-                record(layer, id, Crossing::Next, tid);
+                let c = record(layer, id, Crossing::Next, tid);
+                if layer == LayerId::NetifReceiveSkb {
+                    net_rx_softirq(id, c, tid);
+                }
             }
             Parsed::ReadFailed => bump_layer(layer, LayerCounter::ReadFailed),
             Parsed::Foreign => {}
         }
+    }
+
+    /// The packet `id` (crossing `c`) is being received by `netif_receive_skb`: if this CPU is
+    /// inside a NET_RX softirq (entered after its last exit), stamp that softirq's entry.
+    #[inline(always)]
+    fn net_rx_softirq(id: u64, c: u32, tid: u32) {
+        if !recording(LayerId::NetRxSoftirq, RECORD_MASK_MAIN) {
+            return;
+        }
+        let Some(cs) = PROBE_CPU.get_ptr(0) else {
+            return;
+        };
+        // SAFETY: this CPU's entry; helpers without preconditions.
+        unsafe {
+            let entry = (*cs).net_rx_entry_ns;
+            if entry != 0 && entry > (*cs).net_rx_exit_ns {
+                let tid = if tid != 0 {
+                    tid
+                } else {
+                    bpf_get_current_pid_tgid() as u32
+                };
+                record_at(
+                    LayerId::NetRxSoftirq,
+                    id,
+                    c,
+                    entry,
+                    tid,
+                    bpf_get_smp_processor_id(),
+                );
+            }
+        }
+    }
+
+    /// `irq:softirq_entry`: remembers when this CPU entered the NET_RX softirq.
+    #[tracepoint(category = "irq", name = "softirq_entry")]
+    pub fn tp_softirq_entry(ctx: TracePointContext) -> u32 {
+        let vec: u32 = tp_field(&ctx, tpf::SOFTIRQ_VEC);
+        if vec == NET_RX_SOFTIRQ {
+            if let Some(cs) = PROBE_CPU.get_ptr_mut(0) {
+                // SAFETY: this CPU's entry; helper without preconditions.
+                unsafe { (*cs).net_rx_entry_ns = bpf_ktime_get_ns() };
+            }
+        }
+        0
+    }
+
+    /// Helper (no layer): `irq:softirq_exit`: remembers when this CPU left the NET_RX softirq.
+    #[tracepoint(category = "irq", name = "softirq_exit")]
+    pub fn tp_softirq_exit(ctx: TracePointContext) -> u32 {
+        let vec: u32 = tp_field(&ctx, tpf::SOFTIRQ_VEC);
+        if vec == NET_RX_SOFTIRQ {
+            if let Some(cs) = PROBE_CPU.get_ptr_mut(0) {
+                // SAFETY: this CPU's entry; helper without preconditions.
+                unsafe { (*cs).net_rx_exit_ns = bpf_ktime_get_ns() };
+            }
+        }
+        0
     }
 
     // ------------------------------------------------------------------ context layers

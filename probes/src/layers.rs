@@ -237,6 +237,8 @@ pub enum Helper {
     SysEnterPoll,
     /// `syscalls:sys_exit_poll`: passes the `poll()`'s sleep and wake-up to the next `recvfrom`.
     SysExitPoll,
+    /// `irq:softirq_exit`: the NET_RX softirq on a CPU ended (for `net_rx_softirq`).
+    SoftirqExit,
 }
 
 impl Helper {
@@ -317,6 +319,16 @@ impl Helper {
                 },
                 correlation: Correlation::WakeContext,
             },
+            Helper::SoftirqExit => Candidate {
+                mechanism: Mechanism::Tracepoint,
+                program: "tp_softirq_exit",
+                attach: AttachPoint::Tracepoint {
+                    category: "irq",
+                    name: "softirq_exit",
+                    fields: &[("vec", uadpbench_common::tracepoint::SOFTIRQ_VEC as u16)],
+                },
+                correlation: Correlation::WakeContext,
+            },
             Helper::KfreeSkb => Candidate {
                 mechanism: Mechanism::Tracepoint,
                 program: "tp_kfree_skb",
@@ -343,6 +355,7 @@ impl Helper {
             Helper::SysExitRecvmsg => "helper:sys_exit_recvmsg",
             Helper::SysEnterPoll => "helper:sys_enter_poll",
             Helper::SysExitPoll => "helper:sys_exit_poll",
+            Helper::SoftirqExit => "helper:softirq_exit",
         }
     }
 }
@@ -363,7 +376,8 @@ pub struct Layer {
     /// When an attached probe legitimately sees no packet (`None`: it always should).
     pub only_when: Option<&'static str>,
     /// Its timestamps are in order with the layers before it on its side (false: the event
-    /// can happen at another time, e.g. a deferred free).
+    /// can happen at another time, e.g. a deferred free; or a context layer added at the end
+    /// of the table, whose place on the path is elsewhere: `ipi_send`, `net_rx_softirq`).
     pub in_sequence: bool,
     /// Ways to hook it, best first.
     pub candidates: &'static [Candidate],
@@ -1081,7 +1095,7 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
         only_when: Some(
             "the receiving thread slept in recvfrom until the packet woke it, and waking it              needed an interrupt to another CPU (that CPU idle and not polling, or running              another thread); not when it is woken onto the waker's own CPU",
         ),
-        in_sequence: true,
+        in_sequence: false,
         candidates: &[tracepoint(
             "tp_ipi_send_cpu",
             "ipi",
@@ -1092,6 +1106,28 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
         requires: &[
             Requirement::Layer(LayerId::SchedWaking),
             Requirement::Layer(LayerId::SchedSwitchIn),
+        ],
+    },
+    Layer {
+        id: LayerId::NetRxSoftirq,
+        direction: Direction::Receive,
+        paths: UDP | ETH | XDP,
+        optional: false,
+        description: "the NET_RX softirq in which the packet's netif_receive_skb ran is entered                       (irq:softirq_entry; veth: its backlog, a NIC: its NAPI poll)",
+        only_when: Some(
+            "netif_receive_skb (tp_btf) stamped the packet inside a NET_RX softirq; not with              busy polling in process context, nor with the classic netif_receive_skb fallback",
+        ),
+        in_sequence: false,
+        candidates: &[tracepoint(
+            "tp_softirq_entry",
+            "irq",
+            "softirq_entry",
+            &[("vec", uadpbench_common::tracepoint::SOFTIRQ_VEC as u16)],
+            Correlation::WakeContext,
+        )],
+        requires: &[
+            Requirement::Helper(Helper::SoftirqExit),
+            Requirement::Layer(LayerId::NetifReceiveSkb),
         ],
     },
 ];

@@ -69,7 +69,7 @@ pub struct ProgramCheck {
 }
 
 /// The helpers [`verify_programs`] loads besides the layer table's candidates.
-const VERIFIED_HELPERS: [Helper; 7] = [
+const VERIFIED_HELPERS: [Helper; 8] = [
     Helper::SysEnterRecvfrom,
     Helper::LibcRecvEntry,
     Helper::KfreeSkb,
@@ -77,6 +77,7 @@ const VERIFIED_HELPERS: [Helper; 7] = [
     Helper::SysExitRecvmsg,
     Helper::SysEnterPoll,
     Helper::SysExitPoll,
+    Helper::SoftirqExit,
 ];
 
 /// Loads every program of the object once (nothing is attached) and reports which the kernel
