@@ -120,10 +120,19 @@ fn interrupted_smoke_campaign_resumes_without_losing_or_redoing_runs() {
         *per_run.entry(rec.expect("row")[0].to_owned()).or_default() += 1;
     }
     assert_eq!(per_run.len(), total);
-    let counts: std::collections::BTreeSet<usize> = per_run.values().copied().collect();
+    // Runs of one mode and probe set have one row count (a probe run adds its probe cost
+    // and compensated latency): a duplicated run would stand out.
+    let mut counts: std::collections::BTreeMap<(bool, bool), std::collections::BTreeSet<usize>> =
+        Default::default();
+    for (id, n) in &per_run {
+        counts
+            .entry((id.contains("pingpong"), id.contains("probes_none")))
+            .or_default()
+            .insert(*n);
+    }
     assert!(
-        counts.len() <= 2,
-        "pingpong and cyclic runs have fixed row counts: {counts:?}"
+        counts.values().all(|c| c.len() == 1),
+        "runs of one mode and probe set have one row count: {counts:?}"
     );
     let samples = csv::Reader::from_path(dir.join("samples.csv"))
         .expect("samples.csv")
@@ -147,7 +156,19 @@ fn interrupted_smoke_campaign_resumes_without_losing_or_redoing_runs() {
     );
     check_overhead(&dir);
     let lines = uadpbench::report::overhead_table(&dir).expect("overhead table");
-    assert_eq!(lines.len(), 3 + 4 * 2, "heading + p50/p99 of 4 workloads");
+    assert_eq!(
+        lines.len(),
+        3 + 4 * 3,
+        "heading + p50/p99 and the compensated p50 of 4 workloads"
+    );
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.contains("rtt_compensated p50") || l.contains("one_way_compensated p50"))
+            .count(),
+        4,
+        "{lines:#?}"
+    );
     for f in &files {
         let svg = std::fs::read_to_string(f).expect("svg");
         assert!(
@@ -334,6 +355,7 @@ const SCHEMAS: &[(&str, Schema)] = &[
             ("statistic", "str"),
             ("value", "float"),
             ("unit", "str"),
+            ("compensated_value", "float?"),
         ],
     ),
     (
@@ -349,6 +371,7 @@ const SCHEMAS: &[(&str, Schema)] = &[
             ("missed_runs", "int"),
             ("events_recorded", "int"),
             ("events_lost", "int"),
+            ("side", "str"),
         ],
     ),
     (
