@@ -118,6 +118,20 @@ fn pingpong_overhead_has_an_interval_per_percentile() {
         "round_trips_per_second".into(),
         "probes".into()
     )));
+    // The compensated p50 of the probe runs, against the plain p50 without probes: below the
+    // probe runs' own p50 (their cost on the path taken out), compared with the same off runs.
+    let comp = rows
+        .get(&("rtt_compensated".into(), "p50".into(), "probes".into()))
+        .expect("an rtt_compensated p50 row");
+    let plain = &rows[&("rtt".into(), "p50".into(), "probes".into())];
+    let f = |r: &csv::StringRecord, i: usize| r[i].parse::<f64>().unwrap();
+    assert_eq!(f(comp, 10), f(plain, 10), "both against the off runs' p50");
+    assert!(
+        f(comp, 11) < f(plain, 11) && f(comp, 11) > 0.0,
+        "compensated {} vs probes on {}",
+        f(comp, 11),
+        f(plain, 11)
+    );
     assert_eq!(
         run_dirs(&dir),
         ["01-off-r1", "02-probes-r1", "03-off-r2", "04-probes-r2"]
