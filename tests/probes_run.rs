@@ -113,6 +113,40 @@ fn check(path: PathKind, encap: Encap, min_layers: usize) {
             format!("{}#{}", &r[lname], &r[cross]),
         ));
     }
+    if path == PathKind::Xdp {
+        // Generic XDP: the redirect into the AF_XDP socket follows the XDP program's stamp
+        // of the same packet and crossing, on the same CPU.
+        let cpu = col(&h, "cpu");
+        let mut at: HashMap<(u64, String, String), (u64, String)> = HashMap::new();
+        for r in &ev {
+            if ["xdp_ingress", "xdp_redirect"].contains(&&r[lname]) {
+                at.insert(
+                    (
+                        r[pid].parse().unwrap(),
+                        r[cross].to_owned(),
+                        r[lname].to_owned(),
+                    ),
+                    (r[t].parse().unwrap(), r[cpu].to_owned()),
+                );
+            }
+        }
+        let (mut ingress, mut ordered) = (0, 0);
+        for ((p, c, l), (ti, ci)) in &at {
+            if l != "xdp_ingress" {
+                continue;
+            }
+            ingress += 1;
+            if let Some((tr, cr)) = at.get(&(*p, c.clone(), "xdp_redirect".to_owned())) {
+                if ti <= tr && tr - ti < 50_000 && ci == cr {
+                    ordered += 1;
+                }
+            }
+        }
+        assert!(
+            ingress >= 19_980 && ordered * 1000 >= ingress * 999,
+            "{name}: xdp_redirect after xdp_ingress on {ordered} of {ingress} arrivals"
+        );
+    }
     let backwards = per
         .values()
         .filter(|m| m.values().zip(m.values().skip(1)).any(|(a, b)| b < a))

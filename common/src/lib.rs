@@ -213,7 +213,9 @@ mod tests {
         assert_eq!(core::mem::offset_of!(ThreadState, wake_waker_tid), 88);
         assert_eq!(core::mem::offset_of!(ThreadState, wake_idle_state), 100);
         assert_eq!(core::mem::offset_of!(ThreadState, wake_ipi_ns), 104);
-        assert_eq!(size_of::<CpuState>(), 56);
+        assert_eq!(size_of::<CpuState>(), 80);
+        assert_eq!(core::mem::offset_of!(CpuState, rx_packet_id), 56);
+        assert_eq!(core::mem::offset_of!(CpuState, rx_crossing), 72);
         assert_eq!(core::mem::offset_of!(CpuState, net_rx_exit_ns), 48);
         assert_eq!(core::mem::offset_of!(CpuState, waking_ns), 24);
         assert_eq!(core::mem::offset_of!(CpuState, waking_target_cpu), 36);
@@ -254,10 +256,10 @@ mod tests {
             2 * 256 + 7
         );
         assert_eq!(
-            stamp_index(LayerId::NetRxSoftirq, 1, u64::MAX, 0xff) + 1,
+            stamp_index(LayerId::XdpRedirect, 1, u64::MAX, 0xff) + 1,
             (LAYER_COUNT as u32) * 2 * 256
         );
-        assert!(stamp_index(LayerId::NetRxSoftirq, 1, u64::MAX, 0xff) < stamp_entries(256));
+        assert!(stamp_index(LayerId::XdpRedirect, 1, u64::MAX, 0xff) < stamp_entries(256));
     }
 
     #[test]

@@ -35,12 +35,12 @@
 use crate::UADP_UDP_PORT;
 
 /// Layer regions in [`PROBE_SLOTS_MAP_NAME`]: room for every [`LayerId`] (id < this).
-pub const PROBE_MAX_LAYERS: usize = 29;
+pub const PROBE_MAX_LAYERS: usize = 30;
 /// How often one packet id can cross the same layer and be recorded (out and echo).
 pub const PROBE_MAX_CROSSINGS: usize = 2;
 /// Default number of packet slots (a power of two): stamps of the last 16384 packet ids are
 /// kept until drained. Each slot is `PROBE_MAX_LAYERS × PROBE_MAX_CROSSINGS` stamps of 24
-/// bytes (1392 bytes): 16384 slots are 21.8 MiB.
+/// bytes (1440 bytes): 16384 slots are 22.5 MiB.
 pub const PROBE_DEFAULT_SLOTS: u32 = 16384;
 
 /// Name of the stamp array (`Array<Stamp>`, [`stamp_entries`] entries, `BPF_F_MMAPABLE`) in
@@ -153,10 +153,14 @@ pub enum LayerId {
     /// ran (context: the entry of the softirq that took the packet from the backlog or the
     /// NIC's NAPI poll).
     NetRxSoftirq = 28,
+    /// `xdp:xdp_redirect`: the redirect of the XDP program's verdict into the AF_XDP socket's
+    /// map is done (generic mode: after `xsk_generic_rcv` copied the frame into the UMEM and
+    /// the RX ring), in the softirq whose `netif_receive_skb` stamped the packet (context).
+    XdpRedirect = 29,
 }
 
 /// Number of [`LayerId`]s.
-pub const LAYER_COUNT: usize = 29;
+pub const LAYER_COUNT: usize = 30;
 
 // Every layer has a region in the stamp array and a bit in the u32 record masks.
 const _: () = assert!(LAYER_COUNT <= PROBE_MAX_LAYERS && LAYER_COUNT <= 32);
@@ -193,6 +197,7 @@ impl LayerId {
         LayerId::ConsumeSkb,
         LayerId::IpiSend,
         LayerId::NetRxSoftirq,
+        LayerId::XdpRedirect,
     ];
 
     /// The id as an index (`0..LAYER_COUNT`).
@@ -239,6 +244,7 @@ impl LayerId {
             LayerId::ConsumeSkb => "consume_skb",
             LayerId::IpiSend => "ipi_send",
             LayerId::NetRxSoftirq => "net_rx_softirq",
+            LayerId::XdpRedirect => "xdp_redirect",
             LayerId::SockRecvLength => "sock_recv_length",
             LayerId::SysExitRecvfrom => "sys_exit_recvfrom",
             LayerId::LibcRecvfrom => "libc_recvfrom",
@@ -438,6 +444,16 @@ pub struct CpuState {
     pub net_rx_entry_ns: u64,
     /// The last `irq:softirq_exit` of the NET_RX softirq on this CPU.
     pub net_rx_exit_ns: u64,
+    /// The last benchmark packet `netif_receive_skb` stamped on this CPU while `xdp_redirect`
+    /// is recorded: what an `xdp:xdp_redirect` right after belongs to (generic XDP runs in
+    /// the same `__netif_receive_skb_core` call). 0 in `rx_t_ns`: none pending.
+    pub rx_packet_id: u64,
+    /// When it was stamped.
+    pub rx_t_ns: u64,
+    /// Its crossing.
+    pub rx_crossing: u32,
+    /// Padding.
+    pub _pad: u32,
 }
 
 /// `irq:softirq_entry`/`softirq_exit` `vec` of the network receive softirq (`NET_RX_SOFTIRQ`).
@@ -455,6 +471,11 @@ pub const WAKE_DATA_READY_MAX_NS: u64 = 50_000;
 /// wake-up on the waker's CPU (one call chain: `try_to_wake_up` → `ttwu_queue_wakelist` →
 /// `send_call_function_single_ipi`).
 pub const WAKE_IPI_MAX_NS: u64 = 50_000;
+
+/// Longest time from a packet's `netif_receive_skb` to the `xdp:xdp_redirect` of the generic
+/// XDP program run on it, on the same CPU (one call: `__netif_receive_skb_core` →
+/// `do_xdp_generic` → `xdp_do_generic_redirect`).
+pub const XDP_REDIRECT_MAX_NS: u64 = 50_000;
 
 /// `power:cpu_idle` state of an exit event (`PWR_EVENT_EXIT`).
 pub const CPU_IDLE_EXIT: u32 = u32::MAX;

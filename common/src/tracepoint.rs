@@ -68,6 +68,10 @@ pub const SCHED_WAKING_PID: usize = 24;
 pub const SCHED_WAKING_TARGET_CPU: usize = 32;
 /// `ipi:ipi_send_cpu`: `unsigned int cpu`.
 pub const IPI_SEND_CPU_CPU: usize = 8;
+/// `xdp:xdp_redirect`: `int err` (always 0 here: failures go to `xdp_redirect_err`).
+pub const XDP_REDIRECT_ERR: usize = 20;
+/// `xdp:xdp_redirect`: `u32 map_id`.
+pub const XDP_REDIRECT_MAP_ID: usize = 28;
 /// `irq:softirq_entry` and `irq:softirq_exit`: `unsigned int vec`.
 pub const SOFTIRQ_VEC: usize = 8;
 /// `power:cpu_idle`: `u32 state`.

@@ -57,7 +57,7 @@ mod prog {
     };
     use uadpbench_common::{
         CpuState, CPU_IDLE_EXIT, NET_RX_SOFTIRQ, PROBE_FLAG_DATA_READY, THREAD_POLL, THREAD_POLLED,
-        THREAD_SLEPT, WAKE_DATA_READY_MAX_NS, WAKE_IPI_MAX_NS,
+        THREAD_SLEPT, WAKE_DATA_READY_MAX_NS, WAKE_IPI_MAX_NS, XDP_REDIRECT_MAX_NS,
     };
 
     /// The stamps, `[layer][crossing][packet slot]` (`BPF_F_MMAPABLE`: userspace maps and
@@ -613,6 +613,7 @@ mod prog {
                 let c = record(layer, id, Crossing::Next, tid);
                 if layer == LayerId::NetifReceiveSkb {
                     net_rx_softirq(id, c, tid);
+                    xdp_redirect_context(id, c);
                 }
             }
             Parsed::ReadFailed => bump_layer(layer, LayerCounter::ReadFailed),
@@ -649,6 +650,59 @@ mod prog {
                 );
             }
         }
+    }
+
+    /// The packet `id` (crossing `c`) is being received by `netif_receive_skb`: with the
+    /// `xdp_redirect` layer recorded, remember it on this CPU for the generic XDP program's
+    /// redirect that follows in the same call.
+    #[inline(always)]
+    fn xdp_redirect_context(id: u64, c: u32) {
+        if !recording(LayerId::XdpRedirect, RECORD_MASK_MAIN) {
+            return;
+        }
+        if let Some(cs) = PROBE_CPU.get_ptr_mut(0) {
+            // SAFETY: this CPU's entry; helper without preconditions.
+            unsafe {
+                (*cs).rx_packet_id = id;
+                (*cs).rx_crossing = c;
+                (*cs).rx_t_ns = bpf_ktime_get_ns();
+            }
+        }
+    }
+
+    /// `xdp:xdp_redirect`: a successful XDP redirect on this CPU. Generic XDP redirects inside
+    /// `__netif_receive_skb_core`, right after its `netif_receive_skb` tracepoint: the
+    /// redirect belongs to the packet stamped there (within `XDP_REDIRECT_MAX_NS`, once).
+    #[tracepoint(category = "xdp", name = "xdp_redirect")]
+    pub fn tp_xdp_redirect(ctx: TracePointContext) -> u32 {
+        let err: i32 = tp_field(&ctx, tpf::XDP_REDIRECT_ERR);
+        if err != 0 {
+            return 0;
+        }
+        let Some(cs) = PROBE_CPU.get_ptr_mut(0) else {
+            return 0;
+        };
+        // SAFETY: this CPU's entry; helpers without preconditions.
+        unsafe {
+            let t = (*cs).rx_t_ns;
+            if t == 0 {
+                return 0;
+            }
+            (*cs).rx_t_ns = 0;
+            let now = bpf_ktime_get_ns();
+            if now.wrapping_sub(t) > XDP_REDIRECT_MAX_NS {
+                return 0;
+            }
+            record_at(
+                LayerId::XdpRedirect,
+                (*cs).rx_packet_id,
+                (*cs).rx_crossing,
+                now,
+                bpf_get_current_pid_tgid() as u32,
+                bpf_get_smp_processor_id(),
+            );
+        }
+        0
     }
 
     /// `irq:softirq_entry`: remembers when this CPU entered the NET_RX softirq.

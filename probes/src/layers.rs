@@ -187,6 +187,10 @@ pub enum Correlation {
     /// Context of the receiving thread's wake-up: saved in its `recvfrom` context (receiver
     /// tid) when it happens, stamped with the packet that `recvfrom` returns.
     WakeContext,
+    /// Context of the CPU that received the packet: the event on that CPU that belongs to
+    /// the packet `netif_receive_skb` stamped there (the NET_RX softirq it ran in, the XDP
+    /// redirect right after it), joined within a time window.
+    CpuContext,
 }
 
 impl Correlation {
@@ -204,6 +208,10 @@ impl Correlation {
             Correlation::WakeContext => {
                 "wake-up of the thread whose recvfrom returns the packet (receiver tid, time \
                  window after the packet's last stack layer)"
+            }
+            Correlation::CpuContext => {
+                "the packet netif_receive_skb stamped on the same CPU (same softirq, time \
+                 window)"
             }
         }
     }
@@ -1091,9 +1099,9 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
         direction: Direction::Receive,
         paths: UDP | ETH,
         optional: false,
-        description: "the waker sends an inter-processor interrupt to the CPU the receiving                       thread is woken onto (ipi:ipi_send_cpu, on the waker's CPU, right after                       its sched_waking)",
+        description: "the waker sends an inter-processor interrupt to the CPU the receiving thread is woken onto (ipi:ipi_send_cpu, on the waker's CPU, right after its sched_waking)",
         only_when: Some(
-            "the receiving thread slept in recvfrom until the packet woke it, and waking it              needed an interrupt to another CPU (that CPU idle and not polling, or running              another thread); not when it is woken onto the waker's own CPU",
+            "the receiving thread slept in recvfrom until the packet woke it, and waking it needed an interrupt to another CPU (that CPU idle and not polling, or running another thread); not when it is woken onto the waker's own CPU",
         ),
         in_sequence: false,
         candidates: &[tracepoint(
@@ -1113,9 +1121,9 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
         direction: Direction::Receive,
         paths: UDP | ETH | XDP,
         optional: false,
-        description: "the NET_RX softirq in which the packet's netif_receive_skb ran is entered                       (irq:softirq_entry; veth: its backlog, a NIC: its NAPI poll)",
+        description: "the NET_RX softirq in which the packet's netif_receive_skb ran is entered (irq:softirq_entry; veth: its backlog, a NIC: its NAPI poll)",
         only_when: Some(
-            "netif_receive_skb (tp_btf) stamped the packet inside a NET_RX softirq; not with              busy polling in process context, nor with the classic netif_receive_skb fallback",
+            "netif_receive_skb (tp_btf) stamped the packet inside a NET_RX softirq; not with busy polling in process context, nor with the classic netif_receive_skb fallback",
         ),
         in_sequence: false,
         candidates: &[tracepoint(
@@ -1123,12 +1131,37 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
             "irq",
             "softirq_entry",
             &[("vec", uadpbench_common::tracepoint::SOFTIRQ_VEC as u16)],
-            Correlation::WakeContext,
+            Correlation::CpuContext,
         )],
         requires: &[
             Requirement::Helper(Helper::SoftirqExit),
             Requirement::Layer(LayerId::NetifReceiveSkb),
         ],
+    },
+    Layer {
+        id: LayerId::XdpRedirect,
+        direction: Direction::Receive,
+        paths: XDP,
+        optional: false,
+        description: "the XDP program's redirect into the AF_XDP socket is done (xdp:xdp_redirect; \
+                      generic mode: the frame is in the UMEM and the socket's RX ring)",
+        only_when: Some(
+            "generic (SKB-mode) XDP with netif_receive_skb (tp_btf) stamping the packet just \
+             before on the same CPU; not in native (driver) mode, where no skb exists before \
+             the redirect, nor with the classic netif_receive_skb fallback",
+        ),
+        in_sequence: false,
+        candidates: &[tracepoint(
+            "tp_xdp_redirect",
+            "xdp",
+            "xdp_redirect",
+            &[
+                ("err", uadpbench_common::tracepoint::XDP_REDIRECT_ERR as u16),
+                ("map_id", uadpbench_common::tracepoint::XDP_REDIRECT_MAP_ID as u16),
+            ],
+            Correlation::CpuContext,
+        )],
+        requires: &[Requirement::Layer(LayerId::NetifReceiveSkb)],
     },
 ];
 
