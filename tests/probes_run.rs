@@ -274,6 +274,77 @@ fn xdp_path_layers_udp_encapsulation() {
     check(PathKind::Xdp, Encap::Udp, 2);
 }
 
+/// `--probes-mode histogram`: the kernel counts every measured packet at every layer of its
+/// way (both crossings of a ping-pong) into probe_histograms.csv and summary.csv; no stamp
+/// file is written and nothing is lost although 20 000 messages pass 16 384 stamp slots.
+#[test]
+fn histogram_mode_run() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir =
+        std::env::temp_dir().join(format!("uadpbench-e2e-probes-hist-{}", std::process::id()));
+    let cfg = RunConfig {
+        path: PathKind::Udp,
+        encap: Encap::Udp,
+        count: 20_000,
+        warmup: 200,
+        probes: "all".into(),
+        probes_mode: uadpbench::run::ProbesMode::Histogram,
+        ..RunConfig::default()
+    };
+    run(&cfg, &dir, Arc::new(AtomicBool::new(false))).unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(!dir.join("layers.csv").exists() && !dir.join("segments.csv").exists());
+    let (h, samples) = rows(&dir.join("samples.csv"));
+    let rtt = col(&h, "rtt_ns");
+    let received = samples.iter().filter(|r| !r[rtt].is_empty()).count() as f64;
+    assert!(received >= 19_990.0, "{received} received");
+    let (h, summary) = rows(&dir.join("summary.csv"));
+    let (m, st, v) = (col(&h, "metric"), col(&h, "statistic"), col(&h, "value"));
+    let stat = |metric: &str, statistic: &str| {
+        summary
+            .iter()
+            .find(|r| &r[m] == metric && &r[st] == statistic)
+            .map(|r| r[v].parse::<f64>().unwrap())
+            .unwrap_or_else(|| panic!("no {metric} {statistic}"))
+    };
+    let mut last = -1.0;
+    for point in [
+        "sys_enter_sendto#0",
+        "netif_rx#0",
+        "netif_receive_skb#0",
+        "sock_recv_length#0",
+        "sys_enter_sendto#1",
+        "netif_receive_skb#1",
+        "sys_exit_recvfrom#1",
+    ] {
+        let metric = format!("since_sys_enter_sendto:{point}");
+        let n = stat(&metric, "count");
+        assert!(
+            n >= received * 0.999 && n <= 20_000.0,
+            "{point}: {n} counted, {received} received"
+        );
+        let mean = stat(&metric, "mean");
+        assert!(mean > last, "{point}: mean {mean} after {last}");
+        last = mean;
+    }
+    // The last receive is within the round trip: its mean below the mean RTT.
+    assert!(last < stat("rtt", "mean"), "{last}");
+    let (h, hist) = rows(&dir.join("probe_histograms.csv"));
+    let (point, count) = (col(&h, "point"), col(&h, "count"));
+    let total: u64 = hist
+        .iter()
+        .filter(|r| &r[point] == "netif_receive_skb#1")
+        .map(|r| r[count].parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(
+        total as f64,
+        stat("since_sys_enter_sendto:netif_receive_skb#1", "count")
+    );
+    let (h, layers) = rows(&dir.join("probe_layers.csv"));
+    let lost = col(&h, "lost");
+    assert!(layers.iter().all(|r| &r[lost] == "0"), "nothing lost");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// A layer whose every mechanism this kernel lacks (udp_sendmsg: fentry, then kprobe) is
 /// disabled with the reason for each mechanism; the run and the other layers go on. On a
 /// kernel that offers one of them the layer attaches and stamps instead.

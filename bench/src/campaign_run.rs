@@ -501,6 +501,7 @@ pub fn run_campaign(
         "segments.csv",
         "probe_cost.csv",
         "probe_layers.csv",
+        "probe_histograms.csv",
         "layers.csv",
         "subscribers.csv",
         "fanout_samples.csv",

@@ -44,6 +44,8 @@ pub struct SessionSpec {
     pub warmup: u64,
     /// `--trace`: record context switches too.
     pub sched_switch: bool,
+    /// `--probes-mode histogram`: in-kernel histograms of the packets after the warm-up.
+    pub histogram: bool,
 }
 
 impl SessionSpec {
@@ -72,6 +74,7 @@ impl SessionSpec {
             // --trace: context switches too (every CPU, for the whole run: the window is cut
             // out afterwards).
             sched_switch: cfg.trace.is_some(),
+            histogram: cfg.probes_mode == crate::run::ProbesMode::Histogram,
         }))
     }
 }
@@ -95,6 +98,17 @@ pub fn start_session(
         StatsMode::Off => false,
     };
     pc.sched_switch = spec.sched_switch;
+    if spec.histogram {
+        pc.histogram = Some(uadpbench_probes::HistogramConfig {
+            first_packet: u32::try_from(spec.warmup).map_err(|_| {
+                anyhow::anyhow!(
+                    "--probes-mode histogram: a warm-up of {} messages is more than the probes count from (at most {})",
+                    spec.warmup,
+                    u32::MAX
+                )
+            })?,
+        });
+    }
     let mut session = ProbeSession::start(pc)
         .context("starting the kernel probes (uadpbench doctor shows what this kernel allows)")?;
     // The xdp path's own XDP program stamps arrivals (`xdp_stamps`, set for probe runs).
@@ -375,8 +389,10 @@ pub struct ProbeOutcome {
     /// The probes' calibrated BPF time per benchmark message (ns; `None`: not calibrated).
     pub per_message_ns: Option<f64>,
     /// The part of it on the packet's path: one run of each program whose stamp ends a
-    /// segment of the chain (ns).
+    /// segment of the chain (ns). `None` in histogram mode (no chain).
     pub on_path_ns: Option<f64>,
+    /// More summary.csv statistics (histogram mode: each point's time since the reference).
+    pub summary: Vec<crate::analysis::histograms::SummaryStat>,
 }
 
 /// Most packet slots of the stamp map (182 MB of stamps at 1 392 bytes per slot).
@@ -388,6 +404,10 @@ pub const MAX_PROBE_SLOTS: u32 = 1 << 17;
 /// the returned warning says before the run.
 pub fn slots_for(cfg: &RunConfig) -> (u32, Option<String>) {
     use uadpbench_probes::PROBE_DEFAULT_SLOTS;
+    if cfg.probes_mode == crate::run::ProbesMode::Histogram {
+        // Only the packets in flight need their stamps (each is counted when written).
+        return (PROBE_DEFAULT_SLOTS, None);
+    }
     if cfg.mode == crate::run::Mode::Flood {
         return (PROBE_DEFAULT_SLOTS, Some(format!(
             "flood runs keep probe stamps of the last {PROBE_DEFAULT_SLOTS} packet ids only: layer coverage (probe_layers.csv) will be low"
@@ -596,13 +616,37 @@ pub fn write(
             tid: e.tid,
         })
         .collect();
-    results::write_csv(&out_dir.join("layers.csv"), &rows)?;
+    // Histogram mode: no stamps left the kernel, so no layers.csv or segments.csv.
+    let events_mode = report.histograms.is_none();
+    if events_mode {
+        results::write_csv(&out_dir.join("layers.csv"), &rows)?;
+    }
 
     let crate::analysis::segments::ChainSegments {
         mut segments,
         mut lines,
-        coverage,
+        mut coverage,
     } = crate::analysis::segments::chain_segments(run_id, cfg, &events, &received, &report.layers);
+    // Histogram mode: no stamps left the kernel; its histograms replace the chain.
+    let histograms = report
+        .histograms
+        .as_ref()
+        .map(|h| crate::analysis::histograms::evaluate(run_id, h, received.len() as u64));
+    if let Some(h) = &histograms {
+        lines = h.lines.clone();
+        coverage = h
+            .counted
+            .iter()
+            .filter_map(|(layer, crossing, n)| {
+                report
+                    .layers
+                    .iter()
+                    .find(|s| s.layer == *layer)
+                    .map(|s| ((s.layer_index as u16, *crossing), *n))
+            })
+            .collect();
+        results::write_csv(&out_dir.join("probe_histograms.csv"), &h.rows)?;
+    }
 
     // One session traced both ends (a local run), or this host's end (side A) of a run across
     // hosts, whose agent traced side B.
@@ -718,7 +762,7 @@ pub fn write(
         })
         .collect();
     let mut on_path_ns = None;
-    if let Some(c) = &compensation {
+    if let Some(c) = compensation.as_ref().filter(|_| histograms.is_none()) {
         let on_path = crate::analysis::compensation::compensate_segments(
             &mut segments,
             |layer| program_of.get(layer).cloned(),
@@ -737,7 +781,9 @@ pub fn write(
             ));
         }
     }
-    results::write_csv(&out_dir.join("segments.csv"), &segments)?;
+    if events_mode {
+        results::write_csv(&out_dir.join("segments.csv"), &segments)?;
+    }
 
     let n_received = received.len().max(1) as f64;
     let losses: HashMap<_, _> = report.lost_per_layer.iter().map(|l| (l.layer, l)).collect();
@@ -796,11 +842,15 @@ pub fn write(
 
     let attached = report.layers.iter().filter(|s| s.recorded()).count();
     let lost: u64 = report.lost_per_layer.iter().map(|l| l.lost()).sum();
-    let mut report_lines = vec![
-        format!(
-            "  probes: {attached} layer(s) attached, {} event(s) of measured packets, {lost} lost",
-            rows.len()
+    let collected = match &histograms {
+        Some(h) => format!(
+            "{} stamp(s) of measured packets counted into histograms (probe_histograms.csv)",
+            h.counted.iter().map(|c| c.2).sum::<u64>()
         ),
+        None => format!("{} event(s) of measured packets", rows.len()),
+    };
+    let mut report_lines = vec![
+        format!("  probes: {attached} layer(s) attached, {collected}, {lost} lost"),
         stats_line(&report),
     ];
     for s in report.layers.iter().filter(|s| !s.recorded()) {
@@ -814,6 +864,13 @@ pub fn write(
     report_lines.extend(report_lines_pre);
     let meta = serde_json::json!({
         "selection": cfg.probes,
+        "mode": cfg.probes_mode.name(),
+        "histogram": report.histograms.as_ref().map(|h| serde_json::json!({
+            "reference": uadpbench_probes::point_name(h.reference, 0),
+            "first_packet": h.first_packet,
+            "buckets": "log2 of ns: bucket b holds [2^b, 2^(b+1)) ns (b = 0: 0 and 1 ns; the last bucket is open-ended)",
+            "what": "per (layer, crossing), the time from the packet's stamp at the reference layer (crossing 0) to its stamp there, counted by the probes in per-CPU kernel maps; the mean is exact, quantiles are interpolated inside their bucket",
+        })),
         "clock": "bpf_ktime_get_ns (CLOCK_MONOTONIC), the same clock as the user-space timestamps",
         "layers": report.layers.iter().map(|s| serde_json::json!({
             "layer": s.name, "layer_index": s.layer_index, "outcome": s.outcome.to_string(), "condition": s.only_when,
@@ -848,5 +905,6 @@ pub fn write(
         clock,
         per_message_ns: compensation.as_ref().map(|c| c.per_message_ns),
         on_path_ns,
+        summary: histograms.map(|h| h.summary).unwrap_or_default(),
     })
 }

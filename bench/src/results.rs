@@ -95,6 +95,7 @@ pub const RUN_FILES: &[&str] = &[
     "segments.csv",
     "probe_cost.csv",
     "probe_layers.csv",
+    "probe_histograms.csv",
     "clock_check.csv",
     "trace.json",
 ];

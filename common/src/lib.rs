@@ -222,7 +222,8 @@ mod tests {
         assert_eq!(size_of::<SkbId>(), 24);
         assert_eq!(core::mem::offset_of!(SkbId, tagged_ns), 16);
         assert_eq!(size_of::<KernelOffsets>(), 16);
-        assert_eq!(size_of::<ProbeGlobals>(), 44);
+        assert_eq!(size_of::<ProbeGlobals>(), 52);
+        assert_eq!(core::mem::offset_of!(ProbeGlobals, hist_ref_layer), 44);
         assert_eq!(core::mem::offset_of!(ProbeGlobals, netns_inum), 16);
         assert_eq!(core::mem::offset_of!(ProbeGlobals, publisher_id), 24);
         assert_eq!(core::mem::offset_of!(ProbeGlobals, offsets), 28);
@@ -260,6 +261,11 @@ mod tests {
             (LAYER_COUNT as u32) * 2 * 256
         );
         assert!(stamp_index(LayerId::XdpRedirect, 1, u64::MAX, 0xff) < stamp_entries(256));
+        assert_eq!(
+            hist_index(LayerId::XdpRedirect, 1, HIST_NO_REFERENCE) + 1,
+            PROBE_HIST_ENTRIES
+        );
+        assert_eq!(hist_index(LayerId::LibcSendto, 1, 0), HIST_STRIDE);
     }
 
     #[test]
@@ -278,5 +284,21 @@ mod tests {
         assert!(c.has(XDP_FLAG_REDIRECT_UDP));
         assert!(c.has(XDP_FLAG_VLAN));
         assert_eq!(UADP_ETHERTYPE, 0xB62C);
+    }
+
+    #[test]
+    fn histogram_buckets_are_log2_of_nanoseconds() {
+        assert_eq!(hist_bucket(0), 0);
+        assert_eq!(hist_bucket(1), 0);
+        assert_eq!(hist_bucket(2), 1);
+        assert_eq!(hist_bucket(3), 1);
+        assert_eq!(hist_bucket(1023), 9);
+        assert_eq!(hist_bucket(1024), 10);
+        for b in 1..HIST_BUCKETS - 1 {
+            assert_eq!(hist_bucket((1u64 << b) - 1), b - 1, "below 2^{b}");
+            assert_eq!(hist_bucket(1u64 << b), b, "at 2^{b}");
+        }
+        assert_eq!(hist_bucket(1 << 31), HIST_BUCKETS - 1);
+        assert_eq!(hist_bucket(u64::MAX), HIST_BUCKETS - 1);
     }
 }

@@ -536,6 +536,70 @@ pub const PROBE_FLAG_NETNS_FILTER: u32 = 1 << 1;
 /// `sched_waking` counts as its packet wake-up only right after an `sk_data_ready` on the
 /// waker's CPU ([`WAKE_DATA_READY_MAX_NS`]); without it, any wake-up in `recvfrom` counts.
 pub const PROBE_FLAG_DATA_READY: u32 = 1 << 2;
+/// [`ProbeGlobals::flags`]: histogram mode (`--probes-mode histogram`): every stamp of a
+/// packet with id ≥ [`ProbeGlobals::hist_first_packet`] also counts the time since the
+/// packet's stamp at [`ProbeGlobals::hist_ref_layer`] (crossing 0) in the per-CPU log2
+/// histograms [`PROBE_HIST_MAP_NAME`]. Userspace does not collect the stamps themselves.
+pub const PROBE_FLAG_HISTOGRAM: u32 = 1 << 3;
+
+/// Name of the per-CPU histogram array (`PerCpuArray<u64>`, [`PROBE_HIST_ENTRIES`] entries,
+/// index [`hist_index`]) of histogram mode.
+pub const PROBE_HIST_MAP_NAME: &str = "PROBE_HIST";
+/// log2 buckets per (layer, crossing): bucket `b` counts times in `[2^b, 2^(b+1))` ns (bucket
+/// 0 also holds 0 and 1 ns; the last one everything from 2^31 ns ≈ 2.1 s on).
+pub const HIST_BUCKETS: u32 = 32;
+/// Entries per (layer, crossing): the buckets, then [`HIST_SUM`] and [`HIST_NO_REFERENCE`].
+pub const HIST_STRIDE: u32 = HIST_BUCKETS + 2;
+/// Offset in a (layer, crossing) block: the sum of the counted times (ns).
+pub const HIST_SUM: u32 = HIST_BUCKETS;
+/// Offset in a (layer, crossing) block: stamps of measured packets not counted in the buckets
+/// because their reference stamp was missing (or later than the stamp).
+pub const HIST_NO_REFERENCE: u32 = HIST_BUCKETS + 1;
+/// Entries of [`PROBE_HIST_MAP_NAME`].
+pub const PROBE_HIST_ENTRIES: u32 =
+    PROBE_MAX_LAYERS as u32 * PROBE_MAX_CROSSINGS as u32 * HIST_STRIDE;
+
+/// Index into [`PROBE_HIST_MAP_NAME`] of `offset` (a bucket, [`HIST_SUM`] or
+/// [`HIST_NO_REFERENCE`]) of `layer` at `crossing`.
+#[inline(always)]
+pub const fn hist_index(layer: LayerId, crossing: u32, offset: u32) -> u32 {
+    ((layer as u32) * PROBE_MAX_CROSSINGS as u32 + (crossing & 1)) * HIST_STRIDE + offset
+}
+
+/// The log2 bucket of `ns` (see [`HIST_BUCKETS`]); written for the BPF verifier (no loop).
+#[inline(always)]
+pub const fn hist_bucket(ns: u64) -> u32 {
+    let mut v = ns;
+    let mut b = 0;
+    if v >= 1 << 32 {
+        v >>= 32;
+        b += 32;
+    }
+    if v >= 1 << 16 {
+        v >>= 16;
+        b += 16;
+    }
+    if v >= 1 << 8 {
+        v >>= 8;
+        b += 8;
+    }
+    if v >= 1 << 4 {
+        v >>= 4;
+        b += 4;
+    }
+    if v >= 1 << 2 {
+        v >>= 2;
+        b += 2;
+    }
+    if v >= 1 << 1 {
+        b += 1;
+    }
+    if b >= HIST_BUCKETS {
+        HIST_BUCKETS - 1
+    } else {
+        b
+    }
+}
 
 /// [`ProbeGlobals::user_format`]: the user buffer of `sendto`/`recvfrom` is the UADP message
 /// (UDP socket).
@@ -565,6 +629,11 @@ pub struct ProbeGlobals {
     pub udp_port: u16,
     /// Kernel struct offsets (valid if [`PROBE_FLAG_OFFSETS`]).
     pub offsets: KernelOffsets,
+    /// Histogram mode ([`PROBE_FLAG_HISTOGRAM`]): the layer whose crossing-0 stamp of a
+    /// packet is the reference of its times (its [`LayerId`] index).
+    pub hist_ref_layer: u32,
+    /// Histogram mode: packets with a lower id (the warm-up) are not counted.
+    pub hist_first_packet: u32,
 }
 
 impl ProbeGlobals {
@@ -586,6 +655,8 @@ impl ProbeGlobals {
             net_ns_inum: 0,
             _reserved: [0; 2],
         },
+        hist_ref_layer: 0,
+        hist_first_packet: 0,
     };
 }
 

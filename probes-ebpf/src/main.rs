@@ -52,6 +52,10 @@ mod prog {
         USER_FORMAT_UADP,
     };
     use uadpbench_common::{
+        hist_bucket, hist_index, HIST_NO_REFERENCE, HIST_SUM, PROBE_FLAG_HISTOGRAM,
+        PROBE_HIST_ENTRIES, PROBE_MAX_CROSSINGS,
+    };
+    use uadpbench_common::{
         tracepoint::{self as tpf, sched_switch_format as ssf},
         SchedSwitch, PROBE_SCHED_MIN_BYTES,
     };
@@ -86,6 +90,11 @@ mod prog {
     /// `sched_switch` records of the trace window (the loader sizes it; one page by default).
     #[map]
     static PROBE_SCHED: RingBuf = RingBuf::with_byte_size(PROBE_SCHED_MIN_BYTES, 0);
+
+    /// Histogram mode: per-CPU log2 histograms of the time since each packet's reference
+    /// stamp, per (layer, crossing) (`uadpbench_common::hist_index`).
+    #[map]
+    static PROBE_HIST: PerCpuArray<u64> = PerCpuArray::with_max_entries(PROBE_HIST_ENTRIES, 0);
 
     /// Per-CPU context of the wake-up layers: last `sk_data_ready`, last idle exit.
     #[map]
@@ -210,9 +219,47 @@ mod prog {
             write_volatile(&raw mut (*s).cpu, cpu);
             // Last: a non-zero t_ns marks the stamp valid.
             write_volatile(&raw mut (*s).t_ns, t_ns);
+            hist_count(layer, c, id, t_ns);
         }
         bump_layer(layer, LayerCounter::Recorded);
         c
+    }
+
+    /// Histogram mode: counts the time from packet `id`'s reference stamp to `t_ns` in the
+    /// histogram of (`layer`, `crossing`). A no-op (a constant branch for the verifier)
+    /// otherwise.
+    #[inline(always)]
+    fn hist_count(layer: LayerId, crossing: u32, id: u64, t_ns: u64) {
+        if g!(flags) & PROBE_FLAG_HISTOGRAM == 0 || id < g!(hist_first_packet) as u64 {
+            return;
+        }
+        // stamp_index(reference layer, crossing 0, id) from the raw layer index.
+        let mask = g!(slot_mask);
+        let r = g!(hist_ref_layer) * PROBE_MAX_CROSSINGS as u32 * (mask + 1) + (id as u32 & mask);
+        let t_ref = PROBE_SLOTS
+            .get_ptr(r)
+            // SAFETY: array map value; plain integers.
+            .and_then(|s| unsafe {
+                let t = read_volatile(&raw const (*s).t_ns);
+                (t != 0 && t <= t_ns && read_volatile(&raw const (*s).packet_id) == id).then_some(t)
+            });
+        let Some(t_ref) = t_ref else {
+            if let Some(n) = PROBE_HIST.get_ptr_mut(hist_index(layer, crossing, HIST_NO_REFERENCE))
+            {
+                // SAFETY: this CPU's slot of a per-CPU array; programs do not nest on a CPU.
+                unsafe { *n += 1 };
+            }
+            return;
+        };
+        let d = t_ns - t_ref;
+        if let Some(n) = PROBE_HIST.get_ptr_mut(hist_index(layer, crossing, hist_bucket(d))) {
+            // SAFETY: as above.
+            unsafe { *n += 1 };
+        }
+        if let Some(n) = PROBE_HIST.get_ptr_mut(hist_index(layer, crossing, HIST_SUM)) {
+            // SAFETY: as above.
+            unsafe { *n += d };
+        }
     }
 
     /// Writes a stamp of `layer` for packet `id` at `crossing` with a time, thread and CPU
@@ -239,6 +286,7 @@ mod prog {
             write_volatile(&raw mut (*s).tid, tid);
             write_volatile(&raw mut (*s).cpu, cpu);
             write_volatile(&raw mut (*s).t_ns, t_ns);
+            hist_count(layer, crossing, id, t_ns);
         }
         bump_layer(layer, LayerCounter::Recorded);
     }

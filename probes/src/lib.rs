@@ -33,7 +33,8 @@ pub use layers::{
     Selected, Selection, LAYERS, MINIMAL,
 };
 pub use session::{
-    plan, plan_with, verify_programs, LayerEvent, LayerLoss, LayerPlan, LayerStatus, Outcome,
+    plan, plan_with, point_name, reference_layer, verify_programs, HistogramConfig,
+    HistogramReport, LayerEvent, LayerHistogram, LayerLoss, LayerPlan, LayerStatus, Outcome,
     ProbeConfig, ProbeReport, ProbeSession, ProgramCheck, ProgramCost, SchedEvent, StatsWindow,
     DEFAULT_SCHED_BUFFER_BYTES, STATS_WATCH_INTERVAL,
 };

@@ -10,7 +10,8 @@ use std::{
 };
 
 use uadpbench_probes::{
-    layer, plan, LayerId, Mechanism, Outcome, ProbePath, ProbeSession, Selected, Selection,
+    layer, plan, HistogramConfig, LayerId, Mechanism, Outcome, ProbePath, ProbeSession, Selected,
+    Selection,
 };
 use uadpbench_sender::bench_message::BenchCodec;
 use uadpbench_topology::{Side, Topology};
@@ -244,6 +245,82 @@ fn minimal_selection_stamps_its_layers_only() {
             .map(|c| c.program)
             .collect::<Vec<_>>()
     );
+    topo.destroy().expect("destroy topology");
+}
+
+/// Histogram mode: 2 000 packets through 64 stamp slots (reused 30 times over) are all
+/// counted, per layer, as the time since their `sys_enter_sendto`; the warm-up ids are not;
+/// the layers' mean times grow along the packet's way; no stamp is collected or lost.
+#[test]
+fn histogram_mode_counts_every_packet_in_the_kernel() {
+    require_root("topology, BPF");
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let topo = Topology::create(Default::default()).expect("topology");
+    let pubid = unique_publisher_id(11);
+    let mut cfg = session_config(&topo, pubid);
+    cfg.slots = 64;
+    cfg.histogram = Some(HistogramConfig { first_packet: 100 });
+    let session = ProbeSession::start(cfg).expect("start probes");
+    let t = udp_traffic(&topo, pubid, 2_000, false);
+    assert!(t.received.len() >= 1_980, "{} received", t.received.len());
+    let measured_received = t.received.iter().filter(|id| **id >= 100).count() as u64;
+    let report = session.finish().expect("finish");
+    assert!(
+        report.events.is_empty(),
+        "histogram mode collects no stamps"
+    );
+    let h = report.histograms.as_ref().expect("histograms");
+    assert_eq!(h.reference, LayerId::SysEnterSendto);
+    assert_eq!(h.first_packet, 100);
+    for l in &h.layers {
+        eprintln!(
+            "{:<26} #{} count {:>5} no-ref {:>3} mean {:>8.0} p50 {:>8.0} ns",
+            l.layer.name(),
+            l.crossing,
+            l.count(),
+            l.no_reference,
+            l.mean_ns().unwrap_or(f64::NAN),
+            l.quantile_ns(0.5).unwrap_or(f64::NAN)
+        );
+    }
+    let of = |id: LayerId| {
+        h.layers
+            .iter()
+            .find(|l| l.layer == id && l.crossing == 0)
+            .unwrap_or_else(|| panic!("{}: no histogram", id.name()))
+    };
+    // The reference itself: every measured send, at time 0.
+    let r = of(LayerId::SysEnterSendto);
+    assert_eq!(r.count(), 1_900);
+    assert_eq!(r.buckets[0], 1_900);
+    assert_eq!(r.sum_ns, 0);
+    let chain = [
+        LayerId::NetDevQueue,
+        LayerId::NetifRx,
+        LayerId::NetifReceiveSkb,
+        LayerId::SockRecvLength,
+        LayerId::SysExitRecvfrom,
+    ];
+    let mut last = 0.0;
+    for id in chain {
+        let l = of(id);
+        assert!(
+            l.count() * 100 >= measured_received * 99 && l.count() <= 1_900,
+            "{}: {} counted of {measured_received} received",
+            id.name(),
+            l.count()
+        );
+        assert!(l.no_reference * 100 <= l.count(), "{}", id.name());
+        let mean = l.mean_ns().expect("mean");
+        assert!(mean > last, "{}: mean {mean} ns after {last} ns", id.name());
+        let p50 = l.quantile_ns(0.5).expect("p50");
+        assert!(p50 > 0.0 && p50 < 10_000_000.0, "{}: p50 {p50}", id.name());
+        last = mean;
+    }
+    // Slot reuse is not loss here.
+    for l in &report.lost_per_layer {
+        assert_eq!(l.lost(), 0, "{}", l.layer.name());
+    }
     topo.destroy().expect("destroy topology");
 }
 

@@ -178,6 +178,9 @@ pub struct RunDefaults {
     /// udp path, cyclic runs: SO_TIMESTAMPING clock cross-check (clock_check.csv); other runs
     /// ignore it.
     pub so_timestamping: bool,
+    /// Runs with probes: "events" (every stamp) or "histogram" (in-kernel log2 histograms,
+    /// also exported by `--metrics-addr`).
+    pub probes_mode: crate::run::ProbesMode,
 }
 
 impl Default for RunDefaults {
@@ -198,6 +201,7 @@ impl Default for RunDefaults {
             xdp_zero_copy: false,
             xdp_queue: 0,
             so_timestamping: false,
+            probes_mode: crate::run::ProbesMode::Events,
         }
     }
 }
@@ -659,6 +663,12 @@ impl Campaign {
                         fifo_priority: self.sched.fifo_priority,
                     },
                     probes: probes.clone(),
+                    // Runs without probes have nothing to count.
+                    probes_mode: if probes == "none" {
+                        crate::run::ProbesMode::Events
+                    } else {
+                        d.probes_mode
+                    },
                     pcap: None,
                     trace: None,
                     layout: self.layout_config(layout).flatten(),

@@ -21,6 +21,10 @@ pub(crate) struct OverheadArgs {
     /// Probes of the probes arm: all, or a comma-separated list of layer names.
     #[arg(long, default_value = "all")]
     probes: String,
+    /// How the probes arm's probes report: events (every stamp, as `run`) or histogram
+    /// (in-kernel log2 histograms; its added latency is the cost of that mode).
+    #[arg(long, value_enum, default_value_t = uadpbench::run::ProbesMode::Events)]
+    probes_mode: uadpbench::run::ProbesMode,
     /// Add a third arm: bpftrace running the equivalent classic tracepoints (probes off).
     #[arg(long)]
     bpftrace: bool,
@@ -37,6 +41,7 @@ pub(crate) struct OverheadArgs {
 pub(crate) fn overhead_command(a: OverheadArgs) -> anyhow::Result<ExitCode> {
     use uadpbench::overhead::{run_overhead, OverheadConfig, DEFAULT_SEED};
     let mut run = a.workload.config();
+    run.probes_mode = a.probes_mode;
     if run.mode == Mode::Flood && run.duration_s.is_none() {
         run.duration_s = Some(2.0);
     }

@@ -73,6 +73,12 @@ pub(crate) struct RunArgs {
     /// probes list`). Adds layers.csv, segments.csv, probe_cost.csv and probe_layers.csv.
     #[arg(long, default_value = "none")]
     probes: String,
+    /// How the probes report: events (every stamp of every packet: layers.csv, segments.csv;
+    /// full coverage up to 131 072 messages) or histogram (per layer, a log2 histogram of the
+    /// time since the packet's first stamp, counted in the kernel: probe_histograms.csv, any
+    /// run length).
+    #[arg(long, value_enum, default_value_t = uadpbench::run::ProbesMode::Events)]
+    probes_mode: uadpbench::run::ProbesMode,
     #[command(flatten)]
     trace: TraceArgs,
     /// Publish the messages of a publisher layout instead of the benchmark's own message:
@@ -201,6 +207,7 @@ pub(crate) fn run_command(a: RunArgs) -> anyhow::Result<ExitCode> {
     cfg.sched_a.fifo_priority = a.fifo;
     cfg.sched_b.fifo_priority = a.fifo;
     cfg.probes = a.probes.clone();
+    cfg.probes_mode = a.probes_mode;
     cfg.pcap = a.pcap.clone();
     cfg.trace = a.trace.spec();
     cfg.layout = layout;

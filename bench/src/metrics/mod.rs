@@ -10,6 +10,10 @@
 //!   cyclic): every measured, received message (warm-up excluded).
 //! * `uadpbench_send_deviation_seconds` (histogram): cyclic send time − deadline.
 //! * `uadpbench_messages_{sent,received,lost}_total` (counters): summary.csv `messages`.
+//! * `uadpbench_probe_layer_seconds` (histogram, labels `point`, e.g. `netif_rx#0`, and
+//!   `reference`): runs with `probes_mode = "histogram"` — per layer, the time since the
+//!   packet's stamp at the reference layer, from the kernel's log2 histograms
+//!   (probe_histograms.csv); bucket bounds are powers of two nanoseconds.
 //! * `uadpbench_runs_finished_total`, `uadpbench_runs_failed_total` (counters),
 //!   `uadpbench_runs_planned` (gauge), `uadpbench_campaign_info{campaign}` (gauge, 1).
 //!
@@ -20,11 +24,12 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use prometheus_client::encoding::prometheus_text;
+use prometheus_client::encoding::{prometheus_text, EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::run::{Mode, RunConfig};
@@ -88,6 +93,56 @@ fn latency_histogram() -> Histogram {
 
 type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
 
+/// log2 buckets of the probes' histograms (`uadpbench_common::HIST_BUCKETS`).
+const LOG2_BUCKETS: usize = 32;
+
+/// A histogram with power-of-two nanosecond buckets, filled with whole bucket counts (the
+/// probes' in-kernel histograms) rather than one observation at a time.
+#[derive(Debug, Clone, Default)]
+struct Log2Histogram(Arc<Mutex<Log2Inner>>);
+
+#[derive(Debug, Default)]
+struct Log2Inner {
+    buckets: [u64; LOG2_BUCKETS],
+    sum_ns: f64,
+}
+
+impl Log2Histogram {
+    fn add(&self, bucket: usize, count: u64) {
+        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = g.buckets.get_mut(bucket.min(LOG2_BUCKETS - 1)) {
+            *b += count;
+        }
+    }
+
+    fn add_sum(&self, ns: f64) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).sum_ns += ns;
+    }
+}
+
+impl TypedMetric for Log2Histogram {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for Log2Histogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        // Bucket b holds [2^b, 2^(b+1)) ns: its upper bound is 2^(b+1) ns. The open-ended
+        // last bucket is the `+Inf` line, which the encoder adds (the total count).
+        let buckets: Vec<(f64, u64)> = g.buckets[..LOG2_BUCKETS - 1]
+            .iter()
+            .enumerate()
+            .map(|(b, &n)| (seconds(1u64 << (b + 1)), n))
+            .collect();
+        let count = g.buckets.iter().sum();
+        encoder.encode_histogram::<NoLabelSet>(g.sum_ns / 1e9, count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
+}
+
 /// The registry and handles to its metrics.
 #[derive(Debug)]
 struct State {
@@ -101,6 +156,7 @@ struct State {
     sent: Family<Labels, Counter>,
     received: Family<Labels, Counter>,
     lost: Family<Labels, Counter>,
+    probe_layer: Family<Labels, Log2Histogram>,
 }
 
 impl Default for State {
@@ -153,6 +209,15 @@ impl Default for State {
         for (name, help, family) in messages {
             registry.register(format!("uadpbench_messages_{name}"), help, family.clone());
         }
+        let probe_layer = Family::<Labels, Log2Histogram>::default();
+        registry.register_with_unit(
+            "uadpbench_probe_layer",
+            "Probes in histogram mode: per layer (point = layer#crossing), the time from the \
+             packet's stamp at the reference layer, counted in the kernel in power-of-two \
+             nanosecond buckets",
+            Unit::Seconds,
+            probe_layer.clone(),
+        );
         State {
             registry,
             campaign,
@@ -164,6 +229,7 @@ impl Default for State {
             sent,
             received,
             lost,
+            probe_layer,
         }
     }
 }
@@ -177,6 +243,10 @@ struct RunData {
     sent: u64,
     received: u64,
     lost: u64,
+    /// probe_histograms.csv: (point, reference, bucket, count).
+    probe_buckets: Vec<(String, String, usize, u64)>,
+    /// summary.csv `since_<reference>:<point>` mean × count: (point, sum of ns).
+    probe_sums: Vec<(String, f64)>,
 }
 
 impl RunData {
@@ -201,14 +271,59 @@ impl RunData {
                 d.deviation_ns.extend(num(dev_col));
             }
         }
+        let hist = run_dir.join("probe_histograms.csv");
+        if hist.is_file() {
+            let mut r = csv::Reader::from_path(&hist)
+                .with_context(|| format!("reading {}", hist.display()))?;
+            let h = r.headers()?.clone();
+            let col = |name: &str| {
+                h.iter()
+                    .position(|c| c == name)
+                    .with_context(|| format!("{}: no column {name}", hist.display()))
+            };
+            let (p, rf, b, n) = (
+                col("point")?,
+                col("reference")?,
+                col("bucket")?,
+                col("count")?,
+            );
+            for rec in r.records() {
+                let rec = rec?;
+                let field = |i: usize| rec.get(i).unwrap_or_default();
+                if let (Ok(bucket), Ok(count)) = (field(b).parse(), field(n).parse()) {
+                    d.probe_buckets.push((
+                        field(p).to_owned(),
+                        field(rf).to_owned(),
+                        bucket,
+                        count,
+                    ));
+                }
+            }
+        }
         let summary = run_dir.join("summary.csv");
         let mut r = csv::Reader::from_path(&summary)
             .with_context(|| format!("reading {}", summary.display()))?;
         let h = r.headers()?.clone();
         let col = |name: &str| h.iter().position(|c| c == name);
         if let (Some(m), Some(st), Some(v)) = (col("metric"), col("statistic"), col("value")) {
+            let mut means: std::collections::HashMap<String, (f64, f64)> = Default::default();
             for rec in r.records() {
                 let rec = rec?;
+                if let Some(point) = rec
+                    .get(m)
+                    .filter(|x| x.starts_with("since_"))
+                    .and_then(|x| x.split_once(':'))
+                    .map(|(_, p)| p.to_owned())
+                {
+                    let val = rec.get(v).and_then(|x| x.parse::<f64>().ok());
+                    let e = means.entry(point).or_default();
+                    match (rec.get(st), val) {
+                        (Some("mean"), Some(x)) => e.0 = x,
+                        (Some("count"), Some(x)) => e.1 = x,
+                        _ => {}
+                    }
+                    continue;
+                }
                 if rec.get(m) != Some("messages") {
                     continue;
                 }
@@ -223,6 +338,10 @@ impl RunData {
                     _ => {}
                 }
             }
+            d.probe_sums = means
+                .into_iter()
+                .map(|(p, (mean, count))| (p, mean * count))
+                .collect();
         }
         Ok(d)
     }
@@ -271,6 +390,26 @@ impl Metrics {
                 let dev = s.deviation.get_or_create_owned(&labels);
                 for &ns in &d.deviation_ns {
                     dev.observe(seconds(ns));
+                }
+            }
+            let point_labels = |point: &str, reference: &str| {
+                let mut l = labels.clone();
+                l.push(("point", point.to_owned()));
+                l.push(("reference", reference.to_owned()));
+                l
+            };
+            for (point, reference, bucket, count) in &d.probe_buckets {
+                s.probe_layer
+                    .get_or_create(&point_labels(point, reference))
+                    .add(*bucket, *count);
+            }
+            for (point, sum) in &d.probe_sums {
+                if let Some((_, reference, _, _)) =
+                    d.probe_buckets.iter().find(|(p, _, _, _)| p == point)
+                {
+                    s.probe_layer
+                        .get_or_create(&point_labels(point, reference))
+                        .add_sum(*sum);
                 }
             }
             s.sent.get_or_create(&labels).inc_by(d.sent);
@@ -404,6 +543,48 @@ mod tests {
         assert!(out.contains("uadpbench_runs_planned 12\n"), "{out}");
         assert!(out.contains("uadpbench_runs_failed_total 1\n"), "{out}");
         assert!(out.contains("uadpbench_runs_finished_total 1\n"), "{out}");
+    }
+
+    #[test]
+    fn probe_histograms_become_a_log2_histogram_family() {
+        let (dir, cfg) = cyclic_run("metrics-probe-hist");
+        std::fs::write(
+            dir.join("probe_histograms.csv"),
+            "run_id,point,layer,crossing,reference,bucket,low_ns,high_ns,count\n\
+             r,netif_rx#0,netif_rx,0,sys_enter_sendto#0,10,1024,2048,7\n\
+             r,netif_rx#0,netif_rx,0,sys_enter_sendto#0,12,4096,8192,3\n",
+        )
+        .unwrap();
+        let summary = std::fs::read_to_string(dir.join("summary.csv")).unwrap()
+            + "since_sys_enter_sendto:netif_rx#0,count,10\n\
+               since_sys_enter_sendto:netif_rx#0,mean,2000\n";
+        std::fs::write(dir.join("summary.csv"), summary).unwrap();
+        let m = Metrics::default();
+        m.record_finished(&cfg, &dir).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let out = m.render();
+        assert!(
+            out.contains("# TYPE uadpbench_probe_layer_seconds histogram\n"),
+            "{out}"
+        );
+        let series: Vec<&str> = lines(&out, "uadpbench_probe_layer_seconds_bucket{")
+            .into_iter()
+            .filter(|l| l.contains("point=\"netif_rx#0\",reference=\"sys_enter_sendto#0\""))
+            .collect();
+        assert_eq!(series.len(), 32, "{out}");
+        let value = |l: &str| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap();
+        // Cumulative: 0 up to 1024 ns, 7 up to 2048 ns (bucket 10's bound), 10 from 8192 ns.
+        assert_eq!(value(series[9]), 0);
+        assert_eq!(value(series[10]), 7);
+        assert_eq!(value(series[11]), 7);
+        assert_eq!(value(series[12]), 10);
+        assert!(series[31].contains("le=\"+Inf\""), "{}", series[31]);
+        assert_eq!(value(series[31]), 10);
+        let count = lines(&out, "uadpbench_probe_layer_seconds_count{");
+        assert!(count[0].ends_with(" 10"), "{count:?}");
+        let sum = lines(&out, "uadpbench_probe_layer_seconds_sum{");
+        let sum: f64 = sum[0].rsplit(' ').next().unwrap().parse().unwrap();
+        assert!((sum - 2e-5).abs() < 1e-12, "{sum}");
     }
 
     #[test]

@@ -267,6 +267,9 @@ pub fn run_overhead(
                 Arm::Probes => cfg.probes.clone(),
                 Arm::Off | Arm::Bpftrace => "none".into(),
             };
+            if arm != Arm::Probes {
+                rc.probes_mode = crate::run::ProbesMode::Events;
+            }
             eprintln!(
                 "[{index}/{total}] {} repetition {rep}: {}",
                 arm.name(),

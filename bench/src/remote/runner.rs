@@ -373,6 +373,7 @@ fn probe_spec(
             .map_err(|e| format!("the agent refuses the statistics mode {e}"))?,
         warmup: p.warmup,
         sched_switch: false,
+        histogram: false,
     })
 }
 

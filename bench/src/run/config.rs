@@ -39,6 +39,30 @@ impl Mode {
     }
 }
 
+/// How the probes report (`--probes-mode`).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbesMode {
+    /// Every stamp of every measured packet: layers.csv, segments.csv (runs up to the stamp
+    /// slots' 131 072 messages for full coverage).
+    #[default]
+    Events,
+    /// Per layer, a log2 histogram of the time since the packet's first stamp, counted in the
+    /// kernel (no per-packet data leaves it): probe_histograms.csv, any run length.
+    Histogram,
+}
+
+impl ProbesMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProbesMode::Events => "events",
+            ProbesMode::Histogram => "histogram",
+        }
+    }
+}
+
 /// Why an output file named on the command line cannot be written (checked before setup, so
 /// that a run is not measured for nothing).
 pub fn output_file_problem(flag: &str, f: &Path) -> Option<String> {
@@ -133,6 +157,8 @@ pub struct RunConfig {
     /// Kernel probes: "none", "all" or a comma-separated list of layer names
     /// (`uadpbench probes list` shows them).
     pub probes: String,
+    /// `--probes-mode`: every stamp (events) or in-kernel histograms.
+    pub probes_mode: ProbesMode,
     /// `--trace`: write a Perfetto/Chrome trace-event timeline of a window of the run
     /// ([`crate::trace`]); implies probes "all" when probes are "none".
     pub trace: Option<crate::trace::TraceSpec>,
@@ -177,6 +203,7 @@ impl Default for RunConfig {
             sched_a: ThreadSched::default(),
             sched_b: ThreadSched::default(),
             probes: "none".into(),
+            probes_mode: ProbesMode::Events,
             trace: None,
             pcap: None,
             layout: None,
@@ -281,6 +308,18 @@ impl RunConfig {
         }
         if let Some(t) = &self.trace {
             problems.extend(t.validate());
+        }
+        if self.probes_mode == ProbesMode::Histogram {
+            if !self.probes_enabled() {
+                problems.push(
+                    "--probes-mode histogram counts the probes' stamps: give --probes all, minimal or a layer list".into(),
+                );
+            }
+            if self.trace.is_some() {
+                problems.push(
+                    "--trace draws every packet's stamps: use it with --probes-mode events".into(),
+                );
+            }
         }
         let max = paths::max_message_len(self.path, self.encap, self.mtu);
         if let Some(l) = &self.layout {

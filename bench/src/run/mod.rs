@@ -221,6 +221,9 @@ fn run_in(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Res
     if let Some(p) = &probe_outcome {
         report.extend(p.report.iter().cloned());
         rows.push_compensated(p.per_message_ns, p.on_path_ns);
+        for (metric, statistic, value, unit) in &p.summary {
+            rows.push(metric, statistic, *value, unit);
+        }
     }
 
     let topology_meta = serde_json::json!({

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use aya::{Ebpf, EbpfLoader};
 use uadpbench_common::{
-    stamp_entries, ProbeGlobals, PROBE_DEFAULT_SLOTS, PROBE_FLAG_DATA_READY,
+    stamp_entries, ProbeGlobals, PROBE_DEFAULT_SLOTS, PROBE_FLAG_DATA_READY, PROBE_FLAG_HISTOGRAM,
     PROBE_FLAG_NETNS_FILTER, PROBE_FLAG_OFFSETS, PROBE_GLOBALS_NAME, PROBE_SCHED_MAP_NAME,
     PROBE_SCHED_MIN_BYTES, PROBE_SLOTS_MAP_NAME, UADP_UDP_PORT, USER_FORMAT_ETHERNET,
     USER_FORMAT_NONE, USER_FORMAT_UADP,
@@ -16,6 +16,8 @@ use crate::{
     layers::{layer, resolve, LayerId, Mechanism, ProbePath, Selected, Selection},
     netns_inode, ProbeError, PROBES_OBJECT,
 };
+
+use super::histogram::{reference_layer, HistogramConfig};
 
 /// Default PublisherId of benchmark messages (the sender's default).
 const DEFAULT_PUBLISHER_ID: u16 = uadpbench_common::BENCH_PUBLISHER_ID;
@@ -60,6 +62,9 @@ pub struct ProbeConfig {
     /// Bytes of the `sched_switch` ring buffer (a power of two, multiple of the page size;
     /// 64 bytes a switch). Records that do not fit are dropped and counted.
     pub sched_buffer_bytes: u32,
+    /// Histogram mode (`None`: collect every stamp). The report then holds the histograms
+    /// ([`ProbeReport::histograms`](crate::ProbeReport::histograms)) and no events.
+    pub histogram: Option<HistogramConfig>,
 }
 
 impl ProbeConfig {
@@ -78,6 +83,7 @@ impl ProbeConfig {
             stats: true,
             sched_switch: false,
             sched_buffer_bytes: DEFAULT_SCHED_BUFFER_BYTES,
+            histogram: None,
         }
     }
 }
@@ -127,6 +133,18 @@ pub(super) fn globals(
     if let Ok(o) = &kernel.offsets {
         g.offsets = *o;
         g.flags |= PROBE_FLAG_OFFSETS;
+    }
+    if let Some(h) = config.histogram {
+        let Some(r) = reference_layer(config.path, &config.selection) else {
+            return Err(ProbeError::Config(
+                "histogram mode needs a selected layer to measure from (a send-side layer, \
+                 e.g. sys_enter_sendto, or netif_rx on the xdp path)"
+                    .into(),
+            ));
+        };
+        g.flags |= PROBE_FLAG_HISTOGRAM;
+        g.hist_ref_layer = r.index() as u32;
+        g.hist_first_packet = h.first_packet;
     }
     for (i, ns) in config.netns.iter().enumerate() {
         g.netns_inum[i] = netns_inode(ns)?;

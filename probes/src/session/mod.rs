@@ -13,6 +13,7 @@
 
 mod attach;
 mod config;
+mod histogram;
 mod maps;
 mod plan;
 mod probe_session;
@@ -22,6 +23,9 @@ mod start;
 mod stats;
 
 pub use config::{ProbeConfig, DEFAULT_SCHED_BUFFER_BYTES};
+pub use histogram::{
+    point_name, reference_layer, HistogramConfig, HistogramReport, LayerHistogram,
+};
 pub use plan::{plan, plan_with, verify_programs, ProgramCheck};
 pub use probe_session::ProbeSession;
 pub use report::{

@@ -10,7 +10,7 @@ use uadpbench_common::{
 
 use super::{
     attach::{describe, AttachedProgram, OwnedLink},
-    maps, sched,
+    histogram, maps, sched,
     stats::{prog_info, ProgInfo, StatsHold, StatsWatch},
     LayerEvent, LayerLoss, LayerStatus, Outcome, ProbeReport, ProgramCost, SchedEvent, StatsWindow,
 };
@@ -38,6 +38,8 @@ pub struct ProbeSession {
     pub(super) drained: [u64; LAYERS.len()],
     pub(super) sched_attached: bool,
     pub(super) sched_error: Option<String>,
+    /// Histogram mode: the reference layer and the first counted packet.
+    pub(super) histogram: Option<(LayerId, u64)>,
 }
 
 impl fmt::Debug for ProbeSession {
@@ -231,11 +233,22 @@ impl ProbeSession {
                     .filter(|(p, _)| p.layer == Some(id))
                     .map(|(_, i)| i.map_or(0, |i| i.recursion_misses))
                     .sum();
+                // Histogram mode: every stamp went into a histogram when it was written,
+                // and the slots are reused by design.
+                let histogram = self.histogram.is_some();
                 LayerLoss {
                     layer: id,
                     recorded: c(LayerCounter::Recorded),
-                    drained: self.drained[id.index()],
-                    overwritten: c(LayerCounter::Overwritten),
+                    drained: if histogram {
+                        c(LayerCounter::Recorded)
+                    } else {
+                        self.drained[id.index()]
+                    },
+                    overwritten: if histogram {
+                        0
+                    } else {
+                        c(LayerCounter::Overwritten)
+                    },
                     extra_crossings: c(LayerCounter::ExtraCrossing),
                     read_failures: c(LayerCounter::ReadFailed),
                     mismatches: c(LayerCounter::Mismatch),
@@ -287,7 +300,18 @@ impl ProbeSession {
     pub fn finish(mut self) -> Result<ProbeReport, ProbeError> {
         self.stats_watch = None;
         self.links.clear();
-        self.drain();
+        let histograms = match self.histogram {
+            Some((reference, first)) => Some(histogram::read(
+                &self.ebpf,
+                &self.recorded,
+                reference,
+                first,
+            )?),
+            None => {
+                self.drain();
+                None
+            }
+        };
         let sched_events = self.take_sched_events()?;
         let (thread_slot_evictions, skb_map_insert_failures, sched_dropped) = {
             let get = maps::counters(&self.ebpf)?;
@@ -312,6 +336,7 @@ impl ProbeSession {
             sched_events,
             sched_dropped,
             sched_error: self.sched_error.clone(),
+            histograms,
         })
     }
 }

@@ -230,6 +230,10 @@ pub struct ProbeReport {
     pub sched_dropped: u64,
     /// Why the `sched_switch` program could not be attached, if it was requested and failed.
     pub sched_error: Option<String>,
+    /// Histogram mode: what the kernel counted (`events` is then empty, and
+    /// `lost_per_layer` counts every recorded stamp as collected: each was counted into a
+    /// histogram when it was written).
+    pub histograms: Option<super::HistogramReport>,
 }
 
 /// When `BPF_ENABLE_STATS` was on during a session (CLOCK_MONOTONIC ns): the window the

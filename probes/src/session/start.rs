@@ -8,6 +8,7 @@ use uadpbench_common::{
 use super::{
     attach::{kernel_info, Attacher},
     config::{globals, load},
+    histogram::reference_layer,
     maps,
     sched::SCHED_SWITCH,
     stats::{self, StatsHold},
@@ -191,6 +192,9 @@ impl ProbeSession {
             drained: [0; LAYERS.len()],
             sched_attached,
             sched_error,
+            histogram: config.histogram.and_then(|h| {
+                reference_layer(path, &config.selection).map(|r| (r, u64::from(h.first_packet)))
+            }),
         };
         if sched_attached {
             session.set_sched_window(true)?;

@@ -110,6 +110,11 @@ pub fn peer_problems(cfg: &RunConfig, agents: usize) -> Vec<String> {
             "--trace with --peer: a timeline of two hosts' CPUs is not built yet; use --probes (layers.csv, segments.csv) and leave --trace out".into(),
         );
     }
+    if cfg.probes_mode == crate::run::ProbesMode::Histogram {
+        problems.push(
+            "--probes-mode histogram with --peer: the agent's histograms are not sent back yet; use --probes-mode events (at most the message limit below) or run the histogram on one host".into(),
+        );
+    }
     if cfg.probes_enabled()
         && cfg.mode != Mode::Flood
         && cfg.warmup + cfg.measured_count() > MAX_REMOTE_PROBED_MESSAGES
