@@ -417,6 +417,7 @@ const SCHEMAS: &[(&str, Schema)] = &[
             ("lost", "int"),
             ("coverage_crossing0", "float?"),
             ("coverage_crossing1", "float?"),
+            ("chain_hits", "int"),
         ],
     ),
 ];

@@ -98,6 +98,7 @@ pub fn start_session(
         StatsMode::Off => false,
     };
     pc.sched_switch = spec.sched_switch;
+    pc.tx_chain = tx_chain_from_env()?;
     if spec.histogram {
         pc.histogram = Some(uadpbench_probes::HistogramConfig {
             first_packet: u32::try_from(spec.warmup).map_err(|_| {
@@ -130,6 +131,25 @@ pub fn start_session(
             .context("starting the probe cost calibration")?;
     }
     Ok(session)
+}
+
+/// Name of the environment variable that turns the transmit-chain cache off (`off`): every
+/// transmit layer then reads the frame itself (to measure what the cache saves).
+pub const TX_CHAIN_ENV: &str = "UADPBENCH_PROBE_TX_CHAIN";
+
+/// Whether the probes parse a transmitted frame once per `dev_queue_xmit` call
+/// ([`TX_CHAIN_ENV`]: unset, empty or `on`: yes; `off`: no).
+pub fn tx_chain_from_env() -> anyhow::Result<bool> {
+    match std::env::var(TX_CHAIN_ENV) {
+        Err(_) => Ok(true),
+        Ok(v) => match v.trim() {
+            "" | "on" => Ok(true),
+            "off" => Ok(false),
+            other => anyhow::bail!(
+                "{TX_CHAIN_ENV}={other:?}: use on (default: transmit layers reuse what net_dev_queue read) or off (every layer reads the frame)"
+            ),
+        },
+    }
 }
 
 /// Name of the environment variable that says when the probes' BPF run-time statistics
@@ -376,6 +396,7 @@ struct LayerStatusRow<'a> {
     lost: u64,
     coverage_crossing0: Option<f64>,
     coverage_crossing1: Option<f64>,
+    chain_hits: u64,
 }
 
 /// What the probes contributed to a run.
@@ -510,6 +531,7 @@ fn merge_far(
                 m.stale_matches += l.stale_matches;
                 m.missed_runs += l.missed_runs;
                 m.applicable += l.applicable;
+                m.chain_hits += l.chain_hits;
             }
             None => report.lost_per_layer.push(l),
         }
@@ -816,6 +838,7 @@ pub fn write(
                 lost: l.map_or(0, |l| l.lost()),
                 coverage_crossing0: cov(0),
                 coverage_crossing1: cov(1),
+                chain_hits: l.map_or(0, |l| l.chain_hits),
             }
         })
         .collect();
@@ -879,6 +902,7 @@ pub fn write(
         "skb_map_insert_failures": report.skb_map_insert_failures,
         "stats_error": report.stats_error,
         "stats": stats_meta(&report, cfg),
+        "tx_chain": tx_chain_from_env().unwrap_or(true),
         "wake": wake_meta(&report),
         "agent": far_meta,
         "compensation": compensation.as_ref().map(|c| serde_json::json!({

@@ -317,6 +317,11 @@ pub enum LayerCounter {
     /// receiving thread slept in the `recvfrom` that returned them, i.e. the packets the
     /// wake-up layers apply to (stamped or not).
     Applicable = 6,
+    /// tp_btf transmit-chain layers (`qdisc_dequeue`, `net_dev_start_xmit`, `netif_rx`,
+    /// `net_dev_xmit`): skbs whose packet id (or "not a benchmark packet") was taken from the
+    /// CPU's transmit-chain context written by `net_dev_queue` for the same skb, without
+    /// reading the frame ([`PROBE_FLAG_TX_CHAIN`]). Benchmark and other skbs alike.
+    ChainHit = 7,
 }
 
 /// Counters per layer in [`PROBE_COUNTERS_MAP_NAME`].
@@ -452,8 +457,22 @@ pub struct CpuState {
     pub rx_t_ns: u64,
     /// Its crossing.
     pub rx_crossing: u32,
+    /// Transmit chain ([`PROBE_FLAG_TX_CHAIN`]): what `net_dev_queue` found in the skb it saw
+    /// last on this CPU: `TX_CHAIN_NONE`, `TX_CHAIN_PACKET` or `TX_CHAIN_FOREIGN`.
+    pub tx_kind: u32,
+    /// That skb's address.
+    pub tx_skb: u64,
+    /// Its packet id (`TX_CHAIN_PACKET`).
+    pub tx_packet_id: u64,
+    /// When `net_dev_queue` saw it.
+    pub tx_t_ns: u64,
+    /// Its `skb->len` then.
+    pub tx_len: u32,
     /// Padding.
     pub _pad: u32,
+    /// Its `skb->data + skb->len` then: unchanged when a layer pulls or pushes a header (veth
+    /// pulls the Ethernet header before `netif_rx`), where `len` alone changes.
+    pub tx_end: u64,
 }
 
 /// `irq:softirq_entry`/`softirq_exit` `vec` of the network receive softirq (`NET_RX_SOFTIRQ`).
@@ -523,8 +542,10 @@ pub struct KernelOffsets {
     pub dev_nd_net: u16,
     /// `struct net`: `ns.inum` (`unsigned int`), the network namespace inode number.
     pub net_ns_inum: u16,
+    /// `struct sk_buff`: `len` (`unsigned int`).
+    pub skb_len: u16,
     /// Explicit padding.
-    pub _reserved: [u16; 2],
+    pub _reserved: u16,
 }
 
 /// [`ProbeGlobals::flags`]: [`ProbeGlobals::offsets`] are valid (BTF was readable).
@@ -541,6 +562,27 @@ pub const PROBE_FLAG_DATA_READY: u32 = 1 << 2;
 /// packet's stamp at [`ProbeGlobals::hist_ref_layer`] (crossing 0) in the per-CPU log2
 /// histograms [`PROBE_HIST_MAP_NAME`]. Userspace does not collect the stamps themselves.
 pub const PROBE_FLAG_HISTOGRAM: u32 = 1 << 3;
+/// [`ProbeGlobals::flags`]: parse each transmitted frame once. The tp_btf `net_dev_queue`
+/// program leaves the skb pointer and what it found (packet id, or not a benchmark packet) in
+/// the CPU's context ([`CpuState::tx_skb`]); the transmit layers that run inside the same
+/// `dev_queue_xmit` call on the same CPU (`qdisc_dequeue`, `net_dev_start_xmit`, veth's
+/// `netif_rx`, `net_dev_xmit`) take it from there instead of reading the frame when pointer
+/// and data end (`data + len`; `net_dev_xmit`: length) match and it is at most
+/// [`TX_CHAIN_MAX_NS`] old; `net_dev_xmit` ends it.
+pub const PROBE_FLAG_TX_CHAIN: u32 = 1 << 4;
+
+/// Oldest transmit-chain context a transmit layer uses ([`PROBE_FLAG_TX_CHAIN`]): the layers
+/// of one `dev_queue_xmit` call follow `net_dev_queue` within microseconds; an older context
+/// is a chain that ended without `net_dev_xmit` (a drop before the driver), whose skb may
+/// have been freed and its memory reused, so the frame is read instead.
+pub const TX_CHAIN_MAX_NS: u64 = 1_000_000;
+
+/// [`CpuState::tx_kind`]: no transmit-chain context.
+pub const TX_CHAIN_NONE: u32 = 0;
+/// [`CpuState::tx_kind`]: the skb holds benchmark packet [`CpuState::tx_packet_id`].
+pub const TX_CHAIN_PACKET: u32 = 1;
+/// [`CpuState::tx_kind`]: the skb holds no benchmark packet.
+pub const TX_CHAIN_FOREIGN: u32 = 2;
 
 /// Name of the per-CPU histogram array (`PerCpuArray<u64>`, [`PROBE_HIST_ENTRIES`] entries,
 /// index [`hist_index`]) of histogram mode.
@@ -653,7 +695,8 @@ impl ProbeGlobals {
             skb_dev: 0,
             dev_nd_net: 0,
             net_ns_inum: 0,
-            _reserved: [0; 2],
+            skb_len: 0,
+            _reserved: 0,
         },
         hist_ref_layer: 0,
         hist_first_packet: 0,

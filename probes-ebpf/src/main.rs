@@ -63,6 +63,9 @@ mod prog {
         CpuState, CPU_IDLE_EXIT, NET_RX_SOFTIRQ, PROBE_FLAG_DATA_READY, THREAD_POLL, THREAD_POLLED,
         THREAD_SLEPT, WAKE_DATA_READY_MAX_NS, WAKE_IPI_MAX_NS, XDP_REDIRECT_MAX_NS,
     };
+    use uadpbench_common::{
+        PROBE_FLAG_TX_CHAIN, TX_CHAIN_FOREIGN, TX_CHAIN_MAX_NS, TX_CHAIN_NONE, TX_CHAIN_PACKET,
+    };
 
     /// The stamps, `[layer][crossing][packet slot]` (`BPF_F_MMAPABLE`: userspace maps and
     /// drains them). The loader sets the size for its number of slots.
@@ -638,9 +641,83 @@ mod prog {
         Any,
     }
 
+    /// Where an skb layer stands in the transmit chain of one `dev_queue_xmit` call
+    /// ([`PROBE_FLAG_TX_CHAIN`]).
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Chain {
+        /// Not a transmit-chain layer: read the frame.
+        No,
+        /// `net_dev_queue`: read the frame, leave the result in the CPU's context.
+        Start,
+        /// A later transmit layer (`qdisc_dequeue`, `net_dev_start_xmit`, `netif_rx`): use the
+        /// context if it is this skb's, else read the frame.
+        Inside,
+        /// `net_dev_xmit` with the skb length the tracepoint reports (the driver may have
+        /// freed the skb): use the context if it is this skb's and end it.
+        End(u32),
+    }
+
+    /// The transmit-chain context for `skb`, if `net_dev_queue` left one on this CPU for the
+    /// same skb at most [`TX_CHAIN_MAX_NS`] ago: same address and same data end
+    /// (`data + len`, `end`), or for `net_dev_xmit` the same length (`xmit_len`).
+    #[inline(always)]
+    fn chain_lookup(skb: *const u8, end: u64, xmit_len: Option<u32>) -> Option<Parsed> {
+        let cs = PROBE_CPU.get_ptr_mut(0)?;
+        // SAFETY: this CPU's entry (programs do not nest on a CPU); helper without
+        // preconditions.
+        unsafe {
+            let kind = (*cs).tx_kind;
+            if kind == TX_CHAIN_NONE || (*cs).tx_skb != skb as u64 {
+                return None;
+            }
+            let same = match xmit_len {
+                Some(l) => {
+                    (*cs).tx_kind = TX_CHAIN_NONE;
+                    (*cs).tx_len == l
+                }
+                None => (*cs).tx_end == end,
+            };
+            if !same || bpf_ktime_get_ns().wrapping_sub((*cs).tx_t_ns) > TX_CHAIN_MAX_NS {
+                return None;
+            }
+            Some(if kind == TX_CHAIN_PACKET {
+                Parsed::Id((*cs).tx_packet_id)
+            } else {
+                Parsed::Foreign
+            })
+        }
+    }
+
+    /// `net_dev_queue` read `skb` (length `len`, data end `end`) and found `parsed`: leave it
+    /// for the layers after it in the same call.
+    #[inline(always)]
+    fn chain_start(skb: *const u8, len: u32, end: u64, parsed: &Parsed) {
+        let Some(cs) = PROBE_CPU.get_ptr_mut(0) else {
+            return;
+        };
+        // SAFETY: this CPU's entry; helper without preconditions.
+        unsafe {
+            match *parsed {
+                Parsed::Id(id) => {
+                    (*cs).tx_kind = TX_CHAIN_PACKET;
+                    (*cs).tx_packet_id = id;
+                }
+                Parsed::Foreign => (*cs).tx_kind = TX_CHAIN_FOREIGN,
+                Parsed::ReadFailed => {
+                    (*cs).tx_kind = TX_CHAIN_NONE;
+                    return;
+                }
+            }
+            (*cs).tx_skb = skb as u64;
+            (*cs).tx_len = len;
+            (*cs).tx_end = end;
+            (*cs).tx_t_ns = bpf_ktime_get_ns();
+        }
+    }
+
     /// An skb layer with a BTF-typed (or probe-read) `struct sk_buff *`.
     #[inline(always)]
-    fn on_skb<K: KernelFields>(layer: LayerId, skb: *const u8, scope: Scope) {
+    fn on_skb<K: KernelFields>(layer: LayerId, skb: *const u8, scope: Scope, chain: Chain) {
         if g!(flags) & PROBE_FLAG_OFFSETS == 0 || skb.is_null() {
             return;
         }
@@ -655,8 +732,38 @@ mod prog {
         if scope == Scope::Device && !unsafe { skb_dev_traced::<K>(skb) } {
             return;
         }
-        // SAFETY: see KernelFields.
-        match unsafe { skb_id::<K>(skb) } {
+        let chained = g!(flags) & PROBE_FLAG_TX_CHAIN != 0 && chain != Chain::No;
+        let mut found = None;
+        let (mut len, mut end) = (0, 0);
+        if chained {
+            if let Chain::End(l) = chain {
+                found = chain_lookup(skb, 0, Some(l));
+            } else {
+                // SAFETY: see KernelFields.
+                unsafe {
+                    len = K::u32_at(skb, g!(offsets.skb_len));
+                    end = K::u64_at(skb, g!(offsets.skb_data)).wrapping_add(len as u64);
+                }
+                if chain == Chain::Inside {
+                    found = chain_lookup(skb, end, None);
+                }
+            }
+            if found.is_some() {
+                bump_layer(layer, LayerCounter::ChainHit);
+            }
+        }
+        let parsed = match found {
+            Some(p) => p,
+            None => {
+                // SAFETY: see KernelFields.
+                let p = unsafe { skb_id::<K>(skb) };
+                if chained && chain == Chain::Start {
+                    chain_start(skb, len, end, &p);
+                }
+                p
+            }
+        };
+        match parsed {
             Parsed::Id(id) => {
                 let c = record(layer, id, Crossing::Next, tid);
                 if layer == LayerId::NetifReceiveSkb {
@@ -987,43 +1094,77 @@ mod prog {
 
     #[btf_tracepoint(function = "net_dev_queue")]
     pub fn btf_net_dev_queue(ctx: BtfTracePointContext) -> i32 {
-        on_skb::<Direct>(LayerId::NetDevQueue, ctx.arg(0), Scope::Device);
+        on_skb::<Direct>(
+            LayerId::NetDevQueue,
+            ctx.arg(0),
+            Scope::Device,
+            Chain::Start,
+        );
         0
     }
 
     #[btf_tracepoint(function = "qdisc_dequeue")]
     pub fn btf_qdisc_dequeue(ctx: BtfTracePointContext) -> i32 {
-        on_skb::<Direct>(LayerId::QdiscDequeue, ctx.arg(3), Scope::Device);
+        on_skb::<Direct>(
+            LayerId::QdiscDequeue,
+            ctx.arg(3),
+            Scope::Device,
+            Chain::Inside,
+        );
         0
     }
 
     #[btf_tracepoint(function = "net_dev_start_xmit")]
     pub fn btf_net_dev_start_xmit(ctx: BtfTracePointContext) -> i32 {
-        on_skb::<Direct>(LayerId::NetDevStartXmit, ctx.arg(0), Scope::Device);
+        on_skb::<Direct>(
+            LayerId::NetDevStartXmit,
+            ctx.arg(0),
+            Scope::Device,
+            Chain::Inside,
+        );
         0
     }
 
     #[btf_tracepoint(function = "netif_rx")]
     pub fn btf_netif_rx(ctx: BtfTracePointContext) -> i32 {
-        on_skb::<Direct>(LayerId::NetifRx, ctx.arg(0), Scope::Device);
+        // veth's transmit hands the skb to the peer inside the same call; AF_XDP's direct
+        // transmit reaches it without net_dev_queue (no context: the frame is read).
+        on_skb::<Direct>(LayerId::NetifRx, ctx.arg(0), Scope::Device, Chain::Inside);
         0
     }
 
     #[btf_tracepoint(function = "net_dev_xmit")]
     pub fn btf_net_dev_xmit(ctx: BtfTracePointContext) -> i32 {
-        on_skb::<Direct>(LayerId::NetDevXmit, ctx.arg(0), Scope::Device);
+        // net_dev_xmit(skb, rc, dev, skb_len): the skb may be gone, its length is an argument.
+        let len: u32 = ctx.arg(3);
+        on_skb::<Direct>(
+            LayerId::NetDevXmit,
+            ctx.arg(0),
+            Scope::Device,
+            Chain::End(len),
+        );
         0
     }
 
     #[btf_tracepoint(function = "netif_receive_skb")]
     pub fn btf_netif_receive_skb(ctx: BtfTracePointContext) -> i32 {
-        on_skb::<Direct>(LayerId::NetifReceiveSkb, ctx.arg(0), Scope::Device);
+        on_skb::<Direct>(
+            LayerId::NetifReceiveSkb,
+            ctx.arg(0),
+            Scope::Device,
+            Chain::No,
+        );
         0
     }
 
     #[btf_tracepoint(function = "skb_copy_datagram_iovec")]
     pub fn btf_skb_copy_datagram_iovec(ctx: BtfTracePointContext) -> i32 {
-        on_skb::<Direct>(LayerId::SkbCopyDatagramIovec, ctx.arg(0), Scope::Process);
+        on_skb::<Direct>(
+            LayerId::SkbCopyDatagramIovec,
+            ctx.arg(0),
+            Scope::Process,
+            Chain::No,
+        );
         0
     }
 
@@ -1031,7 +1172,7 @@ mod prog {
     pub fn btf_consume_skb(ctx: BtfTracePointContext) -> i32 {
         // Content only: UDP frees received skbs on the CPU that allocated them (deferred), in
         // whatever context runs there.
-        on_skb::<Direct>(LayerId::ConsumeSkb, ctx.arg(0), Scope::Any);
+        on_skb::<Direct>(LayerId::ConsumeSkb, ctx.arg(0), Scope::Any, Chain::No);
         0
     }
 
@@ -1273,25 +1414,25 @@ mod prog {
 
     #[fentry(function = "__dev_direct_xmit")]
     pub fn fentry_dev_direct_xmit(ctx: FEntryContext) -> i32 {
-        on_skb::<Direct>(LayerId::DevDirectXmit, ctx.arg(0), Scope::Device);
+        on_skb::<Direct>(LayerId::DevDirectXmit, ctx.arg(0), Scope::Device, Chain::No);
         0
     }
 
     #[fentry(function = "ip_rcv")]
     pub fn fentry_ip_rcv(ctx: FEntryContext) -> i32 {
-        on_skb::<Direct>(LayerId::IpRcv, ctx.arg(0), Scope::Device);
+        on_skb::<Direct>(LayerId::IpRcv, ctx.arg(0), Scope::Device, Chain::No);
         0
     }
 
     #[fentry(function = "udp_rcv")]
     pub fn fentry_udp_rcv(ctx: FEntryContext) -> i32 {
-        on_skb::<Direct>(LayerId::UdpRcv, ctx.arg(0), Scope::Device);
+        on_skb::<Direct>(LayerId::UdpRcv, ctx.arg(0), Scope::Device, Chain::No);
         0
     }
 
     #[fentry(function = "packet_rcv")]
     pub fn fentry_packet_rcv(ctx: FEntryContext) -> i32 {
-        on_skb::<Direct>(LayerId::PacketRcv, ctx.arg(0), Scope::Device);
+        on_skb::<Direct>(LayerId::PacketRcv, ctx.arg(0), Scope::Device, Chain::No);
         0
     }
 
@@ -1300,7 +1441,7 @@ mod prog {
     #[inline(always)]
     fn kprobe_skb(ctx: &ProbeContext, layer: LayerId) {
         let skb: *const u8 = ctx.arg(0).unwrap_or(core::ptr::null());
-        on_skb::<Probed>(layer, skb, Scope::Device);
+        on_skb::<Probed>(layer, skb, Scope::Device, Chain::No);
     }
 
     #[kprobe(function = "udp_sendmsg")]

@@ -289,7 +289,8 @@ pub fn kernel_offsets(btf: &KernelBtf) -> Result<uadpbench_common::KernelOffsets
         skb_dev: get("sk_buff", &["dev"])?,
         dev_nd_net: get("net_device", &["nd_net"])?,
         net_ns_inum: get("net", &["ns", "inum"])?,
-        _reserved: [0; 2],
+        skb_len: get("sk_buff", &["len"])?,
+        _reserved: 0,
     })
 }
 
@@ -305,6 +306,7 @@ mod tests {
         let o = kernel_offsets(&btf).expect("offsets");
         assert!(o.skb_head > 0 && o.skb_data == o.skb_head + 8, "{o:?}");
         assert!(o.skb_mac_header > 0);
+        assert!(o.skb_len > 0, "{o:?}");
         assert!(btf.has_function("udp_sendmsg"));
         assert!(!btf.has_function("no_such_function_hopefully"));
         assert_eq!(

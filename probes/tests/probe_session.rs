@@ -459,3 +459,69 @@ fn wake_up_layers_match_the_scheduler() {
     assert!(wrong * 100 <= applies, "{wrong} wrong");
     topo.destroy().expect("destroy topology");
 }
+
+/// Parse once per transmit: with the transmit-chain cache (the default) the transmit layers
+/// after `net_dev_queue` — `net_dev_start_xmit`, veth's `netif_rx`, `net_dev_xmit` — take
+/// every benchmark packet from `net_dev_queue`'s context instead of reading its frame, and
+/// the stamps are the same as when every layer reads the frame (cache off): every packet
+/// at every layer, once, with its own id.
+#[test]
+fn transmit_layers_reuse_what_net_dev_queue_read() {
+    require_root("topology, BPF");
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let topo = Topology::create(Default::default()).expect("topology");
+    const N: u64 = 1000;
+    const CHAINED: [LayerId; 3] = [
+        LayerId::NetDevStartXmit,
+        LayerId::NetifRx,
+        LayerId::NetDevXmit,
+    ];
+    for (round, tx_chain) in [(0u16, true), (1, false)] {
+        let pubid = unique_publisher_id(13 + round);
+        let mut cfg = session_config(&topo, pubid);
+        cfg.tx_chain = tx_chain;
+        let session = ProbeSession::start(cfg).expect("start probes");
+        let t = udp_traffic(&topo, pubid, N, false);
+        let report = session.finish().expect("finish");
+        print_report(&report);
+        check_one_way(&report, &t, false);
+        let hits = |id: LayerId| {
+            report
+                .lost_per_layer
+                .iter()
+                .find(|l| l.layer == id)
+                .map_or(0, |l| l.chain_hits)
+        };
+        let stamped = |id: LayerId| {
+            report
+                .events
+                .iter()
+                .filter(|e| e.layer == id && e.packet_id < N)
+                .count() as u64
+        };
+        for id in CHAINED {
+            eprintln!(
+                "tx_chain {tx_chain}: {} chain hits {} stamped {}",
+                id.name(),
+                hits(id),
+                stamped(id)
+            );
+            assert_eq!(stamped(id), N, "{}: every packet stamped once", id.name());
+            if tx_chain {
+                // Other skbs of the namespaces (ARP, neighbour probes) count too.
+                assert!(hits(id) >= N, "{}: {} chain hits", id.name(), hits(id));
+            } else {
+                assert_eq!(hits(id), 0, "{}: cache off", id.name());
+            }
+        }
+        // The layers that start a chain or are outside it always read the frame.
+        for id in [
+            LayerId::NetDevQueue,
+            LayerId::NetifReceiveSkb,
+            LayerId::SysEnterSendto,
+        ] {
+            assert_eq!(hits(id), 0, "{}", id.name());
+        }
+    }
+    topo.destroy().expect("destroy topology");
+}

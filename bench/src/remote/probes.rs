@@ -119,6 +119,9 @@ pub struct RemoteLoss {
     pub stale_matches: u64,
     pub missed_runs: u64,
     pub applicable: u64,
+    /// Added after protocol 1's first release: absent from older agents (0).
+    #[serde(default)]
+    pub chain_hits: u64,
 }
 
 /// [`ProgramCost`] on the wire.
@@ -206,6 +209,7 @@ impl RemoteLoss {
             stale_matches: l.stale_matches,
             missed_runs: l.missed_runs,
             applicable: l.applicable,
+            chain_hits: l.chain_hits,
         }
     }
 
@@ -222,6 +226,7 @@ impl RemoteLoss {
             stale_matches: self.stale_matches,
             missed_runs: self.missed_runs,
             applicable: self.applicable,
+            chain_hits: self.chain_hits,
         })
     }
 }
@@ -527,6 +532,7 @@ mod tests {
             stale_matches: 0,
             missed_runs: 3,
             applicable: 9,
+            chain_hits: 4,
         };
         let wire: RemoteLoss =
             serde_json::from_value(serde_json::to_value(RemoteLoss::of(&loss)).unwrap()).unwrap();

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use aya::{Ebpf, EbpfLoader};
 use uadpbench_common::{
     stamp_entries, ProbeGlobals, PROBE_DEFAULT_SLOTS, PROBE_FLAG_DATA_READY, PROBE_FLAG_HISTOGRAM,
-    PROBE_FLAG_NETNS_FILTER, PROBE_FLAG_OFFSETS, PROBE_GLOBALS_NAME, PROBE_SCHED_MAP_NAME,
-    PROBE_SCHED_MIN_BYTES, PROBE_SLOTS_MAP_NAME, UADP_UDP_PORT, USER_FORMAT_ETHERNET,
-    USER_FORMAT_NONE, USER_FORMAT_UADP,
+    PROBE_FLAG_NETNS_FILTER, PROBE_FLAG_OFFSETS, PROBE_FLAG_TX_CHAIN, PROBE_GLOBALS_NAME,
+    PROBE_SCHED_MAP_NAME, PROBE_SCHED_MIN_BYTES, PROBE_SLOTS_MAP_NAME, UADP_UDP_PORT,
+    USER_FORMAT_ETHERNET, USER_FORMAT_NONE, USER_FORMAT_UADP,
 };
 
 use crate::{
@@ -65,6 +65,11 @@ pub struct ProbeConfig {
     /// Histogram mode (`None`: collect every stamp). The report then holds the histograms
     /// ([`ProbeReport::histograms`](crate::ProbeReport::histograms)) and no events.
     pub histogram: Option<HistogramConfig>,
+    /// Parse each transmitted frame once per `dev_queue_xmit` call: `net_dev_queue` leaves
+    /// what it found for the transmit layers after it on the same CPU
+    /// (`uadpbench_common::PROBE_FLAG_TX_CHAIN`). Default on; off reads the frame at every
+    /// layer (to measure what it saves).
+    pub tx_chain: bool,
 }
 
 impl ProbeConfig {
@@ -84,6 +89,7 @@ impl ProbeConfig {
             sched_switch: false,
             sched_buffer_bytes: DEFAULT_SCHED_BUFFER_BYTES,
             histogram: None,
+            tx_chain: true,
         }
     }
 }
@@ -133,6 +139,9 @@ pub(super) fn globals(
     if let Ok(o) = &kernel.offsets {
         g.offsets = *o;
         g.flags |= PROBE_FLAG_OFFSETS;
+        if config.tx_chain {
+            g.flags |= PROBE_FLAG_TX_CHAIN;
+        }
     }
     if let Some(h) = config.histogram {
         let Some(r) = reference_layer(config.path, &config.selection) else {

@@ -255,6 +255,7 @@ impl ProbeSession {
                     stale_matches: c(LayerCounter::Stale),
                     missed_runs,
                     applicable: c(LayerCounter::Applicable),
+                    chain_hits: c(LayerCounter::ChainHit),
                 }
             })
             .collect())

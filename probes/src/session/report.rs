@@ -161,6 +161,10 @@ pub struct LayerLoss {
     /// returned them — the packets the wake-up layers apply to (`recorded / applicable` is
     /// their coverage). 0 for the other layers.
     pub applicable: u64,
+    /// Transmit layers after `net_dev_queue`: skbs whose packet (or "not a benchmark packet")
+    /// came from the transmit-chain context instead of reading the frame
+    /// (`ProbeConfig::tx_chain`). 0 for the other layers.
+    pub chain_hits: u64,
 }
 
 impl LayerLoss {
