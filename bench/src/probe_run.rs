@@ -902,7 +902,11 @@ pub fn write(
         "skb_map_insert_failures": report.skb_map_insert_failures,
         "stats_error": report.stats_error,
         "stats": stats_meta(&report, cfg),
-        "tx_chain": tx_chain_from_env().unwrap_or(true),
+        "tx_chain": {
+            "requested": tx_chain_from_env().unwrap_or(true),
+            "chain_hits": report.lost_per_layer.iter().map(|l| l.chain_hits).sum::<u64>(),
+            "what": "transmit layers after net_dev_queue/qdisc_dequeue reuse what it read from the frame (docs/probes.md, Correlation); used only when net_dev_queue, qdisc_dequeue and net_dev_start_xmit are all selected tp_btf layers",
+        },
         "wake": wake_meta(&report),
         "agent": far_meta,
         "compensation": compensation.as_ref().map(|c| serde_json::json!({

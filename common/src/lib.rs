@@ -213,7 +213,8 @@ mod tests {
         assert_eq!(core::mem::offset_of!(ThreadState, wake_waker_tid), 88);
         assert_eq!(core::mem::offset_of!(ThreadState, wake_idle_state), 100);
         assert_eq!(core::mem::offset_of!(ThreadState, wake_ipi_ns), 104);
-        assert_eq!(size_of::<CpuState>(), 120);
+        assert_eq!(size_of::<CpuState>(), 112);
+        assert_eq!(core::mem::offset_of!(CpuState, tx_phase), 96);
         assert_eq!(core::mem::offset_of!(CpuState, tx_kind), 76);
         assert_eq!(core::mem::offset_of!(CpuState, tx_skb), 80);
         assert_eq!(core::mem::offset_of!(CpuState, tx_len), 104);

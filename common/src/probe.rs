@@ -457,19 +457,20 @@ pub struct CpuState {
     pub rx_t_ns: u64,
     /// Its crossing.
     pub rx_crossing: u32,
-    /// Transmit chain ([`PROBE_FLAG_TX_CHAIN`]): what `net_dev_queue` found in the skb it saw
-    /// last on this CPU: `TX_CHAIN_NONE`, `TX_CHAIN_PACKET` or `TX_CHAIN_FOREIGN`.
+    /// Transmit chain ([`PROBE_FLAG_TX_CHAIN`]): what the last chain start on this CPU
+    /// (`net_dev_queue`, `qdisc_dequeue`) or `net_dev_start_xmit` found in its skb:
+    /// `TX_CHAIN_NONE`, `TX_CHAIN_PACKET` or `TX_CHAIN_FOREIGN`.
     pub tx_kind: u32,
     /// That skb's address.
     pub tx_skb: u64,
     /// Its packet id (`TX_CHAIN_PACKET`).
     pub tx_packet_id: u64,
-    /// When `net_dev_queue` saw it.
-    pub tx_t_ns: u64,
+    /// `TX_PHASE_QUEUED` (written by `net_dev_queue` or `qdisc_dequeue`) or
+    /// `TX_PHASE_DRIVER` (by `net_dev_start_xmit`: the driver has the skb until
+    /// `net_dev_xmit`).
+    pub tx_phase: u32,
     /// Its `skb->len` then.
     pub tx_len: u32,
-    /// Padding.
-    pub _pad: u32,
     /// Its `skb->data + skb->len` then: unchanged when a layer pulls or pushes a header (veth
     /// pulls the Ethernet header before `netif_rx`), where `len` alone changes.
     pub tx_end: u64,
@@ -562,20 +563,15 @@ pub const PROBE_FLAG_DATA_READY: u32 = 1 << 2;
 /// packet's stamp at [`ProbeGlobals::hist_ref_layer`] (crossing 0) in the per-CPU log2
 /// histograms [`PROBE_HIST_MAP_NAME`]. Userspace does not collect the stamps themselves.
 pub const PROBE_FLAG_HISTOGRAM: u32 = 1 << 3;
-/// [`ProbeGlobals::flags`]: parse each transmitted frame once. The tp_btf `net_dev_queue`
-/// program leaves the skb pointer and what it found (packet id, or not a benchmark packet) in
-/// the CPU's context ([`CpuState::tx_skb`]); the transmit layers that run inside the same
-/// `dev_queue_xmit` call on the same CPU (`qdisc_dequeue`, `net_dev_start_xmit`, veth's
-/// `netif_rx`, `net_dev_xmit`) take it from there instead of reading the frame when pointer
-/// and data end (`data + len`; `net_dev_xmit`: length) match and it is at most
-/// [`TX_CHAIN_MAX_NS`] old; `net_dev_xmit` ends it.
+/// [`ProbeGlobals::flags`]: parse each transmitted frame once. `net_dev_queue` (or, with a
+/// qdisc, `qdisc_dequeue` on the CPU that dequeues) reads the frame and leaves the skb
+/// address and what it found (packet id, or not a benchmark packet) in the CPU's context
+/// ([`CpuState::tx_skb`]); `net_dev_start_xmit`, which only runs after one of them on the same
+/// CPU in the same call, takes it from there when address and data end (`data + len`)
+/// match, and marks the skb as in the driver; veth's `netif_rx` and `net_dev_xmit` take it
+/// only while it is in the driver (`net_dev_xmit` ends it). Set by the loader only when those
+/// programs are all tp_btf programs of the session.
 pub const PROBE_FLAG_TX_CHAIN: u32 = 1 << 4;
-
-/// Oldest transmit-chain context a transmit layer uses ([`PROBE_FLAG_TX_CHAIN`]): the layers
-/// of one `dev_queue_xmit` call follow `net_dev_queue` within microseconds; an older context
-/// is a chain that ended without `net_dev_xmit` (a drop before the driver), whose skb may
-/// have been freed and its memory reused, so the frame is read instead.
-pub const TX_CHAIN_MAX_NS: u64 = 1_000_000;
 
 /// [`CpuState::tx_kind`]: no transmit-chain context.
 pub const TX_CHAIN_NONE: u32 = 0;
@@ -583,6 +579,10 @@ pub const TX_CHAIN_NONE: u32 = 0;
 pub const TX_CHAIN_PACKET: u32 = 1;
 /// [`CpuState::tx_kind`]: the skb holds no benchmark packet.
 pub const TX_CHAIN_FOREIGN: u32 = 2;
+/// [`CpuState::tx_phase`]: written by `net_dev_queue` or `qdisc_dequeue`.
+pub const TX_PHASE_QUEUED: u32 = 1;
+/// [`CpuState::tx_phase`]: written by `net_dev_start_xmit`, until `net_dev_xmit`.
+pub const TX_PHASE_DRIVER: u32 = 2;
 
 /// Name of the per-CPU histogram array (`PerCpuArray<u64>`, [`PROBE_HIST_ENTRIES`] entries,
 /// index [`hist_index`]) of histogram mode.

@@ -64,7 +64,8 @@ mod prog {
         THREAD_SLEPT, WAKE_DATA_READY_MAX_NS, WAKE_IPI_MAX_NS, XDP_REDIRECT_MAX_NS,
     };
     use uadpbench_common::{
-        PROBE_FLAG_TX_CHAIN, TX_CHAIN_FOREIGN, TX_CHAIN_MAX_NS, TX_CHAIN_NONE, TX_CHAIN_PACKET,
+        PROBE_FLAG_TX_CHAIN, TX_CHAIN_FOREIGN, TX_CHAIN_NONE, TX_CHAIN_PACKET, TX_PHASE_DRIVER,
+        TX_PHASE_QUEUED,
     };
 
     /// The stamps, `[layer][crossing][packet slot]` (`BPF_F_MMAPABLE`: userspace maps and
@@ -647,27 +648,37 @@ mod prog {
     enum Chain {
         /// Not a transmit-chain layer: read the frame.
         No,
-        /// `net_dev_queue`: read the frame, leave the result in the CPU's context.
+        /// `net_dev_queue`, `qdisc_dequeue`: read the frame, leave the result in the CPU's
+        /// context (queued).
         Start,
-        /// A later transmit layer (`qdisc_dequeue`, `net_dev_start_xmit`, `netif_rx`): use the
-        /// context if it is this skb's, else read the frame.
-        Inside,
+        /// `net_dev_start_xmit`: use the context if it is this skb's (else read the frame);
+        /// the skb is in the driver from here.
+        Driver,
+        /// veth's `netif_rx`: use the context only while this skb is in the driver.
+        InDriver,
         /// `net_dev_xmit` with the skb length the tracepoint reports (the driver may have
-        /// freed the skb): use the context if it is this skb's and end it.
+        /// freed the skb): use the context while this skb is in the driver, and end it.
         End(u32),
     }
 
-    /// The transmit-chain context for `skb`, if `net_dev_queue` left one on this CPU for the
-    /// same skb at most [`TX_CHAIN_MAX_NS`] ago: same address and same data end
-    /// (`data + len`, `end`), or for `net_dev_xmit` the same length (`xmit_len`).
+    /// The transmit-chain context for `skb`, if the CPU's context holds it: same address and
+    /// data end (`data + len`, `end`), or for `net_dev_xmit` the same length (`xmit_len`);
+    /// `driver`: only while the skb is in the driver.
     #[inline(always)]
-    fn chain_lookup(skb: *const u8, end: u64, xmit_len: Option<u32>) -> Option<Parsed> {
+    fn chain_lookup(
+        skb: *const u8,
+        end: u64,
+        xmit_len: Option<u32>,
+        driver: bool,
+    ) -> Option<Parsed> {
         let cs = PROBE_CPU.get_ptr_mut(0)?;
-        // SAFETY: this CPU's entry (programs do not nest on a CPU); helper without
-        // preconditions.
+        // SAFETY: this CPU's entry (programs do not nest on a CPU).
         unsafe {
             let kind = (*cs).tx_kind;
-            if kind == TX_CHAIN_NONE || (*cs).tx_skb != skb as u64 {
+            if kind == TX_CHAIN_NONE
+                || (*cs).tx_skb != skb as u64
+                || (driver && (*cs).tx_phase != TX_PHASE_DRIVER)
+            {
                 return None;
             }
             let same = match xmit_len {
@@ -677,7 +688,7 @@ mod prog {
                 }
                 None => (*cs).tx_end == end,
             };
-            if !same || bpf_ktime_get_ns().wrapping_sub((*cs).tx_t_ns) > TX_CHAIN_MAX_NS {
+            if !same {
                 return None;
             }
             Some(if kind == TX_CHAIN_PACKET {
@@ -688,14 +699,14 @@ mod prog {
         }
     }
 
-    /// `net_dev_queue` read `skb` (length `len`, data end `end`) and found `parsed`: leave it
-    /// for the layers after it in the same call.
+    /// Leaves what was found in `skb` (length `len`, data end `end`) in the CPU's context for
+    /// the transmit layers after this one, in `phase`.
     #[inline(always)]
-    fn chain_start(skb: *const u8, len: u32, end: u64, parsed: &Parsed) {
+    fn chain_set(skb: *const u8, len: u32, end: u64, parsed: &Parsed, phase: u32) {
         let Some(cs) = PROBE_CPU.get_ptr_mut(0) else {
             return;
         };
-        // SAFETY: this CPU's entry; helper without preconditions.
+        // SAFETY: this CPU's entry.
         unsafe {
             match *parsed {
                 Parsed::Id(id) => {
@@ -711,7 +722,7 @@ mod prog {
             (*cs).tx_skb = skb as u64;
             (*cs).tx_len = len;
             (*cs).tx_end = end;
-            (*cs).tx_t_ns = bpf_ktime_get_ns();
+            (*cs).tx_phase = phase;
         }
     }
 
@@ -737,15 +748,15 @@ mod prog {
         let (mut len, mut end) = (0, 0);
         if chained {
             if let Chain::End(l) = chain {
-                found = chain_lookup(skb, 0, Some(l));
+                found = chain_lookup(skb, 0, Some(l), true);
             } else {
                 // SAFETY: see KernelFields.
                 unsafe {
                     len = K::u32_at(skb, g!(offsets.skb_len));
                     end = K::u64_at(skb, g!(offsets.skb_data)).wrapping_add(len as u64);
                 }
-                if chain == Chain::Inside {
-                    found = chain_lookup(skb, end, None);
+                if chain != Chain::Start {
+                    found = chain_lookup(skb, end, None, chain == Chain::InDriver);
                 }
             }
             if found.is_some() {
@@ -754,15 +765,16 @@ mod prog {
         }
         let parsed = match found {
             Some(p) => p,
-            None => {
-                // SAFETY: see KernelFields.
-                let p = unsafe { skb_id::<K>(skb) };
-                if chained && chain == Chain::Start {
-                    chain_start(skb, len, end, &p);
-                }
-                p
-            }
+            // SAFETY: see KernelFields.
+            None => unsafe { skb_id::<K>(skb) },
         };
+        if chained {
+            match chain {
+                Chain::Start => chain_set(skb, len, end, &parsed, TX_PHASE_QUEUED),
+                Chain::Driver => chain_set(skb, len, end, &parsed, TX_PHASE_DRIVER),
+                _ => {}
+            }
+        }
         match parsed {
             Parsed::Id(id) => {
                 let c = record(layer, id, Crossing::Next, tid);
@@ -1105,11 +1117,12 @@ mod prog {
 
     #[btf_tracepoint(function = "qdisc_dequeue")]
     pub fn btf_qdisc_dequeue(ctx: BtfTracePointContext) -> i32 {
+        // The dequeued skb starts the driver part of the chain on the CPU running the qdisc.
         on_skb::<Direct>(
             LayerId::QdiscDequeue,
             ctx.arg(3),
             Scope::Device,
-            Chain::Inside,
+            Chain::Start,
         );
         0
     }
@@ -1120,16 +1133,16 @@ mod prog {
             LayerId::NetDevStartXmit,
             ctx.arg(0),
             Scope::Device,
-            Chain::Inside,
+            Chain::Driver,
         );
         0
     }
 
     #[btf_tracepoint(function = "netif_rx")]
     pub fn btf_netif_rx(ctx: BtfTracePointContext) -> i32 {
-        // veth's transmit hands the skb to the peer inside the same call; AF_XDP's direct
-        // transmit reaches it without net_dev_queue (no context: the frame is read).
-        on_skb::<Direct>(LayerId::NetifRx, ctx.arg(0), Scope::Device, Chain::Inside);
+        // veth's transmit hands the skb to the peer inside the driver call; AF_XDP's direct
+        // transmit reaches it without net_dev_start_xmit (the frame is read).
+        on_skb::<Direct>(LayerId::NetifRx, ctx.arg(0), Scope::Device, Chain::InDriver);
         0
     }
 

@@ -464,7 +464,8 @@ fn wake_up_layers_match_the_scheduler() {
 /// after `net_dev_queue` — `net_dev_start_xmit`, veth's `netif_rx`, `net_dev_xmit` — take
 /// every benchmark packet from `net_dev_queue`'s context instead of reading its frame, and
 /// the stamps are the same as when every layer reads the frame (cache off): every packet
-/// at every layer, once, with its own id.
+/// at every layer, once, with its own id. The same with a qdisc on the sending device (the
+/// context then comes from `qdisc_dequeue`, which stamps every packet too).
 #[test]
 fn transmit_layers_reuse_what_net_dev_queue_read() {
     require_root("topology, BPF");
@@ -476,7 +477,19 @@ fn transmit_layers_reuse_what_net_dev_queue_read() {
         LayerId::NetifRx,
         LayerId::NetDevXmit,
     ];
-    for (round, tx_chain) in [(0u16, true), (1, false)] {
+    for (round, tx_chain, qdisc) in [(0u16, true, false), (1, false, false), (2, true, true)] {
+        if qdisc {
+            let a = topo.a();
+            let out = std::process::Command::new("nsenter")
+                .arg(format!("--net={}", a.netns_path().display()))
+                // tbf: a qdisc without the empty-queue bypass (pfifo has one), so every
+                // packet is enqueued and dequeued; this kernel has htb, tbf and fifos only.
+                .args(["tc", "qdisc", "replace", "dev", a.ifname(), "root", "tbf"])
+                .args(["rate", "10gbit", "burst", "1mb", "latency", "10ms"])
+                .output()
+                .expect("run nsenter tc");
+            assert!(out.status.success(), "tc: {out:?}");
+        }
         let pubid = unique_publisher_id(13 + round);
         let mut cfg = session_config(&topo, pubid);
         cfg.tx_chain = tx_chain;
@@ -501,7 +514,7 @@ fn transmit_layers_reuse_what_net_dev_queue_read() {
         };
         for id in CHAINED {
             eprintln!(
-                "tx_chain {tx_chain}: {} chain hits {} stamped {}",
+                "tx_chain {tx_chain} qdisc {qdisc}: {} chain hits {} stamped {}",
                 id.name(),
                 hits(id),
                 stamped(id)
@@ -514,9 +527,13 @@ fn transmit_layers_reuse_what_net_dev_queue_read() {
                 assert_eq!(hits(id), 0, "{}: cache off", id.name());
             }
         }
+        if qdisc {
+            assert_eq!(stamped(LayerId::QdiscDequeue), N, "qdisc_dequeue");
+        }
         // The layers that start a chain or are outside it always read the frame.
         for id in [
             LayerId::NetDevQueue,
+            LayerId::QdiscDequeue,
             LayerId::NetifReceiveSkb,
             LayerId::SysEnterSendto,
         ] {

@@ -65,10 +65,11 @@ pub struct ProbeConfig {
     /// Histogram mode (`None`: collect every stamp). The report then holds the histograms
     /// ([`ProbeReport::histograms`](crate::ProbeReport::histograms)) and no events.
     pub histogram: Option<HistogramConfig>,
-    /// Parse each transmitted frame once per `dev_queue_xmit` call: `net_dev_queue` leaves
-    /// what it found for the transmit layers after it on the same CPU
-    /// (`uadpbench_common::PROBE_FLAG_TX_CHAIN`). Default on; off reads the frame at every
-    /// layer (to measure what it saves).
+    /// Parse each transmitted frame once per `dev_queue_xmit` call: `net_dev_queue` (or
+    /// `qdisc_dequeue`) leaves what it found for the transmit layers after it on the same CPU
+    /// (`uadpbench_common::PROBE_FLAG_TX_CHAIN`). Default on; used when `net_dev_queue`,
+    /// `qdisc_dequeue` and `net_dev_start_xmit` are all selected tp_btf layers. Off reads the
+    /// frame at every layer (to measure what it saves).
     pub tx_chain: bool,
 }
 
@@ -139,7 +140,7 @@ pub(super) fn globals(
     if let Ok(o) = &kernel.offsets {
         g.offsets = *o;
         g.flags |= PROBE_FLAG_OFFSETS;
-        if config.tx_chain {
+        if config.tx_chain && tx_chain_possible(config, kernel) {
             g.flags |= PROBE_FLAG_TX_CHAIN;
         }
     }
@@ -171,6 +172,32 @@ pub(super) fn globals(
         g.flags |= PROBE_FLAG_DATA_READY;
     }
     Ok(g)
+}
+
+/// Whether the transmit chain can be used: the layers that write its context
+/// (`net_dev_queue`, `qdisc_dequeue`, `net_dev_start_xmit`) are all selected and will be tp_btf
+/// programs. Without one of them a context could outlive its skb (e.g. no `qdisc_dequeue`
+/// with a qdisc: `net_dev_start_xmit` on the dequeuing CPU would find that CPU's context of
+/// an older skb whose memory the new one reuses).
+fn tx_chain_possible(config: &ProbeConfig, kernel: &KernelInfo) -> bool {
+    if config.deny.contains(&Mechanism::TpBtf) {
+        return false;
+    }
+    let selected = resolve(config.path, &config.selection);
+    [
+        LayerId::NetDevQueue,
+        LayerId::QdiscDequeue,
+        LayerId::NetDevStartXmit,
+    ]
+    .into_iter()
+    .all(|id| {
+        selected[id.index()] != Selected::No
+            && layer(id)
+                .candidates
+                .iter()
+                .find(|c| c.mechanism == Mechanism::TpBtf)
+                .is_some_and(|c| kernel.preflight(c).is_ok())
+    })
 }
 
 /// Loads the embedded object (maps created, no program loaded yet) with `globals`, `slots`
