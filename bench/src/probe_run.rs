@@ -491,6 +491,45 @@ pub struct FarProbes<'a> {
     pub same_kernel: bool,
 }
 
+/// `--trace` across hosts: adds the agent host's context switches to `report` on this
+/// host's clock, its CPUs numbered from [`crate::trace::FAR_CPU_BASE`] (tracks "agent's host
+/// CPU n"); returns report lines. On the local stand-in (`same_kernel`) the agent's switches
+/// are this kernel's, already in this session's record of every CPU: they are counted, not
+/// added twice.
+fn merge_far_sched(report: &mut ProbeReport, far: &FarProbes<'_>) -> Vec<String> {
+    let wire = far.report;
+    let mut lines = Vec::new();
+    if let Some(e) = &wire.sched_error {
+        lines.push(format!(
+            "  trace: the agent's host ({}) could not record context switches ({e}): no CPU tracks of it",
+            far.host
+        ));
+    }
+    if wire.sched.is_empty() {
+        return lines;
+    }
+    if far.same_kernel {
+        lines.push(format!(
+            "  trace: {} context switch(es) from the agent's host, which runs this kernel: its CPUs are this trace's CPU tracks (shown once)",
+            wire.sched.len()
+        ));
+        return lines;
+    }
+    report.sched_events.extend(
+        wire.sched
+            .iter()
+            .map(|s| s.event(far.to_controller, crate::trace::FAR_CPU_BASE)),
+    );
+    report.sched_dropped += wire.sched_dropped;
+    lines.push(format!(
+        "  trace: {} context switch(es) from the agent's host ({}), {}: tracks \"agent's host CPU n\"",
+        wire.sched.len(),
+        far.host,
+        far.clock
+    ));
+    lines
+}
+
 /// Puts this host's stamps (`report`, the near end of a run across hosts) and the agent's
 /// (`far`) into one report in the run's crossing numbering; returns meta.json's account of
 /// the agent's side and report lines.
@@ -538,6 +577,7 @@ fn merge_far(
     }
     report.thread_slot_evictions += far.report.thread_slot_evictions;
     report.skb_map_insert_failures += far.report.skb_map_insert_failures;
+    lines.extend(merge_far_sched(report, far));
     // A layer the two kernels hook differently (or only one of them can) is said.
     let mut differ = Vec::new();
     for s in &report.layers {

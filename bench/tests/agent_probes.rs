@@ -280,3 +280,73 @@ fn cyclic_xdp_publisher_without_own_stamps_runs_uncalibrated() {
     assert_eq!(m["probes"]["agent"]["stats"]["off_at_packet"], 100);
     let _ = std::fs::remove_dir_all(keep);
 }
+
+/// `--trace` across the agent: one timeline with the packet's layers on both ends (the ping
+/// sent here and received there, the echo sent there and received here), CPU tracks, and the
+/// agent's context switches sent back (on the stand-in's one kernel they are this host's
+/// CPUs already: counted, shown once).
+#[test]
+fn a_trace_across_the_agent_shows_both_ends() {
+    let _serial = serial();
+    let scratch = Scratch::new("probes-trace");
+    let topo = topology();
+    let trace = scratch.path().join("timeline.json");
+    let trace_arg = trace.to_string_lossy().into_owned();
+    let dir = probed_run(
+        &scratch,
+        &topo,
+        &[
+            "--path",
+            "udp",
+            "--count",
+            "500",
+            "--warmup",
+            "100",
+            "--trace",
+            &trace_arg,
+            "--trace-packets",
+            "50",
+        ],
+    );
+    let (stdout, _) = controller_output(scratch.path());
+    assert!(
+        stdout.contains("context switch(es) from the agent's host, which runs this kernel"),
+        "the agent's switches came back: {stdout}"
+    );
+    let value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&trace).expect("trace written"))
+            .expect("trace parses");
+    let events = value["traceEvents"].as_array().expect("traceEvents");
+    let stamped: std::collections::BTreeSet<(String, u64)> = events
+        .iter()
+        .filter_map(|e| {
+            Some((
+                e["args"]["layer"].as_str()?.to_owned(),
+                e["args"]["crossing"].as_u64()?,
+            ))
+        })
+        .collect();
+    for (layer, crossing) in [
+        ("sys_enter_sendto", 0),  // the ping, sent here
+        ("sys_exit_recvfrom", 0), // received by the agent's reflector
+        ("sys_enter_sendto", 1),  // the echo, sent by the agent
+        ("sys_exit_recvfrom", 1), // received here
+    ] {
+        assert!(
+            stamped.contains(&(layer.to_owned(), crossing)),
+            "{layer}#{crossing} in the trace: {stamped:?}"
+        );
+    }
+    let cpu_tracks = events
+        .iter()
+        .filter(|e| {
+            e["name"] == "process_name"
+                && e["args"]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("CPU "))
+        })
+        .count();
+    assert!(cpu_tracks >= 1, "CPU tracks: {cpu_tracks}");
+    assert_eq!(value["otherData"]["packets"], 50, "{}", value["otherData"]);
+    assert!(dir.join("layers.csv").exists());
+}

@@ -217,7 +217,8 @@ mod tests {
         assert_eq!(core::mem::offset_of!(CpuState, tx_phase), 96);
         assert_eq!(core::mem::offset_of!(CpuState, tx_kind), 76);
         assert_eq!(core::mem::offset_of!(CpuState, tx_skb), 80);
-        assert_eq!(core::mem::offset_of!(CpuState, tx_len), 104);
+        assert_eq!(core::mem::offset_of!(CpuState, tx_len), 100);
+        assert_eq!(core::mem::offset_of!(CpuState, tx_end), 104);
         assert_eq!(core::mem::offset_of!(CpuState, rx_packet_id), 56);
         assert_eq!(core::mem::offset_of!(CpuState, rx_crossing), 72);
         assert_eq!(core::mem::offset_of!(CpuState, net_rx_exit_ns), 48);

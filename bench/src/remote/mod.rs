@@ -35,7 +35,9 @@ pub mod iface;
 pub mod probes;
 pub mod runner;
 
-pub use probes::{RemoteProbeParams, RemoteProbeReport, MAX_REMOTE_PROBED_MESSAGES};
+pub use probes::{
+    RemoteProbeParams, RemoteProbeReport, RemoteTraceWindow, MAX_REMOTE_PROBED_MESSAGES,
+};
 
 /// What the controller asks an agent to run: the far end of a ping-pong (a reflector) on one
 /// of the agent host's interfaces. The agent validates every field before it opens anything.

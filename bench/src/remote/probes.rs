@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 use uadpbench_probes::{
-    Direction, LayerEvent, LayerId, LayerLoss, ProbeReport, ProgramCost, StatsWindow,
+    Direction, LayerEvent, LayerId, LayerLoss, ProbeReport, ProgramCost, SchedEvent, StatsWindow,
 };
 use uadpbench_sender::transport::XdpStamps;
 
@@ -31,6 +31,106 @@ pub struct RemoteProbeParams {
     /// Warm-up messages: the statistics stop at the first stamp of this packet id
     /// (`calibrate`).
     pub warmup: u64,
+    /// `--trace`: also record the agent host's context switches and send back those around
+    /// this window of the run.
+    #[serde(default)]
+    pub trace: Option<RemoteTraceWindow>,
+}
+
+/// The window of a run a trace covers, as the agent cuts its context switches to it: its
+/// stamps of the packets from `first_packet` on — `packets` of them, or those of `window_ns`
+/// from the first — plus [`REMOTE_SCHED_MARGIN_NS`] on either side (the controller cuts the
+/// exact window on its clock).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteTraceWindow {
+    /// The first measured packet id (the warm-up count).
+    pub first_packet: u64,
+    /// Packets in the window.
+    pub packets: u64,
+    /// Or: the window's length from its first packet's first stamp.
+    pub window_ns: Option<u64>,
+}
+
+/// Margin around the agent's trace window: covers the clock offset between the hosts and
+/// the controller's own margin.
+pub const REMOTE_SCHED_MARGIN_NS: u64 = 2_000_000;
+
+/// One context switch on the agent's host, on the wire (its CLOCK_MONOTONIC).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireSched {
+    pub t_ns: u64,
+    pub cpu: u32,
+    pub prev_tid: u32,
+    pub prev_comm: String,
+    pub prev_state: i64,
+    pub next_tid: u32,
+    pub next_comm: String,
+}
+
+impl WireSched {
+    /// The switch on the controller's clock, its CPU numbered `cpu_base + cpu`.
+    pub fn event(&self, to_controller: &dyn Fn(u64) -> u64, cpu_base: u32) -> SchedEvent {
+        SchedEvent {
+            t_ns: to_controller(self.t_ns),
+            cpu: cpu_base.saturating_add(self.cpu),
+            prev_tid: self.prev_tid,
+            prev_comm: self.prev_comm.clone(),
+            prev_state: self.prev_state,
+            next_tid: self.next_tid,
+            next_comm: self.next_comm.clone(),
+        }
+    }
+}
+
+/// The agent's context switches (`sched`) around the trace window `w` of its session's
+/// stamps (`events`); empty when it stamped no packet of the window.
+pub fn sched_in_window(
+    events: &[LayerEvent],
+    sched: &[SchedEvent],
+    w: &RemoteTraceWindow,
+) -> Vec<WireSched> {
+    use std::collections::BTreeMap;
+    let mut span: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+    for e in events.iter().filter(|e| e.packet_id >= w.first_packet) {
+        let s = span.entry(e.packet_id).or_insert((e.t_ns, e.t_ns));
+        s.0 = s.0.min(e.t_ns);
+        s.1 = s.1.max(e.t_ns);
+    }
+    let Some(&(start, _)) = span.values().next() else {
+        return Vec::new();
+    };
+    let chosen: Vec<(u64, u64)> = match w.window_ns {
+        Some(ns) => span
+            .values()
+            .copied()
+            .filter(|(first, _)| *first < start.saturating_add(ns))
+            .collect(),
+        None => span
+            .values()
+            .copied()
+            .take(w.packets.max(1) as usize)
+            .collect(),
+    };
+    let t0 = chosen.iter().map(|s| s.0).min().unwrap_or(start);
+    let t1 = chosen.iter().map(|s| s.1).max().unwrap_or(start);
+    let (t0, t1) = (
+        t0.saturating_sub(REMOTE_SCHED_MARGIN_NS),
+        t1.saturating_add(REMOTE_SCHED_MARGIN_NS),
+    );
+    sched
+        .iter()
+        .filter(|s| s.t_ns >= t0 && s.t_ns <= t1)
+        .map(|s| WireSched {
+            t_ns: s.t_ns,
+            cpu: s.cpu,
+            prev_tid: s.prev_tid,
+            prev_comm: s.prev_comm.clone(),
+            prev_state: s.prev_state,
+            next_tid: s.next_tid,
+            next_comm: s.next_comm.clone(),
+        })
+        .collect()
 }
 
 /// Which end of a run a host's session traced.
@@ -81,6 +181,16 @@ pub struct RemoteProbeReport {
     pub stats_error: Option<String>,
     pub thread_slot_evictions: u64,
     pub skb_map_insert_failures: u64,
+    /// `--trace`: the agent host's context switches around the trace window
+    /// ([`sched_in_window`]).
+    #[serde(default)]
+    pub sched: Vec<WireSched>,
+    /// Context switches the agent's ring buffer dropped.
+    #[serde(default)]
+    pub sched_dropped: u64,
+    /// Why the agent recorded no context switches, if it could not.
+    #[serde(default)]
+    pub sched_error: Option<String>,
 }
 
 /// One layer's status on the agent's host.
@@ -178,6 +288,9 @@ impl RemoteProbeReport {
             stats_error: report.stats_error.clone(),
             thread_slot_evictions: report.thread_slot_evictions,
             skb_map_insert_failures: report.skb_map_insert_failures,
+            sched: Vec::new(),
+            sched_dropped: 0,
+            sched_error: None,
         }
     }
 
@@ -377,6 +490,69 @@ pub fn merge_ends(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn switch(t_ns: u64, cpu: u32) -> SchedEvent {
+        SchedEvent {
+            t_ns,
+            cpu,
+            prev_tid: 10,
+            prev_comm: "a".into(),
+            prev_state: 1,
+            next_tid: 0,
+            next_comm: "swapper/0".into(),
+        }
+    }
+
+    fn stamp(packet_id: u64, t_ns: u64) -> LayerEvent {
+        LayerEvent {
+            packet_id,
+            layer: LayerId::SysExitRecvfrom,
+            layer_index: 0,
+            crossing: 0,
+            t_ns,
+            cpu: 0,
+            tid: 10,
+        }
+    }
+
+    #[test]
+    fn the_agent_sends_the_switches_around_its_window_on_the_controllers_cpus() {
+        const MS: u64 = 1_000_000;
+        // Warm-up packets 0..10 at 0..10 ms, measured packets 10.. at 100 ms + 1 ms each.
+        let mut events: Vec<LayerEvent> = (0..10).map(|i| stamp(i, i * MS)).collect();
+        events.extend((10..40).map(|i| stamp(i, 100 * MS + (i - 10) * MS)));
+        let sched: Vec<SchedEvent> = [5, 97, 99, 104, 111, 114, 200]
+            .iter()
+            .map(|&ms| switch(ms * MS, 1))
+            .collect();
+        let by_count = RemoteTraceWindow {
+            first_packet: 10,
+            packets: 10,
+            window_ns: None,
+        };
+        // Packets 10..20: 100..109 ms, ± the 2 ms margin.
+        let times = |w: &RemoteTraceWindow| -> Vec<u64> {
+            sched_in_window(&events, &sched, w)
+                .iter()
+                .map(|s| s.t_ns / MS)
+                .collect()
+        };
+        assert_eq!(times(&by_count), [99, 104, 111]);
+        let by_time = RemoteTraceWindow {
+            window_ns: Some(5 * MS),
+            ..by_count.clone()
+        };
+        assert_eq!(times(&by_time), [99, 104]);
+        let after = RemoteTraceWindow {
+            first_packet: 1000,
+            ..by_count
+        };
+        assert!(times(&after).is_empty(), "no stamp of the window: nothing");
+        // On the controller: its clock, CPUs after the base.
+        let wire = &sched_in_window(&events, &sched, &by_time)[0];
+        let e = wire.event(&|t| t + 7, 450);
+        assert_eq!((e.t_ns, e.cpu, e.prev_tid), (99 * MS + 7, 451, 10));
+    }
 
     #[test]
     fn each_host_stamps_its_half_of_the_path() {

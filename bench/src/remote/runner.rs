@@ -325,6 +325,7 @@ impl SideRunner for BenchSideRunner {
             notes,
             capture,
             probes,
+            trace: params.probes.as_ref().and_then(|p| p.trace.clone()),
         }))
     }
 }
@@ -372,7 +373,8 @@ fn probe_spec(
         stats: crate::probe_run::StatsMode::parse(&p.stats)
             .map_err(|e| format!("the agent refuses the statistics mode {e}"))?,
         warmup: p.warmup,
-        sched_switch: false,
+        // --trace: the context switches of this host, cut to the window when sent back.
+        sched_switch: p.trace.is_some(),
         histogram: false,
     })
 }
@@ -486,6 +488,8 @@ struct AgentSide {
     capture: Option<crate::capture_run::PcapCapture>,
     /// `run --peer --probes`: this host's probe session (side B's end).
     probes: Option<uadpbench_probes::ProbeSession>,
+    /// `run --peer --trace`: the window whose context switches go back with the stamps.
+    trace: Option<super::probes::RemoteTraceWindow>,
 }
 
 impl RunningSide for AgentSide {
@@ -528,6 +532,12 @@ impl RunningSide for AgentSide {
                 )
                 .map_err(|e| format!("on the agent's host: {e:#}"))?;
                 let mut wire = super::RemoteProbeReport::new(&report);
+                if let Some(w) = &self.trace {
+                    wire.sched =
+                        super::probes::sched_in_window(&report.events, &report.sched_events, w);
+                    wire.sched_dropped = report.sched_dropped;
+                    wire.sched_error = report.sched_error.clone();
+                }
                 wire.costs.extend(
                     xdp.as_ref()
                         .and_then(super::probes::RemoteCost::xdp_program),

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use uadpbench_probes::{ProbeReport, SchedEvent};
 
 use super::build::Window;
-use super::{complete, meta, us, PID_CPU_BASE};
+use super::{complete, cpu_name, meta, us, PID_CPU_BASE};
 
 /// A thread's interval: start, end, `Some(cpu)` on CPU or `None` off CPU, `prev_state` when
 /// it went off CPU.
@@ -130,12 +130,7 @@ pub(super) fn cpu_tracks(
         }
         if !track.is_empty() || evs.iter().any(|e| in_window(e.t_ns)) {
             cpus.insert(cpu);
-            events.push(meta(
-                "process_name",
-                pid,
-                0,
-                json!({"name": format!("CPU {cpu}")}),
-            ));
+            events.push(meta("process_name", pid, 0, json!({"name": cpu_name(cpu)})));
             events.push(meta(
                 "process_sort_index",
                 pid,

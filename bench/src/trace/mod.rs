@@ -33,6 +33,20 @@ pub use build::build;
 pub use merge::merge;
 pub use write::{report_lines, write};
 
+/// CPU numbers of the agent's host in a trace across hosts: its CPU n is `FAR_CPU_BASE + n`
+/// (track "agent's host CPU n"). CPU tracks are processes `PID_CPU_BASE + cpu`, and a
+/// campaign's merged trace gives run k the pids `k·1000 + pid`: with this base both hosts'
+/// CPUs stay below 1000 up to 450 CPUs each.
+pub const FAR_CPU_BASE: u32 = 450;
+
+/// The name of CPU `cpu`'s track.
+fn cpu_name(cpu: u32) -> String {
+    match cpu.checked_sub(FAR_CPU_BASE) {
+        Some(n) => format!("agent's host CPU {n}"),
+        None => format!("CPU {cpu}"),
+    }
+}
+
 /// Default number of measured packets in the trace window.
 pub const DEFAULT_TRACE_PACKETS: u64 = 200;
 
@@ -108,4 +122,18 @@ fn meta(name: &str, pid: u64, tid: u64, args: Value) -> Value {
 fn complete(name: &str, cat: &str, pid: u64, tid: u64, ts: f64, dur: f64, args: Value) -> Value {
     json!({"name": name, "cat": cat, "ph": "X", "ts": ts, "dur": dur.max(0.0), "pid": pid,
            "tid": tid, "args": args})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_agents_cpus_have_their_own_tracks() {
+        assert_eq!(cpu_name(0), "CPU 0");
+        assert_eq!(cpu_name(FAR_CPU_BASE - 1), "CPU 449");
+        assert_eq!(cpu_name(FAR_CPU_BASE + 1), "agent's host CPU 1");
+        // Both hosts' CPU processes stay below a campaign merge's per-run block of 1000.
+        assert!(u64::from(FAR_CPU_BASE) * 2 + PID_CPU_BASE <= 1000);
+    }
 }

@@ -30,7 +30,7 @@ use super::*;
 use crate::remote::iface::{self, CONTROLLER_GUARD_HINT};
 use crate::remote::{
     end_cpu, End, RemotePathOptions, RemoteProbeParams, RemoteSideParams, RemoteSubscribe,
-    MAX_REMOTE_PROBED_MESSAGES, MAX_REMOTE_RECEPTIONS,
+    RemoteTraceWindow, MAX_REMOTE_PROBED_MESSAGES, MAX_REMOTE_RECEPTIONS,
 };
 use clock::{clock_meta, ClockFacts, ClockSource};
 use sides::{far_name, near_name, run_initiator, FarResult, NearResult};
@@ -104,11 +104,6 @@ pub fn peer_problems(cfg: &RunConfig, agents: usize) -> Vec<String> {
             "--count plus --warmup is {} but a cyclic run across hosts takes at most {MAX_REMOTE_RECEPTIONS} messages (the agent sends every reception back in one control frame): run repetitions instead",
             cfg.warmup + cfg.measured_count()
         ));
-    }
-    if cfg.trace.is_some() {
-        problems.push(
-            "--trace with --peer: a timeline of two hosts' CPUs is not built yet; use --probes (layers.csv, segments.csv) and leave --trace out".into(),
-        );
     }
     if cfg.probes_mode == crate::run::ProbesMode::Histogram {
         problems.push(
@@ -322,6 +317,11 @@ fn run_with_peer_in(
             slots: spec.slots,
             stats: spec.stats.name().to_owned(),
             warmup: spec.warmup,
+            trace: cfg.trace.as_ref().map(|t| RemoteTraceWindow {
+                first_packet: cfg.warmup,
+                packets: t.packets,
+                window_ns: t.window_ms.map(|ms| (ms * 1e6) as u64),
+            }),
         }),
         subscribe: match cfg.mode {
             Mode::Pingpong => None,
