@@ -515,11 +515,20 @@ fn merge_far_sched(report: &mut ProbeReport, far: &FarProbes<'_>) -> Vec<String>
         ));
         return lines;
     }
+    let before = report.sched_events.len();
     report.sched_events.extend(
         wire.sched
             .iter()
-            .map(|s| s.event(far.to_controller, crate::trace::FAR_CPU_BASE)),
+            .filter_map(|s| s.event(far.to_controller, crate::trace::FAR_CPU_BASE)),
     );
+    let dropped = wire.sched.len() - (report.sched_events.len() - before);
+    if dropped > 0 {
+        lines.push(format!(
+            "  trace: {dropped} context switch(es) of the agent's host left out: CPU numbers of {} or more (the trace draws at most {} CPUs per host)",
+            crate::trace::FAR_CPU_BASE,
+            crate::trace::FAR_CPU_BASE
+        ));
+    }
     report.sched_dropped += wire.sched_dropped;
     lines.push(format!(
         "  trace: {} context switch(es) from the agent's host ({}), {}: tracks \"agent's host CPU n\"",

@@ -69,17 +69,19 @@ pub struct WireSched {
 }
 
 impl WireSched {
-    /// The switch on the controller's clock, its CPU numbered `cpu_base + cpu`.
-    pub fn event(&self, to_controller: &dyn Fn(u64) -> u64, cpu_base: u32) -> SchedEvent {
-        SchedEvent {
+    /// The switch on the controller's clock, its CPU numbered `cpu_base + cpu`; `None` for a
+    /// CPU number of `cpu_base` or more (the agent's CPUs must stay within `cpu_base..2·cpu_base`
+    /// so that they do not meet other tracks).
+    pub fn event(&self, to_controller: &dyn Fn(u64) -> u64, cpu_base: u32) -> Option<SchedEvent> {
+        (self.cpu < cpu_base).then(|| SchedEvent {
             t_ns: to_controller(self.t_ns),
-            cpu: cpu_base.saturating_add(self.cpu),
+            cpu: cpu_base + self.cpu,
             prev_tid: self.prev_tid,
             prev_comm: self.prev_comm.clone(),
             prev_state: self.prev_state,
             next_tid: self.next_tid,
             next_comm: self.next_comm.clone(),
-        }
+        })
     }
 }
 
@@ -550,8 +552,16 @@ mod tests {
         assert!(times(&after).is_empty(), "no stamp of the window: nothing");
         // On the controller: its clock, CPUs after the base.
         let wire = &sched_in_window(&events, &sched, &by_time)[0];
-        let e = wire.event(&|t| t + 7, 450);
+        let e = wire.event(&|t| t + 7, 450).expect("CPU 1 is in range");
         assert_eq!((e.t_ns, e.cpu, e.prev_tid), (99 * MS + 7, 451, 10));
+        let odd = WireSched {
+            cpu: 450,
+            ..wire.clone()
+        };
+        assert!(
+            odd.event(&|t| t, 450).is_none(),
+            "a CPU number out of range is dropped"
+        );
     }
 
     #[test]

@@ -135,7 +135,7 @@ pub(super) fn cpu_tracks(
                 "process_sort_index",
                 pid,
                 0,
-                json!({"sort_index": 10 + cpu}),
+                json!({"sort_index": 10 + u64::from(cpu)}),
             ));
             events.push(meta(
                 "thread_name",
