@@ -8,7 +8,9 @@
 # Environment: SECS (length of each sockperf/iperf3/flood run, default 3), PAYLOAD (UDP payload =
 # UADP message bytes, default 64), COUNT (uadpbench ping-pong messages per run, default 20000),
 # OUT (results directory, default results/side-by-side-<UTC time>: uadpbench's run directories,
-# the overhead directory and side_by_side.txt, a copy of the printed summary).
+# the overhead directory and side_by_side.txt, a copy of the printed summary), SOCKPERF_IOMUX
+# (sockperf's -F on both ends: recvfrom, the default here, like uadpbench's blocking receive;
+# epoll is sockperf's own default).
 #
 # (a) latency: uadpbench UDP pingpong vs `sockperf ping-pong --full-rtt` (both report the full
 #     round trip; sockperf server in namespace b, client in a): median RTT of each, per round,
@@ -38,6 +40,10 @@ cd "$(dirname "$0")/../.."
 rounds="${1:-5}"
 secs="${SECS:-3}"
 payload="${PAYLOAD:-64}"
+# sockperf's way of waiting for a datagram (its -F): recvfrom (default here: a blocking
+# recvfrom per message, as uadpbench's threads do), or epoll/poll/select (sockperf's own
+# default, epoll: one more system call and wake-up path per message).
+iomux="${SOCKPERF_IOMUX:-recvfrom}"
 count="${COUNT:-20000}"
 bin=target/release/uadpbench
 
@@ -100,10 +106,13 @@ stop_server() {
 }
 
 # sockperf median RTT in ns. Its output: "---> percentile 50.000 =    10.582" (µs).
+# -F needs the address in a feed file (-f): one UDP line.
 sockperf_p50() {
-  start_server sockperf server -i 198.18.0.2 -p 11111
+  local feed="$work/sockperf_feed.txt"
+  echo "U:198.18.0.2:11111" >"$feed"
+  start_server sockperf server -f "$feed" -F "$iomux"
   local out
-  out=$(ip netns exec "$a" "${pin_a[@]}" sockperf ping-pong -i 198.18.0.2 -p 11111 -m "$payload" -t "$secs" --full-rtt 2>&1) || true
+  out=$(ip netns exec "$a" "${pin_a[@]}" sockperf ping-pong -f "$feed" -F "$iomux" -m "$payload" -t "$secs" --full-rtt 2>&1) || true
   stop_server
   echo "$out" | awk '/percentile 50.000/ {print $NF * 1000; found=1} END {if (!found) print "nan"}'
 }
@@ -186,7 +195,7 @@ np=$(cost_col probes 7); nb=$(cost_col bpftrace 7)
 
 {
 echo
-echo "== side by side ($(uname -r), $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ); placement $placement, CPUs $cpu_a/$cpu_b, PM QoS 0) =="
+echo "== side by side ($(uname -r), $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ); placement $placement, CPUs $cpu_a/$cpu_b, PM QoS 0, sockperf -F $iomux) =="
 awk -v s="$sm" -v u="$um" -v q="$(ratio "$um" "$sm")" 'BEGIN {
   printf "(a) RTT p50, median of rounds:  sockperf %.0f ns   uadpbench %.0f ns   uadpbench/sockperf = %s\n", s, u, q }'
 awk -v s="$sm" -v g="$gm" -v q="$(ratio "$gm" "$sm")" 'BEGIN {
