@@ -130,21 +130,36 @@ fn check(path: PathKind, encap: Encap, min_layers: usize) {
                 );
             }
         }
-        let (mut ingress, mut ordered) = (0, 0);
+        let (mut ingress, mut ordered, mut missing, mut before, mut other_cpu) = (0, 0, 0, 0, 0);
+        let mut gaps = Vec::new();
         for ((p, c, l), (ti, ci)) in &at {
             if l != "xdp_ingress" {
                 continue;
             }
             ingress += 1;
-            if let Some((tr, cr)) = at.get(&(*p, c.clone(), "xdp_redirect".to_owned())) {
-                if ti <= tr && tr - ti < 50_000 && ci == cr {
+            match at.get(&(*p, c.clone(), "xdp_redirect".to_owned())) {
+                None => missing += 1,
+                Some((tr, _)) if tr < ti => before += 1,
+                Some((_, cr)) if cr != ci => other_cpu += 1,
+                Some((tr, _)) => {
                     ordered += 1;
+                    gaps.push(tr - ti);
                 }
             }
         }
+        gaps.sort_unstable();
+        let q = |f: f64| gaps.get(((gaps.len() as f64 - 1.0) * f) as usize).copied();
+        eprintln!(
+            "{name}: xdp_ingress → xdp_redirect ns: p50 {:?} p99 {:?} p99.9 {:?} max {:?}",
+            q(0.5),
+            q(0.99),
+            q(0.999),
+            gaps.last()
+        );
         assert!(
             ingress >= 19_980 && ordered * 1000 >= ingress * 999,
-            "{name}: xdp_redirect after xdp_ingress on {ordered} of {ingress} arrivals"
+            "{name}: xdp_redirect after xdp_ingress on the same CPU on {ordered} of {ingress} \
+             arrivals ({missing} without xdp_redirect, {before} before, {other_cpu} on another CPU)"
         );
     }
     let backwards = per

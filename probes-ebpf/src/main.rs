@@ -783,8 +783,17 @@ mod prog {
                     xdp_redirect_context(id, c);
                 }
             }
-            Parsed::ReadFailed => bump_layer(layer, LayerCounter::ReadFailed),
-            Parsed::Foreign => {}
+            Parsed::ReadFailed => {
+                bump_layer(layer, LayerCounter::ReadFailed);
+                if layer == LayerId::NetifReceiveSkb {
+                    xdp_redirect_context_clear();
+                }
+            }
+            Parsed::Foreign => {
+                if layer == LayerId::NetifReceiveSkb {
+                    xdp_redirect_context_clear();
+                }
+            }
         }
     }
 
@@ -837,15 +846,24 @@ mod prog {
         }
     }
 
+    /// Another skb of a traced device enters `netif_receive_skb` on this CPU: a redirect that
+    /// follows belongs to it, not to the last benchmark packet.
+    #[inline(always)]
+    fn xdp_redirect_context_clear() {
+        if !recording(LayerId::XdpRedirect, RECORD_MASK_MAIN) {
+            return;
+        }
+        if let Some(cs) = PROBE_CPU.get_ptr_mut(0) {
+            // SAFETY: this CPU's entry.
+            unsafe { (*cs).rx_t_ns = 0 };
+        }
+    }
+
     /// `xdp:xdp_redirect`: a successful XDP redirect on this CPU. Generic XDP redirects inside
     /// `__netif_receive_skb_core`, right after its `netif_receive_skb` tracepoint: the
     /// redirect belongs to the packet stamped there (within `XDP_REDIRECT_MAX_NS`, once).
     #[tracepoint(category = "xdp", name = "xdp_redirect")]
     pub fn tp_xdp_redirect(ctx: TracePointContext) -> u32 {
-        let err: i32 = tp_field(&ctx, tpf::XDP_REDIRECT_ERR);
-        if err != 0 {
-            return 0;
-        }
         let Some(cs) = PROBE_CPU.get_ptr_mut(0) else {
             return 0;
         };
@@ -855,7 +873,12 @@ mod prog {
             if t == 0 {
                 return 0;
             }
+            // A failed redirect consumes the context too: its packet was not redirected.
             (*cs).rx_t_ns = 0;
+            let err: i32 = tp_field(&ctx, tpf::XDP_REDIRECT_ERR);
+            if err != 0 {
+                return 0;
+            }
             let now = bpf_ktime_get_ns();
             if now.wrapping_sub(t) > XDP_REDIRECT_MAX_NS {
                 return 0;

@@ -370,6 +370,7 @@ fn wake_up_layers_match_the_scheduler() {
     reads.sort_unstable();
     let (mut applies, mut complete, mut wrong, mut idle, mut data_ready, mut ipi) =
         (0, 0, 0, 0, 0, 0);
+    let mut unrecorded = 0;
     for &p in &t.received {
         let (Some(nrs), Some(srl)) = (
             at(LayerId::NetifReceiveSkb, p),
@@ -377,6 +378,24 @@ fn wake_up_layers_match_the_scheduler() {
         ) else {
             continue;
         };
+        // The scheduler's record must hold the receiver's switch-in before it read the packet:
+        // where its last switch before the read is a switch-out, the record misses a switch
+        // (seen once in CI, on a busy VM: for 3 ms neither sched_switch program saw the
+        // receiver's switch-ins while the other layers kept stamping) and cannot judge this
+        // packet. Such packets are counted and printed, not judged.
+        if switches
+            .iter()
+            .rev()
+            .find(|e| e.t_ns <= srl)
+            .is_some_and(|e| e.next_tid != r)
+        {
+            unrecorded += 1;
+            eprintln!(
+                "packet {p}: read at {srl} while the scheduler's record has the receiver \
+                 switched out"
+            );
+            continue;
+        }
         // The receiver's last switch before the packet: out asleep = it was waiting.
         let last = switches.iter().rev().find(|e| e.t_ns <= nrs);
         let asleep = last.is_some_and(|e| e.prev_tid == r && e.prev_state != 0);
@@ -443,9 +462,20 @@ fn wake_up_layers_match_the_scheduler() {
             }
         }
     }
+    for c in report
+        .program_costs
+        .iter()
+        .filter(|c| c.program.starts_with("tp_sched"))
+    {
+        eprintln!(
+            "{}: {} runs, {} missed",
+            c.program, c.run_count, c.missed_runs
+        );
+    }
     eprintln!(
         "{} received, {applies} with a sleeping receiver, {complete} complete, {wrong} wrong, \
-         {data_ready} sk_data_ready, {idle} cpu_idle_exit, {ipi} ipi_send",
+         {data_ready} sk_data_ready, {idle} cpu_idle_exit, {ipi} ipi_send, {unrecorded} read \
+         while the scheduler's record has the receiver switched out",
         t.received.len()
     );
     assert!(
