@@ -747,8 +747,9 @@ pub const PROBE_TRACE_MAP_NAME: &str = "PROBE_TRACE";
 pub struct SchedSwitch {
     /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC) at the switch.
     pub t_ns: u64,
-    /// `prev_state` of the thread switched out (0 = runnable: preempted; else sleeping,
-    /// `TASK_*` bits).
+    /// `prev_state` of the thread switched out, as the tracepoint reports it: `TASK_*` bits
+    /// when it went to sleep or blocked; `TASK_REPORT_MAX` (0x100) when it was preempted
+    /// (still runnable). Tell them apart with [`crate::tracepoint::sched_switch_format::sleeping`].
     pub prev_state: i64,
     /// The CPU.
     pub cpu: u32,

@@ -91,4 +91,15 @@ pub mod sched_switch_format {
     pub const NEXT_COMM: usize = 40;
     /// `pid_t next_pid`.
     pub const NEXT_PID: usize = 56;
+    /// The bits of `prev_state` that name the state a task left the CPU in (`TASK_REPORT_MAX -
+    /// 1`: running, S, D, T, t, X, Z, P, I). A *preempted* task is reported with none of them
+    /// but `TASK_REPORT_MAX` (0x100, `R+` in the trace's text) — not 0. Stable since Linux
+    /// 4.14; the tracepoint's own print format masks with the same value.
+    pub const STATE_MASK: i64 = 0xff;
+
+    /// Whether `prev_state` says the task left the CPU to sleep or block (not preempted,
+    /// which leaves it runnable).
+    pub const fn sleeping(prev_state: i64) -> bool {
+        prev_state & STATE_MASK != 0
+    }
 }

@@ -1709,8 +1709,9 @@ mod prog {
         let prev: i32 = tp_field(&ctx, ssf::PREV_PID);
         let next: i32 = tp_field(&ctx, ssf::NEXT_PID);
         if let Some(ts) = receiving(prev as u32) {
-            let state: i64 = tp_field(&ctx, ssf::PREV_STATE);
-            if state != 0 {
+            // Preempted (still runnable, `TASK_REPORT_MAX`) is not asleep: a receiver
+            // preempted after its wake-up keeps the wake-up's stamps.
+            if ssf::sleeping(tp_field(&ctx, ssf::PREV_STATE)) {
                 // SAFETY: array map value; the thread is being switched out on this CPU.
                 unsafe {
                     (*ts).flags |= THREAD_SLEPT;

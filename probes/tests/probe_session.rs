@@ -398,7 +398,7 @@ fn wake_up_layers_match_the_scheduler() {
         }
         // The receiver's last switch before the packet: out asleep = it was waiting.
         let last = switches.iter().rev().find(|e| e.t_ns <= nrs);
-        let asleep = last.is_some_and(|e| e.prev_tid == r && e.prev_state != 0);
+        let asleep = last.is_some_and(|e| e.prev_tid == r && e.sleeping());
         let woke = at(LayerId::SchedWaking, p);
         let sw = at(LayerId::SchedSwitchIn, p);
         if !asleep {

@@ -5,6 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use serde_json::{json, Value};
+use uadpbench_common::tracepoint::sched_switch_format;
 
 use super::build::Window;
 use super::cpus::Interval;
@@ -77,11 +78,7 @@ pub(super) fn thread_tracks(
             seen_threads.insert(tid);
             let (name, args) = match on {
                 Some(cpu) => (format!("on CPU {cpu}"), json!({"cpu": cpu})),
-                None if state == 0 => (
-                    "off-CPU: preempted (runnable)".to_owned(),
-                    json!({"prev_state": state}),
-                ),
-                None => ("off-CPU: sleeping".to_owned(), json!({"prev_state": state})),
+                None => (off_cpu_name(state).to_owned(), json!({"prev_state": state})),
             };
             let ts = us(ca, t0);
             events.push(complete(
@@ -96,4 +93,30 @@ pub(super) fn thread_tracks(
         }
     }
     seen_threads.len()
+}
+
+/// The name of an off-CPU interval that began with a switch-out in `prev_state`
+/// (`sched:sched_switch`'s value: a preempted thread is reported as `TASK_REPORT_MAX`).
+fn off_cpu_name(prev_state: i64) -> &'static str {
+    if sched_switch_format::sleeping(prev_state) {
+        "off-CPU: sleeping"
+    } else {
+        "off-CPU: preempted (runnable)"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::off_cpu_name;
+
+    #[test]
+    fn a_preempted_thread_is_runnable_not_asleep() {
+        // What sched:sched_switch reports: TASK_REPORT_MAX for a preemption ("R+"), TASK_*
+        // bits for a thread that went to sleep or blocked.
+        assert_eq!(off_cpu_name(0x100), "off-CPU: preempted (runnable)");
+        assert_eq!(off_cpu_name(0), "off-CPU: preempted (runnable)");
+        assert_eq!(off_cpu_name(1), "off-CPU: sleeping"); // S
+        assert_eq!(off_cpu_name(2), "off-CPU: sleeping"); // D
+        assert_eq!(off_cpu_name(0x80), "off-CPU: sleeping"); // I
+    }
 }

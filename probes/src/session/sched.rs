@@ -43,12 +43,21 @@ pub struct SchedEvent {
     pub prev_tid: u32,
     /// Its `comm`.
     pub prev_comm: String,
-    /// Its state: 0 = runnable (preempted), else sleeping/blocked (`TASK_*` bits).
+    /// Its state as `sched:sched_switch` reports it: `TASK_*` bits when it went to sleep or
+    /// blocked, `TASK_REPORT_MAX` (0x100) when it was preempted; see [`Self::sleeping`].
     pub prev_state: i64,
     /// Thread switched in (0: idle).
     pub next_tid: u32,
     /// Its `comm`.
     pub next_comm: String,
+}
+
+impl SchedEvent {
+    /// Whether the thread switched out went to sleep or blocked (false: preempted, still
+    /// runnable).
+    pub fn sleeping(&self) -> bool {
+        sched_switch_format::sleeping(self.prev_state)
+    }
 }
 
 fn comm(b: &[u8; 16]) -> String {
