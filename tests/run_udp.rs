@@ -171,3 +171,28 @@ fn oversized_payload_is_refused_before_setup() {
         run(&cfg, &out_dir("invalid"), Arc::new(AtomicBool::new(false))).expect_err("refused");
     assert!(err.to_string().contains("invalid run configuration"));
 }
+
+/// `--udp-unconnected`: both ends sendto/recvfrom on unconnected sockets; the run is as
+/// complete as a connected one and meta.json says which it was.
+#[test]
+fn pingpong_on_unconnected_sockets() {
+    let dir = out_dir("unconnected");
+    let cfg = RunConfig {
+        count: 5_000,
+        warmup: 200,
+        path_options: uadpbench_sender::open::PathOptions {
+            udp_unconnected: true,
+            ..Default::default()
+        },
+        ..RunConfig::default()
+    };
+    run(&cfg, &dir, Arc::new(AtomicBool::new(false))).expect("run");
+    let s = summary(&dir);
+    assert_eq!(s[&("messages".into(), "received".into())], 5_000.0);
+    assert_eq!(s[&("messages".into(), "lost".into())], 0.0);
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).expect("meta.json"))
+            .expect("json");
+    assert_eq!(meta["config"]["path_options"]["udp_unconnected"], true);
+    std::fs::remove_dir_all(&dir).ok();
+}

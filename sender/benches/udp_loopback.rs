@@ -23,6 +23,7 @@ fn pair(batch: usize) -> (UdpTransport, UdpTransport) {
         local,
         peer,
         mtu: 1500,
+        connected: true,
         busy_poll_us: 0,
         recv_batch: batch,
         recv_timeout: Duration::from_millis(100),

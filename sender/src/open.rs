@@ -29,6 +29,9 @@ pub struct LinkInfo {
 pub struct PathOptions {
     /// udp/xdp: `SO_BUSY_POLL` microseconds (0: off).
     pub busy_poll_us: u32,
+    /// udp: leave the sockets unconnected (`sendto`/`recvfrom` with the peer's address, as
+    /// OPC UA PubSub stacks and sockperf do) instead of `connect()`ing them (the default).
+    pub udp_unconnected: bool,
     /// Messages per send/receive batch (flood mode; sendmmsg/recvmmsg, AF_XDP ring batches).
     pub batch: usize,
     /// Socket buffer bytes (0: kernel default).
@@ -99,6 +102,7 @@ impl Default for PathOptions {
     fn default() -> Self {
         PathOptions {
             busy_poll_us: 0,
+            udp_unconnected: false,
             batch: 32,
             socket_buffer_bytes: 4 << 20,
             vlan_id: None,
@@ -156,6 +160,7 @@ pub fn open_transport(
                 local: SocketAddrV4::new(link.local_ip, link.udp_port),
                 peer: SocketAddrV4::new(link.peer_ip, link.udp_port),
                 mtu: link.mtu,
+                connected: !options.udp_unconnected,
                 busy_poll_us: options.busy_poll_us,
                 recv_batch: options.batch,
                 recv_timeout: options.recv_timeout,

@@ -1,5 +1,7 @@
 //! The `udp` path: UADP over a UDP socket (port 4840). Single messages use `send`/`recv` on a
-//! connected socket; batches use `sendmmsg`/`recvmmsg`.
+//! connected socket; batches use `sendmmsg`/`recvmmsg`. Unconnected (`UdpOptions::connected`
+//! false), single messages use `sendto`/`recvfrom` on a bound socket, the way an OPC UA PubSub
+//! publisher and subscriber commonly do (and the way sockperf does).
 
 use std::io;
 use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
@@ -18,8 +20,14 @@ pub const MAX_BATCH: usize = 64;
 pub struct UdpOptions {
     /// Local address to bind (in the namespace of the creating thread).
     pub local: SocketAddrV4,
-    /// The peer: the socket is connected, so datagrams from anyone else are not delivered.
+    /// The peer: the socket is connected to it (see `connected`), so datagrams from anyone
+    /// else are not delivered.
     pub peer: SocketAddrV4,
+    /// `connect()` the socket to `peer` and use `send`/`recv` (the kernel then keeps the
+    /// route and the peer's address with the socket). `false`: leave it unconnected and use
+    /// `sendto(peer)`/`recvfrom` (datagrams from anyone but `peer` are read and skipped:
+    /// `foreign_frames`); single messages only (`recv_batch` 1), without `so_timestamping`.
+    pub connected: bool,
     /// Link MTU, for the largest message.
     pub mtu: usize,
     /// `SO_BUSY_POLL` in microseconds (0: off).
@@ -58,7 +66,7 @@ pub const TIMESTAMPING_FLAGS: libc::c_uint = libc::SOF_TIMESTAMPING_TX_SCHED
     | libc::SOF_TIMESTAMPING_OPT_ID
     | libc::SOF_TIMESTAMPING_OPT_TSONLY;
 
-/// A connected UDP socket.
+/// A UDP socket, connected to its peer unless [`UdpOptions::connected`] is false.
 #[derive(Debug)]
 pub struct UdpTransport {
     socket: UdpSocket,
@@ -126,9 +134,18 @@ impl UdpTransport {
         if let Some(m) = options.multicast {
             join_or_send_to(&socket, m, receives_group.is_some())?;
         }
-        socket
-            .connect(options.peer)
-            .map_err(|e| TransportError::io("connect", e))?;
+        if options.connected {
+            socket
+                .connect(options.peer)
+                .map_err(|e| TransportError::io("connect", e))?;
+        } else if options.recv_batch > 1 || options.so_timestamping {
+            return Err(TransportError::Setup(
+                "an unconnected UDP socket sends and receives one message per system call here, \
+                 without SO_TIMESTAMPING: use --batch 1 and leave --so-timestamping out (or \
+                 leave --udp-unconnected out)"
+                    .into(),
+            ));
+        }
         socket
             .set_read_timeout(Some(options.recv_timeout.max(Duration::from_micros(1))))
             .map_err(|e| TransportError::io("SO_RCVTIMEO", e))?;
@@ -199,9 +216,14 @@ impl UdpTransport {
 impl Transport for UdpTransport {
     fn describe(&self) -> String {
         format!(
-            "udp {} -> {} (busy_poll {} us, recv batch {})",
+            "udp {} -> {}{} (busy_poll {} us, recv batch {})",
             self.options.local,
             self.options.peer,
+            if self.options.connected {
+                ""
+            } else {
+                ", unconnected"
+            },
             self.options.busy_poll_us,
             self.options.recv_batch
         )
@@ -218,7 +240,12 @@ impl Transport for UdpTransport {
                 max: self.max_message_len(),
             });
         }
-        match self.socket.send(msg) {
+        let sent = if self.options.connected {
+            self.socket.send(msg)
+        } else {
+            self.socket.send_to(msg, self.options.peer)
+        };
+        match sent {
             Ok(_) => Ok(()),
             Err(e)
                 if e.raw_os_error() == Some(libc::ENOBUFS)
@@ -281,7 +308,19 @@ impl Transport for UdpTransport {
         }
         if self.options.recv_batch == 1 {
             loop {
-                return match self.socket.recv(buf) {
+                let got = if self.options.connected {
+                    self.socket.recv(buf)
+                } else {
+                    match self.socket.recv_from(buf) {
+                        Ok((n, from)) if from == SocketAddr::V4(self.options.peer) => Ok(n),
+                        Ok(_) => {
+                            self.counters.foreign_frames += 1;
+                            continue;
+                        }
+                        Err(e) => Err(e),
+                    }
+                };
+                return match got {
                     Ok(n) => Ok(Some(n)),
                     Err(e) if Self::is_timeout(&e) => Ok(None),
                     // A pending ICMP "port unreachable" from an earlier send (the peer's socket
@@ -382,6 +421,14 @@ mod tests {
     }
 
     fn pair_with(batch: usize, so_timestamping: bool) -> (UdpTransport, UdpTransport) {
+        pair_full(batch, so_timestamping, true)
+    }
+
+    fn pair_full(
+        batch: usize,
+        so_timestamping: bool,
+        connected: bool,
+    ) -> (UdpTransport, UdpTransport) {
         let a = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let b = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let (pa, pb) = match (a.local_addr().unwrap(), b.local_addr().unwrap()) {
@@ -393,6 +440,7 @@ mod tests {
             local,
             peer,
             mtu: 1500,
+            connected,
             busy_poll_us: 0,
             recv_batch: batch,
             recv_timeout: Duration::from_millis(500),
@@ -422,6 +470,52 @@ mod tests {
             assert_eq!(b.recv(&mut buf).unwrap(), Some(10));
             b.set_recv_timeout(Duration::from_millis(10)).unwrap();
             assert_eq!(b.recv(&mut buf).unwrap(), None);
+        }
+    }
+
+    #[test]
+    fn unconnected_sockets_exchange_with_their_peer_and_skip_strangers() {
+        let (mut a, mut b) = pair_full(1, false, false);
+        let mut buf = [0u8; 2048];
+        // A stranger's datagram reaches b's unconnected socket: read and skipped, counted.
+        let stranger = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        stranger.send_to(&[7; 30], b.local_addr().unwrap()).unwrap();
+        for i in 0..5u8 {
+            a.send(&[i; 50]).unwrap();
+            let n = b.recv(&mut buf).unwrap().expect("datagram from the peer");
+            assert_eq!(&buf[..n], &[i; 50][..]);
+            b.send(&buf[..n]).unwrap();
+            let n = a.recv(&mut buf).unwrap().expect("echo");
+            assert_eq!(&buf[..n], &[i; 50][..]);
+        }
+        assert_eq!(b.counters().foreign_frames, 1);
+        assert_eq!(a.counters().foreign_frames, 0);
+        b.set_recv_timeout(Duration::from_millis(10)).unwrap();
+        assert_eq!(b.recv(&mut buf).unwrap(), None);
+    }
+
+    #[test]
+    fn unconnected_sockets_refuse_batches_and_timestamping() {
+        for (batch, ts) in [(8, false), (1, true)] {
+            let a = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+            let Ok(SocketAddr::V4(local)) = a.local_addr() else {
+                unreachable!("bound to IPv4")
+            };
+            drop(a);
+            let err = UdpTransport::open(UdpOptions {
+                local,
+                peer: SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9),
+                mtu: 1500,
+                connected: false,
+                busy_poll_us: 0,
+                recv_batch: batch,
+                recv_timeout: Duration::from_millis(10),
+                socket_buffer_bytes: 0,
+                so_timestamping: ts,
+                multicast: None,
+            })
+            .unwrap_err();
+            assert!(err.to_string().contains("--batch 1"), "{err}");
         }
     }
 

@@ -55,6 +55,7 @@ fn opts(local: SocketAddrV4, peer: SocketAddrV4) -> UdpOptions {
         local,
         peer,
         mtu: 1500,
+        connected: true,
         busy_poll_us: 0,
         recv_batch: 1,
         recv_timeout: Duration::from_millis(200),

@@ -29,6 +29,12 @@ pub(crate) struct RunArgs {
     /// SO_BUSY_POLL microseconds for the udp path (0: off).
     #[arg(long, default_value_t = 0)]
     busy_poll_us: u32,
+    /// udp: leave both sockets unconnected and send with sendto(peer) / receive with
+    /// recvfrom, as OPC UA PubSub stacks and sockperf do (default: connect() them, which lets
+    /// the kernel keep the route with the socket; docs/method.md, "Connected or unconnected UDP
+    /// sockets"). Single messages only: flood needs --batch 1.
+    #[arg(long)]
+    udp_unconnected: bool,
     /// Messages per batch in flood mode (sendmmsg/recvmmsg; AF_XDP frames per kick).
     #[arg(long, default_value_t = 32)]
     batch: usize,
@@ -191,6 +197,7 @@ pub(crate) fn run_command(a: RunArgs) -> anyhow::Result<ExitCode> {
     cfg.mtu = a.mtu;
     cfg.path_options = PathOptions {
         busy_poll_us: a.busy_poll_us,
+        udp_unconnected: a.udp_unconnected,
         batch: a.batch,
         vlan_id: a.vlan_id,
         vlan_pcp: a.vlan_pcp,

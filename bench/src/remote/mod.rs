@@ -166,6 +166,9 @@ pub struct RemotePathOptions {
     /// The receive queue the far end's AF_XDP socket binds to (`--xdp-queue`).
     #[serde(default)]
     pub xdp_queue: u32,
+    /// udp: the far end's socket is unconnected too (`--udp-unconnected`).
+    #[serde(default)]
+    pub udp_unconnected: bool,
 }
 
 impl RemotePathOptions {
@@ -182,6 +185,7 @@ impl RemotePathOptions {
             xdp_need_wakeup: o.xdp_need_wakeup,
             multicast_group: o.multicast_group,
             xdp_queue: o.xdp_queue,
+            udp_unconnected: o.udp_unconnected,
         }
     }
 
@@ -190,6 +194,7 @@ impl RemotePathOptions {
     pub fn path_options(&self, allow_external_interface: bool) -> PathOptions {
         PathOptions {
             busy_poll_us: self.busy_poll_us,
+            udp_unconnected: self.udp_unconnected,
             batch: 1,
             vlan_id: self.vlan_id,
             vlan_pcp: self.vlan_pcp,

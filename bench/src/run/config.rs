@@ -397,6 +397,25 @@ impl RunConfig {
         if o.vlan_pcp > 7 {
             problems.push("--vlan-pcp must be in 0..=7".into());
         }
+        if o.udp_unconnected {
+            if self.path != PathKind::Udp {
+                problems.push(format!(
+                    "--udp-unconnected applies to the udp path's sockets, not to {}",
+                    self.path
+                ));
+            }
+            if self.mode == Mode::Flood && o.batch != 1 {
+                problems.push(
+                    "--udp-unconnected sends and receives one message per system call: add --batch 1 to the flood run".into(),
+                );
+            }
+            if o.so_timestamping {
+                problems.push(
+                    "--so-timestamping runs on connected sockets: leave --udp-unconnected out"
+                        .into(),
+                );
+            }
+        }
         if self.path == PathKind::Udp && (o.vlan_id.is_some() || o.qdisc_bypass) {
             problems
                 .push("--vlan-id and --qdisc-bypass apply to the eth/xdp paths, not udp".into());
@@ -727,5 +746,41 @@ mod bound_tests {
             ..RunConfig::default()
         };
         assert!(m.validate().iter().any(|p| p.contains("--mtu")));
+    }
+
+    #[test]
+    fn unconnected_udp_sockets_only_where_they_work() {
+        let unconnected = |path, mode, batch| RunConfig {
+            path,
+            encap: if path == PathKind::Udp {
+                Encap::Udp
+            } else {
+                Encap::Eth
+            },
+            mode,
+            duration_s: (mode == Mode::Flood).then_some(1.0),
+            placement: Placement::None,
+            path_options: PathOptions {
+                udp_unconnected: true,
+                batch,
+                ..PathOptions::default()
+            },
+            ..RunConfig::default()
+        };
+        let says = |c: RunConfig, what: &str| c.validate().iter().any(|p| p.contains(what));
+        assert!(unconnected(PathKind::Udp, Mode::Pingpong, 32)
+            .validate()
+            .is_empty());
+        assert!(unconnected(PathKind::Udp, Mode::Flood, 1)
+            .validate()
+            .is_empty());
+        assert!(says(
+            unconnected(PathKind::Udp, Mode::Flood, 32),
+            "add --batch 1"
+        ));
+        assert!(says(
+            unconnected(PathKind::Eth, Mode::Pingpong, 1),
+            "applies to the udp path"
+        ));
     }
 }
