@@ -516,11 +516,11 @@ fn merge_far_sched(report: &mut ProbeReport, far: &FarProbes<'_>) -> Vec<String>
         return lines;
     }
     let before = report.sched_events.len();
-    report.sched_events.extend(
-        wire.sched
-            .iter()
-            .filter_map(|s| s.event(far.to_controller, crate::trace::FAR_CPU_BASE)),
-    );
+    report
+        .sched_events
+        .extend(wire.sched.iter().filter_map(|s| {
+            crate::remote::probes::far_sched_event(s, far.to_controller, crate::trace::FAR_CPU_BASE)
+        }));
     let dropped = wire.sched.len() - (report.sched_events.len() - before);
     if dropped > 0 {
         lines.push(format!(

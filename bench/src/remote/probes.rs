@@ -56,33 +56,19 @@ pub struct RemoteTraceWindow {
 /// the controller's own margin.
 pub const REMOTE_SCHED_MARGIN_NS: u64 = 2_000_000;
 
-/// One context switch on the agent's host, on the wire (its CLOCK_MONOTONIC).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WireSched {
-    pub t_ns: u64,
-    pub cpu: u32,
-    pub prev_tid: u32,
-    pub prev_comm: String,
-    pub prev_state: i64,
-    pub next_tid: u32,
-    pub next_comm: String,
-}
-
-impl WireSched {
-    /// The switch on the controller's clock, its CPU numbered `cpu_base + cpu`; `None` for a
-    /// CPU number of `cpu_base` or more (the agent's CPUs must stay within `cpu_base..2·cpu_base`
-    /// so that they do not meet other tracks).
-    pub fn event(&self, to_controller: &dyn Fn(u64) -> u64, cpu_base: u32) -> Option<SchedEvent> {
-        (self.cpu < cpu_base).then(|| SchedEvent {
-            t_ns: to_controller(self.t_ns),
-            cpu: cpu_base + self.cpu,
-            prev_tid: self.prev_tid,
-            prev_comm: self.prev_comm.clone(),
-            prev_state: self.prev_state,
-            next_tid: self.next_tid,
-            next_comm: self.next_comm.clone(),
-        })
-    }
+/// A context switch of the agent's host (its clock, its CPU numbers) on the controller's clock,
+/// its CPU numbered `cpu_base + cpu`; `None` for a CPU number of `cpu_base` or more (the agent's
+/// CPUs must stay within `cpu_base..2·cpu_base` so that they do not meet other tracks).
+pub fn far_sched_event(
+    s: &SchedEvent,
+    to_controller: &dyn Fn(u64) -> u64,
+    cpu_base: u32,
+) -> Option<SchedEvent> {
+    (s.cpu < cpu_base).then(|| SchedEvent {
+        t_ns: to_controller(s.t_ns),
+        cpu: cpu_base + s.cpu,
+        ..s.clone()
+    })
 }
 
 /// The agent's context switches (`sched`) around the trace window `w` of its session's
@@ -91,7 +77,7 @@ pub fn sched_in_window(
     events: &[LayerEvent],
     sched: &[SchedEvent],
     w: &RemoteTraceWindow,
-) -> Vec<WireSched> {
+) -> Vec<SchedEvent> {
     use std::collections::BTreeMap;
     let mut span: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
     for e in events.iter().filter(|e| e.packet_id >= w.first_packet) {
@@ -123,15 +109,7 @@ pub fn sched_in_window(
     sched
         .iter()
         .filter(|s| s.t_ns >= t0 && s.t_ns <= t1)
-        .map(|s| WireSched {
-            t_ns: s.t_ns,
-            cpu: s.cpu,
-            prev_tid: s.prev_tid,
-            prev_comm: s.prev_comm.clone(),
-            prev_state: s.prev_state,
-            next_tid: s.next_tid,
-            next_comm: s.next_comm.clone(),
-        })
+        .cloned()
         .collect()
 }
 
@@ -186,7 +164,7 @@ pub struct RemoteProbeReport {
     /// `--trace`: the agent host's context switches around the trace window
     /// ([`sched_in_window`]).
     #[serde(default)]
-    pub sched: Vec<WireSched>,
+    pub sched: Vec<SchedEvent>,
     /// Context switches the agent's ring buffer dropped.
     #[serde(default)]
     pub sched_dropped: u64,
@@ -552,14 +530,14 @@ mod tests {
         assert!(times(&after).is_empty(), "no stamp of the window: nothing");
         // On the controller: its clock, CPUs after the base.
         let wire = &sched_in_window(&events, &sched, &by_time)[0];
-        let e = wire.event(&|t| t + 7, 450).expect("CPU 1 is in range");
+        let e = far_sched_event(wire, &|t| t + 7, 450).expect("CPU 1 is in range");
         assert_eq!((e.t_ns, e.cpu, e.prev_tid), (99 * MS + 7, 451, 10));
-        let odd = WireSched {
+        let odd = SchedEvent {
             cpu: 450,
             ..wire.clone()
         };
         assert!(
-            odd.event(&|t| t, 450).is_none(),
+            far_sched_event(&odd, &|t| t, 450).is_none(),
             "a CPU number out of range is dropped"
         );
     }

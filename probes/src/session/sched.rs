@@ -32,8 +32,10 @@ pub(super) const SCHED_SWITCH: Candidate = Candidate {
     correlation: Correlation::UserBuffer,
 };
 
-/// One context switch on one CPU (`sched:sched_switch`).
+/// One context switch on one CPU (`sched:sched_switch`). With the `serde` feature it is also
+/// what an agent sends its controller (on the agent's clock and CPU numbers).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct SchedEvent {
     /// `bpf_ktime_get_ns()`: CLOCK_MONOTONIC, the clock of the layer events.
     pub t_ns: u64,
