@@ -895,29 +895,55 @@ mod prog {
         0
     }
 
-    /// `irq:softirq_entry`: remembers when this CPU entered the NET_RX softirq.
-    #[tracepoint(category = "irq", name = "softirq_entry")]
-    pub fn tp_softirq_entry(ctx: TracePointContext) -> u32 {
-        let vec: u32 = tp_field(&ctx, tpf::SOFTIRQ_VEC);
+    /// A softirq `vec` starts on this CPU: remember when, if it is NET_RX.
+    #[inline(always)]
+    fn on_softirq_entry(vec: u32) {
         if vec == NET_RX_SOFTIRQ {
             if let Some(cs) = PROBE_CPU.get_ptr_mut(0) {
                 // SAFETY: this CPU's entry; helper without preconditions.
                 unsafe { (*cs).net_rx_entry_ns = bpf_ktime_get_ns() };
             }
         }
-        0
     }
 
-    /// Helper (no layer): `irq:softirq_exit`: remembers when this CPU left the NET_RX softirq.
-    #[tracepoint(category = "irq", name = "softirq_exit")]
-    pub fn tp_softirq_exit(ctx: TracePointContext) -> u32 {
-        let vec: u32 = tp_field(&ctx, tpf::SOFTIRQ_VEC);
+    /// A softirq `vec` ends on this CPU: remember when, if it is NET_RX.
+    #[inline(always)]
+    fn on_softirq_exit(vec: u32) {
         if vec == NET_RX_SOFTIRQ {
             if let Some(cs) = PROBE_CPU.get_ptr_mut(0) {
                 // SAFETY: this CPU's entry; helper without preconditions.
                 unsafe { (*cs).net_rx_exit_ns = bpf_ktime_get_ns() };
             }
         }
+    }
+
+    /// `irq:softirq_entry`: remembers when this CPU entered the NET_RX softirq.
+    #[tracepoint(category = "irq", name = "softirq_entry")]
+    pub fn tp_softirq_entry(ctx: TracePointContext) -> u32 {
+        on_softirq_entry(tp_field(&ctx, tpf::SOFTIRQ_VEC));
+        0
+    }
+
+    /// The same as a BTF tracepoint (`vec_nr`, argument 0): no trace record is built.
+    #[btf_tracepoint(function = "softirq_entry")]
+    pub fn btf_softirq_entry(ctx: BtfTracePointContext) -> i32 {
+        // argument 0 of btf_trace_softirq_entry is `unsigned int vec_nr`.
+        on_softirq_entry(ctx.arg::<u64>(0) as u32);
+        0
+    }
+
+    /// Helper (no layer): `irq:softirq_exit`: remembers when this CPU left the NET_RX softirq.
+    #[tracepoint(category = "irq", name = "softirq_exit")]
+    pub fn tp_softirq_exit(ctx: TracePointContext) -> u32 {
+        on_softirq_exit(tp_field(&ctx, tpf::SOFTIRQ_VEC));
+        0
+    }
+
+    /// The same as a BTF tracepoint (`vec_nr`, argument 0).
+    #[btf_tracepoint(function = "softirq_exit")]
+    pub fn btf_softirq_exit(ctx: BtfTracePointContext) -> i32 {
+        // argument 0 of btf_trace_softirq_exit is `unsigned int vec_nr`.
+        on_softirq_exit(ctx.arg::<u64>(0) as u32);
         0
     }
 
@@ -1792,48 +1818,88 @@ mod prog {
     /// target CPU is idle, or runs another thread, and must be told).
     #[tracepoint(category = "ipi", name = "ipi_send_cpu")]
     pub fn tp_ipi_send_cpu(ctx: TracePointContext) -> u32 {
+        on_ipi_send_cpu(tp_field(&ctx, tpf::IPI_SEND_CPU_CPU));
+        0
+    }
+
+    /// The same as a BTF tracepoint (`cpu`, argument 0).
+    #[btf_tracepoint(function = "ipi_send_cpu")]
+    pub fn btf_ipi_send_cpu(ctx: BtfTracePointContext) -> i32 {
+        // argument 0 of btf_trace_ipi_send_cpu is `unsigned int cpu`.
+        on_ipi_send_cpu(ctx.arg::<u64>(0) as u32);
+        0
+    }
+
+    /// An IPI to `cpu` is sent from this CPU.
+    #[inline(always)]
+    fn on_ipi_send_cpu(cpu: u32) {
         let Some(cs) = PROBE_CPU.get_ptr_mut(0) else {
-            return 0;
+            return;
         };
         // SAFETY: this CPU's entry; array map values; helpers without preconditions.
         unsafe {
             let waking = (*cs).waking_ns;
             if waking == 0 {
-                return 0;
+                return;
             }
-            let cpu: u32 = tp_field(&ctx, tpf::IPI_SEND_CPU_CPU);
             if cpu != (*cs).waking_target_cpu {
-                return 0;
+                return;
             }
             (*cs).waking_ns = 0;
             let now = bpf_ktime_get_ns();
             if now.wrapping_sub(waking) > WAKE_IPI_MAX_NS {
-                return 0;
+                return;
             }
             let Some(ts) = receiving((*cs).waking_tid) else {
-                return 0;
+                return;
             };
             if (*ts).wake_waking_ns == waking && (*ts).wake_ipi_ns == 0 {
                 (*ts).wake_ipi_ns = now;
             }
         }
-        0
+    }
+
+    /// This CPU queues data to a socket: remember when.
+    #[inline(always)]
+    fn on_sk_data_ready() {
+        if let Some(cs) = PROBE_CPU.get_ptr_mut(0) {
+            // SAFETY: this CPU's entry; helper without preconditions.
+            unsafe { (*cs).data_ready_ns = bpf_ktime_get_ns() };
+        }
     }
 
     /// `sock:sk_data_ready`: remembers when this CPU last queued data to a socket.
     #[tracepoint(category = "sock", name = "sk_data_ready")]
     pub fn tp_sk_data_ready(_ctx: TracePointContext) -> u32 {
-        if let Some(cs) = PROBE_CPU.get_ptr_mut(0) {
-            // SAFETY: this CPU's entry; helper without preconditions.
-            unsafe { (*cs).data_ready_ns = bpf_ktime_get_ns() };
-        }
+        on_sk_data_ready();
+        0
+    }
+
+    /// The same as a BTF tracepoint (its argument, the socket, is not read).
+    #[btf_tracepoint(function = "sk_data_ready")]
+    pub fn btf_sk_data_ready(_ctx: BtfTracePointContext) -> i32 {
+        on_sk_data_ready();
         0
     }
 
     /// `power:cpu_idle`: remembers the state this CPU entered, and when it left it.
     #[tracepoint(category = "power", name = "cpu_idle")]
     pub fn tp_cpu_idle(ctx: TracePointContext) -> u32 {
-        let state: u32 = tp_field(&ctx, tpf::CPU_IDLE_STATE);
+        on_cpu_idle(tp_field(&ctx, tpf::CPU_IDLE_STATE));
+        0
+    }
+
+    /// The same as a BTF tracepoint (`state`, argument 0).
+    #[btf_tracepoint(function = "cpu_idle")]
+    pub fn btf_cpu_idle(ctx: BtfTracePointContext) -> i32 {
+        // argument 0 of btf_trace_cpu_idle is `unsigned int state`.
+        on_cpu_idle(ctx.arg::<u64>(0) as u32);
+        0
+    }
+
+    /// This CPU enters idle state `state`, or leaves idle (`CPU_IDLE_EXIT`).
+    #[inline(always)]
+    fn on_cpu_idle(state: u32) {
         if let Some(cs) = PROBE_CPU.get_ptr_mut(0) {
             // SAFETY: this CPU's entry; helper without preconditions.
             unsafe {
@@ -1845,7 +1911,6 @@ mod prog {
                 }
             }
         }
-        0
     }
 
     // ------------------------------------------------------------------ scheduler

@@ -97,7 +97,27 @@ impl KernelInfo {
                 }
                 self.function_exists(f)
             }
-            (Mechanism::TpBtf, AttachPoint::BtfTracepoint { name, skb_arg }) => {
+            (
+                Mechanism::TpBtf,
+                AttachPoint::BtfTracepoint {
+                    name,
+                    skb_arg: None,
+                },
+            ) => {
+                let btf = self.btf.as_ref().map_err(Clone::clone)?;
+                if btf.has_btf_tracepoint(name) {
+                    Ok(())
+                } else {
+                    Err(format!("no BTF tracepoint {name} (btf_trace_{name})"))
+                }
+            }
+            (
+                Mechanism::TpBtf,
+                AttachPoint::BtfTracepoint {
+                    name,
+                    skb_arg: Some(skb_arg),
+                },
+            ) => {
                 let btf = self.btf.as_ref().map_err(Clone::clone)?;
                 self.offsets.as_ref().map_err(Clone::clone)?;
                 match btf.tracepoint_arg_is(name, skb_arg, "sk_buff") {

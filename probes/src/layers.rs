@@ -107,12 +107,13 @@ impl FromStr for Mechanism {
 pub enum AttachPoint {
     /// Kernel function (fentry, kprobe).
     Function(&'static str),
-    /// BTF tracepoint `name`; `skb_arg` is the index of its `struct sk_buff *` argument.
+    /// BTF tracepoint `name` (no trace record is built: the program gets the raw arguments).
     BtfTracepoint {
         /// Tracepoint name.
         name: &'static str,
-        /// Argument index of the skb.
-        skb_arg: usize,
+        /// Argument index of its `struct sk_buff *`, which the program reads; `None`: the
+        /// program reads scalar arguments only (the loader checks only that it exists).
+        skb_arg: Option<usize>,
     },
     /// Classic tracepoint `category:name`; the program reads `fields` at these offsets (the
     /// loader checks them against the format file).
@@ -354,6 +355,19 @@ impl Helper {
     }
 
     /// A name for reports.
+    /// A cheaper candidate to try before [`Self::candidate`], where there is one (a BTF
+    /// tracepoint reading scalar arguments only).
+    pub const fn btf_candidate(self) -> Option<Candidate> {
+        match self {
+            Helper::SoftirqExit => Some(tp_btf_context(
+                "btf_softirq_exit",
+                "softirq_exit",
+                Correlation::WakeContext,
+            )),
+            _ => None,
+        }
+    }
+
     pub const fn name(self) -> &'static str {
         match self {
             Helper::SysEnterRecvfrom => "helper:sys_enter_recvfrom",
@@ -436,8 +450,26 @@ const fn tp_btf(program: &'static str, name: &'static str, skb_arg: usize) -> Ca
     Candidate {
         mechanism: Mechanism::TpBtf,
         program,
-        attach: AttachPoint::BtfTracepoint { name, skb_arg },
+        attach: AttachPoint::BtfTracepoint {
+            name,
+            skb_arg: Some(skb_arg),
+        },
         correlation: Correlation::SkbBytes,
+    }
+}
+
+/// A BTF tracepoint whose program reads scalar arguments only (or none): the context
+/// programs, which then skip the classic tracepoint's record (cheaper per event; the classic
+/// tracepoint stays as the fallback candidate).
+const fn tp_btf_context(program: &'static str, name: &'static str, c: Correlation) -> Candidate {
+    Candidate {
+        mechanism: Mechanism::TpBtf,
+        program,
+        attach: AttachPoint::BtfTracepoint {
+            name,
+            skb_arg: None,
+        },
+        correlation: c,
     }
 }
 
@@ -877,14 +909,17 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
                       (sock:sk_data_ready; context of the wake-up)",
         only_when: Some(WOKEN),
         in_sequence: true,
-        candidates: &[tracepoint(
+        candidates: &[
+            tp_btf_context("btf_sk_data_ready", "sk_data_ready", Correlation::WakeContext),
+            tracepoint(
             "tp_sk_data_ready",
             "sock",
             "sk_data_ready",
             &[(
                 "skaddr",
                 uadpbench_common::tracepoint::SK_DATA_READY_SKADDR as u16,
-            )],
+            ),
+        ],
             Correlation::WakeContext,
         )],
         requires: &[Requirement::Layer(LayerId::SchedWaking)],
@@ -924,7 +959,9 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
              idle (the idle task was switched out for it)",
         ),
         in_sequence: true,
-        candidates: &[tracepoint(
+        candidates: &[
+            tp_btf_context("btf_cpu_idle", "cpu_idle", Correlation::WakeContext),
+            tracepoint(
             "tp_cpu_idle",
             "power",
             "cpu_idle",
@@ -936,7 +973,8 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
                 ),
             ],
             Correlation::WakeContext,
-        )],
+        ),
+        ],
         requires: &[
             Requirement::Layer(LayerId::SchedWaking),
             Requirement::Layer(LayerId::SchedSwitchIn),
@@ -1104,11 +1142,14 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
             "the receiving thread slept in recvfrom until the packet woke it, and waking it needed an interrupt to another CPU (that CPU idle and not polling, or running another thread); not when it is woken onto the waker's own CPU",
         ),
         in_sequence: false,
-        candidates: &[tracepoint(
+        candidates: &[
+            tp_btf_context("btf_ipi_send_cpu", "ipi_send_cpu", Correlation::WakeContext),
+            tracepoint(
             "tp_ipi_send_cpu",
             "ipi",
             "ipi_send_cpu",
-            &[("cpu", uadpbench_common::tracepoint::IPI_SEND_CPU_CPU as u16)],
+            &[("cpu", uadpbench_common::tracepoint::IPI_SEND_CPU_CPU as u16),
+        ],
             Correlation::WakeContext,
         )],
         requires: &[
@@ -1126,11 +1167,14 @@ pub static LAYERS: [Layer; uadpbench_common::LAYER_COUNT] = [
             "netif_receive_skb (tp_btf) stamped the packet inside a NET_RX softirq; not with busy polling in process context, nor with the classic netif_receive_skb fallback",
         ),
         in_sequence: false,
-        candidates: &[tracepoint(
+        candidates: &[
+            tp_btf_context("btf_softirq_entry", "softirq_entry", Correlation::CpuContext),
+            tracepoint(
             "tp_softirq_entry",
             "irq",
             "softirq_entry",
-            &[("vec", uadpbench_common::tracepoint::SOFTIRQ_VEC as u16)],
+            &[("vec", uadpbench_common::tracepoint::SOFTIRQ_VEC as u16),
+        ],
             Correlation::CpuContext,
         )],
         requires: &[

@@ -332,8 +332,14 @@ impl<'a> Attacher<'a> {
 
     /// Attaches a helper; a failure is returned as a reason string.
     pub(super) fn try_helper(&mut self, h: Helper) -> Result<(), String> {
-        self.try_candidate(&h.candidate(), h.name(), None)
-            .map_err(|r| format!("{}: {r}", h.name()))
+        let mut reasons = Vec::new();
+        for c in h.btf_candidate().into_iter().chain([h.candidate()]) {
+            match self.try_candidate(&c, h.name(), None) {
+                Ok(()) => return Ok(()),
+                Err(r) => reasons.push(format!("{}: {r}", c.mechanism)),
+            }
+        }
+        Err(format!("{}: {}", h.name(), reasons.join("; ")))
     }
 }
 

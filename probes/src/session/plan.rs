@@ -93,6 +93,7 @@ pub fn verify_programs() -> Result<Vec<ProgramCheck>, ProbeError> {
         .iter()
         .flat_map(|l| l.candidates.iter().copied())
         .chain(VERIFIED_HELPERS.map(Helper::candidate))
+        .chain(VERIFIED_HELPERS.iter().filter_map(|h| h.btf_candidate()))
         .filter(|c| c.mechanism != Mechanism::Xdp);
     let mut out = Vec::new();
     for c in candidates {
