@@ -11,7 +11,7 @@ use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
 /// Version of this protocol. Both ends must speak the same one; the agent refuses a controller
 /// with another version (and says which versions met).
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Version of the uadpbench tool this crate belongs to (the workspace version), exchanged in the
 /// handshake for messages and logs. Only [`PROTOCOL_VERSION`] decides compatibility.

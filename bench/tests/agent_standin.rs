@@ -269,6 +269,107 @@ fn cyclic_over_xdp_with_the_subscriber_on_the_agent() {
     cyclic_across("xdp", "auto");
 }
 
+/// `--so-timestamping` across the agent: the subscriber's SO_TIMESTAMPING receive stamps are
+/// taken on the agent, sent back, and moved onto this host's clock (one kernel here, so the
+/// move is exact up to the two realtime readings): every measured packet has its receive
+/// stamp before the agent's thread read it (`user_recv`), and the missing NIC hardware stamps
+/// (veth has none) are explained for both hosts.
+#[test]
+fn the_clock_cross_check_takes_its_receive_stamps_on_the_agent() {
+    let _serial = serial();
+    let scratch = Scratch::new("cyclic-so-timestamping");
+    let topo = topology();
+    let agent = Agent::start(&topo, scratch.path(), &[]);
+    let dir = scratch.path().join("run");
+    let out = dir.to_string_lossy().into_owned();
+    let mut controller = start_controller(
+        &topo,
+        scratch.path(),
+        topo.b().ifname(),
+        &[
+            "--path",
+            "udp",
+            "--mode",
+            "cyclic",
+            "--interval-us",
+            "200",
+            "--count",
+            "1000",
+            "--warmup",
+            "100",
+            "--so-timestamping",
+            "--out",
+            &out,
+        ],
+    );
+    let status = controller.wait_for(Duration::from_secs(120));
+    let (stdout, stderr) = controller_output(scratch.path());
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "run --peer --so-timestamping: {status:?}\nstdout:\n{stdout}\nstderr:\n{stderr}\nagent log:\n{}",
+        agent.log()
+    );
+    assert!(
+        stdout.contains("receive stamps were taken on")
+            && stdout.contains("no NIC hardware stamps"),
+        "{stdout}"
+    );
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).expect("meta.json"))
+            .expect("meta.json parses");
+    let c = &meta["clock_check"];
+    let moved = &c["receive_stamps_moved_from"];
+    assert_eq!(moved["how"], "same_kernel", "{c}");
+    // One kernel: only the two processes' REALTIME − MONOTONIC readings separate the clocks.
+    let bound = moved["bound_ns"].as_u64().expect("bound");
+    assert!(bound < 100_000, "bound {bound} ns");
+    for s in ["tx_sched", "tx_software", "rx_software"] {
+        let n = c["stamped"][s].as_u64().expect("count");
+        assert!(
+            n * 1000 >= 1000 * 999,
+            "{s}: {n} of 1000 packets stamped: {c}"
+        );
+    }
+    // veth has no hardware stamps, on either end; each end says so.
+    let notes: Vec<&str> = c["hardware"]["notes"]
+        .as_array()
+        .expect("notes")
+        .iter()
+        .filter_map(|n| n.as_str())
+        .collect();
+    assert!(
+        notes.iter().any(|n| !n.starts_with("agent: ")
+            && n.contains("cannot timestamp every packet in hardware"))
+            && notes
+                .iter()
+                .any(|n| n.starts_with("agent: hardware timestamps")
+                    && n.contains(topo.b().ifname())),
+        "{notes:?}"
+    );
+    assert!(c["hardware_to_realtime_bound_ns"].is_null(), "{c}");
+    // Each receive stamp (the agent's kernel taking the datagram) comes before the agent's
+    // thread read it; both on this host's clock now.
+    let mut reader = csv::Reader::from_path(dir.join("clock_check.csv")).expect("clock_check.csv");
+    let h = reader.headers().expect("header").clone();
+    let col = |n: &str| h.iter().position(|x| x == n).expect(n);
+    let (stamp, reference, delta) = (col("stamp"), col("reference"), col("delta_ns"));
+    let deltas: Vec<i64> = reader
+        .records()
+        .map(|r| r.expect("row"))
+        .filter(|r| &r[stamp] == "rx_software" && &r[reference] == "user_recv")
+        .map(|r| r[delta].parse().expect("delta"))
+        .collect();
+    assert!(deltas.len() >= 999, "{} rx_software rows", deltas.len());
+    let slack = bound as i64 + 1_000;
+    assert!(
+        deltas.iter().all(|&d| d > -slack && d < 50_000_000),
+        "rx_software → user_recv outside (−{slack} ns, 50 ms): min {:?} max {:?}",
+        deltas.iter().min(),
+        deltas.iter().max()
+    );
+    agent.stop();
+}
+
 /// A flood over `path` with the counting subscriber on the agent: exact accounting (every sent
 /// message received or lost, none twice), rates, and no clock applied.
 fn flood_across(path: &str) {

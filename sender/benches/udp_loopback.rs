@@ -29,6 +29,7 @@ fn pair(batch: usize) -> (UdpTransport, UdpTransport) {
         recv_timeout: Duration::from_millis(100),
         socket_buffer_bytes: 4 << 20,
         so_timestamping: false,
+        hardware_timestamps: false,
         multicast: None,
     };
     match (UdpTransport::open(o(a, b)), UdpTransport::open(o(b, a))) {

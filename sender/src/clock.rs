@@ -24,7 +24,7 @@ pub fn realtime_ns() -> u64 {
 }
 
 /// CLOCK_REALTIME − CLOCK_MONOTONIC, measured in user space.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RealtimeOffset {
     /// REALTIME − MONOTONIC in ns: a realtime stamp minus this is on the monotonic axis.
     pub offset_ns: i64,

@@ -15,6 +15,7 @@ pub mod clock;
 pub mod codec;
 pub mod eth;
 pub mod frame;
+pub mod hw_stamping;
 pub mod interop;
 pub mod loops;
 pub mod membership;

@@ -156,7 +156,18 @@ pub fn open_transport(
                     "the udp path carries UADP over UDP only (--encap udp)".into(),
                 ));
             }
-            let t = UdpTransport::open(UdpOptions {
+            // With SO_TIMESTAMPING, the NIC's hardware stamps too where the interface can
+            // stamp every packet; otherwise a note says why there are none.
+            let hardware = options
+                .so_timestamping
+                .then(|| crate::hw_stamping::HardwareStamping::enable(&link.ifname))
+                .and_then(|r| {
+                    r.map_err(|e| {
+                        options.notes.push(format!("hardware timestamps: {e}"));
+                    })
+                    .ok()
+                });
+            let mut t = UdpTransport::open(UdpOptions {
                 local: SocketAddrV4::new(link.local_ip, link.udp_port),
                 peer: SocketAddrV4::new(link.peer_ip, link.udp_port),
                 mtu: link.mtu,
@@ -166,11 +177,15 @@ pub fn open_transport(
                 recv_timeout: options.recv_timeout,
                 socket_buffer_bytes: options.socket_buffer_bytes,
                 so_timestamping: options.so_timestamping,
+                hardware_timestamps: hardware.is_some(),
                 multicast: options.multicast_group.map(|group| crate::udp::Multicast {
                     group,
                     ifindex: link.ifindex,
                 }),
             })?;
+            if let Some(h) = hardware {
+                t.hold_hardware_stamping(h);
+            }
             Ok(Box::new(t))
         }
         PathKind::Eth => Ok(Box::new(crate::eth::EthTransport::open(

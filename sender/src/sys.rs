@@ -164,7 +164,8 @@ pub(crate) fn interface_mtu(fd: RawFd, ifname: &str) -> io::Result<u32> {
     u32::try_from(mtu).map_err(|_| io::Error::other(format!("negative MTU {mtu}")))
 }
 
-/// `struct scm_timestamping` (linux/errqueue.h): `ts[0]` is the software timestamp.
+/// `struct scm_timestamping` (linux/errqueue.h): `ts[0]` is the software timestamp, `ts[2]`
+/// the raw hardware one (PTP hardware clock time).
 #[repr(C)]
 struct ScmTimestamping {
     ts: [libc::timespec; 3],
@@ -187,12 +188,14 @@ fn timespec_ns(ts: &libc::timespec) -> Option<u64> {
 }
 
 /// What one `recvmsg` returned: payload bytes, the software timestamp (`SCM_TIMESTAMPING`
-/// `ts[0]`, CLOCK_REALTIME ns) and, on the error queue, the extended error's `ee_info`
-/// (stamp type) and `ee_data` (OPT_ID key).
+/// `ts[0]`, CLOCK_REALTIME ns), the raw hardware timestamp (`ts[2]`, the NIC's PTP hardware
+/// clock ns) and, on the error queue, the extended error's `ee_info` (stamp type) and
+/// `ee_data` (OPT_ID key).
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Received {
     pub len: usize,
     pub stamp_ns: Option<u64>,
+    pub hw_stamp_ns: Option<u64>,
     pub tstamp_info: Option<(u32, u32)>,
 }
 
@@ -238,6 +241,7 @@ pub(crate) fn recvmsg_timestamped(
                 {
                     let t = std::ptr::read_unaligned(data as *const ScmTimestamping);
                     out.stamp_ns = timespec_ns(&t.ts[0]);
+                    out.hw_stamp_ns = timespec_ns(&t.ts[2]);
                 }
                 (libc::SOL_IP, libc::IP_RECVERR) | (libc::SOL_IPV6, libc::IPV6_RECVERR)
                     if len

@@ -24,6 +24,9 @@ pub enum TxStampKind {
     Sched,
     /// `SCM_TSTAMP_SND`: the driver handing the packet on (`skb_tx_timestamp`).
     Software,
+    /// `SCM_TSTAMP_SND` taken by the NIC (`SOF_TIMESTAMPING_TX_HARDWARE`), raw: the NIC's
+    /// PTP hardware clock time, not CLOCK_REALTIME.
+    Hardware,
 }
 
 impl TxStampKind {
@@ -31,6 +34,7 @@ impl TxStampKind {
         match self {
             TxStampKind::Sched => "tx_sched",
             TxStampKind::Software => "tx_software",
+            TxStampKind::Hardware => "tx_hardware",
         }
     }
 }
@@ -41,8 +45,9 @@ pub struct TxStamp {
     /// `SOF_TIMESTAMPING_OPT_ID` key: the 0-based number of the send call on this socket.
     pub key: u32,
     pub kind: TxStampKind,
-    /// CLOCK_REALTIME nanoseconds (software timestamps are wall-clock time).
-    pub realtime_ns: u64,
+    /// Nanoseconds: CLOCK_REALTIME for the software kinds (software timestamps are
+    /// wall-clock time), the NIC's PTP hardware clock for [`TxStampKind::Hardware`].
+    pub ns: u64,
 }
 
 /// Arrival stamps the xdp path's XDP program wrote (probe runs): the `xdp_ingress` layer.
@@ -123,6 +128,18 @@ pub trait Transport: Send {
     /// The `SO_TIMESTAMPING` receive software stamp (CLOCK_REALTIME ns) of the message the
     /// last successful [`Transport::recv`] returned.
     fn last_rx_stamp(&self) -> Option<u64> {
+        None
+    }
+
+    /// The NIC's hardware receive stamp (its PTP hardware clock's ns) of the message the last
+    /// successful [`Transport::recv`] returned, when hardware stamps are on.
+    fn last_rx_hw_stamp(&self) -> Option<u64> {
+        None
+    }
+
+    /// The PTP hardware clock (`/dev/ptp<N>`) whose time the hardware stamps are in, when
+    /// the transport switched its NIC's hardware stamping on.
+    fn hardware_clock(&self) -> Option<i32> {
         None
     }
 

@@ -41,6 +41,11 @@ pub struct UdpOptions {
     /// `SO_TIMESTAMPING` software stamps: transmit (SCHED and SOFTWARE, with OPT_ID keys, read
     /// from the error queue) and receive (`recvmsg` instead of `recv`; single messages only).
     pub so_timestamping: bool,
+    /// With `so_timestamping`: the NIC's hardware stamps as well (transmit and receive, raw
+    /// PHC time, [`HARDWARE_FLAGS`]). The interface's hardware stamping must be on
+    /// ([`crate::hw_stamping::HardwareStamping`], held with
+    /// [`UdpTransport::hold_hardware_stamping`]).
+    pub hardware_timestamps: bool,
     /// One publisher to many subscribers over IPv4 multicast: the group and the index of the
     /// interface it travels on. A socket whose `peer` is the group sends to it (out of that
     /// interface, never looped back to this host); any other socket receives it: bound to the
@@ -66,6 +71,29 @@ pub const TIMESTAMPING_FLAGS: libc::c_uint = libc::SOF_TIMESTAMPING_TX_SCHED
     | libc::SOF_TIMESTAMPING_OPT_ID
     | libc::SOF_TIMESTAMPING_OPT_TSONLY;
 
+/// The hardware `SO_TIMESTAMPING` flags added by [`UdpOptions::hardware_timestamps`]: NIC
+/// transmit and receive stamps reported raw, and `OPT_TX_SWHW` so the software transmit stamp
+/// is still reported for packets the NIC stamps too.
+pub const HARDWARE_FLAGS: libc::c_uint = libc::SOF_TIMESTAMPING_TX_HARDWARE
+    | libc::SOF_TIMESTAMPING_RX_HARDWARE
+    | libc::SOF_TIMESTAMPING_RAW_HARDWARE
+    | libc::SOF_TIMESTAMPING_OPT_TX_SWHW;
+
+/// Which transmit stamp an error-queue message is: (software stamp `ts[0]`, hardware stamp
+/// `ts[2]`, `ee_info`) → kind and ns. A hardware stamp comes alone, as `SCM_TSTAMP_SND`.
+pub(crate) fn classify_tx_stamp(
+    software: Option<u64>,
+    hardware: Option<u64>,
+    info: u32,
+) -> Option<(TxStampKind, u64)> {
+    match (software, hardware, info) {
+        (_, Some(hw), crate::sys::SCM_TSTAMP_SND) => Some((TxStampKind::Hardware, hw)),
+        (Some(sw), _, crate::sys::SCM_TSTAMP_SCHED) => Some((TxStampKind::Sched, sw)),
+        (Some(sw), _, crate::sys::SCM_TSTAMP_SND) => Some((TxStampKind::Software, sw)),
+        _ => None,
+    }
+}
+
 /// A UDP socket, connected to its peer unless [`UdpOptions::connected`] is false.
 #[derive(Debug)]
 pub struct UdpTransport {
@@ -75,6 +103,10 @@ pub struct UdpTransport {
     rx: RxBatch,
     /// Receive stamp of the last message `recv` returned (with `so_timestamping`).
     last_rx_stamp: Option<u64>,
+    /// Hardware receive stamp of that message (with `hardware_timestamps`).
+    last_rx_hw_stamp: Option<u64>,
+    /// The interface's hardware stamping, switched on for this transport's lifetime.
+    hardware: Option<crate::hw_stamping::HardwareStamping>,
 }
 
 /// Multicast setup of [`UdpTransport::open`]: a receiver joins the group on the interface; a
@@ -172,11 +204,16 @@ impl UdpTransport {
                     "SO_TIMESTAMPING receive stamps need single-message receives (batch 1)".into(),
                 ));
             }
+            let flags = if options.hardware_timestamps {
+                TIMESTAMPING_FLAGS | HARDWARE_FLAGS
+            } else {
+                TIMESTAMPING_FLAGS
+            };
             crate::sys::set_int_sockopt(
                 socket.as_raw_fd(),
                 libc::SOL_SOCKET,
                 libc::SO_TIMESTAMPING,
-                TIMESTAMPING_FLAGS as libc::c_int,
+                flags as libc::c_int,
             )
             .map_err(|e| TransportError::io("SO_TIMESTAMPING", e))?;
         }
@@ -185,6 +222,8 @@ impl UdpTransport {
         Ok(UdpTransport {
             socket,
             last_rx_stamp: None,
+            last_rx_hw_stamp: None,
+            hardware: None,
             counters: TransportCounters::default(),
             rx: RxBatch {
                 bufs: vec![0; slot * batch],
@@ -198,6 +237,12 @@ impl UdpTransport {
                 ..options
             },
         })
+    }
+
+    /// Keeps the interface's hardware stamping on while this transport lives (put back when
+    /// it is dropped); `hardware_timestamps` must have been asked for.
+    pub fn hold_hardware_stamping(&mut self, hardware: crate::hw_stamping::HardwareStamping) {
+        self.hardware = Some(hardware);
     }
 
     /// The bound local address (the group's, for a multicast receiver).
@@ -298,6 +343,7 @@ impl Transport for UdpTransport {
                 return match crate::sys::recvmsg_timestamped(self.socket.as_raw_fd(), buf, 0) {
                     Ok(r) => {
                         self.last_rx_stamp = r.stamp_ns;
+                        self.last_rx_hw_stamp = r.hw_stamp_ns;
                         Ok(Some(r.len))
                     }
                     Err(e) if Self::is_timeout(&e) => Ok(None),
@@ -378,6 +424,17 @@ impl Transport for UdpTransport {
         self.last_rx_stamp
     }
 
+    fn last_rx_hw_stamp(&self) -> Option<u64> {
+        self.last_rx_hw_stamp
+    }
+
+    fn hardware_clock(&self) -> Option<i32> {
+        self.hardware
+            .as_ref()
+            .filter(|_| self.options.hardware_timestamps)
+            .map(|h| h.phc_index)
+    }
+
     fn drain_tx_stamps(&mut self, out: &mut Vec<TxStamp>) -> Result<(), TransportError> {
         if !self.options.so_timestamping {
             return Ok(());
@@ -390,19 +447,14 @@ impl Transport for UdpTransport {
                 libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT,
             ) {
                 Ok(r) => {
-                    let (Some(ns), Some((info, key))) = (r.stamp_ns, r.tstamp_info) else {
+                    let Some((info, key)) = r.tstamp_info else {
                         continue;
                     };
-                    let kind = match info {
-                        crate::sys::SCM_TSTAMP_SCHED => TxStampKind::Sched,
-                        crate::sys::SCM_TSTAMP_SND => TxStampKind::Software,
-                        _ => continue,
+                    let Some((kind, ns)) = classify_tx_stamp(r.stamp_ns, r.hw_stamp_ns, info)
+                    else {
+                        continue;
                     };
-                    out.push(TxStamp {
-                        key,
-                        kind,
-                        realtime_ns: ns,
-                    });
+                    out.push(TxStamp { key, kind, ns });
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) => return Err(TransportError::io("recvmsg(MSG_ERRQUEUE)", e)),
@@ -429,6 +481,15 @@ mod tests {
         so_timestamping: bool,
         connected: bool,
     ) -> (UdpTransport, UdpTransport) {
+        pair_stamped(batch, so_timestamping, false, connected)
+    }
+
+    fn pair_stamped(
+        batch: usize,
+        so_timestamping: bool,
+        hardware_timestamps: bool,
+        connected: bool,
+    ) -> (UdpTransport, UdpTransport) {
         let a = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let b = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let (pa, pb) = match (a.local_addr().unwrap(), b.local_addr().unwrap()) {
@@ -446,6 +507,7 @@ mod tests {
             recv_timeout: Duration::from_millis(500),
             socket_buffer_bytes: 0,
             so_timestamping,
+            hardware_timestamps,
             multicast: None,
         };
         (
@@ -512,6 +574,7 @@ mod tests {
                 recv_timeout: Duration::from_millis(10),
                 socket_buffer_bytes: 0,
                 so_timestamping: ts,
+                hardware_timestamps: false,
                 multicast: None,
             })
             .unwrap_err();
@@ -520,8 +583,37 @@ mod tests {
     }
 
     #[test]
+    fn tx_stamps_are_classified_by_type_and_clock() {
+        use crate::sys::{SCM_TSTAMP_SCHED, SCM_TSTAMP_SND};
+        assert_eq!(
+            classify_tx_stamp(Some(5), None, SCM_TSTAMP_SCHED),
+            Some((TxStampKind::Sched, 5))
+        );
+        assert_eq!(
+            classify_tx_stamp(Some(7), None, SCM_TSTAMP_SND),
+            Some((TxStampKind::Software, 7))
+        );
+        // The NIC's stamp arrives alone (ts[0] zero) as SND, in PHC time.
+        assert_eq!(
+            classify_tx_stamp(None, Some(9), SCM_TSTAMP_SND),
+            Some((TxStampKind::Hardware, 9))
+        );
+        // ACK stamps (2) are not asked for; an empty message is nothing.
+        assert_eq!(classify_tx_stamp(Some(1), None, 2), None);
+        assert_eq!(classify_tx_stamp(None, None, SCM_TSTAMP_SND), None);
+    }
+
+    #[test]
     fn so_timestamping_stamps_every_send_and_receive_in_order() {
-        let (mut a, mut b) = pair_with(1, true);
+        // Asking for hardware stamps too (the flags a NIC with hardware stamping gets) must
+        // not lose or change the software ones on an interface without any (loopback).
+        for hardware in [false, true] {
+            so_timestamping_in_order(hardware);
+        }
+    }
+
+    fn so_timestamping_in_order(hardware: bool) {
+        let (mut a, mut b) = pair_stamped(1, true, hardware, true);
         assert!(a.timestamping() && b.timestamping());
         let mut buf = [0u8; 2048];
         let mut tx = Vec::new();
@@ -555,7 +647,7 @@ mod tests {
                 tx.iter()
                     .find(|s| s.key == key && s.kind == kind)
                     .unwrap_or_else(|| panic!("no {kind:?} stamp for send {key}: {tx:?}"))
-                    .realtime_ns
+                    .ns
             };
             let (sched, sw) = (of(TxStampKind::Sched), of(TxStampKind::Software));
             // Scheduler entry, then the driver, then the receive side (loopback_xmit →
@@ -565,6 +657,7 @@ mod tests {
             assert!(sw <= r, "send {key}: software {sw} > rx {r}");
         }
         assert_eq!(tx.len(), 10, "two stamps per send: {tx:?}");
+        assert!(b.last_rx_hw_stamp().is_none() && a.hardware_clock().is_none());
         // A transport without the option has no stamps.
         let (mut c, _d) = pair(1);
         c.send(&[1; 8]).unwrap();

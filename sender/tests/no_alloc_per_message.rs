@@ -61,6 +61,7 @@ fn opts(local: SocketAddrV4, peer: SocketAddrV4) -> UdpOptions {
         recv_timeout: Duration::from_millis(200),
         socket_buffer_bytes: 0,
         so_timestamping: false,
+        hardware_timestamps: false,
         multicast: None,
     }
 }

@@ -13,12 +13,13 @@ use uadpbench_agent::InterfaceFacts;
 use uadpbench_sender::timestamping::{timestamping_caps, TimestampingCaps};
 
 /// The NIC hardware-timestamping line of a run across hosts, when `facts`' interface can stamp
-/// every packet in hardware (uadpbench's own stamps stay software ones).
+/// every packet in hardware: where those stamps are used (uadpbench's latencies stay
+/// CLOCK_MONOTONIC stamps taken by its threads).
 pub fn hardware_timestamps_note(facts: &InterfaceFacts, host: &str) -> Option<String> {
     let caps: TimestampingCaps = serde_json::from_value(facts.timestamping.clone()?).ok()?;
     caps.hardware_for_every_packet().then(|| {
         format!(
-            "{} on {host} can timestamp every packet in hardware (PTP hardware clock {}); uadpbench does not use NIC timestamps yet: its latencies are CLOCK_MONOTONIC stamps taken by its threads",
+            "{} on {host} can timestamp every packet in hardware (PTP hardware clock {}); uadpbench's latencies are CLOCK_MONOTONIC stamps taken by its threads, and `--path udp --mode cyclic --so-timestamping` sets the NIC's own stamps beside them (clock_check.csv: tx_hardware, rx_hardware)",
             facts.name,
             caps.phc_index.map_or("none".into(), |i| format!("/dev/ptp{i}"))
         )

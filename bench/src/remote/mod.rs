@@ -21,6 +21,8 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 use uadpbench_agent::InterfaceFacts;
+use uadpbench_sender::clock::RealtimeOffset;
+use uadpbench_sender::hw_stamping::PhcReadings;
 use uadpbench_sender::loops::{
     CpuTime, Reception, ReflectorResult, RejectCounts, SchedDelta, SubscribeResult,
 };
@@ -169,6 +171,10 @@ pub struct RemotePathOptions {
     /// udp: the far end's socket is unconnected too (`--udp-unconnected`).
     #[serde(default)]
     pub udp_unconnected: bool,
+    /// udp subscriber: `SO_TIMESTAMPING` receive stamps (software, and the NIC's hardware
+    /// ones where its interface has them), sent back with the result (`--so-timestamping`).
+    #[serde(default)]
+    pub so_timestamping: bool,
 }
 
 impl RemotePathOptions {
@@ -186,6 +192,7 @@ impl RemotePathOptions {
             multicast_group: o.multicast_group,
             xdp_queue: o.xdp_queue,
             udp_unconnected: o.udp_unconnected,
+            so_timestamping: o.so_timestamping,
         }
     }
 
@@ -195,6 +202,7 @@ impl RemotePathOptions {
         PathOptions {
             busy_poll_us: self.busy_poll_us,
             udp_unconnected: self.udp_unconnected,
+            so_timestamping: self.so_timestamping,
             batch: 1,
             vlan_id: self.vlan_id,
             vlan_pcp: self.vlan_pcp,
@@ -343,6 +351,19 @@ pub struct RemoteSubscriberResult {
     /// The agent's probe report (`run --peer --probes`).
     #[serde(default)]
     pub probes: Option<RemoteProbeReport>,
+    /// `--so-timestamping`: the subscriber's `SO_TIMESTAMPING` receive stamps (packet id,
+    /// the agent's CLOCK_REALTIME ns) of the recorded receptions.
+    #[serde(default)]
+    pub rx_stamps: Vec<(u64, u64)>,
+    /// The agent NIC's hardware receive stamps (packet id, its PHC ns), where it has them.
+    #[serde(default)]
+    pub rx_hw_stamps: Vec<(u64, u64)>,
+    /// That PHC against the agent's CLOCK_REALTIME, before and after the receptions.
+    #[serde(default)]
+    pub phc: Option<PhcReadings>,
+    /// The agent's REALTIME − MONOTONIC before and after the receptions (with stamps).
+    #[serde(default)]
+    pub realtime_offsets: Option<(RealtimeOffset, RealtimeOffset)>,
 }
 
 fn remote_cpu(c: &CpuTime) -> RemoteCpu {
@@ -419,6 +440,10 @@ impl RemoteSubscriberResult {
             last_recv_ns: r.last_recv_ns,
             conditions,
             probes: None,
+            rx_stamps: r.rx_stamps.clone(),
+            rx_hw_stamps: r.rx_hw_stamps.clone(),
+            phc: r.phc.clone(),
+            realtime_offsets: None,
         }
     }
 
@@ -435,7 +460,10 @@ impl RemoteSubscriberResult {
                     t_recv_ns: to_controller(t_recv),
                 })
                 .collect(),
+            // Agent CLOCK_REALTIME stamps: see `crate::clock_check::move_far_stamps`.
             rx_stamps: Vec::new(),
+            rx_hw_stamps: Vec::new(),
+            phc: None,
             xdp: None,
             seq: SeqStats {
                 received: self.received,

@@ -103,7 +103,12 @@ impl BenchSideRunner {
         };
         let options = p.path_options.path_options(self.allow_external_interface);
         // The bounds a local run checks, against this host's interface.
-        let mut cfg = RunConfig::new(p.path, Some(p.encap), Mode::Pingpong);
+        // A recording subscriber is the far end of a cyclic run (what --so-timestamping needs).
+        let mode = match p.subscribe {
+            Some(s) if s.record => Mode::Cyclic,
+            _ => Mode::Pingpong,
+        };
+        let mut cfg = RunConfig::new(p.path, Some(p.encap), mode);
         cfg.payload_bytes = p.payload_bytes;
         cfg.mtu = local.mtu as usize;
         cfg.path_options = options.clone();
@@ -400,7 +405,14 @@ impl Work {
 /// What a side's thread returns.
 enum Output {
     Reflector(ReflectorResult),
-    Subscriber(SubscribeResult),
+    /// With the agent's REALTIME − MONOTONIC before and after, when it took stamps.
+    Subscriber(
+        Box<SubscribeResult>,
+        Option<(
+            uadpbench_sender::clock::RealtimeOffset,
+            uadpbench_sender::clock::RealtimeOffset,
+        )>,
+    ),
 }
 
 /// Longest linger of a subscriber after its publisher finished: a lost controller's side is
@@ -467,8 +479,12 @@ fn side_thread(
             // The controller finishing the side sets `stop`: for a subscriber that means the
             // publisher is done, so it lingers for the last messages in flight.
             let never = AtomicBool::new(false);
-            loops::subscribe(transport.as_mut(), &mut codec, &cfg, stop, &never)
-                .map(Output::Subscriber)
+            let stamping = transport.timestamping();
+            let before = stamping.then(|| uadpbench_sender::clock::realtime_offset(1000));
+            loops::subscribe(transport.as_mut(), &mut codec, &cfg, stop, &never).map(|r| {
+                let offsets = before.map(|b| (b, uadpbench_sender::clock::realtime_offset(1000)));
+                Output::Subscriber(Box::new(r), offsets)
+            })
         }
     }
     .map_err(|e| format!("the {what} on {} failed: {e}", link.ifname));
@@ -524,7 +540,7 @@ impl RunningSide for AgentSide {
             Some(session) => {
                 let xdp = match &output {
                     Output::Reflector(r) => r.xdp.clone(),
-                    Output::Subscriber(r) => r.xdp.clone(),
+                    Output::Subscriber(r, _) => r.xdp.clone(),
                 };
                 let report = crate::probe_run::collect(
                     session,
@@ -558,7 +574,7 @@ impl RunningSide for AgentSide {
                 result.probes = probes;
                 serde_json::to_value(result)
             }
-            Output::Subscriber(r) => {
+            Output::Subscriber(r, offsets) => {
                 tracing::info!(
                     received = r.seq.received,
                     measured = r.measured_received,
@@ -566,6 +582,7 @@ impl RunningSide for AgentSide {
                 );
                 let mut result = RemoteSubscriberResult::new(&r, conditions);
                 result.probes = probes;
+                result.realtime_offsets = offsets;
                 serde_json::to_value(result)
             }
         };

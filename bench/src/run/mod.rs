@@ -198,26 +198,10 @@ fn run_in(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Res
         (None, Some(c)) => Some(crate::clock_check::evaluate(&run_id, c, &samples, None)),
         (None, None) => None,
     };
-    let mut clock_meta = None;
-    if let Some(c) = &clock_check {
-        let (lines, meta) = crate::clock_check::write(c, out_dir)?;
-        report.extend(lines);
-        clock_meta = Some(meta);
-        for (stamp, reference) in crate::clock_check::COMPARISONS {
-            let d = c.deltas(stamp, reference.name());
-            if let Some(stats) = crate::stats::signed_rows(&d) {
-                let metric = format!("clock_{stamp}_to_{}", reference.name());
-                for (stat, v) in stats {
-                    rows.push(
-                        &metric,
-                        stat,
-                        v,
-                        if stat == "count" { "messages" } else { "ns" },
-                    );
-                }
-            }
-        }
-    }
+    let clock_meta = match &clock_check {
+        Some(c) => Some(write_clock_check(c, out_dir, &mut report, &mut rows)?),
+        None => None,
+    };
     if let Some(p) = &probe_outcome {
         report.extend(p.report.iter().cloned());
         rows.push_compensated(p.per_message_ns, p.on_path_ns);
@@ -366,6 +350,33 @@ fn subscribers_sharing_a_cpu<K: Eq>(cpus: &[Option<K>]) -> Vec<String> {
         })
         .map(|(i, _)| format!("subscriber{}", i + 1))
         .collect()
+}
+
+/// Writes clock_check.csv, adds its lines to the report and its statistics to summary.csv,
+/// and returns meta.json's `clock_check`.
+fn write_clock_check(
+    c: &crate::clock_check::ClockCheck,
+    out_dir: &Path,
+    report: &mut Vec<String>,
+    rows: &mut Rows<'_>,
+) -> anyhow::Result<serde_json::Value> {
+    let (lines, meta) = crate::clock_check::write(c, out_dir)?;
+    report.extend(lines);
+    for (stamp, reference) in crate::clock_check::COMPARISONS {
+        let d = c.deltas(stamp, reference.name());
+        if let Some(stats) = crate::stats::signed_rows(&d) {
+            let metric = format!("clock_{stamp}_to_{}", reference.name());
+            for (stat, v) in stats {
+                rows.push(
+                    &metric,
+                    stat,
+                    v,
+                    if stat == "count" { "messages" } else { "ns" },
+                );
+            }
+        }
+    }
+    Ok(meta)
 }
 
 /// meta.json's optional sections (see [`RunMeta`]).

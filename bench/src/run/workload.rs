@@ -302,6 +302,13 @@ impl Workload for Cyclic {
                 rx: sub.rx_stamps.clone(),
                 before,
                 after: uadpbench_sender::clock::realtime_offset(1000),
+                hardware: crate::clock_check::HardwareStamps::new(
+                    p.phc.as_ref(),
+                    sub.phc.as_ref(),
+                    sub.rx_hw_stamps.clone(),
+                    crate::clock_check::hardware_notes(&cfg.path_options.notes.snapshot()),
+                ),
+                far: None,
             });
         }
 

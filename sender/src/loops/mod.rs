@@ -9,6 +9,7 @@ use crate::clock::{
     monotonic_ns, sleep_until, thread_cpu_time, thread_sched_counts, ThreadSchedCounts,
 };
 use crate::codec::MessageCodec;
+use crate::hw_stamping::PhcReadings;
 use crate::sequence::{Arrival, SeqStats, SeqTracker};
 use crate::transport::{Transport, TransportCounters, TransportError};
 use crate::transport::{TxStamp, XdpStamps};
@@ -281,6 +282,9 @@ pub struct PublishResult {
     /// `SO_TIMESTAMPING` transmit stamps (cyclic, with the udp path's `so_timestamping`); the
     /// OPT_ID key of each is the packet id (one send call per id, in order).
     pub tx_stamps: Vec<TxStamp>,
+    /// The NIC's PTP hardware clock against CLOCK_REALTIME, read before and after the
+    /// publications, when the transport has hardware stamps on.
+    pub phc: Option<PhcReadings>,
     /// All messages sent, warm-up included.
     pub sent: u64,
     pub transport: TransportCounters,
@@ -303,7 +307,8 @@ pub fn publish_cyclic(
     let mut tx = vec![0u8; codec.max_message_len()];
     let mut sent = 0;
     let stamping = t.timestamping();
-    let mut tx_stamps = Vec::with_capacity(if stamping { 2 * total as usize } else { 0 });
+    let mut tx_stamps = Vec::with_capacity(if stamping { 3 * total as usize } else { 0 });
+    let mut phc = t.hardware_clock().map(PhcReadings::start);
     let cpu = CpuMeter::start();
     for id in 0..total {
         if stop.load(Ordering::Relaxed) {
@@ -334,9 +339,13 @@ pub fn publish_cyclic(
         std::thread::sleep(Duration::from_millis(2));
         t.drain_tx_stamps(&mut tx_stamps)?;
     }
+    if let Some(p) = &mut phc {
+        p.finish();
+    }
     Ok(PublishResult {
         publications,
         tx_stamps,
+        phc,
         sent,
         transport: t.counters(),
         cpu: cpu.stop(),
@@ -394,6 +403,7 @@ pub fn publish_flood(
     Ok(PublishResult {
         publications: Vec::new(),
         tx_stamps: Vec::new(),
+        phc: None,
         sent: next_id,
         transport,
         cpu: cpu.stop(),
@@ -434,6 +444,11 @@ pub struct SubscribeResult {
     /// `SO_TIMESTAMPING` receive stamps (packet id, CLOCK_REALTIME ns) of the recorded
     /// receptions, with the udp path's `so_timestamping`.
     pub rx_stamps: Vec<(u64, u64)>,
+    /// The NIC's hardware receive stamps (packet id, PTP hardware clock ns) of the recorded
+    /// receptions, when the transport has hardware stamps on.
+    pub rx_hw_stamps: Vec<(u64, u64)>,
+    /// That clock against CLOCK_REALTIME, read before and after the receptions.
+    pub phc: Option<PhcReadings>,
     /// The XDP program's arrival stamps (xdp path, probe runs).
     pub xdp: Option<XdpStamps>,
     pub seq: SeqStats,
@@ -475,6 +490,8 @@ pub fn subscribe(
     let mut quiet_since: Option<u64> = None;
     let stamping = t.timestamping() && cfg.record;
     let mut rx_stamps = Vec::new();
+    let mut rx_hw_stamps = Vec::new();
+    let mut phc = t.hardware_clock().map(PhcReadings::start);
     // Highest packet id seen: sequence-only identities unwrap around it.
     let mut highest = 0u64;
     loop {
@@ -524,6 +541,9 @@ pub fn subscribe(
                     if let Some(ns) = t.last_rx_stamp() {
                         rx_stamps.push((packet_id, ns));
                     }
+                    if let Some(ns) = t.last_rx_hw_stamp() {
+                        rx_hw_stamps.push((packet_id, ns));
+                    }
                 }
                 receptions.push(Reception {
                     packet_id,
@@ -534,9 +554,14 @@ pub fn subscribe(
         }
     }
     let xdp = t.xdp_stamps()?;
+    if let Some(p) = &mut phc {
+        p.finish();
+    }
     Ok(SubscribeResult {
         receptions,
         rx_stamps,
+        rx_hw_stamps,
+        phc,
         xdp,
         seq: seq.stats(),
         measured_received,

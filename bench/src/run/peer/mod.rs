@@ -27,6 +27,7 @@ use uadpbench_sender::transport::{Encap, PathKind};
 
 use super::workload::{record_cyclic, record_flood, record_ping_pong, Collected};
 use super::*;
+use crate::clock_check::{move_far_stamps, ClockStamps, FarMove, HardwareStamps};
 use crate::remote::iface::{self, CONTROLLER_GUARD_HINT};
 use crate::remote::{
     end_cpu, End, RemotePathOptions, RemoteProbeParams, RemoteSideParams, RemoteSubscribe,
@@ -239,6 +240,12 @@ fn run_with_peer_in(
     let local_sync_before = local_host.time_sync.clone().unwrap_or_default();
     refuse_ptp_if_unavailable(peer, &agent_host, &local_sync_before)?;
     let t_before = monotonic_ns();
+    // `--so-timestamping`: this host's REALTIME − MONOTONIC around the run (the software
+    // stamps are wall-clock time).
+    let realtime_before = cfg
+        .path_options
+        .so_timestamping
+        .then(|| uadpbench_sender::clock::realtime_offset(1000));
     let clock_before = client
         .clock_offset(CLOCK_SAMPLES)
         .map_err(agent_error)
@@ -573,6 +580,20 @@ fn run_with_peer_in(
                 p,
                 &sub,
             )?;
+            if let Some(before) = realtime_before {
+                kernel_stamps.clock = Some(far_clock_stamps(
+                    cfg,
+                    p,
+                    remote,
+                    before,
+                    &|t| clock.to_controller(t),
+                    FarMove {
+                        host: agent_host.hostname.clone(),
+                        bound_ns: bound,
+                        how: choice.source.name().to_owned(),
+                    },
+                ));
+            }
             let p50 = rows
                 .rows
                 .iter()
@@ -634,6 +655,22 @@ fn run_with_peer_in(
             rows.push_compensated(outcome.per_message_ns, outcome.on_path_ns);
             Some(outcome)
         }
+        None => None,
+    };
+    // The clock cross-check (`--so-timestamping`): with probes it was done in `write` (with
+    // the layer stamps).
+    let clock_check = match (&probe_outcome, &kernel_stamps.clock) {
+        (Some(p), _) => p.clock.clone(),
+        (None, Some(c)) => Some(crate::clock_check::evaluate(&run_id, c, &samples, None)),
+        (None, None) => None,
+    };
+    let clock_check_meta = match &clock_check {
+        Some(c) => Some(super::write_clock_check(
+            c,
+            out_dir,
+            &mut report,
+            &mut rows,
+        )?),
         None => None,
     };
     let interrupted = cut_short(
@@ -703,9 +740,63 @@ fn run_with_peer_in(
             peer: Some(peer_meta),
             capture: capture_meta,
             probes: probe_outcome.map(|p| p.meta),
+            clock_check: clock_check_meta,
             ..super::MetaSections::default()
         },
     )
+}
+
+/// The clock cross-check's stamps of a cyclic run across hosts: this host's transmit stamps,
+/// and the agent's receive stamps (software, and hardware where its NIC has them) moved onto
+/// this host's clock by `to_controller`, with that move's error bound in `far`.
+fn far_clock_stamps(
+    cfg: &RunConfig,
+    p: &uadpbench_sender::loops::PublishResult,
+    remote: &crate::remote::RemoteSubscriberResult,
+    before: uadpbench_sender::clock::RealtimeOffset,
+    to_controller: &dyn Fn(u64) -> u64,
+    mut far: FarMove,
+) -> ClockStamps {
+    let after = uadpbench_sender::clock::realtime_offset(1000);
+    let offset_ns = (before.offset_ns + after.offset_ns) / 2;
+    let (far_offset_ns, far_uncertainty) = match remote.realtime_offsets {
+        Some((b, a)) => (
+            (b.offset_ns + a.offset_ns) / 2,
+            b.uncertainty_ns.max(a.uncertainty_ns) + (a.offset_ns - b.offset_ns).unsigned_abs() / 2,
+        ),
+        // An agent that sent no offsets sent no stamps either.
+        None => (0, 0),
+    };
+    far.bound_ns += far_uncertainty;
+    let rx = move_far_stamps(&remote.rx_stamps, far_offset_ns, to_controller, offset_ns);
+    // The agent's PHC stamps go onto its CLOCK_REALTIME first, then the same way.
+    let rx_phc = remote.phc.as_ref().and_then(|r| r.offset());
+    let rx_hw: Vec<(u64, u64)> = match rx_phc {
+        Some((phc_minus_realtime, _)) => remote
+            .rx_hw_stamps
+            .iter()
+            .map(|&(id, ns)| (id, (ns as i64 - phc_minus_realtime).max(0) as u64))
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut notes = crate::clock_check::hardware_notes(&cfg.path_options.notes.snapshot());
+    notes.extend(
+        crate::clock_check::hardware_notes(&remote.conditions.transport_notes)
+            .into_iter()
+            .map(|n| format!("agent: {n}")),
+    );
+    let mut hardware = HardwareStamps::new(p.phc.as_ref(), remote.phc.as_ref(), Vec::new(), notes);
+    hardware.rx = move_far_stamps(&rx_hw, far_offset_ns, to_controller, offset_ns);
+    // Already on this host's realtime axis: only the error bounds remain.
+    hardware.rx_offset = rx_phc.map(|(_, b)| (0, b + far.bound_ns));
+    ClockStamps {
+        tx: p.tx_stamps.clone(),
+        rx,
+        before,
+        after,
+        hardware,
+        far: Some(far),
+    }
 }
 
 /// Connects to the agent of `peer` (handshake, version and token checks) and says so.

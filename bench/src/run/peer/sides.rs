@@ -132,8 +132,8 @@ pub(super) enum NearResult {
 
 /// What the agent's side reported.
 pub(super) enum FarResult {
-    Reflector(RemoteSideResult),
-    Subscriber(RemoteSubscriberResult),
+    Reflector(Box<RemoteSideResult>),
+    Subscriber(Box<RemoteSubscriberResult>),
 }
 
 impl FarResult {
