@@ -344,16 +344,38 @@ fn histogram_mode_run() {
     // The last receive is within the round trip: its mean below the mean RTT.
     assert!(last < stat("rtt", "mean"), "{last}");
     let (h, hist) = rows(&dir.join("probe_histograms.csv"));
-    let (point, count) = (col(&h, "point"), col(&h, "count"));
-    let total: u64 = hist
-        .iter()
-        .filter(|r| &r[point] == "netif_receive_skb#1")
-        .map(|r| r[count].parse::<u64>().unwrap())
-        .sum();
+    let (point, count, kind, reference) = (
+        col(&h, "point"),
+        col(&h, "count"),
+        col(&h, "kind"),
+        col(&h, "reference"),
+    );
+    let total = |k: &str| -> u64 {
+        hist.iter()
+            .filter(|r| &r[point] == "netif_receive_skb#1" && &r[kind] == k)
+            .map(|r| r[count].parse::<u64>().unwrap())
+            .sum()
+    };
     assert_eq!(
-        total as f64,
+        total("since_reference") as f64,
         stat("since_sys_enter_sendto:netif_receive_skb#1", "count")
     );
+    // Per segment: the echo's receive from its previous stamp, named after that point.
+    let from = hist
+        .iter()
+        .find(|r| &r[point] == "netif_receive_skb#1" && &r[kind] == "segment")
+        .map(|r| r[reference].to_owned())
+        .expect("a segment row for netif_receive_skb#1");
+    let metric = format!("segment:{from}->netif_receive_skb#1");
+    assert_eq!(total("segment") as f64, stat(&metric, "count"));
+    assert!(stat(&metric, "from_share") > 0.9, "{metric}");
+    let metric = summary
+        .iter()
+        .map(|r| r[m].to_owned())
+        .find(|x| x.starts_with("segment:") && x.ends_with("->sys_exit_recvfrom#1"))
+        .expect("a segment to sys_exit_recvfrom#1");
+    let n = stat(&metric, "count");
+    assert!(n >= received * 0.999, "{metric}: {n} of {received}");
     let (h, layers) = rows(&dir.join("probe_layers.csv"));
     let lost = col(&h, "lost");
     assert!(layers.iter().all(|r| &r[lost] == "0"), "nothing lost");

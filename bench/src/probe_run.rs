@@ -942,6 +942,16 @@ pub fn write(
             "first_packet": h.first_packet,
             "buckets": "log2 of ns: bucket b holds [2^b, 2^(b+1)) ns (b = 0: 0 and 1 ns; the last bucket is open-ended)",
             "what": "per (layer, crossing), the time from the packet's stamp at the reference layer (crossing 0) to its stamp there, counted by the probes in per-CPU kernel maps; the mean is exact, quantiles are interpolated inside their bucket",
+            "segments_what": "per (layer, crossing), the time from the packet's previous stamp (whichever point wrote it, earlier in time) to its stamp there; from: how many of those segments started at each point; no_previous: stamps without an earlier stamp of their packet (its first stamp, or one written after a later stamp of it on another CPU)",
+            "segments": h.segments.iter().map(|s| serde_json::json!({
+                "to": uadpbench_probes::point_name(s.to.layer, s.to.crossing),
+                "count": s.to.count(),
+                "no_previous": s.to.no_reference,
+                "from": s.from.iter().map(|&(l, c, n)| serde_json::json!({
+                    "point": uadpbench_probes::point_name(l, c),
+                    "segments": n,
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
         })),
         "clock": "bpf_ktime_get_ns (CLOCK_MONOTONIC), the same clock as the user-space timestamps",
         "layers": report.layers.iter().map(|s| serde_json::json!({

@@ -268,9 +268,23 @@ mod tests {
         assert!(stamp_index(LayerId::XdpRedirect, 1, u64::MAX, 0xff) < stamp_entries(256));
         assert_eq!(
             hist_index(LayerId::XdpRedirect, 1, HIST_NO_REFERENCE) + 1,
-            PROBE_HIST_ENTRIES
+            HIST_SEGMENT_BASE
         );
         assert_eq!(hist_index(LayerId::LibcSendto, 1, 0), HIST_STRIDE);
+        // The per-segment blocks mirror the since-reference ones, then the predecessor counts
+        // fill the map to its end.
+        let last = hist_point(LayerId::XdpRedirect, 1);
+        assert_eq!(last + 1, HIST_POINTS);
+        assert_eq!(
+            hist_segment_index(last, HIST_NO_REFERENCE) + 1,
+            HIST_FROM_BASE
+        );
+        assert_eq!(
+            hist_segment_index(hist_point(LayerId::SysEnterSendto, 0), 3),
+            HIST_SEGMENT_BASE + hist_index(LayerId::SysEnterSendto, 0, 3)
+        );
+        assert_eq!(hist_from_index(last, last) + 1, PROBE_HIST_ENTRIES);
+        assert_eq!(core::mem::size_of::<LastStamp>(), 24);
     }
 
     #[test]

@@ -603,9 +603,59 @@ pub const HIST_SUM: u32 = HIST_BUCKETS;
 /// Offset in a (layer, crossing) block: stamps of measured packets not counted in the buckets
 /// because their reference stamp was missing (or later than the stamp).
 pub const HIST_NO_REFERENCE: u32 = HIST_BUCKETS + 1;
-/// Entries of [`PROBE_HIST_MAP_NAME`].
-pub const PROBE_HIST_ENTRIES: u32 =
-    PROBE_MAX_LAYERS as u32 * PROBE_MAX_CROSSINGS as u32 * HIST_STRIDE;
+/// (layer, crossing) points of histogram mode: point `layer · 2 + crossing`.
+pub const HIST_POINTS: u32 = PROBE_MAX_LAYERS as u32 * PROBE_MAX_CROSSINGS as u32;
+/// Start of the per-segment region of [`PROBE_HIST_MAP_NAME`]: per (layer, crossing), the same
+/// block as [`hist_index`] for the time from the packet's *previous* stamp (whichever point it
+/// was, earlier in time) to its stamp there; [`HIST_NO_REFERENCE`] counts stamps with no earlier
+/// stamp of the packet (its first, or one written after a later stamp of it).
+pub const HIST_SEGMENT_BASE: u32 = HIST_POINTS * HIST_STRIDE;
+/// Start of the predecessor counts of [`PROBE_HIST_MAP_NAME`]: entry
+/// `HIST_FROM_BASE + to_point · HIST_POINTS + from_point` counts the segments that ended at
+/// `to_point` and started at `from_point`.
+pub const HIST_FROM_BASE: u32 = 2 * HIST_SEGMENT_BASE;
+/// Entries of [`PROBE_HIST_MAP_NAME`]: since-reference blocks, per-segment blocks, then the
+/// predecessor counts.
+pub const PROBE_HIST_ENTRIES: u32 = HIST_FROM_BASE + HIST_POINTS * HIST_POINTS;
+
+/// Name of the per-packet last-stamp array of histogram mode (`Array<LastStamp>`, one entry
+/// per stamp slot, index `packet_id & slot_mask`).
+pub const PROBE_LAST_MAP_NAME: &str = "PROBE_LAST";
+
+/// Histogram mode: the latest stamp of the packet in a slot (its id, time and point), which
+/// the packet's next stamp measures its segment from.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LastStamp {
+    /// The packet whose stamp this is.
+    pub packet_id: u64,
+    /// When (`bpf_ktime_get_ns`); 0: empty.
+    pub t_ns: u64,
+    /// `layer · 2 + crossing`.
+    pub point: u32,
+    /// Padding to 24 bytes.
+    pub _reserved: u32,
+}
+
+/// The histogram-mode point of `layer` at `crossing`.
+#[inline(always)]
+pub const fn hist_point(layer: LayerId, crossing: u32) -> u32 {
+    (layer as u32) * PROBE_MAX_CROSSINGS as u32 + (crossing & 1)
+}
+
+/// Index into [`PROBE_HIST_MAP_NAME`] of `offset` of the per-segment block of the point
+/// `to_point` ([`hist_point`]).
+#[inline(always)]
+pub const fn hist_segment_index(to_point: u32, offset: u32) -> u32 {
+    HIST_SEGMENT_BASE + to_point * HIST_STRIDE + offset
+}
+
+/// Index into [`PROBE_HIST_MAP_NAME`] of the count of segments from `from_point` to
+/// `to_point`.
+#[inline(always)]
+pub const fn hist_from_index(to_point: u32, from_point: u32) -> u32 {
+    HIST_FROM_BASE + to_point * HIST_POINTS + from_point
+}
 
 /// Index into [`PROBE_HIST_MAP_NAME`] of `offset` (a bucket, [`HIST_SUM`] or
 /// [`HIST_NO_REFERENCE`]) of `layer` at `crossing`.

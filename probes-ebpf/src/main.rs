@@ -52,8 +52,8 @@ mod prog {
         USER_FORMAT_UADP,
     };
     use uadpbench_common::{
-        hist_bucket, hist_index, HIST_NO_REFERENCE, HIST_SUM, PROBE_FLAG_HISTOGRAM,
-        PROBE_HIST_ENTRIES, PROBE_MAX_CROSSINGS,
+        hist_bucket, hist_from_index, hist_index, hist_point, hist_segment_index, LastStamp,
+        HIST_NO_REFERENCE, HIST_SUM, PROBE_FLAG_HISTOGRAM, PROBE_HIST_ENTRIES, PROBE_MAX_CROSSINGS,
     };
     use uadpbench_common::{
         tracepoint::{self as tpf, sched_switch_format as ssf},
@@ -99,6 +99,11 @@ mod prog {
     /// stamp, per (layer, crossing) (`uadpbench_common::hist_index`).
     #[map]
     static PROBE_HIST: PerCpuArray<u64> = PerCpuArray::with_max_entries(PROBE_HIST_ENTRIES, 0);
+
+    /// Histogram mode: each packet slot's latest stamp (packet id, time, point), which the
+    /// packet's next stamp measures its segment from. The loader sizes it like the slots.
+    #[map]
+    static PROBE_LAST: Array<LastStamp> = Array::with_max_entries(PROBE_DEFAULT_SLOTS, 0);
 
     /// Per-CPU context of the wake-up layers: last `sk_data_ready`, last idle exit.
     #[map]
@@ -223,19 +228,23 @@ mod prog {
             write_volatile(&raw mut (*s).cpu, cpu);
             // Last: a non-zero t_ns marks the stamp valid.
             write_volatile(&raw mut (*s).t_ns, t_ns);
-            hist_count(layer, c, id, t_ns);
+            hist_count(layer, c, id, t_ns, true);
         }
         bump_layer(layer, LayerCounter::Recorded);
         c
     }
 
     /// Histogram mode: counts the time from packet `id`'s reference stamp to `t_ns` in the
-    /// histogram of (`layer`, `crossing`). A no-op (a constant branch for the verifier)
+    /// histogram of (`layer`, `crossing`), and, for a stamp recorded when it was taken
+    /// (`in_time_order`), the segment from its previous stamp ([`hist_segment`]). A no-op (a constant branch for the verifier)
     /// otherwise.
     #[inline(always)]
-    fn hist_count(layer: LayerId, crossing: u32, id: u64, t_ns: u64) {
+    fn hist_count(layer: LayerId, crossing: u32, id: u64, t_ns: u64, in_time_order: bool) {
         if g!(flags) & PROBE_FLAG_HISTOGRAM == 0 || id < g!(hist_first_packet) as u64 {
             return;
+        }
+        if in_time_order {
+            hist_segment(hist_point(layer, crossing), id, t_ns);
         }
         // stamp_index(reference layer, crossing 0, id) from the raw layer index.
         let mask = g!(slot_mask);
@@ -266,6 +275,46 @@ mod prog {
         }
     }
 
+    /// Histogram mode: counts the time from packet `id`'s previous stamp (its slot's
+    /// `PROBE_LAST`, whichever point wrote it) to `t_ns` in the per-segment histogram of
+    /// `point`, and that predecessor; then `point` becomes the packet's latest stamp. The
+    /// packet's first stamp, and a stamp written after a later one of the same packet (another
+    /// CPU), count as having no earlier stamp.
+    #[inline(always)]
+    fn hist_segment(point: u32, id: u64, t_ns: u64) {
+        let Some(last) = PROBE_LAST.get_ptr_mut(id as u32 & g!(slot_mask)) else {
+            return;
+        };
+        let count = |index: u32, by: u64| {
+            if let Some(n) = PROBE_HIST.get_ptr_mut(index) {
+                // SAFETY: this CPU's slot of a per-CPU array; programs do not nest on a CPU.
+                unsafe { *n += by };
+            }
+        };
+        // SAFETY: array map value of plain integers; a racing writer on another CPU can only
+        // make this read a mix of two stamps of the packet, which the checks below bound.
+        unsafe {
+            let same = read_volatile(&raw const (*last).packet_id) == id;
+            let t_prev = read_volatile(&raw const (*last).t_ns);
+            let from = read_volatile(&raw const (*last).point);
+            if same && t_prev != 0 && t_prev > t_ns {
+                count(hist_segment_index(point, HIST_NO_REFERENCE), 1);
+                return;
+            }
+            if same && t_prev != 0 && from < uadpbench_common::HIST_POINTS {
+                let d = t_ns - t_prev;
+                count(hist_segment_index(point, hist_bucket(d)), 1);
+                count(hist_segment_index(point, HIST_SUM), d);
+                count(hist_from_index(point, from), 1);
+            } else {
+                count(hist_segment_index(point, HIST_NO_REFERENCE), 1);
+            }
+            write_volatile(&raw mut (*last).packet_id, id);
+            write_volatile(&raw mut (*last).point, point);
+            write_volatile(&raw mut (*last).t_ns, t_ns);
+        }
+    }
+
     /// Writes a stamp of `layer` for packet `id` at `crossing` with a time, thread and CPU
     /// taken earlier (the wake-up layers: their events happen before the packet id is known).
     #[inline(always)]
@@ -290,7 +339,9 @@ mod prog {
             write_volatile(&raw mut (*s).tid, tid);
             write_volatile(&raw mut (*s).cpu, cpu);
             write_volatile(&raw mut (*s).t_ns, t_ns);
-            hist_count(layer, crossing, id, t_ns);
+            // Only xdp_redirect is stamped at the time it is recorded; the other layers of
+            // `record_at` (wake-up, softirq) carry times taken earlier, out of time order.
+            hist_count(layer, crossing, id, t_ns, layer == LayerId::XdpRedirect);
         }
         bump_layer(layer, LayerCounter::Recorded);
     }

@@ -35,8 +35,8 @@ pub use layers::{
 pub use session::{
     plan, plan_with, point_name, reference_layer, verify_programs, HistogramConfig,
     HistogramReport, LayerEvent, LayerHistogram, LayerLoss, LayerPlan, LayerStatus, Outcome,
-    ProbeConfig, ProbeReport, ProbeSession, ProgramCheck, ProgramCost, SchedEvent, StatsWindow,
-    DEFAULT_SCHED_BUFFER_BYTES, STATS_WATCH_INTERVAL,
+    ProbeConfig, ProbeReport, ProbeSession, ProgramCheck, ProgramCost, SchedEvent,
+    SegmentHistogram, StatsWindow, DEFAULT_SCHED_BUFFER_BYTES, STATS_WATCH_INTERVAL,
 };
 pub use uadpbench_common::PROBE_DEFAULT_SLOTS;
 

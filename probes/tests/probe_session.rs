@@ -317,6 +317,95 @@ fn histogram_mode_counts_every_packet_in_the_kernel() {
         assert!(p50 > 0.0 && p50 < 10_000_000.0, "{}: p50 {p50}", id.name());
         last = mean;
     }
+    // Per segment: every counted stamp of a point is in its segment histogram or counted as
+    // having no earlier stamp of its packet, exactly once.
+    let mut firsts = 0;
+    let mut segment_sum = 0u64;
+    for seg in &h.segments {
+        let s = &seg.to;
+        let from: Vec<String> = seg
+            .from
+            .iter()
+            .map(|(l, c, n)| format!("{}#{c} {n}", l.name()))
+            .collect();
+        eprintln!(
+            "segment to {:<22} #{} count {:>5} first {:>5} mean {:>8.0} ns from {}",
+            s.layer.name(),
+            s.crossing,
+            s.count(),
+            s.no_reference,
+            s.mean_ns().unwrap_or(f64::NAN),
+            from.join(", ")
+        );
+        let l = h
+            .layers
+            .iter()
+            .find(|l| l.layer == s.layer && l.crossing == s.crossing)
+            .expect("the same point since the reference");
+        assert_eq!(
+            s.count() + s.no_reference,
+            l.count() + l.no_reference,
+            "{}: every stamp once",
+            s.layer.name()
+        );
+        assert_eq!(seg.from.iter().map(|f| f.2).sum::<u64>(), s.count());
+        firsts += s.no_reference;
+        // The skb is freed after the receive on most packets (after the last point): those
+        // segments lie beyond the way the sums are compared over.
+        if s.layer != LayerId::ConsumeSkb {
+            segment_sum += s.sum_ns;
+        }
+    }
+    // Each measured packet has one first stamp (a stamp written after a later one of its
+    // packet, on another CPU, also counts as one: rare).
+    assert!(
+        (1_900..=1_900 + 19).contains(&firsts),
+        "{firsts} stamps without an earlier one"
+    );
+    // The layers recorded with times taken earlier (wake-up, softirq) are not segments.
+    for id in [
+        LayerId::SkDataReady,
+        LayerId::SchedWaking,
+        LayerId::SchedSwitchIn,
+        LayerId::NetRxSoftirq,
+    ] {
+        assert!(
+            h.segments.iter().all(|s| s.to.layer != id),
+            "{}: a segment",
+            id.name()
+        );
+    }
+    // The chain's hops in time order: on veth netif_receive_skb follows the end of the
+    // transmit (net_dev_xmit, after netif_rx queued the frame to the backlog); the receive
+    // system call's exit follows the socket read.
+    for (to, from) in [
+        (LayerId::NetifReceiveSkb, LayerId::NetDevXmit),
+        (LayerId::SysExitRecvfrom, LayerId::SockRecvLength),
+    ] {
+        let seg = h
+            .segments
+            .iter()
+            .find(|s| s.to.layer == to && s.to.crossing == 0)
+            .unwrap_or_else(|| panic!("{}: no segment histogram", to.name()));
+        let (l, c, share) = seg.main_from().expect("a predecessor");
+        assert!(
+            l == from && c == 0 && share >= 0.99,
+            "{}: mostly from {}#{c} ({share})",
+            to.name(),
+            l.name()
+        );
+    }
+    // Segments telescope: per packet they add up to its last stamp minus its first, which is
+    // the reference here; summed, they match the time since the reference at the last point
+    // to within the stamps written out of order (and the rare skb freed mid-way).
+    let last_point = of(LayerId::SysExitRecvfrom);
+    eprintln!(
+        "segments add up to {segment_sum} ns; since the reference at {}: {} ns",
+        last_point.layer.name(),
+        last_point.sum_ns
+    );
+    let ratio = segment_sum as f64 / last_point.sum_ns as f64;
+    assert!((0.95..=1.05).contains(&ratio), "segments / total {ratio}");
     // Slot reuse is not loss here.
     for l in &report.lost_per_layer {
         assert_eq!(l.lost(), 0, "{}", l.layer.name());

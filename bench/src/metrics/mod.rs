@@ -14,6 +14,9 @@
 //!   `reference`): runs with `probes_mode = "histogram"` — per layer, the time since the
 //!   packet's stamp at the reference layer, from the kernel's log2 histograms
 //!   (probe_histograms.csv); bucket bounds are powers of two nanoseconds.
+//! * `uadpbench_probe_segment_seconds` (histogram, labels `point`, the segment's end, and
+//!   `from`, the point most of the packets' previous stamps were at): the same runs — per
+//!   layer, the time from the packet's previous stamp (one segment of its way).
 //! * `uadpbench_runs_finished_total`, `uadpbench_runs_failed_total` (counters),
 //!   `uadpbench_runs_planned` (gauge), `uadpbench_campaign_info{campaign}` (gauge, 1).
 //!
@@ -157,6 +160,7 @@ struct State {
     received: Family<Labels, Counter>,
     lost: Family<Labels, Counter>,
     probe_layer: Family<Labels, Log2Histogram>,
+    probe_segment: Family<Labels, Log2Histogram>,
 }
 
 impl Default for State {
@@ -218,6 +222,15 @@ impl Default for State {
             Unit::Seconds,
             probe_layer.clone(),
         );
+        let probe_segment = Family::<Labels, Log2Histogram>::default();
+        registry.register_with_unit(
+            "uadpbench_probe_segment",
+            "Probes in histogram mode: per layer (point = layer#crossing), the time from the \
+             packet's previous stamp (from = the most frequent previous point), counted in the \
+             kernel in power-of-two nanosecond buckets",
+            Unit::Seconds,
+            probe_segment.clone(),
+        );
         State {
             registry,
             campaign,
@@ -230,6 +243,7 @@ impl Default for State {
             received,
             lost,
             probe_layer,
+            probe_segment,
         }
     }
 }
@@ -243,10 +257,11 @@ struct RunData {
     sent: u64,
     received: u64,
     lost: u64,
-    /// probe_histograms.csv: (point, reference, bucket, count).
-    probe_buckets: Vec<(String, String, usize, u64)>,
-    /// summary.csv `since_<reference>:<point>` mean × count: (point, sum of ns).
-    probe_sums: Vec<(String, f64)>,
+    /// probe_histograms.csv: (segment?, point, reference, bucket, count).
+    probe_buckets: Vec<(bool, String, String, usize, u64)>,
+    /// summary.csv `since_<reference>:<point>` / `segment:<from>-><point>` mean × count:
+    /// (segment?, point, sum of ns).
+    probe_sums: Vec<(bool, String, f64)>,
 }
 
 impl RunData {
@@ -287,11 +302,15 @@ impl RunData {
                 col("bucket")?,
                 col("count")?,
             );
+            // Files of older versions have no `kind`: all since the reference.
+            let kind = h.iter().position(|c| c == "kind");
             for rec in r.records() {
                 let rec = rec?;
                 let field = |i: usize| rec.get(i).unwrap_or_default();
+                let segment = kind.is_some_and(|k| field(k) == "segment");
                 if let (Ok(bucket), Ok(count)) = (field(b).parse(), field(n).parse()) {
                     d.probe_buckets.push((
+                        segment,
                         field(p).to_owned(),
                         field(rf).to_owned(),
                         bucket,
@@ -306,15 +325,19 @@ impl RunData {
         let h = r.headers()?.clone();
         let col = |name: &str| h.iter().position(|c| c == name);
         if let (Some(m), Some(st), Some(v)) = (col("metric"), col("statistic"), col("value")) {
-            let mut means: std::collections::HashMap<String, (f64, f64)> = Default::default();
+            let mut means: std::collections::HashMap<(bool, String), (f64, f64)> =
+                Default::default();
             for rec in r.records() {
                 let rec = rec?;
-                if let Some(point) = rec
-                    .get(m)
-                    .filter(|x| x.starts_with("since_"))
-                    .and_then(|x| x.split_once(':'))
-                    .map(|(_, p)| p.to_owned())
-                {
+                let metric = rec.get(m).unwrap_or_default();
+                let point = if let Some(rest) = metric.strip_prefix("segment:") {
+                    rest.split_once("->").map(|(_, p)| (true, p.to_owned()))
+                } else if metric.starts_with("since_") {
+                    metric.split_once(':').map(|(_, p)| (false, p.to_owned()))
+                } else {
+                    None
+                };
+                if let Some(point) = point {
                     let val = rec.get(v).and_then(|x| x.parse::<f64>().ok());
                     let e = means.entry(point).or_default();
                     match (rec.get(st), val) {
@@ -340,7 +363,7 @@ impl RunData {
             }
             d.probe_sums = means
                 .into_iter()
-                .map(|(p, (mean, count))| (p, mean * count))
+                .map(|((segment, p), (mean, count))| (segment, p, mean * count))
                 .collect();
         }
         Ok(d)
@@ -392,23 +415,35 @@ impl Metrics {
                     dev.observe(seconds(ns));
                 }
             }
-            let point_labels = |point: &str, reference: &str| {
+            let point_labels = |segment: bool, point: &str, reference: &str| {
                 let mut l = labels.clone();
                 l.push(("point", point.to_owned()));
-                l.push(("reference", reference.to_owned()));
+                l.push((
+                    if segment { "from" } else { "reference" },
+                    reference.to_owned(),
+                ));
                 l
             };
-            for (point, reference, bucket, count) in &d.probe_buckets {
-                s.probe_layer
-                    .get_or_create(&point_labels(point, reference))
+            let family = |segment: bool| {
+                if segment {
+                    &s.probe_segment
+                } else {
+                    &s.probe_layer
+                }
+            };
+            for (segment, point, reference, bucket, count) in &d.probe_buckets {
+                family(*segment)
+                    .get_or_create(&point_labels(*segment, point, reference))
                     .add(*bucket, *count);
             }
-            for (point, sum) in &d.probe_sums {
-                if let Some((_, reference, _, _)) =
-                    d.probe_buckets.iter().find(|(p, _, _, _)| p == point)
+            for (segment, point, sum) in &d.probe_sums {
+                if let Some((_, _, reference, _, _)) = d
+                    .probe_buckets
+                    .iter()
+                    .find(|(g, p, _, _, _)| g == segment && p == point)
                 {
-                    s.probe_layer
-                        .get_or_create(&point_labels(point, reference))
+                    family(*segment)
+                        .get_or_create(&point_labels(*segment, point, reference))
                         .add_sum(*sum);
                 }
             }
@@ -550,14 +585,17 @@ mod tests {
         let (dir, cfg) = cyclic_run("metrics-probe-hist");
         std::fs::write(
             dir.join("probe_histograms.csv"),
-            "run_id,point,layer,crossing,reference,bucket,low_ns,high_ns,count\n\
-             r,netif_rx#0,netif_rx,0,sys_enter_sendto#0,10,1024,2048,7\n\
-             r,netif_rx#0,netif_rx,0,sys_enter_sendto#0,12,4096,8192,3\n",
+            "run_id,point,kind,layer,crossing,reference,bucket,low_ns,high_ns,count\n\
+             r,netif_rx#0,since_reference,netif_rx,0,sys_enter_sendto#0,10,1024,2048,7\n\
+             r,netif_rx#0,since_reference,netif_rx,0,sys_enter_sendto#0,12,4096,8192,3\n\
+             r,netif_rx#0,segment,netif_rx,0,net_dev_xmit#0,8,256,512,10\n",
         )
         .unwrap();
         let summary = std::fs::read_to_string(dir.join("summary.csv")).unwrap()
             + "since_sys_enter_sendto:netif_rx#0,count,10\n\
-               since_sys_enter_sendto:netif_rx#0,mean,2000\n";
+               since_sys_enter_sendto:netif_rx#0,mean,2000\n\
+               segment:net_dev_xmit#0->netif_rx#0,count,10\n\
+               segment:net_dev_xmit#0->netif_rx#0,mean,300\n";
         std::fs::write(dir.join("summary.csv"), summary).unwrap();
         let m = Metrics::default();
         m.record_finished(&cfg, &dir).unwrap();
@@ -585,6 +623,17 @@ mod tests {
         let sum = lines(&out, "uadpbench_probe_layer_seconds_sum{");
         let sum: f64 = sum[0].rsplit(' ').next().unwrap().parse().unwrap();
         assert!((sum - 2e-5).abs() < 1e-12, "{sum}");
+        // The segment rows: their own family, labelled with the segment's start.
+        let seg: Vec<&str> = lines(&out, "uadpbench_probe_segment_seconds_bucket{")
+            .into_iter()
+            .filter(|l| l.contains("point=\"netif_rx#0\",from=\"net_dev_xmit#0\""))
+            .collect();
+        assert_eq!(seg.len(), 32, "{out}");
+        assert_eq!(value(seg[7]), 0);
+        assert_eq!(value(seg[8]), 10);
+        let sum = lines(&out, "uadpbench_probe_segment_seconds_sum{");
+        let sum: f64 = sum[0].rsplit(' ').next().unwrap().parse().unwrap();
+        assert!((sum - 3e-6).abs() < 1e-12, "{sum}");
     }
 
     #[test]

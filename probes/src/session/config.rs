@@ -213,6 +213,7 @@ pub(super) fn load(
     EbpfLoader::new()
         .override_global(PROBE_GLOBALS_NAME, globals, true)
         .map_max_entries(PROBE_SLOTS_MAP_NAME, stamp_entries(slots))
+        .map_max_entries(uadpbench_common::PROBE_LAST_MAP_NAME, slots)
         .map_max_entries(PROBE_SCHED_MAP_NAME, sched_bytes)
         .load(PROBES_OBJECT)
         .map_err(|e| {

@@ -5,7 +5,8 @@
 
 use aya::{maps::PerCpuArray, Ebpf};
 use uadpbench_common::{
-    hist_index, HIST_BUCKETS, HIST_NO_REFERENCE, HIST_SUM, PROBE_HIST_MAP_NAME, PROBE_MAX_CROSSINGS,
+    hist_from_index, hist_index, hist_point, hist_segment_index, HIST_BUCKETS, HIST_NO_REFERENCE,
+    HIST_SUM, PROBE_HIST_MAP_NAME, PROBE_MAX_CROSSINGS,
 };
 
 use crate::{
@@ -118,6 +119,28 @@ impl LayerHistogram {
     }
 }
 
+/// One (layer, crossing)'s histogram of the time since its packets' *previous* stamp, with
+/// the points those previous stamps were at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentHistogram {
+    /// The segment's end: its histogram (`no_reference`: stamps with no earlier stamp of
+    /// their packet — its first stamp, or one written after a later stamp of it).
+    pub to: LayerHistogram,
+    /// The segments' starts: (layer, crossing, segments), most frequent first.
+    pub from: Vec<(LayerId, u8, u64)>,
+}
+
+impl SegmentHistogram {
+    /// The most frequent start and its share of the counted segments.
+    pub fn main_from(&self) -> Option<(LayerId, u8, f64)> {
+        let total: u64 = self.from.iter().map(|f| f.2).sum();
+        self.from
+            .first()
+            .filter(|_| total > 0)
+            .map(|&(l, c, n)| (l, c, n as f64 / total as f64))
+    }
+}
+
 /// What a histogram-mode session counted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HistogramReport {
@@ -127,6 +150,9 @@ pub struct HistogramReport {
     pub first_packet: u64,
     /// One per recorded (layer, crossing) with anything counted, in layer-id order.
     pub layers: Vec<LayerHistogram>,
+    /// Per-segment histograms: one per recorded (layer, crossing) with anything counted, in
+    /// layer-id order.
+    pub segments: Vec<SegmentHistogram>,
 }
 
 /// Reads the per-CPU histograms of the `recorded` layers and sums them over the CPUs.
@@ -157,7 +183,7 @@ pub(super) fn read(
     let mut ids: Vec<LayerId> = recorded.to_vec();
     ids.sort_by_key(|l| l.index());
     let mut layers = Vec::new();
-    for id in ids {
+    for &id in &ids {
         for crossing in 0..PROBE_MAX_CROSSINGS as u32 {
             let buckets = (0..HIST_BUCKETS)
                 .map(|b| get(hist_index(id, crossing, b)))
@@ -174,10 +200,41 @@ pub(super) fn read(
             }
         }
     }
+    let points: Vec<(LayerId, u8)> = ids
+        .iter()
+        .flat_map(|&id| (0..PROBE_MAX_CROSSINGS as u8).map(move |c| (id, c)))
+        .collect();
+    let mut segments = Vec::new();
+    for &(id, crossing) in &points {
+        let to = hist_point(id, u32::from(crossing));
+        let buckets = (0..HIST_BUCKETS)
+            .map(|b| get(hist_segment_index(to, b)))
+            .collect::<Result<Vec<u64>, _>>()?;
+        let h = LayerHistogram {
+            layer: id,
+            crossing,
+            buckets,
+            sum_ns: get(hist_segment_index(to, HIST_SUM))?,
+            no_reference: get(hist_segment_index(to, HIST_NO_REFERENCE))?,
+        };
+        if h.count() == 0 && h.no_reference == 0 {
+            continue;
+        }
+        let mut from = Vec::new();
+        for &(fid, fc) in &points {
+            let n = get(hist_from_index(to, hist_point(fid, u32::from(fc))))?;
+            if n > 0 {
+                from.push((fid, fc, n));
+            }
+        }
+        from.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.index().cmp(&b.0.index())));
+        segments.push(SegmentHistogram { to: h, from });
+    }
     Ok(HistogramReport {
         reference,
         first_packet,
         layers,
+        segments,
     })
 }
 

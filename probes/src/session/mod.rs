@@ -24,7 +24,7 @@ mod stats;
 
 pub use config::{ProbeConfig, DEFAULT_SCHED_BUFFER_BYTES};
 pub use histogram::{
-    point_name, reference_layer, HistogramConfig, HistogramReport, LayerHistogram,
+    point_name, reference_layer, HistogramConfig, HistogramReport, LayerHistogram, SegmentHistogram,
 };
 pub use plan::{plan, plan_with, verify_programs, ProgramCheck};
 pub use probe_session::ProbeSession;
