@@ -654,12 +654,46 @@ pub fn write(
     far: Option<FarProbes<'_>>,
 ) -> anyhow::Result<ProbeOutcome> {
     let clock = stamps.clock.as_ref();
-    let (far_meta, far_lines) = match &far {
+    let (far_meta, mut far_lines) = match &far {
         Some(f) => {
             let (m, l) = merge_far(&mut report, f, cfg.path);
             (Some(m), l)
         }
         None => (None, Vec::new()),
+    };
+    // Histogram mode across hosts: this host's counts in the run's crossings, and the
+    // agent's per-segment histograms beside them.
+    if let (Some(f), Some(h)) = (&far, report.histograms.as_mut()) {
+        crate::remote::probes::near_histograms_in_run_crossings(h);
+        if f.same_kernel {
+            far_lines.push(
+                "  one kernel (the local stand-in): veth hands a frame to its peer device inside the sender's transmit, so a session can count veth's device-level layers (netif_rx, net_dev_xmit) of the other trip, and histogram mode labels them by its own order — those two points' crossings may name the other trip; events mode orders them by time, and between two hosts this does not occur".into(),
+            );
+        }
+        match &f.report.histograms {
+            Some(fh) => {
+                let (segments, unknown) = fh.segments();
+                h.segments.extend(segments);
+                if unknown > 0 {
+                    far_lines.push(format!(
+                        "  {unknown} segment histogram(s) of {} left out: layers or bucket counts this version does not know (run the same uadpbench version on both hosts)",
+                        f.host
+                    ));
+                }
+            }
+            None => far_lines.push(format!(
+                "  {} sent no histograms: run the same uadpbench version on both hosts",
+                f.host
+            )),
+        }
+    }
+    let near_end = |l: uadpbench_probes::LayerId, c: u8| {
+        c == crate::remote::probes::run_crossing(crate::remote::probes::ProbedEnd::Near, l)
+    };
+    let side_of = |l: uadpbench_probes::LayerId, c: u8| match (&far, near_end(l, c)) {
+        (None, _) => "both",
+        (Some(_), true) => "a",
+        (Some(_), false) => "b",
     };
     // Lines about the trace, after the probe summary.
     let mut report_lines_pre: Vec<String> = Vec::new();
@@ -702,7 +736,7 @@ pub fn write(
     let histograms = report
         .histograms
         .as_ref()
-        .map(|h| crate::analysis::histograms::evaluate(run_id, h, received.len() as u64));
+        .map(|h| crate::analysis::histograms::evaluate(run_id, h, received.len() as u64, &side_of));
     if let Some(h) = &histograms {
         lines = h.lines.clone();
         coverage = h

@@ -350,3 +350,92 @@ fn a_trace_across_the_agent_shows_both_ends() {
     assert_eq!(value["otherData"]["packets"], 50, "{}", value["otherData"]);
     assert!(dir.join("layers.csv").exists());
 }
+
+/// Histogram mode across the agent: each host counts in its own kernel; this host's
+/// since-reference and per-segment histograms and the agent's per-segment histograms come
+/// back in the run's crossings — the ping's receive segments from the agent (side b), the
+/// echo's receive segments from this host (side a) — with no per-packet stamps and no limit
+/// on the run's length from the stamps.
+#[test]
+fn histogram_mode_counts_on_both_hosts() {
+    let _serial = serial();
+    let scratch = Scratch::new("probes-histogram");
+    let topo = topology();
+    let dir = probed_run(
+        &scratch,
+        &topo,
+        &[
+            "--path",
+            "udp",
+            "--count",
+            "2000",
+            "--warmup",
+            "100",
+            "--probes-mode",
+            "histogram",
+        ],
+    );
+    let rows = summary(&dir);
+    assert_eq!(summary_value(&rows, "messages", "lost"), Some(0.0));
+    assert!(
+        !dir.join("layers.csv").exists(),
+        "histogram mode keeps no stamps"
+    );
+    let mut r =
+        csv::Reader::from_path(dir.join("probe_histograms.csv")).expect("probe_histograms.csv");
+    let h = r.headers().expect("header").clone();
+    let col = |n: &str| h.iter().position(|c| c == n).expect(n);
+    let (point, side, kind, count) = (col("point"), col("side"), col("kind"), col("count"));
+    let mut counted: HashMap<(String, String, String), u64> = HashMap::new();
+    for rec in r.records() {
+        let rec = rec.expect("row");
+        *counted
+            .entry((
+                rec[point].to_owned(),
+                rec[side].to_owned(),
+                rec[kind].to_owned(),
+            ))
+            .or_default() += rec[count].parse::<u64>().expect("count");
+    }
+    let n = |p: &str, s: &str, k: &str| {
+        counted
+            .get(&(p.to_owned(), s.to_owned(), k.to_owned()))
+            .copied()
+            .unwrap_or(0)
+    };
+    // The ping arrives at the agent (its receive layers, trip 0), the echo here (trip 1):
+    // every measured round trip counted once per point, on the host that saw it.
+    for (p, s) in [
+        ("sock_recv_length#0", "b"),
+        ("sys_exit_recvfrom#0", "b"),
+        ("sock_recv_length#1", "a"),
+        ("sys_exit_recvfrom#1", "a"),
+    ] {
+        let c = n(p, s, "segment");
+        assert!(
+            (1_980..=2_000).contains(&c),
+            "{p} on side {s}: {c} segments counted; {counted:?}"
+        );
+    }
+    // Times since the reference only where the reference was stamped: this host.
+    assert!(
+        counted
+            .keys()
+            .filter(|(_, _, k)| k == "since_reference")
+            .all(|(_, s, _)| s == "a"),
+        "{counted:?}"
+    );
+    assert!(n("sys_exit_recvfrom#1", "a", "since_reference") >= 1_980);
+    // summary.csv has each host's segments, named after their most frequent start.
+    let to_far_exit = rows
+        .iter()
+        .find(|r| r.metric.starts_with("segment:") && r.metric.ends_with("->sys_exit_recvfrom#0"))
+        .map(|r| r.metric.clone())
+        .expect("the agent's receive exit as a segment");
+    assert!(
+        to_far_exit.starts_with("segment:sock_recv_length#0->"),
+        "{to_far_exit}"
+    );
+    let m = meta(&dir);
+    assert_eq!(m["probes"]["mode"], "histogram", "{}", m["probes"]);
+}

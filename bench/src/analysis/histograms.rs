@@ -15,6 +15,9 @@ pub struct HistogramRow {
     pub run_id: String,
     /// The layer's point, `netif_rx#0`.
     pub point: String,
+    /// Whose kernel counted it: `both` (a local run, one session), `a` (this host, across
+    /// hosts) or `b` (the agent's host).
+    pub side: &'static str,
     /// `since_reference` (time since the packet's stamp at `reference`) or `segment` (time
     /// since the packet's previous stamp; `reference` is the point most of them were at).
     pub kind: &'static str,
@@ -74,6 +77,7 @@ fn bucket_rows(
     h: &LayerHistogram,
     kind: &'static str,
     reference: &str,
+    side: &'static str,
 ) -> impl Iterator<Item = HistogramRow> {
     let (run_id, point, reference) = (
         run_id.to_owned(),
@@ -89,6 +93,7 @@ fn bucket_rows(
         .map(move |(b, count)| HistogramRow {
             run_id: run_id.clone(),
             point: point.clone(),
+            side,
             kind,
             layer,
             crossing,
@@ -113,13 +118,27 @@ fn stats(out: &mut Vec<SummaryStat>, metric: &str, h: &LayerHistogram) {
     }
 }
 
-/// Rows, statistics and lines of `report` for run `run_id`; `received` measured messages.
-pub fn evaluate(run_id: &str, report: &HistogramReport, received: u64) -> HistogramOutcome {
+/// Which host counted a point (layer, crossing): see [`HistogramRow::side`].
+pub type SideOf<'a> = &'a dyn Fn(uadpbench_probes::LayerId, u8) -> &'static str;
+
+/// Rows, statistics and lines of `report` for run `run_id`; `received` measured messages;
+/// `side_of` says whose kernel counted each point.
+pub fn evaluate(
+    run_id: &str,
+    report: &HistogramReport,
+    received: u64,
+    side_of: SideOf<'_>,
+) -> HistogramOutcome {
     let reference = point_name(report.reference, 0);
     let mut out = HistogramOutcome::default();
     for h in &report.layers {
-        out.rows
-            .extend(bucket_rows(run_id, h, "since_reference", &reference));
+        out.rows.extend(bucket_rows(
+            run_id,
+            h,
+            "since_reference",
+            &reference,
+            side_of(h.layer, h.crossing),
+        ));
         let m = metric(report, h);
         stats(&mut out.summary, &m, h);
         out.summary
@@ -127,8 +146,13 @@ pub fn evaluate(run_id: &str, report: &HistogramReport, received: u64) -> Histog
         out.counted.push((h.layer, h.crossing, h.count()));
     }
     for s in &report.segments {
-        out.rows
-            .extend(bucket_rows(run_id, &s.to, "segment", &main_from_name(s)));
+        out.rows.extend(bucket_rows(
+            run_id,
+            &s.to,
+            "segment",
+            &main_from_name(s),
+            side_of(s.to.layer, s.to.crossing),
+        ));
         let m = segment_metric(s);
         stats(&mut out.summary, &m, &s.to);
         out.summary
@@ -168,29 +192,55 @@ pub fn evaluate(run_id: &str, report: &HistogramReport, received: u64) -> Histog
         }
         out.lines.push(line);
     }
-    segment_lines(report, &mut out.lines);
+    segment_lines(report, side_of, &mut out.lines);
     out
 }
 
-/// The segments in the order of their end points' mean time since the reference.
-fn segment_lines(report: &HistogramReport, lines: &mut Vec<String>) {
+/// The segments in the order of their end points' mean time since the reference; points
+/// without one (the agent's, across hosts) by the chain of their most frequent starts, after
+/// this host's.
+fn segment_lines(report: &HistogramReport, side_of: SideOf<'_>, lines: &mut Vec<String>) {
     let since = |s: &SegmentHistogram| {
         report
             .layers
             .iter()
             .find(|l| l.layer == s.to.layer && l.crossing == s.to.crossing)
             .and_then(LayerHistogram::mean_ns)
-            .unwrap_or(f64::MAX)
     };
-    let mut order: Vec<&SegmentHistogram> = report
+    // Along the chain of most frequent starts: the sum of the segments' means back to a
+    // point without a counted start (at most one step per segment: no cycles).
+    let chained = |s: &SegmentHistogram| {
+        let mut t = 0.0;
+        let mut cur = s;
+        for _ in 0..report.segments.len() {
+            t += cur.to.mean_ns().unwrap_or(0.0);
+            let Some((l, c, _)) = cur.main_from() else {
+                break;
+            };
+            match report
+                .segments
+                .iter()
+                .find(|x| x.to.layer == l && x.to.crossing == c)
+            {
+                Some(prev) => cur = prev,
+                None => break,
+            }
+        }
+        t
+    };
+    let mut order: Vec<(u8, f64, &SegmentHistogram)> = report
         .segments
         .iter()
         .filter(|s| s.to.count() > 0)
+        .map(|s| match since(s) {
+            Some(t) => (0, t, s),
+            None => (1, chained(s), s),
+        })
         .collect();
     if order.is_empty() {
         return;
     }
-    order.sort_by(|a, b| since(a).total_cmp(&since(b)));
+    order.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
     lines.push(
         "  per segment (time from the packet's previous stamp, whichever point it was; \"from\" is the most frequent one):".into(),
     );
@@ -199,9 +249,14 @@ fn segment_lines(report: &HistogramReport, lines: &mut Vec<String>) {
         "from → to", "count", "mean µs", "p50 µs", "p99 µs", "from %"
     ));
     let us = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{:.2}", v / 1000.0));
-    for s in order {
+    for (_, _, s) in order {
+        let side = match side_of(s.to.layer, s.to.crossing) {
+            "a" => "  (this host)",
+            "b" => "  (agent's host)",
+            _ => "",
+        };
         lines.push(format!(
-            "     {:<50} {:>9} {:>10} {:>10} {:>10} {:>6.1}",
+            "     {:<50} {:>9} {:>10} {:>10} {:>10} {:>6.1}{side}",
             format!(
                 "{} → {}",
                 main_from_name(s),
@@ -262,7 +317,7 @@ mod tests {
                 },
             ],
         };
-        let o = evaluate("r1", &report, 10);
+        let o = evaluate("r1", &report, 10, &|_, _| "both");
         assert_eq!(o.rows.len(), 4);
         let seg = o.rows.iter().find(|r| r.kind == "segment").unwrap();
         assert_eq!(

@@ -10,7 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 use uadpbench_probes::{
-    Direction, LayerEvent, LayerId, LayerLoss, ProbeReport, ProgramCost, SchedEvent, StatsWindow,
+    Direction, HistogramReport, LayerEvent, LayerHistogram, LayerId, LayerLoss, ProbeReport,
+    ProgramCost, SchedEvent, SegmentHistogram, StatsWindow,
 };
 use uadpbench_sender::transport::XdpStamps;
 
@@ -35,6 +36,10 @@ pub struct RemoteProbeParams {
     /// this window of the run.
     #[serde(default)]
     pub trace: Option<RemoteTraceWindow>,
+    /// `--probes-mode histogram`: count in the kernel instead of keeping stamps; the agent
+    /// sends back its per-segment histograms ([`RemoteHistograms`]), for any run length.
+    #[serde(default)]
+    pub histogram: bool,
 }
 
 /// The window of a run a trace covers, as the agent cuts its context switches to it: its
@@ -171,6 +176,130 @@ pub struct RemoteProbeReport {
     /// Why the agent recorded no context switches, if it could not.
     #[serde(default)]
     pub sched_error: Option<String>,
+    /// Histogram mode: the agent's per-segment histograms.
+    #[serde(default)]
+    pub histograms: Option<RemoteHistograms>,
+}
+
+/// The agent's histogram-mode counts: its per-segment histograms only. A time since a
+/// reference stamp taken on the other host would need both clocks inside the kernel; each
+/// host's segments are between two of its own stamps.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteHistograms {
+    /// First counted packet id.
+    pub first_packet: u64,
+    pub segments: Vec<RemoteSegment>,
+}
+
+/// One segment histogram on the wire ([`SegmentHistogram`], points by layer name and the
+/// agent session's crossing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteSegment {
+    pub layer: String,
+    pub crossing: u8,
+    /// log2 buckets ([`LayerHistogram::buckets`]).
+    pub buckets: Vec<u64>,
+    pub sum_ns: u64,
+    pub no_previous: u64,
+    /// The segments' starts: (layer name, crossing, segments).
+    pub from: Vec<(String, u8, u64)>,
+}
+
+impl RemoteHistograms {
+    /// The wire form of a session's per-segment histograms.
+    pub fn of(h: &HistogramReport) -> Self {
+        RemoteHistograms {
+            first_packet: h.first_packet,
+            segments: h
+                .segments
+                .iter()
+                .map(|s| RemoteSegment {
+                    layer: s.to.layer.name().to_owned(),
+                    crossing: s.to.crossing,
+                    buckets: s.to.buckets.clone(),
+                    sum_ns: s.to.sum_ns,
+                    no_previous: s.to.no_reference,
+                    from: s
+                        .from
+                        .iter()
+                        .map(|(l, c, n)| (l.name().to_owned(), *c, *n))
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The agent's segments in the run's crossings ([`run_crossing`]); segments naming a
+    /// layer this version does not know, or with another number of buckets, are counted and
+    /// left out.
+    pub fn segments(&self) -> (Vec<SegmentHistogram>, usize) {
+        let point = |name: &str, crossing: u8| {
+            layer_by_name(name).map(|l| (l, run_point_crossing(ProbedEnd::Far, l, crossing)))
+        };
+        let mut unknown = 0;
+        let mut out = Vec::new();
+        for s in &self.segments {
+            let to = point(&s.layer, s.crossing);
+            let from: Option<Vec<(LayerId, u8, u64)>> = s
+                .from
+                .iter()
+                .map(|(l, c, n)| point(l, *c).map(|(l, c)| (l, c, *n)))
+                .collect();
+            match (to, from) {
+                // The far end's half of the path only (see
+                // `near_histograms_in_run_crossings`).
+                (Some((layer, crossing)), Some(_))
+                    if crossing != run_crossing(ProbedEnd::Far, layer) => {}
+                (Some((layer, crossing)), Some(from))
+                    if s.buckets.len() == uadpbench_common::HIST_BUCKETS as usize =>
+                {
+                    out.push(SegmentHistogram {
+                        to: LayerHistogram {
+                            layer,
+                            crossing,
+                            buckets: s.buckets.clone(),
+                            sum_ns: s.sum_ns,
+                            no_reference: s.no_previous,
+                        },
+                        from,
+                    })
+                }
+                _ => unknown += 1,
+            }
+        }
+        (out, unknown)
+    }
+}
+
+/// This host's histograms (a run across hosts, this host's session numbering its own
+/// crossings) in the run's crossings, keeping this host's half of the path: on one kernel
+/// (the local stand-in) a session also counts layers recognised by content alone on the
+/// other end (`consume_skb`), which the agent reports itself.
+pub fn near_histograms_in_run_crossings(h: &mut HistogramReport) {
+    let run = |l: LayerId, c: u8| run_point_crossing(ProbedEnd::Near, l, c);
+    for l in &mut h.layers {
+        l.crossing = run(l.layer, l.crossing);
+    }
+    for s in &mut h.segments {
+        s.to.crossing = run(s.to.layer, s.to.crossing);
+        for f in &mut s.from {
+            f.1 = run(f.0, f.1);
+        }
+    }
+    let own = |l: LayerId, c: u8| c == run_crossing(ProbedEnd::Near, l);
+    h.layers.retain(|l| own(l.layer, l.crossing));
+    h.segments.retain(|s| own(s.to.layer, s.to.crossing));
+}
+
+/// The run's crossing of a point a host's session numbered `session_crossing` (its first
+/// crossing of the layer 0): [`run_crossing`] for 0, the other trip for 1.
+pub fn run_point_crossing(end: ProbedEnd, layer: LayerId, session_crossing: u8) -> u8 {
+    let c = run_crossing(end, layer);
+    if session_crossing == 0 {
+        c
+    } else {
+        1 - c
+    }
 }
 
 /// One layer's status on the agent's host.
@@ -271,6 +400,7 @@ impl RemoteProbeReport {
             sched: Vec::new(),
             sched_dropped: 0,
             sched_error: None,
+            histograms: report.histograms.as_ref().map(RemoteHistograms::of),
         }
     }
 

@@ -364,7 +364,7 @@ fn probe_spec(
         ));
     }
     if let Work::Subscribe(cfg, _) = work {
-        if cfg.expected > MAX_REMOTE_PROBED_MESSAGES {
+        if cfg.expected > MAX_REMOTE_PROBED_MESSAGES && !p.histogram {
             return Err(format!(
                 "the agent refuses probes for {} messages: at most {MAX_REMOTE_PROBED_MESSAGES} per run when its stamps are sent back",
                 cfg.expected
@@ -380,7 +380,7 @@ fn probe_spec(
         warmup: p.warmup,
         // --trace: the context switches of this host, cut to the window when sent back.
         sched_switch: p.trace.is_some(),
-        histogram: false,
+        histogram: p.histogram,
     })
 }
 

@@ -106,17 +106,13 @@ pub fn peer_problems(cfg: &RunConfig, agents: usize) -> Vec<String> {
             cfg.warmup + cfg.measured_count()
         ));
     }
-    if cfg.probes_mode == crate::run::ProbesMode::Histogram {
-        problems.push(
-            "--probes-mode histogram with --peer: the agent's histograms are not sent back yet; use --probes-mode events (at most the message limit below) or run the histogram on one host".into(),
-        );
-    }
     if cfg.probes_enabled()
+        && cfg.probes_mode != crate::run::ProbesMode::Histogram
         && cfg.mode != Mode::Flood
         && cfg.warmup + cfg.measured_count() > MAX_REMOTE_PROBED_MESSAGES
     {
         problems.push(format!(
-            "--count plus --warmup is {} but a run across hosts with --probes takes at most {MAX_REMOTE_PROBED_MESSAGES} messages (the agent keeps and sends back the stamps of each): run repetitions instead",
+            "--count plus --warmup is {} but a run across hosts with --probes takes at most {MAX_REMOTE_PROBED_MESSAGES} messages (the agent keeps and sends back the stamps of each): run repetitions, or count in the kernel with --probes-mode histogram",
             cfg.warmup + cfg.measured_count()
         ));
     }
@@ -324,6 +320,7 @@ fn run_with_peer_in(
             slots: spec.slots,
             stats: spec.stats.name().to_owned(),
             warmup: spec.warmup,
+            histogram: spec.histogram,
             trace: cfg.trace.as_ref().map(|t| RemoteTraceWindow {
                 first_packet: cfg.warmup,
                 packets: t.packets,
@@ -653,6 +650,9 @@ fn run_with_peer_in(
             )?;
             report.extend(outcome.report.iter().cloned());
             rows.push_compensated(outcome.per_message_ns, outcome.on_path_ns);
+            for (metric, statistic, value, unit) in &outcome.summary {
+                rows.push(metric, statistic, *value, unit);
+            }
             Some(outcome)
         }
         None => None,
