@@ -93,7 +93,7 @@ pub(super) fn table(cfg: &OverheadConfig, rows: &[OverheadRow], pairs: usize) ->
     }
     if rows.iter().any(|r| r.metric.ends_with("_compensated")) {
         lines.push(
-            "  *_compensated: the probe runs' p50 minus the probes' calibrated cost on the packet's path (one run of each program whose stamp ends a segment), against the runs without probes: a Δ near 0 means the compensation accounts for what the probes add".into(),
+            "  *_compensated: the probe runs' p50 minus the probes' calibrated cost (across CPUs the cost on the packet's path, one run of each program whose stamp ends a segment; with both sides on one CPU every program's BPF time per message), against the runs without probes: a Δ near 0 means the compensation accounts for what the probes add".into(),
         );
     }
     lines

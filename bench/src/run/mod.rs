@@ -204,7 +204,16 @@ fn run_in(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Res
     };
     if let Some(p) = &probe_outcome {
         report.extend(p.report.iter().cloned());
-        rows.push_compensated(p.per_message_ns, p.on_path_ns);
+        let one_cpu = matches!(
+            (rows.placement.cpu_a, rows.placement.cpu_b),
+            (Some(a), Some(b)) if a == b
+        );
+        if one_cpu && p.per_message_ns.is_some() {
+            report.push(
+                "  both timed threads share one CPU: the compensated p50 (summary.csv *_compensated) takes every program's BPF time per message out, not only the path's runs — on one CPU the sides take turns and every program run lies on the round trip".into(),
+            );
+        }
+        rows.push_compensated(p.per_message_ns, p.on_path_ns, one_cpu);
         for (metric, statistic, value, unit) in &p.summary {
             rows.push(metric, statistic, *value, unit);
         }

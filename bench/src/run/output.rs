@@ -65,20 +65,31 @@ impl Rows<'_> {
     /// A probe run's calibrated probe cost per message (all programs, and on the packet's
     /// path), and the latency's p50 without the path's part (`rtt_compensated` /
     /// `one_way_compensated`; `analysis::compensation`).
+    /// The probes' cost rows and the compensated latency p50: the latency's p50 minus the
+    /// cost on the packet's path (`on_path_ns`) — or, with both timed threads on one CPU
+    /// (`one_cpu`), minus every program's BPF time per message (`per_message_ns`): there the
+    /// two sides take turns on that CPU, so every program run lies on the round trip.
+    /// Returns the cost subtracted.
     pub(super) fn push_compensated(
         &mut self,
         per_message_ns: Option<f64>,
         on_path_ns: Option<f64>,
-    ) {
+        one_cpu: bool,
+    ) -> Option<f64> {
         if let Some(all) = per_message_ns {
             self.push("probe_cost", "per_message", all, "ns");
         }
-        let Some(cost) = on_path_ns else { return };
-        self.push("probe_cost", "on_path_per_message", cost, "ns");
+        let on_path = on_path_ns?;
+        self.push("probe_cost", "on_path_per_message", on_path, "ns");
+        let cost = match per_message_ns {
+            Some(all) if one_cpu => all,
+            _ => on_path,
+        };
+        self.push("probe_cost", "subtracted_per_message", cost, "ns");
         let latency = match self.cfg.mode {
             Mode::Pingpong => "rtt",
             Mode::Cyclic => "one_way",
-            Mode::Flood => return,
+            Mode::Flood => return Some(cost),
         };
         let p50 = self
             .rows
@@ -88,6 +99,7 @@ impl Rows<'_> {
         if let Some(p50) = p50 {
             self.push(&format!("{latency}_compensated"), "p50", p50 - cost, "ns");
         }
+        Some(cost)
     }
 
     pub(super) fn push(&mut self, metric: &str, statistic: &str, value: f64, unit: &str) {
@@ -251,4 +263,67 @@ pub(super) fn accounting_line(a: &Accounting) -> String {
         a.rx.foreign_frames + a.tx.foreign_frames,
         a.tx.send_dropped + a.rx.send_dropped
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conditions::Placement;
+
+    fn rows(cfg: &RunConfig) -> Rows<'_> {
+        Rows {
+            cfg,
+            run_id: "r",
+            rows: Vec::new(),
+            placement: ResolvedPlacement {
+                placement: Placement::SameCpu,
+                cpu_a: Some(0),
+                cpu_b: Some(0),
+            },
+            sched: Vec::new(),
+            shared_cpu: Vec::new(),
+        }
+    }
+
+    fn value(r: &Rows<'_>, metric: &str, statistic: &str) -> Option<f64> {
+        r.rows
+            .iter()
+            .find(|x| x.metric == metric && x.statistic == statistic)
+            .map(|x| x.value)
+    }
+
+    #[test]
+    fn the_compensated_p50_subtracts_the_path_or_on_one_cpu_everything() {
+        let cfg = RunConfig::new(
+            uadpbench_sender::transport::PathKind::Udp,
+            None,
+            Mode::Pingpong,
+        );
+        for (one_cpu, subtracted) in [(false, 1_500.0), (true, 4_000.0)] {
+            let mut r = rows(&cfg);
+            r.push("rtt", "p50", 20_000.0, "ns");
+            assert_eq!(
+                r.push_compensated(Some(4_000.0), Some(1_500.0), one_cpu),
+                Some(subtracted)
+            );
+            assert_eq!(value(&r, "probe_cost", "per_message"), Some(4_000.0));
+            assert_eq!(
+                value(&r, "probe_cost", "on_path_per_message"),
+                Some(1_500.0)
+            );
+            assert_eq!(
+                value(&r, "probe_cost", "subtracted_per_message"),
+                Some(subtracted)
+            );
+            assert_eq!(
+                value(&r, "rtt_compensated", "p50"),
+                Some(20_000.0 - subtracted)
+            );
+        }
+        // Without the path's cost (no segment chain) nothing is compensated.
+        let mut r = rows(&cfg);
+        r.push("rtt", "p50", 20_000.0, "ns");
+        assert_eq!(r.push_compensated(Some(4_000.0), None, true), None);
+        assert_eq!(value(&r, "rtt_compensated", "p50"), None);
+    }
 }

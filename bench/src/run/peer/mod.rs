@@ -649,7 +649,8 @@ fn run_with_peer_in(
                 }),
             )?;
             report.extend(outcome.report.iter().cloned());
-            rows.push_compensated(outcome.per_message_ns, outcome.on_path_ns);
+            // Two hosts never share a CPU: the path's cost.
+            rows.push_compensated(outcome.per_message_ns, outcome.on_path_ns, false);
             for (metric, statistic, value, unit) in &outcome.summary {
                 rows.push(metric, statistic, *value, unit);
             }
