@@ -54,14 +54,7 @@ fn probed_run(
     let out = dir.to_string_lossy().into_owned();
     let mut all: Vec<&str> = vec!["--probes", "all", "--out", &out];
     all.extend_from_slice(args);
-    let mut controller = start_controller(topo, scratch.path(), topo.b().ifname(), &all);
-    let status = controller.wait_for(Duration::from_secs(180));
-    let (stdout, stderr) = controller_output(scratch.path());
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "run --peer --probes all {args:?}: {status:?}\nstdout:\n{stdout}\nstderr:\n{stderr}\nagent log:\n{}",
-        agent.log()
-    );
+    let stdout = run_controller_ok(topo, scratch.path(), &agent, &all, Duration::from_secs(180));
     assert!(
         stdout.contains("probes on both hosts"),
         "the run says who traced what: {stdout}"

@@ -148,10 +148,10 @@ fn cyclic_across(path: &str, clock: &str) {
     let agent = Agent::start(&topo, scratch.path(), &[]);
     let dir = scratch.path().join("run");
     let out = dir.to_string_lossy().into_owned();
-    let mut controller = start_controller(
+    run_controller_ok(
         &topo,
         scratch.path(),
-        topo.b().ifname(),
+        &agent,
         &[
             "--path",
             path,
@@ -168,13 +168,7 @@ fn cyclic_across(path: &str, clock: &str) {
             "--out",
             &out,
         ],
-    );
-    let status = controller.wait_for(Duration::from_secs(120));
-    let (stdout, stderr) = controller_output(scratch.path());
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "run --peer --mode cyclic --peer-clock {clock} over {path}: {status:?}\nstdout:\n{stdout}\nstderr:\n{stderr}\nagent log:\n{}",
-        agent.log()
+        Duration::from_secs(120),
     );
     let rows: Vec<SummaryRow> = csv::Reader::from_path(dir.join("summary.csv"))
         .expect("summary.csv")
@@ -282,10 +276,10 @@ fn the_clock_cross_check_takes_its_receive_stamps_on_the_agent() {
     let agent = Agent::start(&topo, scratch.path(), &[]);
     let dir = scratch.path().join("run");
     let out = dir.to_string_lossy().into_owned();
-    let mut controller = start_controller(
+    let stdout = run_controller_ok(
         &topo,
         scratch.path(),
-        topo.b().ifname(),
+        &agent,
         &[
             "--path",
             "udp",
@@ -301,13 +295,7 @@ fn the_clock_cross_check_takes_its_receive_stamps_on_the_agent() {
             "--out",
             &out,
         ],
-    );
-    let status = controller.wait_for(Duration::from_secs(120));
-    let (stdout, stderr) = controller_output(scratch.path());
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "run --peer --so-timestamping: {status:?}\nstdout:\n{stdout}\nstderr:\n{stderr}\nagent log:\n{}",
-        agent.log()
+        Duration::from_secs(120),
     );
     assert!(
         stdout.contains("receive stamps were taken on")
@@ -379,10 +367,10 @@ fn flood_across(path: &str) {
     let agent = Agent::start(&topo, scratch.path(), &[]);
     let dir = scratch.path().join("run");
     let out = dir.to_string_lossy().into_owned();
-    let mut controller = start_controller(
+    run_controller_ok(
         &topo,
         scratch.path(),
-        topo.b().ifname(),
+        &agent,
         &[
             "--path",
             path,
@@ -393,13 +381,7 @@ fn flood_across(path: &str) {
             "--out",
             &out,
         ],
-    );
-    let status = controller.wait_for(Duration::from_secs(120));
-    let (stdout, stderr) = controller_output(scratch.path());
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "run --peer --mode flood over {path}: {status:?}\nstdout:\n{stdout}\nstderr:\n{stderr}\nagent log:\n{}",
-        agent.log()
+        Duration::from_secs(120),
     );
     let rows: Vec<SummaryRow> = csv::Reader::from_path(dir.join("summary.csv"))
         .expect("summary.csv")

@@ -199,6 +199,27 @@ pub fn start_controller(
     Killed(Some(child))
 }
 
+/// Runs `uadpbench run --peer` with `extra` against the agent's measured veth end (B's) and
+/// waits up to `limit` for it; returns its stdout. Panics with both of its outputs and the
+/// agent's log when it did not succeed.
+pub fn run_controller_ok(
+    topo: &Topology,
+    dir: &Path,
+    agent: &Agent,
+    extra: &[&str],
+    limit: Duration,
+) -> String {
+    let mut controller = start_controller(topo, dir, topo.b().ifname(), extra);
+    let status = controller.wait_for(limit);
+    let (stdout, stderr) = controller_output(dir);
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "run --peer {extra:?}: {status:?}\nstdout:\n{stdout}\nstderr:\n{stderr}\nagent log:\n{}",
+        agent.log()
+    );
+    stdout
+}
+
 pub fn controller_output(dir: &Path) -> (String, String) {
     (
         std::fs::read_to_string(dir.join("controller.out")).unwrap_or_default(),
