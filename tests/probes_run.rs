@@ -257,6 +257,18 @@ fn check(path: PathKind, encap: Encap, min_layers: usize) {
             assert_eq!(r[rec].parse::<u64>().unwrap(), 10_200, "{name}: stamps");
             assert_eq!(&r[lost], "0", "{name}");
         }
+        // One session's statistics window covers both sides' XDP programs: both are in the
+        // probes' cost (side B's was left out as "uncalibrated" before).
+        let meta: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
+        let c = &meta["probes"]["compensation"];
+        assert_eq!(c["uncalibrated"], serde_json::json!([]), "{name}: {c}");
+        assert!(
+            c["ns_per_run"]["uadpbench_xdp"]
+                .as_f64()
+                .is_some_and(|v| v > 0.0),
+            "{name}: {c}"
+        );
     }
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -839,7 +839,9 @@ pub fn write(
                 program: c.program.clone(),
                 run_count: c.run_count,
                 run_time_ns: c.run_time_ns,
-                messages: if c.side == "b" {
+                // Side B is the agent's host only across hosts; in a local run side B's XDP
+                // program ran under this session's statistics window.
+                messages: if c.side == "b" && far.is_some() {
                     far_messages
                 } else {
                     near_messages
