@@ -9,8 +9,9 @@
 //!   summary.csv) and meta.json with every agent's clock estimates and conditions;
 //! * three agents with the estimated clock offsets: bounds above zero, the largest in
 //!   summary.csv;
-//! * a campaign with `[peer]` and `[[peer.fanout]]` (udp and eth × 1 and 2 subscribers):
-//!   every run through the agents, the fan-out answer at the end, and `report` plots it;
+//! * a campaign with `[peer]` and `[[peer.fanout]]` (udp, eth and xdp × 1, 2, 4 and 8
+//!   subscribers, eight agents): every run through the agents, the fan-out answer at the end,
+//!   and `report` plots it;
 //! * one agent killed mid-run: the controller ends with an error naming that agent and writes
 //!   no results; the other agent serves its next controller;
 //! * a subscriber count that is not the number of agents: exit status 2 before connecting.
@@ -253,27 +254,44 @@ fn fanout_over_udp_to_three_agents_with_estimated_clocks() {
     fanout_across("udp", 3, "estimate");
 }
 
+/// Environment of [`a_fanout_campaign_across_agents_answers_and_plots`] when it serves as the
+/// measurement of bench/scripts/agent_fanout_standin.sh: messages per run (default 300),
+/// repetitions (default 1) and where to copy the campaign's results (default: nowhere; the
+/// scratch directory goes).
+const COUNT_ENV: &str = "UADPBENCH_STANDIN_FANOUT_COUNT";
+const REPS_ENV: &str = "UADPBENCH_STANDIN_FANOUT_REPS";
+const KEEP_ENV: &str = "UADPBENCH_STANDIN_FANOUT_KEEP";
+
 #[test]
 fn a_fanout_campaign_across_agents_answers_and_plots() {
     let _serial = serial();
     let scratch = Scratch::new("fanout-campaign");
-    let hosts = Hosts::start(2, &scratch, &[]);
+    let counts = [1usize, 2, 4, 8];
+    let hosts = Hosts::start(8, &scratch, &[]);
     let subs = hosts.topo.subscribers();
+    let count: u64 = std::env::var(COUNT_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let reps: usize = std::env::var(REPS_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let mut file_text = format!(
+        "name = \"fanout-hosts\"\n[matrix]\npaths = [\"udp\", \"eth\", \"xdp\"]\nencaps = [\"eth\"]\nmodes = [\"cyclic\"]\npayload_bytes = [64]\nintervals_us = [500]\nsubscribers = {counts:?}\nprobes = [\"none\"]\nrepetitions = {reps}\n[order]\nkind = \"interleaved\"\n[run]\ncount = {count}\nwarmup = 20\n[peer]\naddress = \"{}\"\ninterface = \"{}\"\npeer_interface = \"{}\"\n",
+        agent_addr(0),
+        hosts.topo.publisher().ifname(),
+        subs[0].ifname(),
+    );
+    for (i, s) in subs.iter().enumerate() {
+        file_text.push_str(&format!(
+            "[[peer.fanout]]\naddress = \"{}\"\npeer_interface = \"{}\"\n",
+            agent_addr(i),
+            s.ifname()
+        ));
+    }
     let file = scratch.path().join("fanout-hosts.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "name = \"fanout-hosts\"\n[matrix]\npaths = [\"udp\", \"eth\"]\nencaps = [\"eth\"]\nmodes = [\"cyclic\"]\npayload_bytes = [64]\nintervals_us = [500]\nsubscribers = [1, 2]\nprobes = [\"none\"]\nrepetitions = 1\n[run]\ncount = 300\nwarmup = 20\n[peer]\naddress = \"{}\"\ninterface = \"{}\"\npeer_interface = \"{}\"\n[[peer.fanout]]\naddress = \"{}\"\npeer_interface = \"{}\"\n[[peer.fanout]]\naddress = \"{}\"\npeer_interface = \"{}\"\n",
-            agent_addr(0),
-            hosts.topo.publisher().ifname(),
-            subs[0].ifname(),
-            agent_addr(0),
-            subs[0].ifname(),
-            agent_addr(1),
-            subs[1].ifname(),
-        ),
-    )
-    .expect("campaign file");
+    std::fs::write(&file, file_text).expect("campaign file");
     let dir = scratch.path().join("campaign");
     let out = Command::new("ip")
         .args([
@@ -300,19 +318,30 @@ fn a_fanout_campaign_across_agents_answers_and_plots() {
         hosts.logs()
     );
     assert!(
-        stdout.contains("answer — fan-out 64 B to 2 subscriber(s)"),
+        stdout.contains("answer — fan-out 64 B to 8 subscriber(s)"),
         "{stdout}"
     );
     let rows: Vec<SubscriberRow> = read_rows(&dir.join("subscribers.csv"));
-    // udp and eth × (1 + 2 subscribers), every one on its agent.
-    assert_eq!(rows.len(), 2 * (1 + 2), "{rows:?}");
+    // udp, eth and xdp × (1 + 2 + 4 + 8 subscribers), every one on its agent.
+    assert_eq!(
+        rows.len(),
+        reps * 3 * counts.iter().sum::<usize>(),
+        "{rows:?}"
+    );
     assert!(
-        rows.iter().all(|r| r.lost == 0 && r.received == 300),
+        rows.iter().all(|r| r.lost == 0 && r.received == count),
         "{rows:?}"
     );
     assert!(rows
         .iter()
         .all(|r| r.host == format!("{}:4850", agent_addr(r.subscriber - 1))));
+    for &n in &counts {
+        assert_eq!(
+            rows.iter().filter(|r| r.subscribers == n).count(),
+            reps * 3 * n,
+            "{n} subscribers: one row each per path and repetition"
+        );
+    }
     let report = Command::new(UADPBENCH)
         .arg("report")
         .arg(&dir)
@@ -324,10 +353,26 @@ fn a_fanout_campaign_across_agents_answers_and_plots() {
         String::from_utf8_lossy(&report.stderr)
     );
     let svg = std::fs::read_to_string(dir.join("plots/fanout_64B.svg")).expect("fan-out plot");
-    assert!(
-        svg.contains("udp/udp: worst subscriber"),
-        "udp curve missing"
-    );
+    for path in ["udp/udp", "eth/eth", "xdp/eth"] {
+        assert!(
+            svg.contains(&format!("{path}: worst subscriber")),
+            "{path} curve missing"
+        );
+    }
+    if let Ok(keep) = std::env::var(KEEP_ENV) {
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(&dir)
+            .arg(&keep)
+            .status()
+            .expect("cp");
+        assert!(status.success(), "copying the campaign to {keep}");
+        std::fs::write(
+            std::path::Path::new(&keep).join("campaign-stdout.txt"),
+            stdout.as_bytes(),
+        )
+        .expect("campaign output");
+    }
     for a in hosts.agents {
         a.stop();
     }
