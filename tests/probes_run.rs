@@ -241,6 +241,27 @@ fn check(path: PathKind, encap: Encap, min_layers: usize) {
                 && r[ns].parse::<f64>().is_ok_and(|v| v > 0.0)),
         "{name}: no program cost measured"
     );
+    // The hooks' dispatch was calibrated before the session attached, and is in the cost
+    // the compensation subtracts: a classic and a BTF tracepoint hit cost more than nothing.
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
+    let d = &meta["probes"]["dispatch"]["this_host"];
+    assert_eq!(d["measured"], serde_json::json!(true), "{name}: {d}");
+    for figure in ["tracepoint", "btf_tracepoint", "syscall"] {
+        assert!(
+            d["cost"][figure]["median_ns"]
+                .as_f64()
+                .is_some_and(|v| v > 0.0),
+            "{name}: dispatch {figure}: {d}"
+        );
+    }
+    let c = &meta["probes"]["compensation"];
+    assert!(
+        c["dispatch_per_message_ns"]
+            .as_f64()
+            .is_some_and(|v| v > 0.0 && v < c["per_message_ns"].as_f64().unwrap()),
+        "{name}: {c}"
+    );
     if path == PathKind::Xdp {
         // The path's XDP program, one row per side: every arrival stamped, none overwritten.
         let (prog, rec, lost) = (
@@ -259,9 +280,6 @@ fn check(path: PathKind, encap: Encap, min_layers: usize) {
         }
         // One session's statistics window covers both sides' XDP programs: both are in the
         // probes' cost (side B's was left out as "uncalibrated" before).
-        let meta: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
-        let c = &meta["probes"]["compensation"];
         assert_eq!(c["uncalibrated"], serde_json::json!([]), "{name}: {c}");
         assert!(
             c["ns_per_run"]["uadpbench_xdp"]

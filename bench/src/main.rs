@@ -80,6 +80,9 @@ fn main() -> ExitCode {
         Command::Campaign(a) => campaign_command(a),
         Command::Report(a) => report_command(a),
         Command::Probes(ProbesCommand::List { path }) => probes_list(path),
+        Command::Probes(ProbesCommand::Dispatch { calls, rounds, cpu }) => {
+            probes_dispatch(calls, rounds, cpu)
+        }
         Command::Doctor => {
             let (lines, fatal) = uadpbench::doctor::report(&uadpbench::doctor::run_checks());
             for l in lines {

@@ -99,6 +99,10 @@ pub fn start_session(
     };
     pc.sched_switch = spec.sched_switch;
     pc.tx_chain = tx_chain_from_env()?;
+    // With a calibration window, also measure what the hooks cost beyond the programs.
+    if pc.stats {
+        pc.dispatch = Some(uadpbench_probes::DispatchConfig::default());
+    }
     if spec.histogram {
         pc.histogram = Some(uadpbench_probes::HistogramConfig {
             first_packet: u32::try_from(spec.warmup).map_err(|_| {
@@ -227,6 +231,29 @@ fn stats_meta(report: &ProbeReport, cfg: &RunConfig) -> serde_json::Value {
         "off_at_packet": w.off_at_packet,
         "warmup_messages": cfg.warmup,
         "kernel_bpf_stats_enabled": sysctl,
+    })
+}
+
+/// meta.json's `probes.dispatch`: what a tracepoint hit cost beyond its program on this host
+/// (and, across hosts, on the agent's), or why it was not measured.
+fn dispatch_meta(
+    near: Option<&Result<uadpbench_probes::DispatchCost, String>>,
+    far: Option<Option<&uadpbench_probes::DispatchCost>>,
+) -> serde_json::Value {
+    let near = match near {
+        None => {
+            serde_json::json!({"measured": false, "why": "BPF statistics off (UADPBENCH_PROBE_STATS=off): no calibration"})
+        }
+        Some(Err(e)) => serde_json::json!({"measured": false, "why": e}),
+        Some(Ok(d)) => serde_json::json!({"measured": true, "cost": d}),
+    };
+    serde_json::json!({
+        "what": "ns per call of a getppid loop on one CPU, arms interleaved: syscall = nothing attached, syscall_tracing = + an empty program on an unused system-call tracepoint (the slow system-call path), tracepoint = + an empty classic program hit per call, btf_tracepoint = + an empty BTF program hit per call; medians of the per-round differences (docs/probes.md, Cost)",
+        "this_host": near,
+        "agent": far.map(|f| match f {
+            Some(d) => serde_json::json!({"measured": true, "cost": d}),
+            None => serde_json::json!({"measured": false}),
+        }),
     })
 }
 
@@ -407,8 +434,11 @@ pub struct ProbeOutcome {
     pub meta: serde_json::Value,
     /// The SO_TIMESTAMPING cross-check against the layer stamps (`--so-timestamping`).
     pub clock: Option<crate::clock_check::ClockCheck>,
-    /// The probes' calibrated BPF time per benchmark message (ns; `None`: not calibrated).
+    /// The probes' calibrated cost per benchmark message: BPF run time plus the hooks'
+    /// dispatch (ns; `None`: not calibrated).
     pub per_message_ns: Option<f64>,
+    /// The dispatch's part of `per_message_ns` (ns).
+    pub dispatch_per_message_ns: Option<f64>,
     /// The part of it on the packet's path: one run of each program whose stamp ends a
     /// segment of the chain (ns). `None` in histogram mode (no chain).
     pub on_path_ns: Option<f64>,
@@ -832,20 +862,26 @@ pub fn write(
     let far_messages = far
         .as_ref()
         .and_then(|f| messages_of(f.report.stats_window()));
+    // What each host's hooks cost beyond the programs (measured before its session attached).
+    let near_dispatch = report.dispatch.as_ref().and_then(|d| d.as_ref().ok());
+    let far_dispatch = far.as_ref().and_then(|f| f.report.dispatch.as_ref());
     let compensation = crate::analysis::compensation::Compensation::from_costs(
         &costs
             .iter()
-            .map(|c| crate::analysis::compensation::CostInput {
-                program: c.program.clone(),
-                run_count: c.run_count,
-                run_time_ns: c.run_time_ns,
+            .map(|c| {
                 // Side B is the agent's host only across hosts; in a local run side B's XDP
                 // program ran under this session's statistics window.
-                messages: if c.side == "b" && far.is_some() {
-                    far_messages
-                } else {
-                    near_messages
-                },
+                let agent = c.side == "b" && far.is_some();
+                let dispatch = if agent { far_dispatch } else { near_dispatch };
+                crate::analysis::compensation::CostInput {
+                    program: c.program.clone(),
+                    run_count: c.run_count,
+                    run_time_ns: c.run_time_ns,
+                    dispatch_ns: dispatch
+                        .and_then(|d| d.per_hit_ns(&c.mechanism))
+                        .unwrap_or(0.0),
+                    messages: if agent { far_messages } else { near_messages },
+                }
             })
             .collect::<Vec<_>>(),
     );
@@ -877,8 +913,9 @@ pub fn write(
         );
         on_path_ns = Some(on_path);
         lines.push(format!(
-            "  probe cost per message (calibrated BPF run time): {:.2} µs of every program, {:.2} µs on the packet's path (one run of each program whose stamp ends a segment); segments.csv compensated_value takes that run out of its segment, summary.csv *_compensated the path's cost out of the p50",
+            "  probe cost per message (calibrated BPF run time + tracepoint dispatch): {:.2} µs of every program (dispatch {:.2} µs of it), {:.2} µs on the packet's path (one run of each program whose stamp ends a segment); segments.csv compensated_value takes that run out of its segment, summary.csv *_compensated the path's cost out of the p50",
             c.per_message_ns / 1000.0,
+            c.dispatch_per_message_ns / 1000.0,
             on_path / 1000.0
         ));
         if !c.uncalibrated.is_empty() {
@@ -1004,12 +1041,14 @@ pub fn write(
         },
         "wake": wake_meta(&report),
         "agent": far_meta,
+        "dispatch": dispatch_meta(report.dispatch.as_ref(), far.as_ref().map(|f| f.report.dispatch.as_ref())),
         "compensation": compensation.as_ref().map(|c| serde_json::json!({
             "per_message_ns": c.per_message_ns,
+            "dispatch_per_message_ns": c.dispatch_per_message_ns,
             "on_path_ns": on_path_ns,
             "ns_per_run": c.ns_per_run,
             "uncalibrated": c.uncalibrated,
-            "model": "each stamping program's run lies in the segment its stamp ends; the compensated latency is the latency minus one run of each program whose stamp ends a segment of the chain (on_path_ns), i.e. the sum of the compensated segments",
+            "model": "a program run costs its BPF run time plus its hook's dispatch (dispatch.*, by mechanism); each stamping program's run lies in the segment its stamp ends; the compensated latency is the latency minus one run of each program whose stamp ends a segment of the chain (on_path_ns), i.e. the sum of the compensated segments",
         })),
     });
     let clock = clock.map(|c| {
@@ -1027,6 +1066,7 @@ pub fn write(
         meta,
         clock,
         per_message_ns: compensation.as_ref().map(|c| c.per_message_ns),
+        dispatch_per_message_ns: compensation.as_ref().map(|c| c.dispatch_per_message_ns),
         on_path_ns,
         summary: histograms.map(|h| h.summary).unwrap_or_default(),
     })

@@ -1997,6 +1997,21 @@ mod prog {
         0
     }
 
+    /// Dispatch calibration (no layer): an empty classic tracepoint program. The loader
+    /// attaches it to `task:task_rename` (hit by `prctl(PR_SET_NAME)`) and to
+    /// `syscalls:sys_enter_getpgid` (never called: it only switches the slow system-call path
+    /// on), to time what a hook costs beyond its program (`uadpbench_probes::calibrate_dispatch`).
+    #[tracepoint]
+    pub fn calib_tracepoint(_ctx: TracePointContext) -> u32 {
+        0
+    }
+
+    /// Dispatch calibration (no layer): an empty BTF tracepoint program on `task_rename`.
+    #[btf_tracepoint(function = "task_rename")]
+    pub fn calib_btf(_ctx: BtfTracePointContext) -> i32 {
+        0
+    }
+
     #[cfg(target_arch = "bpf")]
     #[panic_handler]
     fn panic(_info: &core::panic::PanicInfo) -> ! {

@@ -33,10 +33,11 @@ pub use layers::{
     Selected, Selection, LAYERS, MINIMAL,
 };
 pub use session::{
-    plan, plan_with, point_name, reference_layer, verify_programs, HistogramConfig,
-    HistogramReport, LayerEvent, LayerHistogram, LayerLoss, LayerPlan, LayerStatus, Outcome,
-    ProbeConfig, ProbeReport, ProbeSession, ProgramCheck, ProgramCost, SchedEvent,
-    SegmentHistogram, StatsWindow, DEFAULT_SCHED_BUFFER_BYTES, STATS_WATCH_INTERVAL,
+    calibrate_dispatch, plan, plan_with, point_name, reference_layer, verify_programs,
+    DispatchConfig, DispatchCost, DispatchFigure, HistogramConfig, HistogramReport, LayerEvent,
+    LayerHistogram, LayerLoss, LayerPlan, LayerStatus, Outcome, ProbeConfig, ProbeReport,
+    ProbeSession, ProgramCheck, ProgramCost, SchedEvent, SegmentHistogram, StatsWindow,
+    DEFAULT_SCHED_BUFFER_BYTES, STATS_WATCH_INTERVAL,
 };
 pub use uadpbench_common::PROBE_DEFAULT_SLOTS;
 
@@ -98,6 +99,12 @@ pub enum ProbeError {
         #[source]
         source: io::Error,
     },
+    /// The dispatch calibration could not attach or run its programs.
+    #[error(
+        "calibrating what a tracepoint hit costs failed ({0}); the probes still work, \
+         their compensation leaves the tracepoints' dispatch out"
+    )]
+    Dispatch(String),
     /// Invalid configuration.
     #[error("invalid probe configuration: {0}")]
     Config(String),

@@ -39,6 +39,44 @@ fn the_verifier_accepts_every_program() {
     }
 }
 
+/// The dispatch calibration attaches and detaches its empty programs: a classic tracepoint
+/// hit and a BTF tracepoint hit cost more than nothing, the loop's system call costs more
+/// than either's dispatch alone would explain, and nothing stays attached.
+#[test]
+fn dispatch_calibration_prices_a_tracepoint_hit() {
+    require_root("loads programs");
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let d = uadpbench_probes::calibrate_dispatch(uadpbench_probes::DispatchConfig {
+        calls: 20_000,
+        rounds: 5,
+    })
+    .expect("calibrate");
+    eprintln!("{d:?}");
+    assert_eq!((d.calls, d.rounds), (20_000, 5));
+    assert!(d.syscall.median_ns > 10.0, "{d:?}");
+    assert!(d.tracepoint.median_ns > 0.0, "{d:?}");
+    assert!(d.btf_tracepoint.median_ns > 0.0, "{d:?}");
+    for f in [d.syscall, d.syscall_tracing, d.tracepoint, d.btf_tracepoint] {
+        assert!(f.min_ns <= f.median_ns && f.median_ns <= f.max_ns, "{d:?}");
+    }
+    assert!(d.cpu.is_some(), "the loop runs pinned: {d:?}");
+    // Nothing left behind: the calibration's programs went with its object (the kernel
+    // frees a detached program after an RCU grace period: allow it a few seconds).
+    let mut text = String::new();
+    for _ in 0..50 {
+        let out = std::process::Command::new("bpftool")
+            .args(["prog", "show"])
+            .output()
+            .expect("bpftool (scripts/setup.sh installs it)");
+        text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !text.contains("calib_") {
+            break;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!text.contains("calib_"), "left loaded:\n{text}");
+}
+
 #[test]
 fn plan_lists_every_layer_of_each_path() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());

@@ -17,8 +17,12 @@
 //!   call returning while the receiver already runs, frees, other traffic, helpers before a
 //!   receiver sleeps), and subtracting all of it overcompensates (measured: by 10–30 %).
 //!
+//! A program's cost is its BPF run time plus what its hook costs beyond the program (the
+//! tracepoint's dispatch: `uadpbench_probes::calibrate_dispatch`, measured on the host before
+//! its session attached; 0 for mechanisms it does not cover).
+//!
 //! A model, not a measurement: it assumes the programs' cost adds linearly and leaves
-//! caches and the tracepoints' own dispatch out; and the calibration runs with BPF
+//! caches and the slow system-call path out; and the calibration runs with BPF
 //! statistics on, whose clock reads make every run look somewhat longer. Checking it against runs without probes
 //! (campaigns and `uadpbench overhead` pair them: overhead.csv `rtt_compensated`) says how
 //! far it holds.
@@ -33,6 +37,9 @@ pub struct CostInput {
     pub program: String,
     pub run_count: u64,
     pub run_time_ns: u64,
+    /// What one hit of the program's hook costs beyond the program on its host (the
+    /// dispatch calibration, by mechanism; 0 where not calibrated).
+    pub dispatch_ns: f64,
     /// Benchmark messages the statistics window covered on the program's host (`None`: not
     /// calibrated, the row is left out).
     pub messages: Option<u64>,
@@ -41,10 +48,13 @@ pub struct CostInput {
 /// The calibrated costs of a run's programs.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Compensation {
-    /// Mean BPF time of one run, by program (over every host that ran it).
+    /// Mean cost of one run, by program (over every host that ran it): BPF run time plus
+    /// the hook's dispatch.
     pub ns_per_run: HashMap<String, f64>,
-    /// BPF time of all programs per benchmark message.
+    /// Cost of all programs' runs per benchmark message (BPF run time plus dispatch).
     pub per_message_ns: f64,
+    /// The dispatch's part of `per_message_ns`.
+    pub dispatch_per_message_ns: f64,
     /// Programs left out: they ran but their window was not calibrated.
     pub uncalibrated: Vec<String>,
 }
@@ -52,18 +62,21 @@ pub struct Compensation {
 impl Compensation {
     /// From the cost rows; `None` when no row was calibrated.
     pub fn from_costs(rows: &[CostInput]) -> Option<Self> {
-        let mut runs: HashMap<String, (u64, u64)> = HashMap::new();
+        let mut runs: HashMap<String, (u64, f64)> = HashMap::new();
         let mut per_message = 0.0;
+        let mut dispatch_per_message = 0.0;
         let mut calibrated = 0;
         let mut uncalibrated = Vec::new();
         for r in rows {
             match r.messages {
                 Some(m) if m > 0 => {
                     calibrated += 1;
-                    per_message += r.run_time_ns as f64 / m as f64;
+                    let dispatch = r.run_count as f64 * r.dispatch_ns.max(0.0);
+                    per_message += (r.run_time_ns as f64 + dispatch) / m as f64;
+                    dispatch_per_message += dispatch / m as f64;
                     let e = runs.entry(r.program.clone()).or_default();
                     e.0 += r.run_count;
-                    e.1 += r.run_time_ns;
+                    e.1 += r.run_time_ns as f64 + dispatch;
                 }
                 _ if r.run_count > 0 || r.run_time_ns > 0 => uncalibrated.push(r.program.clone()),
                 _ => {}
@@ -78,9 +91,10 @@ impl Compensation {
             ns_per_run: runs
                 .into_iter()
                 .filter(|(_, (n, _))| *n > 0)
-                .map(|(p, (n, t))| (p, t as f64 / n as f64))
+                .map(|(p, (n, t))| (p, t / n as f64))
                 .collect(),
             per_message_ns: per_message,
+            dispatch_per_message_ns: dispatch_per_message,
             uncalibrated,
         })
     }
@@ -152,6 +166,7 @@ mod tests {
                 program: "a".into(),
                 run_count: 2_000,
                 run_time_ns: 200_000,
+                dispatch_ns: 0.0,
                 messages: Some(1_000),
             },
             // The same program on the other host: one mean per run over both.
@@ -159,18 +174,21 @@ mod tests {
                 program: "a".into(),
                 run_count: 1_000,
                 run_time_ns: 400_000,
+                dispatch_ns: 0.0,
                 messages: Some(1_000),
             },
             CostInput {
                 program: "helper".into(),
                 run_count: 500,
                 run_time_ns: 50_000,
+                dispatch_ns: 0.0,
                 messages: Some(500),
             },
             CostInput {
                 program: "late".into(),
                 run_count: 10,
                 run_time_ns: 1_000,
+                dispatch_ns: 30.0,
                 messages: None,
             },
         ])
@@ -179,8 +197,45 @@ mod tests {
         assert_eq!(c.ns_per_run["a"], 200.0);
         assert_eq!(c.ns_per_run["helper"], 100.0);
         assert_eq!(c.uncalibrated, vec!["late".to_owned()]);
+        assert_eq!(c.dispatch_per_message_ns, 0.0);
         assert_eq!(c.run_ns(None), 0.0);
         assert!(Compensation::from_costs(&[]).is_none());
+    }
+
+    #[test]
+    fn every_run_also_pays_its_hooks_dispatch() {
+        let c = Compensation::from_costs(&[
+            // A classic tracepoint: 100 ns of BPF, 60 ns of dispatch, twice per message.
+            CostInput {
+                program: "tp".into(),
+                run_count: 2_000,
+                run_time_ns: 200_000,
+                dispatch_ns: 60.0,
+                messages: Some(1_000),
+            },
+            // XDP: no dispatch calibrated.
+            CostInput {
+                program: "xdp".into(),
+                run_count: 1_000,
+                run_time_ns: 50_000,
+                dispatch_ns: 0.0,
+                messages: Some(1_000),
+            },
+            // A noisy calibration never makes a cost negative.
+            CostInput {
+                program: "btf".into(),
+                run_count: 1_000,
+                run_time_ns: 100_000,
+                dispatch_ns: -5.0,
+                messages: Some(1_000),
+            },
+        ])
+        .unwrap();
+        assert_eq!(c.ns_per_run["tp"], 160.0);
+        assert_eq!(c.ns_per_run["xdp"], 50.0);
+        assert_eq!(c.ns_per_run["btf"], 100.0);
+        assert_eq!(c.per_message_ns, 320.0 + 50.0 + 100.0);
+        assert_eq!(c.dispatch_per_message_ns, 120.0);
     }
 
     #[test]
@@ -188,6 +243,7 @@ mod tests {
         let c = Compensation {
             ns_per_run: [("prog_rx".to_owned(), 150.0)].into_iter().collect(),
             per_message_ns: 1_000.0,
+            dispatch_per_message_ns: 0.0,
             uncalibrated: Vec::new(),
         };
         let mut rows = vec![

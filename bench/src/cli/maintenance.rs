@@ -1,4 +1,4 @@
-//! `uadpbench probes list` and `cleanup`.
+//! `uadpbench probes list`, `probes dispatch` and `cleanup`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,6 +14,77 @@ pub(crate) enum ProbesCommand {
         #[arg(long, value_enum)]
         path: Option<PathKind>,
     },
+    /// Measure what a tracepoint hit costs beyond its BPF program on this host (the dispatch
+    /// that BPF run-time statistics do not count; probe runs measure it before attaching).
+    Dispatch {
+        /// System calls per batch.
+        #[arg(long, default_value_t = 2_000)]
+        calls: u32,
+        /// Batches per state (nothing attached, classic, BTF, slow system-call path).
+        #[arg(long, default_value_t = 15)]
+        rounds: u32,
+        /// Run the loop on this CPU (default: where the process starts).
+        #[arg(long)]
+        cpu: Option<usize>,
+    },
+}
+
+pub(crate) fn probes_dispatch(
+    calls: u32,
+    rounds: u32,
+    cpu: Option<usize>,
+) -> anyhow::Result<ExitCode> {
+    use anyhow::Context as _;
+    if let Some(cpu) = cpu {
+        uadpbench_sender::sched::ThreadSched {
+            cpu: Some(cpu),
+            fifo_priority: None,
+        }
+        .apply_to_current_thread()
+        .with_context(|| format!("--cpu {cpu}: pinning the calibration there"))?;
+    }
+    say!(
+        "timing prctl(PR_SET_NAME) against prctl(PR_GET_NAME) and getppid with nothing, an empty classic and an empty BTF program on task_rename, and a system-call tracepoint attached ({rounds} batches × {calls} calls per state)..."
+    );
+    let d =
+        uadpbench_probes::calibrate_dispatch(uadpbench_probes::DispatchConfig { calls, rounds })
+            .context("the dispatch calibration needs root (it loads two empty BPF programs)")?;
+    let row = |what: &str, f: &uadpbench_probes::DispatchFigure| {
+        say!(
+            "  {what:<58} {:>7.1} ns  (batches {:.1} … {:.1})",
+            f.median_ns,
+            f.min_ns,
+            f.max_ns
+        );
+    };
+    row("getppid, nothing attached", &d.syscall);
+    row(
+        "slow system-call path (a syscall tracepoint attached)",
+        &d.syscall_tracing,
+    );
+    row("classic tracepoint hit, empty program", &d.tracepoint);
+    row("BTF tracepoint hit, empty program", &d.btf_tracepoint);
+    let counted = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1} ns"));
+    say!(
+        "  BPF statistics count for one empty run: classic {}, BTF {}",
+        counted(d.tracepoint_counted_ns),
+        counted(d.btf_tracepoint_counted_ns)
+    );
+    let per = |m: &str| {
+        d.per_hit_ns(m)
+            .map_or("-".to_owned(), |v| format!("{v:.1} ns"))
+    };
+    say!(
+        "  added to each counted run by the compensation: classic {}, BTF {}",
+        per("tracepoint"),
+        per("tp_btf")
+    );
+    say!(
+        "CPU {}, {:.2} s; probe runs measure this before attaching and add it to every program run's counted BPF time (docs/probes.md, Cost)",
+        d.cpu.map_or("?".to_owned(), |c| c.to_string()),
+        d.elapsed_ns as f64 / 1e9
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Debug, Args)]

@@ -179,6 +179,10 @@ pub struct RemoteProbeReport {
     /// Histogram mode: the agent's per-segment histograms.
     #[serde(default)]
     pub histograms: Option<RemoteHistograms>,
+    /// What a tracepoint hit costs beyond its program on the agent's host (its dispatch
+    /// calibration; `None`: not measured, or an agent that does not send it).
+    #[serde(default)]
+    pub dispatch: Option<uadpbench_probes::DispatchCost>,
 }
 
 /// The agent's histogram-mode counts: its per-segment histograms only. A time since a
@@ -401,6 +405,11 @@ impl RemoteProbeReport {
             sched_dropped: 0,
             sched_error: None,
             histograms: report.histograms.as_ref().map(RemoteHistograms::of),
+            dispatch: report
+                .dispatch
+                .as_ref()
+                .and_then(|d| d.as_ref().ok())
+                .cloned(),
         }
     }
 

@@ -210,10 +210,13 @@ fn run_in(cfg: &RunConfig, out_dir: &Path, stop: Arc<AtomicBool>) -> anyhow::Res
         );
         if one_cpu && p.per_message_ns.is_some() {
             report.push(
-                "  both timed threads share one CPU: the compensated p50 (summary.csv *_compensated) takes every program's BPF time per message out, not only the path's runs — on one CPU the sides take turns and every program run lies on the round trip".into(),
+                "  both timed threads share one CPU: the compensated p50 (summary.csv *_compensated) takes every program's cost per message (BPF time + dispatch) out, not only the path's runs — on one CPU the sides take turns and every program run lies on the round trip".into(),
             );
         }
         rows.push_compensated(p.per_message_ns, p.on_path_ns, one_cpu);
+        if let Some(d) = p.dispatch_per_message_ns {
+            rows.push("probe_cost", "dispatch_per_message", d, "ns");
+        }
         for (metric, statistic, value, unit) in &p.summary {
             rows.push(metric, statistic, *value, unit);
         }

@@ -71,6 +71,10 @@ pub struct ProbeConfig {
     /// `qdisc_dequeue` and `net_dev_start_xmit` are all selected tp_btf layers. Off reads the
     /// frame at every layer (to measure what it saves).
     pub tx_chain: bool,
+    /// Before attaching anything, measure what a tracepoint hit costs beyond its program
+    /// ([`calibrate_dispatch`](crate::calibrate_dispatch); `None`: do not). The report has
+    /// the result ([`ProbeReport::dispatch`](crate::ProbeReport::dispatch)).
+    pub dispatch: Option<super::DispatchConfig>,
 }
 
 impl ProbeConfig {
@@ -91,6 +95,7 @@ impl ProbeConfig {
             sched_buffer_bytes: DEFAULT_SCHED_BUFFER_BYTES,
             histogram: None,
             tx_chain: true,
+            dispatch: None,
         }
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! - `config`: what to trace ([`ProbeConfig`]), the programs' globals, loading the object;
 //! - `attach`: loading one candidate program (the one place per mechanism) and attaching it;
+//! - `dispatch`: what a tracepoint hit costs beyond its program ([`calibrate_dispatch`]);
 //! - `plan`: what would attach, without attaching ([`plan()`]); the verifier's verdict on every
 //!   program ([`verify_programs`]);
 //! - `start`: [`ProbeSession::start`], attaching a session's layers, prerequisites and helpers;
@@ -13,6 +14,7 @@
 
 mod attach;
 mod config;
+mod dispatch;
 mod histogram;
 mod maps;
 mod plan;
@@ -23,6 +25,7 @@ mod start;
 mod stats;
 
 pub use config::{ProbeConfig, DEFAULT_SCHED_BUFFER_BYTES};
+pub use dispatch::{calibrate_dispatch, DispatchConfig, DispatchCost, DispatchFigure};
 pub use histogram::{
     point_name, reference_layer, HistogramConfig, HistogramReport, LayerHistogram, SegmentHistogram,
 };

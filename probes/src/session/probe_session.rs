@@ -40,6 +40,8 @@ pub struct ProbeSession {
     pub(super) sched_error: Option<String>,
     /// Histogram mode: the reference layer and the first counted packet.
     pub(super) histogram: Option<(LayerId, u64)>,
+    /// The dispatch calibration's result, if one was asked for.
+    pub(super) dispatch: Option<Result<super::DispatchCost, String>>,
 }
 
 impl fmt::Debug for ProbeSession {
@@ -338,6 +340,7 @@ impl ProbeSession {
             sched_dropped,
             sched_error: self.sched_error.clone(),
             histograms,
+            dispatch: self.dispatch.clone(),
         })
     }
 }

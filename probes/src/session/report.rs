@@ -238,6 +238,10 @@ pub struct ProbeReport {
     /// `lost_per_layer` counts every recorded stamp as collected: each was counted into a
     /// histogram when it was written).
     pub histograms: Option<super::HistogramReport>,
+    /// What a tracepoint hit costs beyond its program on this host, measured before the
+    /// session attached ([`ProbeConfig::dispatch`](crate::ProbeConfig::dispatch); `None`: not
+    /// asked for; `Err`: why it failed).
+    pub dispatch: Option<Result<super::DispatchCost, String>>,
 }
 
 /// When `BPF_ENABLE_STATS` was on during a session (CLOCK_MONOTONIC ns): the window the

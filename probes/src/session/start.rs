@@ -33,6 +33,11 @@ impl ProbeSession {
         let mut selected = resolve(path, &config.selection);
         let kernel = kernel_info();
         let g = globals(&config, &kernel)?;
+        // The dispatch calibration first: nothing of the session attached yet, no BPF
+        // statistics adding clock reads to its empty programs.
+        let dispatch = config
+            .dispatch
+            .map(|d| super::calibrate_dispatch(d).map_err(|e| e.to_string()));
         // Stats on before anything runs, so counts cover the whole session.
         let (stats, stats_error) = stats::enable(config.stats);
         let sched_bytes = if config.sched_switch {
@@ -192,6 +197,7 @@ impl ProbeSession {
             drained: [0; LAYERS.len()],
             sched_attached,
             sched_error,
+            dispatch,
             histogram: config.histogram.and_then(|h| {
                 reference_layer(path, &config.selection).map(|r| (r, u64::from(h.first_packet)))
             }),
