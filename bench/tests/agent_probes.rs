@@ -140,6 +140,15 @@ fn pingpong_probed(path: &str, send_layer: &str, far_receive: &str, near_receive
     let m = meta(&dir);
     let agent = &m["probes"]["agent"];
     assert!(agent["layers"].is_array(), "{agent}");
+    // Both hosts calibrated their hooks' dispatch; the agent sent its figures back.
+    let dispatch = &m["probes"]["dispatch"];
+    for host in ["this_host", "agent"] {
+        assert_eq!(dispatch[host]["measured"], true, "{host}: {dispatch}");
+        assert!(
+            dispatch[host]["cost"]["tracepoint"]["median_ns"].is_f64(),
+            "{host}: {dispatch}"
+        );
+    }
     assert!(
         agent["clock"]
             .as_str()

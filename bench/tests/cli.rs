@@ -249,3 +249,23 @@ fn publish_help_names_the_ethernet_framings() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("ieee8023-bare"), "{err}");
 }
+
+/// `probes dispatch` prints what a tracepoint hit costs beyond its program (root: it loads
+/// two empty programs), and refuses an empty calibration.
+#[test]
+fn probes_dispatch_prices_a_tracepoint_hit() {
+    let (code, out, err) = uadpbench(&["probes", "dispatch", "--calls", "500", "--rounds", "3"]);
+    assert_eq!(code, 0, "{out}\n{err} (needs root)");
+    for line in [
+        "getppid, nothing attached",
+        "classic tracepoint hit, empty program",
+        "BTF tracepoint hit, empty program",
+        "BPF statistics count for one empty run",
+        "added to each counted run by the compensation",
+    ] {
+        assert!(out.contains(line), "{line}: {out}");
+    }
+    let (code, out, err) = uadpbench(&["probes", "dispatch", "--calls", "0"]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains("at least 1"), "{err}");
+}
