@@ -248,7 +248,7 @@ fn dispatch_meta(
         Some(Ok(d)) => serde_json::json!({"measured": true, "cost": d}),
     };
     serde_json::json!({
-        "what": "ns per call of a getppid loop on one CPU, arms interleaved: syscall = nothing attached, syscall_tracing = + an empty program on an unused system-call tracepoint (the slow system-call path), tracepoint = + an empty classic program hit per call, btf_tracepoint = + an empty BTF program hit per call; medians of the per-round differences (docs/probes.md, Cost)",
+        "what": "ns per call on one CPU, batches timed on the thread CPU clock: tracepoint / btf_tracepoint = one hit of an empty classic / BTF program on task_rename (prctl PR_SET_NAME minus PR_GET_NAME, against the same difference with nothing attached; medians over the batches); *_counted_ns = what BPF statistics count for one run of that empty program; syscall = getppid with nothing attached; syscall_tracing = getppid with a program on an unused system-call tracepoint minus syscall (the slow system-call path, not paired, reported only). The compensation adds hit minus counted to every run of that mechanism (docs/probes.md, What a hook costs beyond its program)",
         "this_host": near,
         "agent": far.map(|f| match f {
             Some(d) => serde_json::json!({"measured": true, "cost": d}),

@@ -40,8 +40,8 @@ fn the_verifier_accepts_every_program() {
 }
 
 /// The dispatch calibration attaches and detaches its empty programs: a classic tracepoint
-/// hit and a BTF tracepoint hit cost more than nothing, the loop's system call costs more
-/// than either's dispatch alone would explain, and nothing stays attached.
+/// hit and a BTF tracepoint hit cost more than nothing, a system call costs something, every
+/// median lies in its batches' range, and nothing stays loaded.
 #[test]
 fn dispatch_calibration_prices_a_tracepoint_hit() {
     require_root("loads programs");
